@@ -1,0 +1,218 @@
+//! The commit path on a primary (PostgreSQL `RecordTransactionCommit` + `SyncRepWaitForLSN`):
+//! insert the records, flush locally unless `off`, then wait in the sync-rep queue of the
+//! level's kind until enough synchronous standbys have confirmed the commit LSN.
+
+use std::collections::VecDeque;
+
+use crate::config::SyncCommitLevel;
+use crate::io::{ClientId, Instant, NodeId, Output, Promise, Reply};
+use crate::lsn::Lsn;
+use crate::node::Node;
+use crate::syncrep::{self, Released, SyncCandidate};
+use crate::wal::record::{RecordBody, RowChange};
+
+#[derive(Clone, Debug)]
+pub(crate) struct Waiter {
+    pub client: ClientId,
+    pub op_id: u64,
+    pub commit_lsn: Lsn,
+    pub level: SyncCommitLevel,
+}
+
+/// Waiting commits: for the local flush, then per remote kind (write, flush, apply). Each queue
+/// is in LSN order because commits enter it in LSN order.
+#[derive(Clone, Debug, Default)]
+pub struct CommitQueues {
+    local: VecDeque<Waiter>,
+    remote: [VecDeque<Waiter>; 3],
+    /// Released LSN per kind; never goes back (I3.2).
+    pub released: Released,
+}
+
+impl CommitQueues {
+    pub fn has_local_waiters(&self) -> bool {
+        !self.local.is_empty()
+    }
+
+    /// Commits waiting for standbys, all kinds.
+    pub fn remote_waiting(&self) -> usize {
+        self.remote.iter().map(VecDeque::len).sum()
+    }
+}
+
+fn remote_kind(level: SyncCommitLevel) -> Option<usize> {
+    match level {
+        SyncCommitLevel::RemoteWrite => Some(0),
+        SyncCommitLevel::On => Some(1),
+        SyncCommitLevel::RemoteApply => Some(2),
+        SyncCommitLevel::Off | SyncCommitLevel::Local => None,
+    }
+}
+
+fn released_for(released: &Released, kind: usize) -> Lsn {
+    [released.write, released.flush, released.apply][kind]
+}
+
+impl Node {
+    /// The level a commit actually waits for: remote levels act as `local` when
+    /// `synchronous_standby_names` is empty (spec §3.1).
+    fn effective_level(&self) -> SyncCommitLevel {
+        let level = self.cfg.synchronous_commit;
+        if level > SyncCommitLevel::Local && self.cfg.synchronous_standby_names.is_empty() {
+            SyncCommitLevel::Local
+        } else {
+            level
+        }
+    }
+
+    pub(crate) fn run_transaction(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        op_id: u64,
+        changes: Vec<RowChange>,
+        commit: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let xid = self.next_xid;
+        self.next_xid = self.next_xid.wrapping_add(1).max(1);
+        for change in &changes {
+            self.wal.append(xid, RecordBody::Row(*change));
+        }
+        if !commit {
+            // Aborts never wait (spec §3.1); their record is flushed by the WAL writer.
+            self.wal.append(
+                xid,
+                RecordBody::Abort {
+                    timestamp_ns: now.0,
+                },
+            );
+            out.push(Output::Reply {
+                client,
+                op_id,
+                reply: Reply::RolledBack,
+            });
+            self.after_insert(now, out);
+            return;
+        }
+        let level = self.effective_level();
+        let apply_feedback = level == SyncCommitLevel::RemoteApply;
+        let (_, commit_lsn) = self.wal.append(
+            xid,
+            RecordBody::Commit {
+                timestamp_ns: now.0,
+                apply_feedback,
+            },
+        );
+        for change in &changes {
+            self.store.apply(change);
+        }
+        let waiter = Waiter {
+            client,
+            op_id,
+            commit_lsn,
+            level,
+        };
+        if level == SyncCommitLevel::Off {
+            out.push(self.ack(&waiter));
+            self.maybe_flush_after(out);
+        } else {
+            self.commits.local.push_back(waiter);
+            self.flush_wal(out);
+        }
+        self.after_insert(now, out);
+    }
+
+    fn after_insert(&mut self, now: Instant, out: &mut Vec<Output>) {
+        self.checkpoint_if_wal_volume(now, out);
+    }
+
+    /// Local flush advanced: release `local` waiters, move remote ones to their queue, and
+    /// wake the walsenders (only flushed WAL is ever sent).
+    pub(crate) fn on_primary_flushed(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let flushed = self.flusher.flushed;
+        while self
+            .commits
+            .local
+            .front()
+            .is_some_and(|w| w.commit_lsn <= flushed)
+        {
+            let waiter = self.commits.local.pop_front().expect("checked front");
+            match remote_kind(waiter.level) {
+                None => out.push(self.ack(&waiter)),
+                Some(kind) => self.commits.remote[kind].push_back(waiter),
+            }
+        }
+        self.release_sync_waiters(out);
+        self.send_to_all_walsenders(now, out);
+    }
+
+    /// Recomputes the released LSNs from the walsenders and wakes every waiter they cover.
+    pub(crate) fn release_sync_waiters(&mut self, out: &mut Vec<Output>) {
+        let candidates = self.sync_candidates();
+        if let Some(now_released) =
+            syncrep::released(&self.cfg.synchronous_standby_names, &candidates)
+        {
+            let r = &mut self.commits.released;
+            r.write = r.write.max(now_released.write);
+            r.flush = r.flush.max(now_released.flush);
+            r.apply = r.apply.max(now_released.apply);
+        }
+        for kind in 0..3 {
+            let limit = released_for(&self.commits.released, kind);
+            while self.commits.remote[kind]
+                .front()
+                .is_some_and(|w| w.commit_lsn <= limit)
+            {
+                let waiter = self.commits.remote[kind]
+                    .pop_front()
+                    .expect("checked front");
+                out.push(self.ack(&waiter));
+            }
+        }
+    }
+
+    pub(crate) fn sync_candidates(&self) -> Vec<SyncCandidate> {
+        self.walsenders
+            .values()
+            .map(|sender| SyncCandidate {
+                slot: sender.slot,
+                priority: self
+                    .cfg
+                    .synchronous_standby_names
+                    .priority(&self.cfg.cluster_names[sender.peer as usize]),
+                eligible: sender.is_sync_eligible(),
+                write: sender.write,
+                flush: sender.flush,
+                apply: sender.apply,
+            })
+            .collect()
+    }
+
+    /// The reply for a released commit, with the promise it carried.
+    fn ack(&self, waiter: &Waiter) -> Output {
+        let confirmed_by: Vec<NodeId> = match remote_kind(waiter.level) {
+            None => Vec::new(),
+            Some(kind) => self
+                .walsenders
+                .values()
+                .filter(|s| {
+                    let reported = [s.write, s.flush, s.apply][kind];
+                    s.is_sync_eligible() && reported >= waiter.commit_lsn
+                })
+                .map(|s| s.peer)
+                .collect(),
+        };
+        Output::Reply {
+            client: waiter.client,
+            op_id: waiter.op_id,
+            reply: Reply::Committed {
+                commit_lsn: waiter.commit_lsn,
+                promise: Promise {
+                    level: waiter.level,
+                    confirmed_by,
+                },
+            },
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The engine's whole contact with the world: the inputs a driver feeds to
+//! [`crate::node::Node::step`] and the outputs it carries out.
+
+use std::collections::BTreeMap;
+
+use crate::config::SyncCommitLevel;
+use crate::lsn::Lsn;
+use crate::message::Message;
+use crate::storage::Value;
+use crate::wal::record::RowChange;
+
+/// A node's index in the cluster.
+pub type NodeId = u32;
+
+/// Nanoseconds on the node's own clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(pub u64);
+
+/// Identifies one disk operation of one node incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IoId(pub u64);
+
+/// Files of the data directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileId {
+    /// `pg_control`: the latest checkpoint. Smaller than a sector, so written atomically.
+    Control,
+    /// The table image written by checkpoint number `id`.
+    Data(u64),
+    /// `pg_wal/<timeline><segno>`.
+    WalSegment { timeline: u32, segno: u64 },
+}
+
+/// Timers a node sets; setting a timer again replaces it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerId {
+    /// The WAL writer's `wal_writer_delay` wake-up.
+    WalWriter,
+    /// `checkpoint_timeout`.
+    Checkpoint,
+    /// A walsender's keepalive / `wal_sender_timeout` check, per standby.
+    WalSender(NodeId),
+    /// The walreceiver's status interval, timeout and reconnect wake-up.
+    WalReceiver,
+    /// Replay waiting for `recovery_min_apply_delay`.
+    ApplyDelay,
+}
+
+/// Work the node's CPU must do before the engine continues it (replay is single-threaded, as
+/// PostgreSQL's startup process is). The driver answers with [`Input::ComputeDone`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComputeTask {
+    /// Crash recovery redo of this many records.
+    Recovery { records: u64 },
+    /// Standby replay of this many records.
+    Replay { records: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+/// What a client asks of a node. A write transaction arrives whole (its statements and its
+/// COMMIT or ROLLBACK), so its WAL is contiguous.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Write {
+        changes: Vec<RowChange>,
+        commit: bool,
+    },
+    Read {
+        table: u32,
+        key: u64,
+    },
+}
+
+/// The promise an acknowledged commit carried (DESIGN §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Promise {
+    /// The level in force; remote levels with an empty `synchronous_standby_names` act as
+    /// `local` and are reported as `local`.
+    pub level: SyncCommitLevel,
+    /// Standbys whose reported position covered the commit when it was released.
+    pub confirmed_by: Vec<NodeId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// SQLSTATE 25006: cannot execute a write in a read-only transaction.
+    ReadOnly,
+    /// SQLSTATE 57P03: the database system is starting up.
+    NotReady,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Committed {
+        commit_lsn: Lsn,
+        promise: Promise,
+    },
+    RolledBack,
+    Read {
+        value: Option<Value>,
+        read_lsn: Lsn,
+    },
+    Error {
+        kind: ErrorKind,
+        message: &'static str,
+    },
+}
+
+/// Facts for the checker and metrics. They never influence the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// WAL up to `lsn` is durable on this node.
+    Flushed { lsn: Lsn },
+    /// Crash recovery finished: WAL valid to `end`, redo started at `redo`.
+    Recovered { redo: Lsn, end: Lsn, records: u64 },
+    /// A checkpoint (restartpoint on a standby) completed and recycled WAL below `removed_below`.
+    Checkpoint { redo: Lsn, removed_below: Lsn },
+    /// A walsender refused or ended a stream.
+    WalSenderError { standby: NodeId, text: String },
+    /// A walreceiver ended its stream (timeout, error, lost connection).
+    WalReceiverStopped { reason: String },
+    /// PostgreSQL PANIC: the node stops (for example an fsync failure).
+    Panic { reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Start from the durable disk image (memory is always empty at boot).
+    Boot(DiskImage),
+    Message {
+        from: NodeId,
+        msg: Message,
+    },
+    /// The TCP connection to `peer` was reset or closed.
+    ConnectionLost {
+        peer: NodeId,
+    },
+    Timer(TimerId),
+    DiskDone(IoId),
+    DiskFailed(IoId),
+    ComputeDone(ComputeTask),
+    Client {
+        client: ClientId,
+        op_id: u64,
+        request: Request,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Send {
+        to: NodeId,
+        msg: Message,
+    },
+    /// Close the connection to `peer` (the peer sees `ConnectionLost`).
+    Disconnect {
+        peer: NodeId,
+    },
+    SetTimer {
+        id: TimerId,
+        at: Instant,
+    },
+    Write {
+        io: IoId,
+        file: FileId,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    Fsync {
+        io: IoId,
+        file: FileId,
+    },
+    /// Cut a file to `len` bytes, durably (end of recovery drops a torn tail this way).
+    Truncate {
+        file: FileId,
+        len: u64,
+    },
+    /// Unlink a file, durably.
+    Remove {
+        file: FileId,
+    },
+    Compute(ComputeTask),
+    Reply {
+        client: ClientId,
+        op_id: u64,
+        reply: Reply,
+    },
+    Observe(Observation),
+}
+
+/// The durable content of a node's data directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskImage {
+    pub files: BTreeMap<FileId, Vec<u8>>,
+}

@@ -1,0 +1,29 @@
+//! repsim-engine: a PostgreSQL-style physical streaming replication engine, written sans-IO.
+//!
+//! The engine never reads a clock, draws a random number or performs IO. A driver (the
+//! simulator in crate `repsim`, or some day a real event loop) feeds it [`io::Input`]s with the
+//! node's local time and carries out the [`io::Output`]s it returns.
+
+pub mod checkpoint;
+pub mod commit;
+pub mod config;
+pub mod crc32c;
+pub mod flush;
+pub mod io;
+pub mod lagtracker;
+pub mod lsn;
+pub mod message;
+pub mod node;
+pub mod recovery;
+pub mod replay;
+pub mod stats;
+pub mod storage;
+pub mod syncrep;
+pub mod wal;
+pub mod walreceiver;
+pub mod walsender;
+
+pub use io::{Input, Instant, NodeId, Output};
+pub use lsn::Lsn;
+pub use node::{Node, Role};
+pub use recovery::initdb;

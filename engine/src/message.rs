@@ -1,0 +1,64 @@
+//! The streaming replication protocol (PostgreSQL's CopyData messages, spec §2.2) and the
+//! connection handshake, as values. `wire_bytes` is what the network charges for each.
+
+use crate::lsn::Lsn;
+
+/// Local-clock nanoseconds of the node that stamped the message.
+pub type TimestampNs = u64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Walreceiver → walsender: `START_REPLICATION PHYSICAL X/Y TIMELINE t`, after
+    /// `IDENTIFY_SYSTEM` (folded in: one round trip).
+    StartReplication { start: Lsn, timeline: u32 },
+    /// Walsender → walreceiver: an error, after which the server closes the connection.
+    Error { text: String },
+    /// `w`: WAL bytes `[start, start + bytes.len())`; `wal_end` is the sender's send limit.
+    XLogData {
+        start: Lsn,
+        wal_end: Lsn,
+        send_time_ns: TimestampNs,
+        bytes: Vec<u8>,
+    },
+    /// `k`: keepalive.
+    Keepalive {
+        wal_end: Lsn,
+        send_time_ns: TimestampNs,
+        reply_requested: bool,
+    },
+    /// `r`: standby status update.
+    StatusUpdate {
+        write: Lsn,
+        flush: Lsn,
+        apply: Lsn,
+        send_time_ns: TimestampNs,
+        reply_requested: bool,
+    },
+}
+
+/// CopyData framing: 1 type byte + 4 length bytes + 1 sub-type byte.
+const FRAME_BYTES: u64 = 6;
+
+impl Message {
+    /// Bytes on the wire, PostgreSQL's field sizes.
+    pub fn wire_bytes(&self) -> u64 {
+        match self {
+            Message::StartReplication { .. } => 64,
+            Message::Error { text } => FRAME_BYTES + 32 + text.len() as u64,
+            Message::XLogData { bytes, .. } => FRAME_BYTES + 24 + bytes.len() as u64,
+            Message::Keepalive { .. } => FRAME_BYTES + 17,
+            Message::StatusUpdate { .. } => FRAME_BYTES + 33,
+        }
+    }
+
+    /// A short name for traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::StartReplication { .. } => "start_replication",
+            Message::Error { .. } => "error",
+            Message::XLogData { .. } => "xlogdata",
+            Message::Keepalive { .. } => "keepalive",
+            Message::StatusUpdate { .. } => "status",
+        }
+    }
+}

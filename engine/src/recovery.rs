@@ -1,0 +1,199 @@
+//! Start-up: `initdb`, and crash recovery from the durable disk image (PostgreSQL
+//! `StartupXLOG`): redo from the last checkpoint's redo point to the last valid record.
+
+use crate::checkpoint::ControlFile;
+use crate::config::NodeConfig;
+use crate::io::{ComputeTask, DiskImage, FileId, Instant, Observation, Output, TimerId};
+use crate::lsn::Lsn;
+use crate::node::{Node, Role};
+use crate::storage::Store;
+use crate::wal::log::WalLog;
+use crate::wal::record::RecordBody;
+
+/// A fresh cluster's data directory: one checkpoint at the start of segment 1 and an empty
+/// table image. Standbys of a fresh cluster boot from a copy of it (a base backup at time 0).
+pub fn initdb(cfg: &NodeConfig) -> DiskImage {
+    let segment = cfg.wal_segment_size_bytes;
+    let redo = Lsn(segment);
+    let mut wal = WalLog::new(segment, redo, Lsn::INVALID);
+    let body = RecordBody::Checkpoint {
+        redo,
+        redo_prev: Lsn::INVALID,
+        timeline: 1,
+        data_file_id: 0,
+    };
+    let (checkpoint_lsn, end) = wal.append(0, body);
+    let control = ControlFile {
+        checkpoint_lsn,
+        redo,
+        redo_prev: Lsn::INVALID,
+        timeline: 1,
+        data_file_id: 0,
+    };
+    let mut image = DiskImage::default();
+    let wal_bytes = wal.read(redo, end).expect("just written").to_vec();
+    image.files.insert(
+        FileId::WalSegment {
+            timeline: 1,
+            segno: redo.segment(segment),
+        },
+        wal_bytes,
+    );
+    image
+        .files
+        .insert(FileId::Data(0), Store::default().to_data_file(redo));
+    image.files.insert(FileId::Control, control.encode());
+    image
+}
+
+impl Node {
+    fn panic_at_boot(&mut self, reason: String, out: &mut Vec<Output>) {
+        self.role = Role::Panicked;
+        out.push(Output::Observe(Observation::Panic { reason }));
+    }
+
+    pub(crate) fn boot(&mut self, _now: Instant, image: DiskImage, out: &mut Vec<Output>) {
+        assert_eq!(
+            self.role,
+            Role::Down,
+            "a node boots once; a restart is a new Node"
+        );
+        self.role = Role::Recovering;
+        let Some(control) = image
+            .files
+            .get(&FileId::Control)
+            .and_then(|b| ControlFile::decode(b))
+        else {
+            return self.panic_at_boot(
+                "could not read pg_control: invalid checksum or missing".into(),
+                out,
+            );
+        };
+        let data = image
+            .files
+            .get(&FileId::Data(control.data_file_id))
+            .and_then(|b| Store::from_data_file(b));
+        let Some((store, data_redo)) = data else {
+            return self.panic_at_boot(
+                format!(
+                    "could not read data file {} of the last checkpoint",
+                    control.data_file_id
+                ),
+                out,
+            );
+        };
+        assert_eq!(data_redo, control.redo, "data file and pg_control disagree");
+        self.store = store;
+        self.timeline = control.timeline;
+        self.wal = self.load_wal(&image, control.redo);
+        let (end, prev, records) = self.redo(control.redo, control.redo_prev);
+        self.wal.truncate(end, prev);
+        self.drop_wal_beyond(&image, end, out);
+        for file in image.files.keys() {
+            if let FileId::Data(id) = file {
+                self.checkpointer.next_data_file_id =
+                    self.checkpointer.next_data_file_id.max(id + 1);
+                if *id != control.data_file_id {
+                    out.push(Output::Remove { file: *file }); // an unfinished checkpoint's image
+                }
+            }
+        }
+        self.checkpointer.last = Some(control);
+        self.replay.reset(end, prev);
+        self.replay.recovered_end = end;
+        self.flusher.reset_to(end);
+        out.push(Output::Observe(Observation::Recovered {
+            redo: control.redo,
+            end,
+            records,
+        }));
+        self.recovery_records = records;
+        out.push(Output::Compute(ComputeTask::Recovery { records }));
+    }
+
+    /// The WAL segments from the redo point's segment on, as long as they are contiguous.
+    fn load_wal(&self, image: &DiskImage, redo: Lsn) -> WalLog {
+        let segment = self.cfg.wal_segment_size_bytes;
+        let first = redo.segment(segment);
+        let mut wal = WalLog::new(segment, Lsn(first * segment), Lsn::INVALID);
+        let mut segno = first;
+        while let Some(bytes) = image.files.get(&FileId::WalSegment {
+            timeline: self.timeline,
+            segno,
+        }) {
+            let at = Lsn(segno * segment);
+            let bytes = &bytes[..bytes.len().min(segment as usize)];
+            wal.receive(at, bytes)
+                .expect("loading into an empty log cannot conflict");
+            if (bytes.len() as u64) < segment {
+                break;
+            }
+            segno += 1;
+        }
+        wal
+    }
+
+    /// Replays every valid record from `redo`; returns the end of the last valid record, its
+    /// start and how many records were redone.
+    fn redo(&mut self, redo: Lsn, redo_prev: Lsn) -> (Lsn, Lsn, u64) {
+        let (mut at, mut prev, mut records) = (redo, redo_prev, 0u64);
+        let end = self.wal.end();
+        while let Ok((record, record_end)) = self.wal.decode_at(at, prev, end) {
+            self.replay.apply_record(&mut self.store, &record);
+            records += 1;
+            prev = at;
+            at = record_end;
+        }
+        self.replay.discard_pending();
+        (at, prev, records)
+    }
+
+    /// Cuts the WAL file holding `end` there and removes later ones, so a torn or stale tail
+    /// can never be read as records later. (PostgreSQL zero-fills the rest of the page and
+    /// relies on page headers; truncating has the same effect.)
+    fn drop_wal_beyond(&self, image: &DiskImage, end: Lsn, out: &mut Vec<Output>) {
+        let segment = self.cfg.wal_segment_size_bytes;
+        let end_seg = end.segment(segment);
+        for file in image.files.keys() {
+            if let FileId::WalSegment { segno, .. } = *file {
+                if segno == end_seg {
+                    out.push(Output::Truncate {
+                        file: *file,
+                        len: end.0 % segment,
+                    });
+                } else if segno > end_seg {
+                    out.push(Output::Remove { file: *file });
+                }
+            }
+        }
+    }
+
+    /// Redo's CPU time has passed: open for business in the configured role.
+    pub(crate) fn finish_recovery(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.role != Role::Recovering {
+            return;
+        }
+        self.role = self.configured_role();
+        out.push(Output::SetTimer {
+            id: TimerId::Checkpoint,
+            at: Instant(now.0 + self.cfg.checkpoint_timeout_ns),
+        });
+        match self.role {
+            Role::Primary => {
+                out.push(Output::SetTimer {
+                    id: TimerId::WalWriter,
+                    at: Instant(now.0 + self.cfg.wal_writer_delay_ns),
+                });
+                if self.recovery_records > 1 {
+                    // The end-of-recovery checkpoint (PostgreSQL requests one after crash redo).
+                    self.request_checkpoint(now, out);
+                }
+            }
+            Role::Standby => {
+                self.start_walreceiver(now, out);
+                self.kick_replay(now, out);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The startup process: applies WAL in LSN order into the table store (standby replay and
+//! crash-recovery redo share `apply_record`). A transaction's changes become visible together,
+//! when its COMMIT record is applied; an ABORT, or WAL ending first, discards them.
+
+use std::collections::BTreeMap;
+
+use crate::io::{ComputeTask, Instant, Output, TimerId};
+use crate::lsn::Lsn;
+use crate::node::{Node, Role};
+use crate::wal::record::{DecodeError, Record, RecordBody, RowChange};
+
+/// Records replayed per unit of CPU work handed to the driver.
+pub const REPLAY_BATCH_RECORDS: usize = 64;
+
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    /// End of the last replayed record (`pg_last_wal_replay_lsn`).
+    pub lsn: Lsn,
+    /// Start of the last replayed record (the expected `prev` of the next).
+    pub prev: Lsn,
+    /// Primary-clock time of the last replayed COMMIT/ABORT (`pg_last_xact_replay_timestamp`).
+    pub last_xact_timestamp_ns: Option<u64>,
+    /// Row changes of transactions whose COMMIT has not been replayed yet.
+    pending: BTreeMap<u32, Vec<RowChange>>,
+    /// Records decoded and handed to the CPU, applied when it is done.
+    batch: Vec<(Record, Lsn, Lsn)>,
+    batch_in_flight: bool,
+    /// End of WAL found by crash recovery at boot.
+    pub recovered_end: Lsn,
+}
+
+/// What applying one record asks of the node.
+pub(crate) enum Applied {
+    Nothing,
+    Commit {
+        apply_feedback: bool,
+    },
+    Checkpoint {
+        redo: Lsn,
+        redo_prev: Lsn,
+        data_file_id: u64,
+    },
+}
+
+impl Replay {
+    pub fn reset(&mut self, lsn: Lsn, prev: Lsn) {
+        *self = Replay {
+            lsn,
+            prev,
+            ..Replay::default()
+        };
+    }
+
+    /// Applies one record to `store`.
+    pub(crate) fn apply_record(
+        &mut self,
+        store: &mut crate::storage::Store,
+        record: &Record,
+    ) -> Applied {
+        match record.body {
+            RecordBody::Row(change) => {
+                self.pending.entry(record.xid).or_default().push(change);
+                Applied::Nothing
+            }
+            RecordBody::Commit {
+                timestamp_ns,
+                apply_feedback,
+            } => {
+                for change in self.pending.remove(&record.xid).unwrap_or_default() {
+                    store.apply(&change);
+                }
+                self.last_xact_timestamp_ns = Some(timestamp_ns);
+                Applied::Commit { apply_feedback }
+            }
+            RecordBody::Abort { timestamp_ns } => {
+                self.pending.remove(&record.xid);
+                self.last_xact_timestamp_ns = Some(timestamp_ns);
+                Applied::Nothing
+            }
+            RecordBody::Checkpoint {
+                redo,
+                redo_prev,
+                data_file_id,
+                ..
+            } => Applied::Checkpoint {
+                redo,
+                redo_prev,
+                data_file_id,
+            },
+        }
+    }
+
+    /// Forgets transactions that never committed (end of recovery).
+    pub(crate) fn discard_pending(&mut self) {
+        self.pending.clear();
+    }
+}
+
+impl Node {
+    /// Decodes the next batch of flushed WAL and hands its replay cost to the CPU.
+    pub(crate) fn kick_replay(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.role != Role::Standby || self.replay.batch_in_flight {
+            return;
+        }
+        let limit = self.flusher.flushed;
+        let delay_ns = self.cfg.recovery_min_apply_delay_ns;
+        let (mut at, mut prev) = (self.replay.lsn, self.replay.prev);
+        let mut batch = std::mem::take(&mut self.replay.batch);
+        batch.clear();
+        while batch.len() < REPLAY_BATCH_RECORDS && at < limit {
+            match self.wal.decode_at(at, prev, limit) {
+                Ok((record, end)) => {
+                    if let RecordBody::Commit { timestamp_ns, .. } = record.body {
+                        // recovery_min_apply_delay: commits wait until our clock passes
+                        // their (primary-clock) timestamp plus the delay.
+                        if delay_ns > 0 && now.0 < timestamp_ns + delay_ns {
+                            out.push(Output::SetTimer {
+                                id: TimerId::ApplyDelay,
+                                at: Instant(timestamp_ns + delay_ns),
+                            });
+                            break;
+                        }
+                    }
+                    batch.push((record, at, end));
+                    prev = at;
+                    at = end;
+                }
+                // Flushed WAL may end mid-record: wait for the rest.
+                Err(DecodeError::Torn) => break,
+                Err(DecodeError::Invalid(why)) => {
+                    panic!("invalid flushed WAL at {at} on a standby: {why}")
+                }
+            }
+        }
+        if !batch.is_empty() {
+            out.push(Output::Compute(ComputeTask::Replay {
+                records: batch.len() as u64,
+            }));
+            self.replay.batch_in_flight = true;
+        }
+        self.replay.batch = batch;
+    }
+
+    pub(crate) fn finish_replay_batch(&mut self, now: Instant, out: &mut Vec<Output>) {
+        self.replay.batch_in_flight = false;
+        if self.role != Role::Standby {
+            return;
+        }
+        let batch = std::mem::take(&mut self.replay.batch);
+        let mut force_reply = false;
+        for (record, start, end) in &batch {
+            match self.replay.apply_record(&mut self.store, record) {
+                Applied::Nothing => {}
+                Applied::Commit { apply_feedback } => force_reply |= apply_feedback,
+                Applied::Checkpoint {
+                    redo,
+                    redo_prev,
+                    data_file_id,
+                } => self.request_restartpoint(now, redo, redo_prev, data_file_id, *start, out),
+            }
+            self.replay.prev = *start;
+            self.replay.lsn = *end;
+            self.wal.note_record_start(*start);
+        }
+        self.replay.batch = batch;
+        // The startup process reports apply at once after a remote_apply commit, and whenever
+        // it catches up with flushed WAL (spec §2.4).
+        if force_reply || self.replay.lsn == self.flusher.flushed {
+            self.send_status(now, false, out);
+        }
+        self.kick_replay(now, out);
+    }
+}

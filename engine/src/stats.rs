@@ -1,0 +1,141 @@
+//! `pg_stat_replication`, `pg_stat_wal_receiver` and a node summary, as plain structs.
+
+use crate::io::NodeId;
+use crate::lsn::Lsn;
+use crate::node::{Node, Role};
+use crate::syncrep::{self, SyncMethod};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationRow {
+    pub standby: NodeId,
+    pub application_name: String,
+    pub state: &'static str,
+    pub sent_lsn: Lsn,
+    /// `None` (NULL) before the first reply.
+    pub write_lsn: Option<Lsn>,
+    pub flush_lsn: Option<Lsn>,
+    pub replay_lsn: Option<Lsn>,
+    pub write_lag_ns: Option<u64>,
+    pub flush_lag_ns: Option<u64>,
+    pub replay_lag_ns: Option<u64>,
+    pub sync_priority: u32,
+    pub sync_state: &'static str,
+    pub reply_time_ns: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalReceiverRow {
+    pub status: &'static str,
+    pub receive_start_lsn: Lsn,
+    pub written_lsn: Lsn,
+    pub flushed_lsn: Lsn,
+    pub latest_end_lsn: Lsn,
+    pub last_msg_send_time_ns: u64,
+}
+
+/// What an operator sees of a node (`pg_current_wal_lsn()`, `pg_last_wal_replay_lsn()`, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub role: Role,
+    pub timeline: u32,
+    pub insert_lsn: Lsn,
+    pub write_lsn: Lsn,
+    pub flush_lsn: Lsn,
+    pub replay_lsn: Lsn,
+    /// Oldest WAL still held (memory and disk are bounded by this).
+    pub wal_start_lsn: Lsn,
+    pub data_hash: u64,
+    pub rows: usize,
+    pub checkpoints: u64,
+    pub commits_waiting_for_standbys: usize,
+}
+
+fn valid(lsn: Lsn) -> Option<Lsn> {
+    lsn.is_valid().then_some(lsn)
+}
+
+impl Node {
+    pub fn pg_stat_replication(&self) -> Vec<ReplicationRow> {
+        let names = &self.cfg.synchronous_standby_names;
+        let candidates = self.sync_candidates();
+        let sync_set = syncrep::sync_set(names, &candidates);
+        self.walsenders
+            .values()
+            .map(|s| {
+                let application_name = self.cfg.cluster_names[s.peer as usize].clone();
+                let priority = if s.flush.is_valid() {
+                    names.priority(&application_name)
+                } else {
+                    0
+                };
+                let sync_state = match (priority, sync_set.contains(&s.slot), names.method) {
+                    (0, _, _) => "async",
+                    (_, true, SyncMethod::Priority) => "sync",
+                    (_, true, SyncMethod::Quorum) => "quorum",
+                    (_, false, _) => "potential",
+                };
+                ReplicationRow {
+                    standby: s.peer,
+                    application_name,
+                    state: s.state.name(),
+                    sent_lsn: s.sent,
+                    write_lsn: valid(s.write),
+                    flush_lsn: valid(s.flush),
+                    replay_lsn: valid(s.apply),
+                    write_lag_ns: s.write_lag_ns,
+                    flush_lag_ns: s.flush_lag_ns,
+                    replay_lag_ns: s.replay_lag_ns,
+                    sync_priority: priority,
+                    sync_state,
+                    reply_time_ns: s.reply_time_ns,
+                }
+            })
+            .collect()
+    }
+
+    /// `None` when no walreceiver runs (primary, or never started).
+    pub fn pg_stat_wal_receiver(&self) -> Option<WalReceiverRow> {
+        if self.role != Role::Standby {
+            return None;
+        }
+        let r = &self.receiver;
+        Some(WalReceiverRow {
+            status: r.state.name(),
+            receive_start_lsn: r.receive_start_lsn,
+            written_lsn: self.flusher.written,
+            flushed_lsn: self.flusher.flushed,
+            latest_end_lsn: r.latest_end_lsn,
+            last_msg_send_time_ns: r.last_msg_send_time_ns,
+        })
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        NodeStatus {
+            role: self.role,
+            timeline: self.timeline,
+            insert_lsn: self.wal.end(),
+            write_lsn: self.flusher.written,
+            flush_lsn: self.flusher.flushed,
+            replay_lsn: if self.role == Role::Primary {
+                self.wal.end()
+            } else {
+                self.replay.lsn
+            },
+            wal_start_lsn: self.wal.start(),
+            data_hash: self.store.data_hash(),
+            rows: self.store.len(),
+            checkpoints: self.checkpointer.completed,
+            commits_waiting_for_standbys: self.commits.remote_waiting(),
+        }
+    }
+
+    /// The node's WAL bytes `[from, to)` if still held (for the `replica_prefix` check).
+    pub fn wal_bytes(&self, from: Lsn, to: Lsn) -> Option<&[u8]> {
+        self.wal.read(from, to)
+    }
+
+    /// Read access to the table store (for the checker's final-state checks).
+    pub fn store(&self) -> &crate::storage::Store {
+        &self.store
+    }
+}

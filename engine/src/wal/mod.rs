@@ -1,0 +1,3 @@
+//! Write-ahead log: record encoding and the in-memory log.
+pub mod log;
+pub mod record;
