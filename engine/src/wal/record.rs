@@ -182,7 +182,7 @@ pub fn decode(bytes: &[u8], expected_prev: Lsn) -> Result<(Record, u64), DecodeE
         return Err(DecodeError::Torn);
     }
     let tot_len = u32_at(bytes, 0) as u64;
-    if tot_len < HEADER_BYTES || tot_len > MAX_RECORD_BYTES {
+    if !(HEADER_BYTES..=MAX_RECORD_BYTES).contains(&tot_len) {
         return Err(DecodeError::Invalid("record length out of range"));
     }
     if (bytes.len() as u64) < tot_len {

@@ -1,0 +1,215 @@
+//! The invariants of DESIGN §5 that the core can break, checked over the history and the final
+//! state of every node after `settle`. Each violation names the invariant and what proves it.
+
+use repsim_engine::config::SyncCommitLevel;
+use repsim_engine::{Lsn, Role};
+use serde::Serialize;
+
+use crate::history::AckedWrite;
+use crate::workload::INSERT_TABLE;
+use crate::world::World;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: &'static str,
+    pub detail: String,
+}
+
+/// Lost acknowledged writes, per promise level, in `SyncCommitLevel::ALL` order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Losses {
+    pub by_level: [u64; 5],
+    /// Lost although the promise covered a node the cluster kept: a bug.
+    pub broken_promises: Vec<AckedWrite>,
+}
+
+impl Losses {
+    pub fn total(&self) -> u64 {
+        self.by_level.iter().sum()
+    }
+}
+
+pub struct Verdict {
+    pub losses: Losses,
+    pub converged: bool,
+    pub violations: Vec<Violation>,
+    /// Invariant name -> "ok" or "violated", in a fixed order.
+    pub invariants: Vec<(&'static str, &'static str)>,
+}
+
+fn level_index(level: SyncCommitLevel) -> usize {
+    SyncCommitLevel::ALL
+        .iter()
+        .position(|l| *l == level)
+        .expect("listed")
+}
+
+/// `acked_writes_durable`: every acknowledged insert must be in the final primary, unless its
+/// promise did not cover that node (an `off` commit covers nothing durable; a `local` one only
+/// the node that acknowledged it).
+pub fn check_losses(world: &World) -> Losses {
+    let primary = world.scenario.cluster.primary;
+    let mut losses = Losses::default();
+    let Some(engine) = world.nodes[primary].engine.as_ref() else {
+        return losses;
+    };
+    let store = engine.store();
+    for write in &world.history.acked_writes {
+        if store.get(INSERT_TABLE, write.write_id).is_some() {
+            continue;
+        }
+        losses.by_level[level_index(write.level)] += 1;
+        let kept_node_confirmed =
+            write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0;
+        if write.level >= SyncCommitLevel::Local && kept_node_confirmed {
+            losses.broken_promises.push(*write);
+        }
+    }
+    losses
+}
+
+pub fn check(world: &World) -> Verdict {
+    let losses = check_losses(world);
+    let mut violations = Vec::new();
+    if let Some(first) = losses.broken_promises.first() {
+        violations.push(Violation {
+            invariant: "acked_writes_durable",
+            detail: format!(
+                "{} acknowledged writes lost although their promise covered the surviving primary; first: write {} committed at {} under synchronous_commit={} by {}",
+                losses.broken_promises.len(),
+                first.write_id,
+                first.commit_lsn,
+                first.level.name(),
+                world.nodes[first.node as usize].name
+            ),
+        });
+    }
+    for detail in &world.fsync_violations {
+        violations.push(Violation {
+            invariant: "durable_fsync",
+            detail: detail.clone(),
+        });
+    }
+    violations.extend(check_replica_prefix(world));
+    let convergence = check_converged(world);
+    let converged = convergence.is_empty();
+    let converged_gates = world.scenario.expect.converged != Some(false);
+    if converged_gates {
+        violations.extend(convergence);
+    }
+    let status = |name: &str| {
+        if violations.iter().any(|v| v.invariant == name) {
+            "violated"
+        } else {
+            "ok"
+        }
+    };
+    let invariants = vec![
+        ("acked_writes_durable", status("acked_writes_durable")),
+        ("durable_fsync", status("durable_fsync")),
+        ("replica_prefix", status("replica_prefix")),
+        (
+            "converged",
+            if converged {
+                "ok"
+            } else if converged_gates {
+                "violated"
+            } else {
+                "not_converged_as_expected"
+            },
+        ),
+    ];
+    Verdict {
+        losses,
+        converged,
+        violations,
+        invariants,
+    }
+}
+
+/// `replica_prefix`: where a standby and the primary both still hold WAL, the bytes agree.
+fn check_replica_prefix(world: &World) -> Vec<Violation> {
+    let primary_index = world.scenario.cluster.primary;
+    let Some(primary) = world.nodes[primary_index].engine.as_ref() else {
+        return Vec::new();
+    };
+    let p = primary.status();
+    let mut out = Vec::new();
+    for (i, slot) in world.nodes.iter().enumerate() {
+        let Some(standby) = slot.engine.as_ref().filter(|_| i != primary_index) else {
+            continue;
+        };
+        let s = standby.status();
+        let from = Lsn(p.wal_start_lsn.0.max(s.wal_start_lsn.0));
+        let to = Lsn(p.flush_lsn.0.min(s.flush_lsn.0));
+        if from >= to {
+            continue;
+        }
+        let (Some(a), Some(b)) = (primary.wal_bytes(from, to), standby.wal_bytes(from, to)) else {
+            continue;
+        };
+        if let Some(offset) = a.iter().zip(b).position(|(x, y)| x != y) {
+            out.push(Violation {
+                invariant: "replica_prefix",
+                detail: format!(
+                    "{}'s WAL differs from {}'s at {}",
+                    slot.name,
+                    world.nodes[primary_index].name,
+                    Lsn(from.0 + offset as u64)
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// `converged`: after settle every node runs, every standby has replayed everything the primary
+/// flushed, and holds the same data.
+fn check_converged(world: &World) -> Vec<Violation> {
+    let primary_index = world.scenario.cluster.primary;
+    let name = |i: usize| world.nodes[i].name.clone();
+    let Some(primary) = world.nodes[primary_index]
+        .engine
+        .as_ref()
+        .filter(|e| e.role() == Role::Primary)
+    else {
+        return vec![Violation {
+            invariant: "converged",
+            detail: format!(
+                "{} is not running as primary at the end",
+                name(primary_index)
+            ),
+        }];
+    };
+    let p = primary.status();
+    let mut out = Vec::new();
+    for (i, slot) in world.nodes.iter().enumerate() {
+        if i == primary_index {
+            continue;
+        }
+        let Some(standby) = slot.engine.as_ref() else {
+            out.push(Violation {
+                invariant: "converged",
+                detail: format!("{} is not running at the end", name(i)),
+            });
+            continue;
+        };
+        let s = standby.status();
+        if s.replay_lsn < p.flush_lsn || s.data_hash != p.data_hash {
+            out.push(Violation {
+                invariant: "converged",
+                detail: format!(
+                    "{} replayed to {} ({} bytes behind {}'s flush {}), data hash {:016x} vs {:016x}",
+                    name(i),
+                    s.replay_lsn,
+                    p.flush_lsn.bytes_since(s.replay_lsn),
+                    name(primary_index),
+                    p.flush_lsn,
+                    s.data_hash,
+                    p.data_hash
+                ),
+            });
+        }
+    }
+    out
+}

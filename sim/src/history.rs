@@ -1,0 +1,71 @@
+//! What clients saw. Kept compact: every acknowledged insert with the promise it carried
+//! (needed to count lost writes exactly), and counts of everything else. Memory grows with
+//! acknowledged writes (16 bytes each), not with events.
+
+use repsim_engine::config::SyncCommitLevel;
+use repsim_engine::io::Promise;
+use repsim_engine::storage::Value;
+use repsim_engine::{Lsn, NodeId};
+
+use crate::workload::Op;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Committed {
+        commit_lsn: Lsn,
+        promise: Promise,
+    },
+    RolledBack,
+    Read {
+        value: Option<Value>,
+        read_lsn: Lsn,
+    },
+    /// Refused or errored: the operation certainly did not commit.
+    Failed,
+    /// The connection died with the operation in flight: it may or may not have committed.
+    Indeterminate,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckedWrite {
+    pub write_id: u64,
+    pub commit_lsn: Lsn,
+    pub level: SyncCommitLevel,
+    /// The node that acknowledged it.
+    pub node: NodeId,
+    /// Bit i set: standby i had confirmed it (the promise's `confirmed_by`).
+    pub confirmed_by_mask: u64,
+}
+
+#[derive(Default)]
+pub struct History {
+    pub acked_writes: Vec<AckedWrite>,
+    pub indeterminate_writes: u64,
+}
+
+impl History {
+    pub fn record(&mut self, op: &Op, node: NodeId, outcome: &Outcome) {
+        match (op, outcome) {
+            (
+                Op::Write { write_id, .. },
+                Outcome::Committed {
+                    commit_lsn,
+                    promise,
+                },
+            ) => {
+                self.acked_writes.push(AckedWrite {
+                    write_id: *write_id,
+                    commit_lsn: *commit_lsn,
+                    level: promise.level,
+                    node,
+                    confirmed_by_mask: promise
+                        .confirmed_by
+                        .iter()
+                        .fold(0, |m, n| m | 1u64 << (n % 64)),
+                });
+            }
+            (Op::Write { .. }, Outcome::Indeterminate) => self.indeterminate_writes += 1,
+            _ => {}
+        }
+    }
+}

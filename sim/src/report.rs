@@ -1,0 +1,353 @@
+//! The run summary: the `--json` object of DESIGN §6 (keys are a stable interface: extend,
+//! never rename), the readable text for the terminal, and `summary.md`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::checker::{Verdict, Violation};
+use crate::metrics::{Percentiles, Spread};
+use crate::world::World;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StandbySummary {
+    pub lag_bytes: Spread,
+    pub write_lag_ns: Spread,
+    pub flush_lag_ns: Spread,
+    pub replay_lag_ns: Spread,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LossesByLevel {
+    pub off: u64,
+    pub local: u64,
+    pub remote_write: u64,
+    pub on: u64,
+    pub remote_apply: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Expectation {
+    pub name: String,
+    pub expected: String,
+    pub actual: String,
+    pub ok: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSummary {
+    pub role: String,
+    pub crashes: u32,
+    pub flush_lsn: String,
+    pub replay_lsn: String,
+    pub checkpoints: u64,
+    /// WAL still held in memory and on disk (bounded by retention, not run length).
+    pub wal_held_bytes: u64,
+    pub disk_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub trace_hash: String,
+    pub ok: bool,
+    pub sim_duration_ns: u64,
+    pub events: u64,
+    pub wall_ms: u64,
+    pub commits: u64,
+    pub commits_per_sec: f64,
+    pub rollbacks: u64,
+    pub reads: u64,
+    pub failed_ops: u64,
+    pub indeterminate_ops: u64,
+    pub refused_ops: u64,
+    pub commit_latency_ns: Percentiles,
+    pub read_latency_ns: Percentiles,
+    pub standbys: BTreeMap<String, StandbySummary>,
+    pub lost_acked_writes: u64,
+    pub lost_acked_writes_by_level: LossesByLevel,
+    pub split_brain_writes: u64,
+    pub stale_reads: u64,
+    pub unavailable_ns: u64,
+    pub failovers: u64,
+    pub wal_bytes: u64,
+    pub net_bytes: u64,
+    pub nodes: BTreeMap<String, NodeSummary>,
+    pub invariants: BTreeMap<String, String>,
+    pub violations: Vec<Violation>,
+    pub expectations: Vec<Expectation>,
+    pub overrides: Vec<String>,
+    pub reproduce: String,
+}
+
+fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expectation> {
+    let e = &world.scenario.expect;
+    let mut out = Vec::new();
+    let mut push = |name: &str, expected: String, actual: String, ok: bool| {
+        out.push(Expectation {
+            name: name.into(),
+            expected,
+            actual,
+            ok,
+        })
+    };
+    if let Some(want) = e.lost_acked_writes {
+        let got = summary.lost_acked_writes;
+        push(
+            "lost_acked_writes",
+            format!("<= {want}"),
+            got.to_string(),
+            got <= want,
+        );
+    }
+    if let Some(want) = e.converged {
+        push(
+            "converged",
+            format!("== {want}"),
+            verdict.converged.to_string(),
+            verdict.converged == want,
+        );
+    }
+    if let Some(want) = e.min_commits {
+        push(
+            "min_commits",
+            format!(">= {want}"),
+            summary.commits.to_string(),
+            summary.commits >= want,
+        );
+    }
+    if let Some(want) = e.max_commit_p99_ns {
+        let got = summary.commit_latency_ns.p99;
+        push(
+            "max_commit_p99",
+            format!("<= {want} ns"),
+            format!("{got} ns"),
+            got <= want,
+        );
+    }
+    if let Some(want) = e.max_lag_bytes_p99 {
+        let got = summary
+            .standbys
+            .values()
+            .map(|s| s.lag_bytes.p99)
+            .max()
+            .unwrap_or(0);
+        push(
+            "max_lag_bytes_p99",
+            format!("<= {want}"),
+            got.to_string(),
+            got <= want,
+        );
+    }
+    out
+}
+
+/// The command that reproduces this run.
+pub fn reproduce_command(world: &World) -> String {
+    crate::run::reproduce_for(&world.scenario, world.seed)
+}
+
+pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: u64) -> Summary {
+    let m = &world.metrics;
+    let losses = &verdict.losses.by_level;
+    let primary = world.scenario.cluster.primary;
+    let wal_bytes = world.nodes[primary].engine.as_ref().map_or(0, |e| {
+        e.status()
+            .insert_lsn
+            .0
+            .saturating_sub(world.scenario.replication.wal_segment_size_bytes)
+    });
+    let standbys = m
+        .standbys
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                StandbySummary {
+                    lag_bytes: s.lag_bytes.spread(),
+                    write_lag_ns: s.write_lag_ns.spread(),
+                    flush_lag_ns: s.flush_lag_ns.spread(),
+                    replay_lag_ns: s.replay_lag_ns.spread(),
+                },
+            )
+        })
+        .collect();
+    let nodes = world
+        .nodes
+        .iter()
+        .map(|slot| {
+            let status = slot.engine.as_ref().map(|e| e.status());
+            (
+                slot.name.clone(),
+                NodeSummary {
+                    role: status
+                        .as_ref()
+                        .map_or("down".into(), |s| format!("{:?}", s.role).to_lowercase()),
+                    crashes: slot.crashes,
+                    flush_lsn: status
+                        .as_ref()
+                        .map_or(String::new(), |s| s.flush_lsn.to_string()),
+                    replay_lsn: status
+                        .as_ref()
+                        .map_or(String::new(), |s| s.replay_lsn.to_string()),
+                    checkpoints: status.as_ref().map_or(0, |s| s.checkpoints),
+                    wal_held_bytes: status
+                        .as_ref()
+                        .map_or(0, |s| s.insert_lsn.bytes_since(s.wal_start_lsn)),
+                    disk_bytes: slot.disk.durable_bytes(),
+                },
+            )
+        })
+        .collect();
+    let mut summary = Summary {
+        scenario: world.scenario.name.clone(),
+        seed: world.seed,
+        trace_hash,
+        ok: false,
+        sim_duration_ns: world.scenario.duration_ns,
+        events: world.events,
+        wall_ms,
+        commits: m.commits,
+        commits_per_sec: m.commits as f64 / (world.scenario.duration_ns as f64 / 1e9),
+        rollbacks: m.rollbacks,
+        reads: m.reads,
+        failed_ops: m.failed_ops,
+        indeterminate_ops: m.indeterminate_ops,
+        refused_ops: world.workload.refused_ops,
+        commit_latency_ns: m.commit_latency_ns.percentiles(),
+        read_latency_ns: m.read_latency_ns.percentiles(),
+        standbys,
+        lost_acked_writes: verdict.losses.total(),
+        lost_acked_writes_by_level: LossesByLevel {
+            off: losses[0],
+            local: losses[1],
+            remote_write: losses[2],
+            on: losses[3],
+            remote_apply: losses[4],
+        },
+        split_brain_writes: 0,
+        stale_reads: 0,
+        unavailable_ns: m.unavailable.longest_ns,
+        failovers: 0,
+        wal_bytes,
+        net_bytes: world.net.bytes_sent,
+        nodes,
+        invariants: verdict
+            .invariants
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        violations: verdict.violations.clone(),
+        expectations: Vec::new(),
+        overrides: world.scenario.overrides.clone(),
+        reproduce: reproduce_command(world),
+    };
+    summary.expectations = expectations(world, &summary, verdict);
+    summary.ok = verdict.violations.is_empty() && summary.expectations.iter().all(|e| e.ok);
+    summary
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.2} ms", ns as f64 / 1e6)
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{:.1} KiB", bytes as f64 / 1024.0)
+}
+
+/// The terminal summary (also the body of `summary.md`).
+pub fn render_text(s: &Summary) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(format!(
+        "# {} seed {}: {}",
+        s.scenario,
+        s.seed,
+        if s.ok { "OK" } else { "FAILED" }
+    ));
+    line(String::new());
+    line(format!(
+        "trace hash `{}`, {} events, {:.1} s simulated",
+        s.trace_hash,
+        s.events,
+        s.sim_duration_ns as f64 / 1e9
+    ));
+    if !s.overrides.is_empty() {
+        line(format!("overrides: {}", s.overrides.join(" ")));
+    }
+    line(String::new());
+    line("| metric | value |".into());
+    line("| --- | --- |".into());
+    line(format!(
+        "| commits | {} ({:.1}/s) |",
+        s.commits, s.commits_per_sec
+    ));
+    let c = &s.commit_latency_ns;
+    line(format!(
+        "| commit latency p50 / p99 / p99.9 / max | {} / {} / {} / {} |",
+        ms(c.p50),
+        ms(c.p99),
+        ms(c.p999),
+        ms(c.max)
+    ));
+    let r = &s.read_latency_ns;
+    line(format!(
+        "| reads | {} (p50 {}, p99 {}) |",
+        s.reads,
+        ms(r.p50),
+        ms(r.p99)
+    ));
+    line(format!(
+        "| failed / indeterminate / refused ops | {} / {} / {} |",
+        s.failed_ops, s.indeterminate_ops, s.refused_ops
+    ));
+    let l = &s.lost_acked_writes_by_level;
+    line(format!(
+        "| lost acknowledged writes | {} (off {}, local {}, remote_write {}, on {}, remote_apply {}) |",
+        s.lost_acked_writes, l.off, l.local, l.remote_write, l.on, l.remote_apply
+    ));
+    line(format!(
+        "| longest write unavailability | {} |",
+        ms(s.unavailable_ns)
+    ));
+    line(format!(
+        "| WAL generated / network bytes | {} / {} |",
+        kib(s.wal_bytes),
+        kib(s.net_bytes)
+    ));
+    for (name, standby) in &s.standbys {
+        line(format!(
+            "| {name} lag bytes p50 / p99 / max | {} / {} / {} |",
+            standby.lag_bytes.p50, standby.lag_bytes.p99, standby.lag_bytes.max
+        ));
+        line(format!(
+            "| {name} replay_lag p50 / p99 / max | {} / {} / {} |",
+            ms(standby.replay_lag_ns.p50),
+            ms(standby.replay_lag_ns.p99),
+            ms(standby.replay_lag_ns.max)
+        ));
+    }
+    line(String::new());
+    for (name, state) in &s.invariants {
+        line(format!("- invariant `{name}`: {state}"));
+    }
+    for v in &s.violations {
+        line(format!("  - VIOLATED `{}`: {}", v.invariant, v.detail));
+    }
+    for e in &s.expectations {
+        line(format!(
+            "- expect `{}` {}: actual {} — {}",
+            e.name,
+            e.expected,
+            e.actual,
+            if e.ok { "ok" } else { "VIOLATED" }
+        ));
+    }
+    line(String::new());
+    line(format!("reproduce: `{}`", s.reproduce));
+    out
+}

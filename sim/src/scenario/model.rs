@@ -1,0 +1,207 @@
+//! The validated scenario: what a scenario file means once every value has been parsed,
+//! unit-converted and checked. Nothing here can be invalid; `parse.rs` guarantees it.
+//!
+//! Durations are nanoseconds (`_ns`), sizes are bytes (`_bytes`), rates are per second.
+
+use repsim_engine::config::{SyncCommitLevel, SyncStandbyNames};
+
+/// A latency (or service time) distribution, sampled from a named RNG stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dist {
+    Constant {
+        value_ns: u64,
+    },
+    Uniform {
+        min_ns: u64,
+        max_ns: u64,
+    },
+    /// Clamped at zero when sampled.
+    Normal {
+        mean_ns: u64,
+        stddev_ns: u64,
+    },
+    /// Given by its median and 99th percentile (p99 >= p50 > 0).
+    LogNormal {
+        p50_ns: u64,
+        p99_ns: u64,
+    },
+    /// Heavy tail: `min * U^(-1/alpha)`, alpha > 0.
+    Pareto {
+        min_ns: u64,
+        alpha: f64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// `name` from the file (used for the report folder).
+    pub name: String,
+    pub description: String,
+    /// Path the scenario was read from, as given on the command line.
+    pub source_path: String,
+    /// The `--set` overrides applied, in order, as `key=value` text.
+    pub overrides: Vec<String>,
+    pub duration_ns: u64,
+    /// Liveness phase after `duration`: faults healed, nodes restarted, clients stopped.
+    pub settle_ns: u64,
+    pub cluster: Cluster,
+    pub replication: Replication,
+    /// One entry per node of `cluster.nodes`, in the same order: `[node]` defaults with the
+    /// `[node.NAME]` override applied.
+    pub nodes: Vec<NodeSpec>,
+    pub network: Network,
+    /// One entry per node, in `cluster.nodes` order: `[disk]` defaults with `[disk.NAME]` applied.
+    pub disks: Vec<DiskSpec>,
+    pub workload: Workload,
+    /// Sorted by `at_ns` (stable for equal times: file order).
+    pub faults: Vec<Fault>,
+    pub expect: Expect,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    /// Node names, in file order. At least one; unique; each `[a-z0-9_-]+`.
+    pub nodes: Vec<String>,
+    /// Index into `nodes` of the initial primary.
+    pub primary: usize,
+}
+
+/// PostgreSQL settings, PostgreSQL's names and defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replication {
+    pub synchronous_commit: SyncCommitLevel,         // default on
+    pub synchronous_standby_names: SyncStandbyNames, // default '' (empty)
+    pub wal_segment_size_bytes: u64,                 // default 16MB; power of two, 1MB..1GB
+    pub wal_keep_size_bytes: u64,                    // default 0
+    pub max_wal_size_bytes: u64,                     // default 1GB
+    pub checkpoint_timeout_ns: u64,                  // default 5min
+    pub checkpoint_completion_target: f64,           // default 0.9
+    pub wal_writer_delay_ns: u64,                    // default 200ms
+    pub wal_writer_flush_after_bytes: u64,           // default 1MB
+    pub wal_sender_timeout_ns: u64,                  // default 60s; 0 disables
+    pub wal_receiver_timeout_ns: u64,                // default 60s; 0 disables
+    pub wal_receiver_status_interval_ns: u64,        // default 10s; 0 disables
+    pub wal_retrieve_retry_interval_ns: u64,         // default 5s
+    pub recovery_min_apply_delay_ns: u64,            // default 0
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub cpus: u32,                 // default 2, >= 1
+    pub statement_cpu_ns: u64,     // default 60us
+    pub commit_cpu_ns: u64,        // default 20us
+    pub read_cpu_ns: u64,          // default 30us
+    pub wal_send_cpu_ns: u64,      // default 10us, per XLogData message
+    pub wal_receive_cpu_ns: u64,   // default 10us, per XLogData message
+    pub replay_record_cpu_ns: u64, // default 5us
+    pub clock_offset_ns: i64,      // default 0 ("-5ms" allowed here only)
+    pub clock_drift_ppm: f64,      // default 0.0
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    pub latency: Dist,                // default lognormal p50 0.5ms p99 2ms
+    pub bandwidth_bytes_per_sec: u64, // default 1Gbit = 125_000_000
+    /// Probability that a message needs a retransmission, 0.0..1.0 exclusive of 1.
+    pub loss: f64,
+    /// Client <-> node one-way latency. Default constant 0.1ms.
+    pub client_latency: Dist,
+    /// Per-link overrides (both directions). Unset fields inherit the defaults above.
+    pub links: Vec<LinkSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkSpec {
+    /// Node indices; a != b.
+    pub between: (usize, usize),
+    pub latency: Option<Dist>,
+    pub bandwidth_bytes_per_sec: Option<u64>,
+    pub loss: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskSpec {
+    pub write: Dist,                  // default constant 20us
+    pub fsync: Dist,                  // default lognormal p50 1ms p99 8ms
+    pub bandwidth_bytes_per_sec: u64, // default 500MB
+    /// On a crash, each unsynced 512-byte sector survives with this probability (torn writes).
+    /// Default 0.0: every unsynced byte is lost.
+    pub torn_write_probability: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arrival {
+    /// Poisson arrivals at this many operations per second across all clients.
+    Open { ops_per_sec: f64 },
+    /// Each client waits `think` after a completion before its next operation.
+    Closed { think: Dist },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyDistribution {
+    Uniform,
+    /// Zipf with theta 0.99.
+    Zipf,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub clients: u32,                      // default 8, >= 1
+    pub arrival: Arrival,                  // default open 1000/s
+    pub write_fraction: f64,               // default 0.5, 0..=1
+    pub keys: u64,                         // default 1000, >= 1
+    pub key_distribution: KeyDistribution, // default uniform
+    pub value_size_bytes: u32,             // default 100
+    /// Fraction of write transactions that end in ROLLBACK. Default 0.0.
+    pub abort_fraction: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub at_ns: u64,
+    pub kind: FaultKind,
+    /// 1-based line in the scenario file of the `[[faults]]` header, for messages.
+    pub line: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    /// Node crash: memory and unsynced writes are lost.
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    /// `partition = [["pg1"], ["pg2","pg3"]]`: no traffic between the two groups, both ways.
+    /// With `one_way = true`, only traffic from the first group to the second is cut.
+    Partition {
+        a: Vec<usize>,
+        b: Vec<usize>,
+        one_way: bool,
+    },
+    /// Heal every partition.
+    Heal,
+    /// `slow_disk = "pg2"`, `factor = 10.0`, `for = "5s"`: disk latencies multiplied.
+    SlowDisk {
+        node: usize,
+        factor: f64,
+        for_ns: u64,
+    },
+    /// `reset = ["pg1", "pg2"]`: TCP connections between the two nodes are reset.
+    Reset {
+        a: usize,
+        b: usize,
+    },
+}
+
+/// `[expect]`: what the CI gate asserts. `None` = not asserted (still reported).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Expect {
+    pub lost_acked_writes: Option<u64>,
+    pub converged: Option<bool>,
+    pub min_commits: Option<u64>,
+    pub max_commit_p99_ns: Option<u64>,
+    pub max_lag_bytes_p99: Option<u64>,
+}

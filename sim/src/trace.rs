@@ -1,0 +1,152 @@
+//! The trace: every processed event folded into a hash (the run's fingerprint), and optionally
+//! written as JSON lines. The hash is FNV-1a over fixed-width fields, so it is the same on
+//! every machine and build.
+
+use std::io::Write;
+
+use repsim_engine::io::Input;
+use repsim_engine::message::Message;
+
+use crate::history::Outcome;
+use crate::net::Packet;
+use crate::rng::{fnv1a, FNV_OFFSET};
+use crate::world::EventKind;
+
+/// What the trace keeps of one event.
+pub struct TraceRecord {
+    pub event: &'static str,
+    pub node: i64,
+    pub peer: i64,
+    pub detail: &'static str,
+    pub value: u64,
+}
+
+fn input_detail(input: &Input) -> (&'static str, u64) {
+    match input {
+        Input::Boot(_) => ("boot", 0),
+        Input::Message { from, msg } => (msg.kind(), *from as u64),
+        Input::ConnectionLost { peer } => ("connection_lost", *peer as u64),
+        Input::Timer(_) => ("timer", 0),
+        Input::DiskDone(io) => ("disk_done", io.0),
+        Input::DiskFailed(io) => ("disk_failed", io.0),
+        Input::ComputeDone(_) => ("compute_done", 0),
+        Input::Client { op_id, .. } => ("client", *op_id),
+    }
+}
+
+fn message_value(msg: &Message) -> u64 {
+    match msg {
+        Message::XLogData { start, bytes, .. } => start.0 ^ ((bytes.len() as u64) << 48),
+        Message::StatusUpdate { flush, .. } => flush.0,
+        Message::Keepalive { wal_end, .. } => wal_end.0,
+        Message::StartReplication { start, .. } => start.0,
+        Message::Error { text } => text.len() as u64,
+    }
+}
+
+impl TraceRecord {
+    pub fn of(kind: &EventKind) -> TraceRecord {
+        let r = |event, node: i64, peer: i64, detail, value| TraceRecord {
+            event,
+            node,
+            peer,
+            detail,
+            value,
+        };
+        match kind {
+            EventKind::Input { node, input, .. } => {
+                let (detail, value) = input_detail(input);
+                r("input", *node as i64, -1, detail, value)
+            }
+            EventKind::Timer {
+                node, generation, ..
+            } => r("timer", *node as i64, -1, "", *generation),
+            EventKind::DiskDone { node, io, .. } => r("disk_done", *node as i64, -1, "", io.0),
+            EventKind::Arrive {
+                from, to, packet, ..
+            } => match packet {
+                Packet::Msg(msg) => r(
+                    "arrive",
+                    *to as i64,
+                    *from as i64,
+                    msg.kind(),
+                    message_value(msg),
+                ),
+                Packet::Reset => r("arrive", *to as i64, *from as i64, "reset", 0),
+            },
+            EventKind::RequestArrives { session } => r("request", -1, *session as i64, "", 0),
+            EventKind::ReplyArrives {
+                session,
+                op_id,
+                outcome,
+            } => {
+                let detail = match outcome {
+                    Outcome::Committed { .. } => "committed",
+                    Outcome::RolledBack => "rolled_back",
+                    Outcome::Read { .. } => "read",
+                    Outcome::Failed => "failed",
+                    Outcome::Indeterminate => "indeterminate",
+                };
+                r("reply", -1, *session as i64, detail, *op_id)
+            }
+            EventKind::OpenArrival => r("arrival", -1, -1, "", 0),
+            EventKind::SessionReady { session } => r("session_ready", -1, *session as i64, "", 0),
+            EventKind::Fault { index } => r("fault", -1, -1, "", *index as u64),
+            EventKind::Sample => r("sample", -1, -1, "", 0),
+            EventKind::Settle => r("settle", -1, -1, "", 0),
+        }
+    }
+}
+
+pub struct Trace {
+    hash: u64,
+    sink: Option<Box<dyn Write + Send>>,
+    pub write_error: Option<String>,
+}
+
+impl Trace {
+    pub fn new(sink: Option<Box<dyn Write + Send>>) -> Trace {
+        Trace {
+            hash: FNV_OFFSET,
+            sink,
+            write_error: None,
+        }
+    }
+
+    pub fn record(&mut self, at_ns: u64, record: &TraceRecord) {
+        let mut h = self.hash;
+        h = fnv1a(&at_ns.to_le_bytes(), h);
+        h = fnv1a(record.event.as_bytes(), h);
+        h = fnv1a(&record.node.to_le_bytes(), h);
+        h = fnv1a(&record.peer.to_le_bytes(), h);
+        h = fnv1a(record.detail.as_bytes(), h);
+        h = fnv1a(&record.value.to_le_bytes(), h);
+        self.hash = h;
+        if let Some(sink) = self.sink.as_mut() {
+            let line = serde_json::json!({
+                "t_ns": at_ns, "event": record.event, "node": record.node, "peer": record.peer,
+                "detail": record.detail, "value": record.value,
+            });
+            if let Err(e) = writeln!(sink, "{line}") {
+                self.write_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+
+    /// Folds a final-state value (an LSN, a data hash) into the fingerprint.
+    pub fn fold(&mut self, value: u64) {
+        self.hash = fnv1a(&value.to_le_bytes(), self.hash);
+    }
+
+    pub fn hash_hex(&self) -> String {
+        format!("{:016x}", self.hash)
+    }
+
+    pub fn flush(&mut self) {
+        if let Some(sink) = self.sink.as_mut() {
+            if let Err(e) = sink.flush() {
+                self.write_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+}

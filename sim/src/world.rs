@@ -1,0 +1,803 @@
+//! The simulated world: one priority queue of events keyed `(time_ns, seq)`, the nodes, their
+//! clocks, CPUs and disks, the network, the clients and the nemesis. The engine is driven only
+//! through `Node::step` inputs and outputs.
+
+use std::collections::{BTreeMap, BinaryHeap};
+
+use repsim_engine::config::{BootRole, NodeConfig};
+use repsim_engine::io::{ClientId, ComputeTask, IoId, Observation, Reply, TimerId};
+use repsim_engine::message::Message;
+use repsim_engine::{initdb, Input, Instant, Node, NodeId, Output};
+
+use crate::clock::NodeClock;
+use crate::cpu::{Cpu, Lane};
+use crate::disk::{Disk, DiskOp};
+use crate::history::{History, Outcome};
+use crate::metrics::{Metrics, SAMPLE_INTERVAL_NS};
+use crate::net::{Delivery, Network, Packet};
+use crate::rng::stream;
+use crate::scenario::model::{FaultKind, Scenario};
+use crate::trace::{Trace, TraceRecord};
+use crate::workload::{Op, PlannedOp, Workload};
+
+#[derive(Debug)]
+pub enum EventKind {
+    /// An input for a node incarnation, its CPU time already paid.
+    Input {
+        node: NodeId,
+        incarnation: u64,
+        input: Input,
+    },
+    Timer {
+        node: NodeId,
+        incarnation: u64,
+        id: TimerId,
+        generation: u64,
+    },
+    DiskDone {
+        node: NodeId,
+        incarnation: u64,
+        io: IoId,
+    },
+    Arrive {
+        from: NodeId,
+        to: NodeId,
+        epoch: u64,
+        packet: Packet,
+    },
+    /// A client request reaches a node.
+    RequestArrives {
+        session: u32,
+    },
+    /// A reply (or a connection failure) reaches a client.
+    ReplyArrives {
+        session: u32,
+        op_id: u64,
+        outcome: Outcome,
+    },
+    OpenArrival,
+    SessionReady {
+        session: u32,
+    },
+    Fault {
+        index: usize,
+    },
+    Sample,
+    Settle,
+}
+
+pub struct Event {
+    pub at_ns: u64,
+    pub seq: u64,
+    pub kind: EventKind,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at_ns, self.seq) == (other.at_ns, other.seq)
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Event {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest event must come out first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
+    }
+}
+
+pub struct NodeSlot {
+    pub name: String,
+    pub engine: Option<Node>,
+    pub config: NodeConfig,
+    pub incarnation: u64,
+    pub clock: NodeClock,
+    timers: BTreeMap<TimerId, u64>,
+    pub disk: Disk,
+    pub cpu: Cpu,
+    /// Highest LSN this node ever reported durable, for `durable_fsync`.
+    pub max_flushed: repsim_engine::Lsn,
+    pub crashes: u32,
+}
+
+/// A client session and its one operation in flight.
+#[derive(Default)]
+pub struct Session {
+    pub current: Option<InFlight>,
+}
+
+pub struct InFlight {
+    pub planned: PlannedOp,
+    pub node: NodeId,
+    pub incarnation: u64,
+    pub sent_ns: u64,
+}
+
+pub struct World {
+    pub scenario: Scenario,
+    pub seed: u64,
+    pub now_ns: u64,
+    queue: BinaryHeap<Event>,
+    seq: u64,
+    pub nodes: Vec<NodeSlot>,
+    pub net: Network,
+    pub workload: Workload,
+    pub sessions: Vec<Session>,
+    pub metrics: Metrics,
+    pub history: History,
+    pub trace: Trace,
+    pub events: u64,
+    /// Facts for the checker: `durable_fsync` violations found as they happen.
+    pub fsync_violations: Vec<String>,
+    pub end_ns: u64,
+    pub settling: bool,
+    out_buf: Vec<Output>,
+}
+
+/// Builds each node's engine configuration from the scenario.
+pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
+    let names = s.cluster.nodes.clone();
+    (0..names.len())
+        .map(|i| {
+            let mut c = NodeConfig::with_defaults(i as u32, names.clone());
+            let r = &s.replication;
+            c.boot_role = if i == s.cluster.primary {
+                BootRole::Primary
+            } else {
+                BootRole::Standby
+            };
+            c.primary_conninfo = (i != s.cluster.primary).then_some(s.cluster.primary as u32);
+            c.synchronous_commit = r.synchronous_commit;
+            c.synchronous_standby_names = r.synchronous_standby_names.clone();
+            c.wal_segment_size_bytes = r.wal_segment_size_bytes;
+            c.wal_keep_size_bytes = r.wal_keep_size_bytes;
+            c.max_wal_size_bytes = r.max_wal_size_bytes;
+            c.checkpoint_timeout_ns = r.checkpoint_timeout_ns;
+            c.checkpoint_completion_target = r.checkpoint_completion_target;
+            c.wal_writer_delay_ns = r.wal_writer_delay_ns;
+            c.wal_writer_flush_after_bytes = r.wal_writer_flush_after_bytes;
+            c.wal_sender_timeout_ns = r.wal_sender_timeout_ns;
+            c.wal_receiver_timeout_ns = r.wal_receiver_timeout_ns;
+            c.wal_receiver_status_interval_ns = r.wal_receiver_status_interval_ns;
+            c.wal_retrieve_retry_interval_ns = r.wal_retrieve_retry_interval_ns;
+            c.recovery_min_apply_delay_ns = r.recovery_min_apply_delay_ns;
+            c
+        })
+        .collect()
+}
+
+impl World {
+    pub fn new(scenario: Scenario, seed: u64, trace: Trace) -> World {
+        let configs = node_configs(&scenario);
+        let image = initdb(&configs[scenario.cluster.primary]);
+        let nodes = configs
+            .into_iter()
+            .enumerate()
+            .map(|(i, config)| {
+                let spec = &scenario.nodes[i];
+                let name = spec.name.clone();
+                NodeSlot {
+                    disk: Disk::new(
+                        scenario.disks[i].clone(),
+                        image.clone(),
+                        stream(seed, &format!("disk/{name}")),
+                    ),
+                    cpu: Cpu::new(spec.cpus),
+                    clock: NodeClock {
+                        offset_ns: spec.clock_offset_ns,
+                        drift_ppm: spec.clock_drift_ppm,
+                    },
+                    name,
+                    engine: None,
+                    config,
+                    incarnation: 0,
+                    timers: BTreeMap::new(),
+                    max_flushed: repsim_engine::Lsn::INVALID,
+                    crashes: 0,
+                }
+            })
+            .collect();
+        let net = Network::new(
+            &scenario.network,
+            scenario.cluster.nodes.len(),
+            stream(seed, "network"),
+        );
+        let workload = Workload::new(scenario.workload.clone(), stream(seed, "workload"));
+        let sessions = (0..scenario.workload.clients)
+            .map(|_| Session::default())
+            .collect();
+        let end_ns = scenario.duration_ns + scenario.settle_ns;
+        World {
+            seed,
+            now_ns: 0,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            nodes,
+            net,
+            workload,
+            sessions,
+            metrics: Metrics::default(),
+            history: History::default(),
+            trace,
+            events: 0,
+            fsync_violations: Vec::new(),
+            end_ns,
+            settling: false,
+            out_buf: Vec::new(),
+            scenario,
+        }
+    }
+
+    pub fn schedule(&mut self, at_ns: u64, kind: EventKind) {
+        debug_assert!(at_ns >= self.now_ns, "event scheduled in the past");
+        self.seq += 1;
+        self.queue.push(Event {
+            at_ns,
+            seq: self.seq,
+            kind,
+        });
+    }
+
+    /// Runs the whole scenario: `duration`, then `settle`.
+    pub fn run(&mut self) {
+        for node in 0..self.nodes.len() {
+            self.boot(node as NodeId);
+        }
+        for index in 0..self.scenario.faults.len() {
+            let at = self.scenario.faults[index].at_ns;
+            self.schedule(at, EventKind::Fault { index });
+        }
+        if self.workload.is_open_loop() {
+            let gap = self.workload.next_arrival_gap_ns();
+            self.schedule(gap, EventKind::OpenArrival);
+        } else {
+            for session in 0..self.sessions.len() as u32 {
+                let think = self.workload.think_ns();
+                self.schedule(think, EventKind::SessionReady { session });
+            }
+        }
+        self.schedule(SAMPLE_INTERVAL_NS, EventKind::Sample);
+        self.schedule(self.scenario.duration_ns, EventKind::Settle);
+        while let Some(event) = self.queue.pop() {
+            if event.at_ns > self.end_ns {
+                break;
+            }
+            self.now_ns = event.at_ns;
+            self.events += 1;
+            self.trace
+                .record(event.at_ns, &TraceRecord::of(&event.kind));
+            self.handle(event.kind);
+        }
+        self.now_ns = self.end_ns;
+        self.metrics
+            .unavailable
+            .finish(self.scenario.duration_ns.min(self.now_ns));
+    }
+
+    fn handle(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::Input {
+                node,
+                incarnation,
+                input,
+            } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.step(node, input);
+                }
+            }
+            EventKind::Timer {
+                node,
+                incarnation,
+                id,
+                generation,
+            } => {
+                let slot = &self.nodes[node as usize];
+                if slot.incarnation == incarnation && slot.timers.get(&id) == Some(&generation) {
+                    self.step(node, Input::Timer(id));
+                }
+            }
+            EventKind::DiskDone {
+                node,
+                incarnation,
+                io,
+            } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.nodes[node as usize].disk.complete_next();
+                    self.step(node, Input::DiskDone(io));
+                }
+            }
+            EventKind::Arrive {
+                from,
+                to,
+                epoch,
+                packet,
+            } => self.arrive(from, to, epoch, packet),
+            EventKind::RequestArrives { session } => self.request_arrives(session),
+            EventKind::ReplyArrives {
+                session,
+                op_id,
+                outcome,
+            } => self.reply_arrives(session, op_id, outcome),
+            EventKind::OpenArrival => self.open_arrival(),
+            EventKind::SessionReady { session } => self.session_ready(session),
+            EventKind::Fault { index } => self.fault(index),
+            EventKind::Sample => self.sample(),
+            EventKind::Settle => self.settle(),
+        }
+    }
+
+    fn is_up(&self, node: NodeId) -> bool {
+        self.nodes[node as usize].engine.is_some()
+    }
+
+    /// Feeds one input to a node and carries out what it asks.
+    fn step(&mut self, node: NodeId, input: Input) {
+        let slot = &mut self.nodes[node as usize];
+        let Some(engine) = slot.engine.as_mut() else {
+            return;
+        };
+        let local = Instant(slot.clock.local(self.now_ns));
+        let mut out = std::mem::take(&mut self.out_buf);
+        engine.step(local, input, &mut out);
+        for output in out.drain(..) {
+            self.apply(node, output);
+        }
+        self.out_buf = out;
+    }
+
+    fn apply(&mut self, node: NodeId, output: Output) {
+        let incarnation = self.nodes[node as usize].incarnation;
+        match output {
+            Output::Send { to, msg } => {
+                let cost = match msg {
+                    Message::XLogData { .. } => self.scenario.nodes[node as usize].wal_send_cpu_ns,
+                    _ => 0,
+                };
+                let depart =
+                    self.nodes[node as usize]
+                        .cpu
+                        .lane(Lane::Sender(to), self.now_ns, cost);
+                if let Some(d) = self.net.send(depart, node, to, Packet::Msg(msg.clone())) {
+                    self.schedule_arrival(node, to, d, Packet::Msg(msg));
+                }
+            }
+            Output::Disconnect { peer } => {
+                if let Some(d) = self.net.close(self.now_ns, node, peer) {
+                    self.schedule_arrival(node, peer, d, Packet::Reset);
+                }
+            }
+            Output::SetTimer { id, at } => {
+                let slot = &mut self.nodes[node as usize];
+                let generation = slot.timers.get(&id).map_or(1, |g| g + 1);
+                slot.timers.insert(id, generation);
+                let at_ns = slot.clock.true_time(at.0).max(self.now_ns);
+                self.schedule(
+                    at_ns,
+                    EventKind::Timer {
+                        node,
+                        incarnation,
+                        id,
+                        generation,
+                    },
+                );
+            }
+            Output::Write {
+                io,
+                file,
+                offset,
+                bytes,
+            } => {
+                let done = self.nodes[node as usize].disk.submit(
+                    self.now_ns,
+                    DiskOp::Write {
+                        file,
+                        offset,
+                        bytes,
+                    },
+                );
+                self.schedule(
+                    done,
+                    EventKind::DiskDone {
+                        node,
+                        incarnation,
+                        io,
+                    },
+                );
+            }
+            Output::Fsync { io, file } => {
+                let done = self.nodes[node as usize]
+                    .disk
+                    .submit(self.now_ns, DiskOp::Fsync { file });
+                self.schedule(
+                    done,
+                    EventKind::DiskDone {
+                        node,
+                        incarnation,
+                        io,
+                    },
+                );
+            }
+            Output::Truncate { file, len } => self.nodes[node as usize].disk.truncate(file, len),
+            Output::Remove { file } => self.nodes[node as usize].disk.remove(file),
+            Output::Compute(task) => {
+                let spec = &self.scenario.nodes[node as usize];
+                let records = match task {
+                    ComputeTask::Recovery { records } | ComputeTask::Replay { records } => records,
+                };
+                let cost = records * spec.replay_record_cpu_ns;
+                let done = self.nodes[node as usize]
+                    .cpu
+                    .lane(Lane::Startup, self.now_ns, cost);
+                self.schedule(
+                    done,
+                    EventKind::Input {
+                        node,
+                        incarnation,
+                        input: Input::ComputeDone(task),
+                    },
+                );
+            }
+            Output::Reply {
+                client,
+                op_id,
+                reply,
+            } => {
+                let at = self.now_ns + self.net.sample_client_latency();
+                let outcome = Outcome::from_reply(reply);
+                self.schedule(
+                    at,
+                    EventKind::ReplyArrives {
+                        session: client.0 as u32,
+                        op_id,
+                        outcome,
+                    },
+                );
+            }
+            Output::Observe(observation) => self.observe(node, observation),
+        }
+    }
+
+    fn schedule_arrival(&mut self, from: NodeId, to: NodeId, d: Delivery, packet: Packet) {
+        self.schedule(
+            d.at_ns.max(self.now_ns),
+            EventKind::Arrive {
+                from,
+                to,
+                epoch: d.epoch,
+                packet,
+            },
+        );
+    }
+
+    fn arrive(&mut self, from: NodeId, to: NodeId, epoch: u64, packet: Packet) {
+        if !self.net.accepts(from, to, epoch) || !self.is_up(to) {
+            return;
+        }
+        let incarnation = self.nodes[to as usize].incarnation;
+        let (cost, input) = match packet {
+            Packet::Reset => {
+                self.net.learn_reset(from, to, epoch);
+                (0, Input::ConnectionLost { peer: from })
+            }
+            Packet::Msg(msg) => {
+                let cost = match msg {
+                    Message::XLogData { .. } => self.scenario.nodes[to as usize].wal_receive_cpu_ns,
+                    _ => 0,
+                };
+                (cost, Input::Message { from, msg })
+            }
+        };
+        // One process per connection handles its messages in order (walsender, walreceiver).
+        let at = self.nodes[to as usize]
+            .cpu
+            .lane(Lane::Connection(from), self.now_ns, cost);
+        if at == self.now_ns {
+            self.step(to, input);
+        } else {
+            self.schedule(
+                at,
+                EventKind::Input {
+                    node: to,
+                    incarnation,
+                    input,
+                },
+            );
+        }
+    }
+
+    fn observe(&mut self, node: NodeId, observation: Observation) {
+        let slot = &mut self.nodes[node as usize];
+        match observation {
+            Observation::Flushed { lsn } => slot.max_flushed = slot.max_flushed.max(lsn),
+            Observation::Recovered { end, .. } if end < slot.max_flushed => {
+                self.fsync_violations.push(format!(
+                    "{} recovered WAL only to {end} after a crash, but had reported {} as fsynced",
+                    slot.name, slot.max_flushed
+                ));
+            }
+            Observation::Panic { .. } => self.crash(node),
+            _ => {}
+        }
+    }
+
+    fn boot(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        if slot.engine.is_some() {
+            return;
+        }
+        slot.timers.clear();
+        let mut engine = Node::new(slot.config.clone());
+        let image = slot.disk.durable_image();
+        let local = Instant(slot.clock.local(self.now_ns));
+        let mut out = std::mem::take(&mut self.out_buf);
+        engine.step(local, Input::Boot(image), &mut out);
+        slot.engine = Some(engine);
+        for output in out.drain(..) {
+            self.apply(node, output);
+        }
+        self.out_buf = out;
+        if self.nodes[node as usize].incarnation > 0 {
+            // Peers' next packet to the restarted node draws an RST.
+            for peer in 0..self.nodes.len() as NodeId {
+                if peer != node {
+                    if let Some(d) = self.net.announce_restart(self.now_ns, node, peer) {
+                        self.schedule_arrival(node, peer, d, Packet::Reset);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Power loss: memory and unsynced writes are gone; in-flight client ops are indeterminate.
+    fn crash(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        if slot.engine.take().is_none() {
+            return;
+        }
+        slot.incarnation += 1;
+        slot.crashes += 1;
+        slot.disk.crash();
+        slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
+        self.net.crash(node);
+        for session in 0..self.sessions.len() {
+            let affected = self.sessions[session]
+                .current
+                .as_ref()
+                .is_some_and(|f| f.node == node);
+            if affected {
+                let op_id = self.sessions[session]
+                    .current
+                    .as_ref()
+                    .map(|f| f.planned.op_id)
+                    .unwrap_or(0);
+                let at = self.now_ns + self.net.sample_client_latency();
+                let session = session as u32;
+                self.schedule(
+                    at,
+                    EventKind::ReplyArrives {
+                        session,
+                        op_id,
+                        outcome: Outcome::Indeterminate,
+                    },
+                );
+            }
+        }
+    }
+
+    fn fault(&mut self, index: usize) {
+        let fault = self.scenario.faults[index].clone();
+        match fault.kind {
+            FaultKind::Crash { node } => self.crash(node as NodeId),
+            FaultKind::Restart { node } => self.boot(node as NodeId),
+            FaultKind::Partition { a, b, one_way } => self.net.partition(&a, &b, one_way),
+            FaultKind::Heal => self.heal(),
+            FaultKind::SlowDisk {
+                node,
+                factor,
+                for_ns,
+            } => {
+                self.nodes[node].disk.slow(factor, self.now_ns + for_ns);
+            }
+            FaultKind::Reset { a, b } => {
+                let (a, b) = (a as NodeId, b as NodeId);
+                if let Some(d) = self.net.close(self.now_ns, a, b) {
+                    self.schedule_arrival(a, b, d, Packet::Reset);
+                }
+                if self.is_up(a) {
+                    self.step(a, Input::ConnectionLost { peer: b });
+                }
+            }
+        }
+    }
+
+    fn heal(&mut self) {
+        for (from, to, packet, d) in self.net.heal(self.now_ns) {
+            self.schedule_arrival(from, to, d, packet);
+        }
+    }
+
+    /// End of `duration`: clients stop, faults heal, crashed nodes restart.
+    fn settle(&mut self) {
+        self.settling = true;
+        self.workload.stopped = true;
+        self.workload.backlog.clear();
+        self.heal();
+        for node in 0..self.nodes.len() {
+            self.nodes[node].disk.slow(1.0, 0);
+            self.boot(node as NodeId);
+        }
+    }
+
+    fn sample(&mut self) {
+        let primary = self.scenario.cluster.primary;
+        if let Some(engine) = &self.nodes[primary].engine {
+            let flush = engine.status().flush_lsn;
+            for row in engine.pg_stat_replication() {
+                let replayed = row.replay_lsn.unwrap_or(row.sent_lsn);
+                let lag_bytes = flush.bytes_since(replayed);
+                let lags = [row.write_lag_ns, row.flush_lag_ns, row.replay_lag_ns];
+                self.metrics
+                    .lag_sample(self.now_ns, &row.application_name, lag_bytes, lags);
+            }
+        }
+        if self.now_ns + SAMPLE_INTERVAL_NS <= self.end_ns {
+            self.schedule(self.now_ns + SAMPLE_INTERVAL_NS, EventKind::Sample);
+        }
+    }
+
+    // ---- clients ----
+
+    fn open_arrival(&mut self) {
+        if self.workload.stopped {
+            return;
+        }
+        let planned = self.workload.plan(self.now_ns);
+        match self.workload.idle_sessions.pop_front() {
+            Some(session) => self.send_op(session, planned),
+            None if self.workload.backlog.len() < crate::workload::MAX_BACKLOG_OPS => {
+                self.workload.backlog.push_back(planned)
+            }
+            None => self.workload.refused_ops += 1,
+        }
+        let gap = self.workload.next_arrival_gap_ns();
+        self.schedule(self.now_ns + gap, EventKind::OpenArrival);
+    }
+
+    fn session_ready(&mut self, session: u32) {
+        if self.workload.stopped {
+            return;
+        }
+        let planned = self.workload.plan(self.now_ns);
+        self.send_op(session, planned);
+    }
+
+    /// Where a session's requests go. Reads and writes both go to the configured primary for
+    /// now (routers come with failover).
+    fn route(&self, _op: &Op) -> NodeId {
+        self.scenario.cluster.primary as NodeId
+    }
+
+    fn send_op(&mut self, session: u32, planned: PlannedOp) {
+        let node = self.route(&planned.op);
+        if planned.op.is_write() {
+            self.metrics.unavailable.invoked(planned.intended_ns);
+        }
+        let incarnation = self.nodes[node as usize].incarnation;
+        self.sessions[session as usize].current = Some(InFlight {
+            planned,
+            node,
+            incarnation,
+            sent_ns: self.now_ns,
+        });
+        let at = self.now_ns + self.net.sample_client_latency();
+        self.schedule(at, EventKind::RequestArrives { session });
+    }
+
+    fn request_arrives(&mut self, session: u32) {
+        let Some(flight) = self.sessions[session as usize].current.as_ref() else {
+            return;
+        };
+        let (node, op_id) = (flight.node, flight.planned.op_id);
+        if !self.is_up(node) {
+            // Connection refused.
+            let at = self.now_ns + self.net.sample_client_latency();
+            self.schedule(
+                at,
+                EventKind::ReplyArrives {
+                    session,
+                    op_id,
+                    outcome: Outcome::Failed,
+                },
+            );
+            return;
+        }
+        let incarnation = self.nodes[node as usize].incarnation;
+        let spec = &self.scenario.nodes[node as usize];
+        let flight = self.sessions[session as usize]
+            .current
+            .as_mut()
+            .expect("checked above");
+        flight.incarnation = incarnation;
+        let cost = match &flight.planned.op {
+            Op::Write { .. } => 2 * spec.statement_cpu_ns + spec.commit_cpu_ns,
+            Op::Read { .. } => spec.read_cpu_ns,
+        };
+        let request = flight
+            .planned
+            .op
+            .request(self.scenario.workload.value_size_bytes);
+        let done = self.nodes[node as usize].cpu.backend(self.now_ns, cost);
+        let input = Input::Client {
+            client: ClientId(session as u64),
+            op_id,
+            request,
+        };
+        self.schedule(
+            done,
+            EventKind::Input {
+                node,
+                incarnation,
+                input,
+            },
+        );
+    }
+
+    fn reply_arrives(&mut self, session: u32, op_id: u64, outcome: Outcome) {
+        let slot = &mut self.sessions[session as usize];
+        if slot.current.as_ref().map(|f| f.planned.op_id) != Some(op_id) {
+            return; // a late reply for an operation already given up on
+        }
+        let flight = slot.current.take().expect("checked");
+        let latency_ns = self.now_ns - flight.planned.intended_ns;
+        if flight.planned.op.is_write() {
+            let acked = matches!(outcome, Outcome::Committed { .. });
+            self.metrics.unavailable.finished(self.now_ns, acked);
+        }
+        match &outcome {
+            Outcome::Committed { .. } => self.metrics.commit(self.now_ns, latency_ns),
+            Outcome::Read { .. } => self.metrics.read(self.now_ns, latency_ns),
+            Outcome::RolledBack => self.metrics.rollbacks += 1,
+            Outcome::Failed => self.metrics.failed_ops += 1,
+            Outcome::Indeterminate => self.metrics.indeterminate_ops += 1,
+        }
+        self.history
+            .record(&flight.planned.op, flight.node, &outcome);
+        self.next_for_session(session);
+    }
+
+    fn next_for_session(&mut self, session: u32) {
+        if self.workload.stopped {
+            return;
+        }
+        if self.workload.is_open_loop() {
+            match self.workload.backlog.pop_front() {
+                Some(planned) => self.send_op(session, planned),
+                None => self.workload.idle_sessions.push_back(session),
+            }
+        } else {
+            let think = self.workload.think_ns();
+            self.schedule(self.now_ns + think, EventKind::SessionReady { session });
+        }
+    }
+}
+
+impl Outcome {
+    fn from_reply(reply: Reply) -> Outcome {
+        match reply {
+            Reply::Committed {
+                commit_lsn,
+                promise,
+            } => Outcome::Committed {
+                commit_lsn,
+                promise,
+            },
+            Reply::RolledBack => Outcome::RolledBack,
+            Reply::Read { value, read_lsn } => Outcome::Read { value, read_lsn },
+            Reply::Error { .. } => Outcome::Failed,
+        }
+    }
+}
