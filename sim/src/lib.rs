@@ -14,6 +14,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod scheduler;
 pub mod trace;
 pub mod workload;
 pub mod world;

@@ -2,7 +2,7 @@
 //! clocks, CPUs and disks, the network, the clients and the nemesis. The engine is driven only
 //! through `Node::step` inputs and outputs.
 
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 
 use repsim_engine::config::{BootRole, NodeConfig};
 use repsim_engine::io::{ClientId, ComputeTask, IoId, Observation, Reply, TimerId};
@@ -17,6 +17,7 @@ use crate::metrics::{Metrics, SAMPLE_INTERVAL_NS};
 use crate::net::{Delivery, Network, Packet};
 use crate::rng::stream;
 use crate::scenario::model::{FaultKind, Scenario};
+use crate::scheduler::EventQueue;
 use crate::trace::{Trace, TraceRecord};
 use crate::workload::{Op, PlannedOp, Workload};
 
@@ -66,30 +67,6 @@ pub enum EventKind {
     Settle,
 }
 
-pub struct Event {
-    pub at_ns: u64,
-    pub seq: u64,
-    pub kind: EventKind,
-}
-
-impl PartialEq for Event {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at_ns, self.seq) == (other.at_ns, other.seq)
-    }
-}
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Event {
-    /// Reversed: `BinaryHeap` is a max-heap and the earliest event must come out first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
-    }
-}
-
 pub struct NodeSlot {
     pub name: String,
     pub engine: Option<Node>,
@@ -121,8 +98,7 @@ pub struct World {
     pub scenario: Scenario,
     pub seed: u64,
     pub now_ns: u64,
-    queue: BinaryHeap<Event>,
-    seq: u64,
+    queue: EventQueue<EventKind>,
     pub nodes: Vec<NodeSlot>,
     pub net: Network,
     pub workload: Workload,
@@ -214,8 +190,7 @@ impl World {
         World {
             seed,
             now_ns: 0,
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: EventQueue::with_capacity(1024),
             nodes,
             net,
             workload,
@@ -233,13 +208,7 @@ impl World {
     }
 
     pub fn schedule(&mut self, at_ns: u64, kind: EventKind) {
-        debug_assert!(at_ns >= self.now_ns, "event scheduled in the past");
-        self.seq += 1;
-        self.queue.push(Event {
-            at_ns,
-            seq: self.seq,
-            kind,
-        });
+        self.queue.push(at_ns, kind);
     }
 
     /// Runs the whole scenario: `duration`, then `settle`.
@@ -262,15 +231,14 @@ impl World {
         }
         self.schedule(SAMPLE_INTERVAL_NS, EventKind::Sample);
         self.schedule(self.scenario.duration_ns, EventKind::Settle);
-        while let Some(event) = self.queue.pop() {
-            if event.at_ns > self.end_ns {
+        while let Some((at_ns, kind)) = self.queue.pop() {
+            if at_ns > self.end_ns {
                 break;
             }
-            self.now_ns = event.at_ns;
+            self.now_ns = at_ns;
             self.events += 1;
-            self.trace
-                .record(event.at_ns, &TraceRecord::of(&event.kind));
-            self.handle(event.kind);
+            self.trace.record(at_ns, &TraceRecord::of(&kind));
+            self.handle(kind);
         }
         self.now_ns = self.end_ns;
         self.metrics

@@ -1,0 +1,119 @@
+//! The scheduler's queue: events ordered by `(time_ns, seq)`, where `seq` is the order in which
+//! they were scheduled, so equal times pop in a fixed order on every machine.
+
+use std::collections::BinaryHeap;
+
+struct Entry<T> {
+    at_ns: u64,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at_ns, self.seq) == (other.at_ns, other.seq)
+    }
+}
+impl<T> Eq for Entry<T> {}
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Entry<T> {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest event must come out first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
+    }
+}
+
+pub struct EventQueue<T> {
+    heap: BinaryHeap<Entry<T>>,
+    seq: u64,
+    now_ns: u64,
+}
+
+impl<T> Default for EventQueue<T> {
+    fn default() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            seq: 0,
+            now_ns: 0,
+        }
+    }
+}
+
+impl<T> EventQueue<T> {
+    pub fn with_capacity(capacity: usize) -> Self {
+        EventQueue {
+            heap: BinaryHeap::with_capacity(capacity),
+            seq: 0,
+            now_ns: 0,
+        }
+    }
+
+    /// Time of the last event popped.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Schedules `item` at `at_ns`, which must not be in the past.
+    pub fn push(&mut self, at_ns: u64, item: T) {
+        assert!(
+            at_ns >= self.now_ns,
+            "event scheduled in the past: {at_ns} < {}",
+            self.now_ns
+        );
+        self.seq += 1;
+        self.heap.push(Entry {
+            at_ns,
+            seq: self.seq,
+            item,
+        });
+    }
+
+    /// The earliest event, advancing `now_ns` to its time.
+    pub fn pop(&mut self) -> Option<(u64, T)> {
+        let entry = self.heap.pop()?;
+        self.now_ns = entry.at_ns;
+        Some((entry.at_ns, entry.item))
+    }
+
+    pub fn peek_time_ns(&self) -> Option<u64> {
+        self.heap.peek().map(|e| e.at_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_in_time_then_schedule_order() {
+        let mut q = EventQueue::default();
+        q.push(10, "b");
+        q.push(5, "a");
+        q.push(10, "c");
+        q.push(7, "x");
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec![(5, "a"), (7, "x"), (10, "b"), (10, "c")]);
+        assert_eq!(q.now_ns(), 10);
+    }
+
+    #[test]
+    #[should_panic(expected = "in the past")]
+    fn refuses_the_past() {
+        let mut q = EventQueue::default();
+        q.push(10, ());
+        q.pop();
+        q.push(9, ());
+    }
+}
