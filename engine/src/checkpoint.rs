@@ -84,20 +84,14 @@ impl Node {
             self.request_checkpoint(now, out);
         }
         let at = Instant(now.0 + self.cfg.checkpoint_timeout_ns);
-        out.push(Output::SetTimer {
-            id: TimerId::Checkpoint,
-            at,
-        });
+        out.push(Output::SetTimer { id: TimerId::Checkpoint, at });
     }
 
     /// `XLogCheckpointNeeded`: a checkpoint once `CheckPointSegments` of WAL were written
     /// since the last redo point.
     pub(crate) fn checkpoint_if_wal_volume(&mut self, now: Instant, out: &mut Vec<Output>) {
         let segment = self.cfg.wal_segment_size_bytes;
-        let redo_seg = self
-            .checkpointer
-            .last
-            .map_or(0, |c| c.redo.segment(segment));
+        let redo_seg = self.checkpointer.last.map_or(0, |c| c.redo.segment(segment));
         let filled_seg = self.wal.end().segment(segment);
         if filled_seg + 1 >= redo_seg + self.cfg.checkpoint_segments() {
             self.request_checkpoint(now, out);
@@ -110,11 +104,7 @@ impl Node {
             return;
         }
         let redo = self.wal.end();
-        if self
-            .checkpointer
-            .last
-            .is_some_and(|c| c.checkpoint_lsn == self.wal.last_record_start())
-        {
+        if self.checkpointer.last.is_some_and(|c| c.checkpoint_lsn == self.wal.last_record_start()) {
             return; // nothing happened since the last checkpoint (PostgreSQL skips it too)
         }
         let data_file_id = self.checkpointer.next_data_file_id;
@@ -157,12 +147,7 @@ impl Node {
         let file = FileId::Data(control.data_file_id);
         let bytes = self.store.to_data_file(control.redo);
         let write = self.new_io(IoPurpose::Checkpoint);
-        out.push(Output::Write {
-            io: write,
-            file,
-            offset: 0,
-            bytes,
-        });
+        out.push(Output::Write { io: write, file, offset: 0, bytes });
         let fsync = self.new_io(IoPurpose::Checkpoint);
         out.push(Output::Fsync { io: fsync, file });
         self.checkpointer.current = Some(control);
@@ -171,16 +156,10 @@ impl Node {
 
     pub(crate) fn on_checkpoint_io_done(&mut self, now: Instant, out: &mut Vec<Output>) {
         match self.checkpointer.phase {
-            Phase::Data { pending } if pending > 1 => {
-                self.checkpointer.phase = Phase::Data {
-                    pending: pending - 1,
-                }
-            }
+            Phase::Data { pending } if pending > 1 => self.checkpointer.phase = Phase::Data { pending: pending - 1 },
             Phase::Data { .. } => self.after_data_written(now, out),
             Phase::Control { pending } if pending > 1 => {
-                self.checkpointer.phase = Phase::Control {
-                    pending: pending - 1,
-                }
+                self.checkpointer.phase = Phase::Control { pending: pending - 1 }
             }
             Phase::Control { .. } => self.finish_checkpoint(now, out),
             Phase::Idle | Phase::RecordFlush { .. } => {}
@@ -219,41 +198,24 @@ impl Node {
     fn write_control(&mut self, out: &mut Vec<Output>) {
         let control = self.checkpointer.current.expect("checkpoint in progress");
         let write = self.new_io(IoPurpose::Checkpoint);
-        out.push(Output::Write {
-            io: write,
-            file: FileId::Control,
-            offset: 0,
-            bytes: control.encode(),
-        });
+        out.push(Output::Write { io: write, file: FileId::Control, offset: 0, bytes: control.encode() });
         let fsync = self.new_io(IoPurpose::Checkpoint);
-        out.push(Output::Fsync {
-            io: fsync,
-            file: FileId::Control,
-        });
+        out.push(Output::Fsync { io: fsync, file: FileId::Control });
         self.checkpointer.phase = Phase::Control { pending: 2 };
     }
 
     fn finish_checkpoint(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let control = self
-            .checkpointer
-            .current
-            .take()
-            .expect("checkpoint in progress");
+        let control = self.checkpointer.current.take().expect("checkpoint in progress");
         if let Some(previous) = self.checkpointer.last {
             if previous.data_file_id != control.data_file_id {
-                out.push(Output::Remove {
-                    file: FileId::Data(previous.data_file_id),
-                });
+                out.push(Output::Remove { file: FileId::Data(previous.data_file_id) });
             }
         }
         self.checkpointer.last = Some(control);
         self.checkpointer.phase = Phase::Idle;
         self.checkpointer.completed += 1;
         let removed_below = self.recycle_wal(control.redo, out);
-        out.push(Output::Observe(Observation::Checkpoint {
-            redo: control.redo,
-            removed_below,
-        }));
+        out.push(Output::Observe(Observation::Checkpoint { redo: control.redo, removed_below }));
         if std::mem::take(&mut self.checkpointer.requested) {
             self.request_checkpoint(now, out);
         }
@@ -277,12 +239,7 @@ impl Node {
         keep_seg = keep_seg.min(self.replay_or_insert_floor().segment(segment));
         let removed = self.wal.remove_segments_before(Lsn(keep_seg * segment));
         for segno in removed {
-            out.push(Output::Remove {
-                file: FileId::WalSegment {
-                    timeline: self.timeline,
-                    segno,
-                },
-            });
+            out.push(Output::Remove { file: FileId::WalSegment { timeline: self.timeline, segno } });
         }
         self.wal.start()
     }

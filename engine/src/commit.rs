@@ -81,38 +81,18 @@ impl Node {
         }
         if !commit {
             // Aborts never wait (spec §3.1); their record is flushed by the WAL writer.
-            self.wal.append(
-                xid,
-                RecordBody::Abort {
-                    timestamp_ns: now.0,
-                },
-            );
-            out.push(Output::Reply {
-                client,
-                op_id,
-                reply: Reply::RolledBack,
-            });
+            self.wal.append(xid, RecordBody::Abort { timestamp_ns: now.0 });
+            out.push(Output::Reply { client, op_id, reply: Reply::RolledBack });
             self.after_insert(now, out);
             return;
         }
         let level = self.effective_level();
         let apply_feedback = level == SyncCommitLevel::RemoteApply;
-        let (_, commit_lsn) = self.wal.append(
-            xid,
-            RecordBody::Commit {
-                timestamp_ns: now.0,
-                apply_feedback,
-            },
-        );
+        let (_, commit_lsn) = self.wal.append(xid, RecordBody::Commit { timestamp_ns: now.0, apply_feedback });
         for change in &changes {
             self.store.apply(change);
         }
-        let waiter = Waiter {
-            client,
-            op_id,
-            commit_lsn,
-            level,
-        };
+        let waiter = Waiter { client, op_id, commit_lsn, level };
         if level == SyncCommitLevel::Off {
             out.push(self.ack(&waiter));
             self.maybe_flush_after(out);
@@ -131,12 +111,7 @@ impl Node {
     /// wake the walsenders (only flushed WAL is ever sent).
     pub(crate) fn on_primary_flushed(&mut self, now: Instant, out: &mut Vec<Output>) {
         let flushed = self.flusher.flushed;
-        while self
-            .commits
-            .local
-            .front()
-            .is_some_and(|w| w.commit_lsn <= flushed)
-        {
+        while self.commits.local.front().is_some_and(|w| w.commit_lsn <= flushed) {
             let waiter = self.commits.local.pop_front().expect("checked front");
             match remote_kind(waiter.level) {
                 None => out.push(self.ack(&waiter)),
@@ -150,9 +125,7 @@ impl Node {
     /// Recomputes the released LSNs from the walsenders and wakes every waiter they cover.
     pub(crate) fn release_sync_waiters(&mut self, out: &mut Vec<Output>) {
         let candidates = self.sync_candidates();
-        if let Some(now_released) =
-            syncrep::released(&self.cfg.synchronous_standby_names, &candidates)
-        {
+        if let Some(now_released) = syncrep::released(&self.cfg.synchronous_standby_names, &candidates) {
             let r = &mut self.commits.released;
             r.write = r.write.max(now_released.write);
             r.flush = r.flush.max(now_released.flush);
@@ -160,13 +133,8 @@ impl Node {
         }
         for kind in 0..3 {
             let limit = released_for(&self.commits.released, kind);
-            while self.commits.remote[kind]
-                .front()
-                .is_some_and(|w| w.commit_lsn <= limit)
-            {
-                let waiter = self.commits.remote[kind]
-                    .pop_front()
-                    .expect("checked front");
+            while self.commits.remote[kind].front().is_some_and(|w| w.commit_lsn <= limit) {
+                let waiter = self.commits.remote[kind].pop_front().expect("checked front");
                 out.push(self.ack(&waiter));
             }
         }
@@ -177,10 +145,7 @@ impl Node {
             .values()
             .map(|sender| SyncCandidate {
                 slot: sender.slot,
-                priority: self
-                    .cfg
-                    .synchronous_standby_names
-                    .priority(&self.cfg.cluster_names[sender.peer as usize]),
+                priority: self.cfg.synchronous_standby_names.priority(&self.cfg.cluster_names[sender.peer as usize]),
                 eligible: sender.is_sync_eligible(),
                 write: sender.write,
                 flush: sender.flush,
@@ -208,10 +173,7 @@ impl Node {
             op_id: waiter.op_id,
             reply: Reply::Committed {
                 commit_lsn: waiter.commit_lsn,
-                promise: Promise {
-                    level: waiter.level,
-                    confirmed_by,
-                },
+                promise: Promise { level: waiter.level, confirmed_by },
             },
         }
     }

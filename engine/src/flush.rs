@@ -21,12 +21,7 @@ pub struct WalFlusher {
 
 impl WalFlusher {
     pub fn reset_to(&mut self, lsn: Lsn) {
-        *self = WalFlusher {
-            write_requested: lsn,
-            written: lsn,
-            flushed: lsn,
-            fsync_in_flight: None,
-        };
+        *self = WalFlusher { write_requested: lsn, written: lsn, flushed: lsn, fsync_in_flight: None };
     }
 }
 
@@ -37,24 +32,11 @@ impl Node {
         if end <= self.flusher.write_requested {
             return;
         }
-        for (segno, offset, from, to) in self.wal.segment_pieces(self.flusher.write_requested, end)
-        {
-            let bytes = self
-                .wal
-                .read(from, to)
-                .expect("unwritten WAL is in memory")
-                .to_vec();
+        for (segno, offset, from, to) in self.wal.segment_pieces(self.flusher.write_requested, end) {
+            let bytes = self.wal.read(from, to).expect("unwritten WAL is in memory").to_vec();
             let io = self.new_io(IoPurpose::WalWrite { end: to });
-            let file = FileId::WalSegment {
-                timeline: self.timeline,
-                segno,
-            };
-            out.push(Output::Write {
-                io,
-                file,
-                offset,
-                bytes,
-            });
+            let file = FileId::WalSegment { timeline: self.timeline, segno };
+            out.push(Output::Write { io, file, offset, bytes });
         }
         self.flusher.write_requested = end;
     }
@@ -76,13 +58,7 @@ impl Node {
         let last = Lsn(target.0 - 1).segment(segment);
         for segno in first..=last {
             let io = self.new_io(IoPurpose::WalFsync { end: target });
-            out.push(Output::Fsync {
-                io,
-                file: FileId::WalSegment {
-                    timeline: self.timeline,
-                    segno,
-                },
-            });
+            out.push(Output::Fsync { io, file: FileId::WalSegment { timeline: self.timeline, segno } });
         }
         self.flusher.fsync_in_flight = Some((target, (last - first + 1) as u32));
     }
@@ -107,10 +83,7 @@ impl Node {
         }
         self.flusher.fsync_in_flight = None;
         // The fsync covers the writes issued before it; the disk completes them in order.
-        debug_assert!(
-            self.flusher.written >= target,
-            "fsync completed before its writes"
-        );
+        debug_assert!(self.flusher.written >= target, "fsync completed before its writes");
         let durable = target;
         if durable > self.flusher.flushed {
             self.flusher.flushed = durable;
@@ -136,16 +109,12 @@ impl Node {
             return;
         }
         self.flush_wal(out);
-        out.push(Output::SetTimer {
-            id: TimerId::WalWriter,
-            at: Instant(now.0 + self.cfg.wal_writer_delay_ns),
-        });
+        out.push(Output::SetTimer { id: TimerId::WalWriter, at: Instant(now.0 + self.cfg.wal_writer_delay_ns) });
     }
 
     /// `wal_writer_flush_after`: the WAL writer flushes early once this much is unflushed.
     pub(crate) fn maybe_flush_after(&mut self, out: &mut Vec<Output>) {
-        if self.wal.end().bytes_since(self.flusher.flushed) >= self.cfg.wal_writer_flush_after_bytes
-        {
+        if self.wal.end().bytes_since(self.flusher.flushed) >= self.cfg.wal_writer_flush_after_bytes {
             self.flush_wal(out);
         }
     }

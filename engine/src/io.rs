@@ -63,14 +63,8 @@ pub struct ClientId(pub u64);
 /// COMMIT or ROLLBACK), so its WAL is contiguous.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    Write {
-        changes: Vec<RowChange>,
-        commit: bool,
-    },
-    Read {
-        table: u32,
-        key: u64,
-    },
+    Write { changes: Vec<RowChange>, commit: bool },
+    Read { table: u32, key: u64 },
 }
 
 /// The promise an acknowledged commit carried (DESIGN §5).
@@ -93,19 +87,10 @@ pub enum ErrorKind {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
-    Committed {
-        commit_lsn: Lsn,
-        promise: Promise,
-    },
+    Committed { commit_lsn: Lsn, promise: Promise },
     RolledBack,
-    Read {
-        value: Option<Value>,
-        read_lsn: Lsn,
-    },
-    Error {
-        kind: ErrorKind,
-        message: &'static str,
-    },
+    Read { value: Option<Value>, read_lsn: Lsn },
+    Error { kind: ErrorKind, message: &'static str },
 }
 
 /// Facts for the checker and metrics. They never influence the engine.

@@ -52,16 +52,10 @@ impl LagTracker {
             // Full: overwrite the newest sample rather than lose an old one (PostgreSQL does
             // the same, so lag reads high rather than low when the standby is far behind).
             let newest = (self.write_head + LAG_TRACKER_BUFFER_SIZE - 1) % LAG_TRACKER_BUFFER_SIZE;
-            self.buffer[newest] = Sample {
-                lsn,
-                time_ns: now_ns,
-            };
+            self.buffer[newest] = Sample { lsn, time_ns: now_ns };
             return;
         }
-        self.buffer[self.write_head] = Sample {
-            lsn,
-            time_ns: now_ns,
-        };
+        self.buffer[self.write_head] = Sample { lsn, time_ns: now_ns };
         self.write_head = new_head;
     }
 
@@ -91,13 +85,8 @@ impl LagTracker {
                 }
                 // Interpolate between the previous and the next sample.
                 let span = (next.lsn.0 - prev.lsn.0) as f64;
-                let fraction = if span > 0.0 {
-                    (lsn.0 - prev.lsn.0) as f64 / span
-                } else {
-                    0.0
-                };
-                time_ns =
-                    Some(prev.time_ns + ((next.time_ns - prev.time_ns) as f64 * fraction) as u64);
+                let fraction = if span > 0.0 { (lsn.0 - prev.lsn.0) as f64 / span } else { 0.0 };
+                time_ns = Some(prev.time_ns + ((next.time_ns - prev.time_ns) as f64 * fraction) as u64);
             } else {
                 time_ns = Some(next.time_ns);
             }

@@ -39,12 +39,7 @@ impl fmt::Display for Lsn {
 /// PostgreSQL's WAL segment file name for a timeline and segment number.
 pub fn segment_file_name(timeline: u32, segno: u64, segment_size_bytes: u64) -> String {
     let per_xlogid = 0x1_0000_0000u64 / segment_size_bytes;
-    format!(
-        "{:08X}{:08X}{:08X}",
-        timeline,
-        segno / per_xlogid,
-        segno % per_xlogid
-    )
+    format!("{:08X}{:08X}{:08X}", timeline, segno / per_xlogid, segno % per_xlogid)
 }
 
 #[cfg(test)]
@@ -55,10 +50,7 @@ mod tests {
     fn file_name_matches_postgres() {
         // Spec §1.1: TLI 1, LSN 0/3000148 -> 000000010000000000000003.
         let seg = Lsn(0x300_0148).segment(16 * 1024 * 1024);
-        assert_eq!(
-            segment_file_name(1, seg, 16 * 1024 * 1024),
-            "000000010000000000000003"
-        );
+        assert_eq!(segment_file_name(1, seg, 16 * 1024 * 1024), "000000010000000000000003");
         assert_eq!(Lsn(0x1_0000_0010).to_string(), "1/10");
     }
 }

@@ -14,26 +14,11 @@ pub enum Message {
     /// Walsender → walreceiver: an error, after which the server closes the connection.
     Error { text: String },
     /// `w`: WAL bytes `[start, start + bytes.len())`; `wal_end` is the sender's send limit.
-    XLogData {
-        start: Lsn,
-        wal_end: Lsn,
-        send_time_ns: TimestampNs,
-        bytes: Vec<u8>,
-    },
+    XLogData { start: Lsn, wal_end: Lsn, send_time_ns: TimestampNs, bytes: Vec<u8> },
     /// `k`: keepalive.
-    Keepalive {
-        wal_end: Lsn,
-        send_time_ns: TimestampNs,
-        reply_requested: bool,
-    },
+    Keepalive { wal_end: Lsn, send_time_ns: TimestampNs, reply_requested: bool },
     /// `r`: standby status update.
-    StatusUpdate {
-        write: Lsn,
-        flush: Lsn,
-        apply: Lsn,
-        send_time_ns: TimestampNs,
-        reply_requested: bool,
-    },
+    StatusUpdate { write: Lsn, flush: Lsn, apply: Lsn, send_time_ns: TimestampNs, reply_requested: bool },
 }
 
 /// CopyData framing: 1 type byte + 4 length bytes + 1 sub-type byte.

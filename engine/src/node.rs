@@ -7,9 +7,7 @@ use crate::checkpoint::Checkpointer;
 use crate::commit::CommitQueues;
 use crate::config::{BootRole, NodeConfig};
 use crate::flush::WalFlusher;
-use crate::io::{
-    ComputeTask, ErrorKind, Input, Instant, IoId, NodeId, Observation, Output, Reply, Request,
-};
+use crate::io::{ComputeTask, ErrorKind, Input, Instant, IoId, NodeId, Observation, Output, Reply, Request};
 use crate::lsn::Lsn;
 use crate::replay::Replay;
 use crate::storage::Store;
@@ -104,11 +102,7 @@ impl Node {
             Input::DiskDone(io) => self.on_disk_done(now, io, out),
             Input::DiskFailed(io) => self.on_disk_failed(io, out),
             Input::ComputeDone(task) => self.on_compute_done(now, task, out),
-            Input::Client {
-                client,
-                op_id,
-                request,
-            } => self.on_client(now, client, op_id, request, out),
+            Input::Client { client, op_id, request } => self.on_client(now, client, op_id, request, out),
         }
         self.check_invariants();
     }
@@ -167,11 +161,7 @@ impl Node {
         request: Request,
         out: &mut Vec<Output>,
     ) {
-        let reply = |reply| Output::Reply {
-            client,
-            op_id,
-            reply,
-        };
+        let reply = |reply| Output::Reply { client, op_id, reply };
         match (self.role, request) {
             (Role::Primary, Request::Write { changes, commit }) => {
                 self.run_transaction(now, client, op_id, changes, commit, out)
@@ -180,23 +170,17 @@ impl Node {
                 // Primary reads see every commit inserted so far. Not yet modelled: a commit
                 // waiting for synchronous replication is still invisible to other sessions in
                 // PostgreSQL (spec I3.3); here it is visible once inserted.
-                out.push(reply(Reply::Read {
-                    value: self.store.get(table, key),
-                    read_lsn: self.wal.end(),
-                }))
+                out.push(reply(Reply::Read { value: self.store.get(table, key), read_lsn: self.wal.end() }))
             }
-            (Role::Standby, Request::Read { table, key }) => out.push(reply(Reply::Read {
-                value: self.store.get(table, key),
-                read_lsn: self.replay.lsn,
-            })),
+            (Role::Standby, Request::Read { table, key }) => {
+                out.push(reply(Reply::Read { value: self.store.get(table, key), read_lsn: self.replay.lsn }))
+            }
             (Role::Standby, Request::Write { .. }) => out.push(reply(Reply::Error {
                 kind: ErrorKind::ReadOnly,
                 message: "cannot execute INSERT in a read-only transaction",
             })),
-            _ => out.push(reply(Reply::Error {
-                kind: ErrorKind::NotReady,
-                message: "the database system is starting up",
-            })),
+            _ => out
+                .push(reply(Reply::Error { kind: ErrorKind::NotReady, message: "the database system is starting up" })),
         }
     }
 
@@ -212,10 +196,7 @@ impl Node {
     fn check_invariants(&self) {
         // I1.1: insert >= write >= flush.
         assert!(self.wal.end() >= self.flusher.written, "insert < write");
-        assert!(
-            self.flusher.written >= self.flusher.flushed,
-            "write < flush"
-        );
+        assert!(self.flusher.written >= self.flusher.flushed, "write < flush");
         if self.role == Role::Standby {
             // I4.1: replay <= flushed.
             assert!(self.replay.lsn <= self.flusher.flushed.max(self.replay.recovered_end));
@@ -224,52 +205,22 @@ impl Node {
 }
 
 impl Node {
-    fn on_message(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        msg: crate::message::Message,
-        out: &mut Vec<Output>,
-    ) {
+    fn on_message(&mut self, now: Instant, from: NodeId, msg: crate::message::Message, out: &mut Vec<Output>) {
         use crate::message::Message;
         match msg {
-            Message::StartReplication { start, timeline } => {
-                self.on_start_replication(now, from, start, timeline, out)
+            Message::StartReplication { start, timeline } => self.on_start_replication(now, from, start, timeline, out),
+            Message::StatusUpdate { write, flush, apply, send_time_ns, reply_requested } => {
+                self.on_status_update(now, from, (write, flush, apply), send_time_ns, reply_requested, out)
             }
-            Message::StatusUpdate {
-                write,
-                flush,
-                apply,
-                send_time_ns,
-                reply_requested,
-            } => self.on_status_update(
-                now,
-                from,
-                (write, flush, apply),
-                send_time_ns,
-                reply_requested,
-                out,
-            ),
-            Message::XLogData {
-                start,
-                wal_end,
-                send_time_ns,
-                bytes,
-            } if self.is_upstream(from) => {
+            Message::XLogData { start, wal_end, send_time_ns, bytes } if self.is_upstream(from) => {
                 self.on_xlogdata(now, start, wal_end, send_time_ns, &bytes, out)
             }
-            Message::Keepalive {
-                wal_end,
-                send_time_ns,
-                reply_requested,
-            } if self.is_upstream(from) => {
+            Message::Keepalive { wal_end, send_time_ns, reply_requested } if self.is_upstream(from) => {
                 self.on_keepalive(now, wal_end, send_time_ns, reply_requested, out)
             }
-            Message::Error { text } if self.is_upstream(from) => self.stop_walreceiver(
-                now,
-                format!("could not receive data from WAL stream: ERROR: {text}"),
-                out,
-            ),
+            Message::Error { text } if self.is_upstream(from) => {
+                self.stop_walreceiver(now, format!("could not receive data from WAL stream: ERROR: {text}"), out)
+            }
             _ => {}
         }
     }
@@ -283,8 +234,7 @@ impl Node {
         if self.is_upstream(peer) {
             self.stop_walreceiver(
                 now,
-                "could not receive data from WAL stream: server closed the connection unexpectedly"
-                    .into(),
+                "could not receive data from WAL stream: server closed the connection unexpectedly".into(),
                 out,
             );
         }

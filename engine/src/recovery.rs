@@ -16,32 +16,13 @@ pub fn initdb(cfg: &NodeConfig) -> DiskImage {
     let segment = cfg.wal_segment_size_bytes;
     let redo = Lsn(segment);
     let mut wal = WalLog::new(segment, redo, Lsn::INVALID);
-    let body = RecordBody::Checkpoint {
-        redo,
-        redo_prev: Lsn::INVALID,
-        timeline: 1,
-        data_file_id: 0,
-    };
+    let body = RecordBody::Checkpoint { redo, redo_prev: Lsn::INVALID, timeline: 1, data_file_id: 0 };
     let (checkpoint_lsn, end) = wal.append(0, body);
-    let control = ControlFile {
-        checkpoint_lsn,
-        redo,
-        redo_prev: Lsn::INVALID,
-        timeline: 1,
-        data_file_id: 0,
-    };
+    let control = ControlFile { checkpoint_lsn, redo, redo_prev: Lsn::INVALID, timeline: 1, data_file_id: 0 };
     let mut image = DiskImage::default();
     let wal_bytes = wal.read(redo, end).expect("just written").to_vec();
-    image.files.insert(
-        FileId::WalSegment {
-            timeline: 1,
-            segno: redo.segment(segment),
-        },
-        wal_bytes,
-    );
-    image
-        .files
-        .insert(FileId::Data(0), Store::default().to_data_file(redo));
+    image.files.insert(FileId::WalSegment { timeline: 1, segno: redo.segment(segment) }, wal_bytes);
+    image.files.insert(FileId::Data(0), Store::default().to_data_file(redo));
     image.files.insert(FileId::Control, control.encode());
     image
 }
@@ -53,32 +34,15 @@ impl Node {
     }
 
     pub(crate) fn boot(&mut self, _now: Instant, image: DiskImage, out: &mut Vec<Output>) {
-        assert_eq!(
-            self.role,
-            Role::Down,
-            "a node boots once; a restart is a new Node"
-        );
+        assert_eq!(self.role, Role::Down, "a node boots once; a restart is a new Node");
         self.role = Role::Recovering;
-        let Some(control) = image
-            .files
-            .get(&FileId::Control)
-            .and_then(|b| ControlFile::decode(b))
-        else {
-            return self.panic_at_boot(
-                "could not read pg_control: invalid checksum or missing".into(),
-                out,
-            );
+        let Some(control) = image.files.get(&FileId::Control).and_then(|b| ControlFile::decode(b)) else {
+            return self.panic_at_boot("could not read pg_control: invalid checksum or missing".into(), out);
         };
-        let data = image
-            .files
-            .get(&FileId::Data(control.data_file_id))
-            .and_then(|b| Store::from_data_file(b));
+        let data = image.files.get(&FileId::Data(control.data_file_id)).and_then(|b| Store::from_data_file(b));
         let Some((store, data_redo)) = data else {
             return self.panic_at_boot(
-                format!(
-                    "could not read data file {} of the last checkpoint",
-                    control.data_file_id
-                ),
+                format!("could not read data file {} of the last checkpoint", control.data_file_id),
                 out,
             );
         };
@@ -91,8 +55,7 @@ impl Node {
         self.drop_wal_beyond(&image, end, out);
         for file in image.files.keys() {
             if let FileId::Data(id) = file {
-                self.checkpointer.next_data_file_id =
-                    self.checkpointer.next_data_file_id.max(id + 1);
+                self.checkpointer.next_data_file_id = self.checkpointer.next_data_file_id.max(id + 1);
                 if *id != control.data_file_id {
                     out.push(Output::Remove { file: *file }); // an unfinished checkpoint's image
                 }
@@ -102,11 +65,7 @@ impl Node {
         self.replay.reset(end, prev);
         self.replay.recovered_end = end;
         self.flusher.reset_to(end);
-        out.push(Output::Observe(Observation::Recovered {
-            redo: control.redo,
-            end,
-            records,
-        }));
+        out.push(Output::Observe(Observation::Recovered { redo: control.redo, end, records }));
         self.recovery_records = records;
         out.push(Output::Compute(ComputeTask::Recovery { records }));
     }
@@ -117,14 +76,10 @@ impl Node {
         let first = redo.segment(segment);
         let mut wal = WalLog::new(segment, Lsn(first * segment), Lsn::INVALID);
         let mut segno = first;
-        while let Some(bytes) = image.files.get(&FileId::WalSegment {
-            timeline: self.timeline,
-            segno,
-        }) {
+        while let Some(bytes) = image.files.get(&FileId::WalSegment { timeline: self.timeline, segno }) {
             let at = Lsn(segno * segment);
             let bytes = &bytes[..bytes.len().min(segment as usize)];
-            wal.receive(at, bytes)
-                .expect("loading into an empty log cannot conflict");
+            wal.receive(at, bytes).expect("loading into an empty log cannot conflict");
             if (bytes.len() as u64) < segment {
                 break;
             }
@@ -157,10 +112,7 @@ impl Node {
         for file in image.files.keys() {
             if let FileId::WalSegment { segno, .. } = *file {
                 if segno == end_seg {
-                    out.push(Output::Truncate {
-                        file: *file,
-                        len: end.0 % segment,
-                    });
+                    out.push(Output::Truncate { file: *file, len: end.0 % segment });
                 } else if segno > end_seg {
                     out.push(Output::Remove { file: *file });
                 }
@@ -174,10 +126,7 @@ impl Node {
             return;
         }
         self.role = self.configured_role();
-        out.push(Output::SetTimer {
-            id: TimerId::Checkpoint,
-            at: Instant(now.0 + self.cfg.checkpoint_timeout_ns),
-        });
+        out.push(Output::SetTimer { id: TimerId::Checkpoint, at: Instant(now.0 + self.cfg.checkpoint_timeout_ns) });
         match self.role {
             Role::Primary => {
                 out.push(Output::SetTimer {

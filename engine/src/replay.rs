@@ -32,40 +32,23 @@ pub struct Replay {
 /// What applying one record asks of the node.
 pub(crate) enum Applied {
     Nothing,
-    Commit {
-        apply_feedback: bool,
-    },
-    Checkpoint {
-        redo: Lsn,
-        redo_prev: Lsn,
-        data_file_id: u64,
-    },
+    Commit { apply_feedback: bool },
+    Checkpoint { redo: Lsn, redo_prev: Lsn, data_file_id: u64 },
 }
 
 impl Replay {
     pub fn reset(&mut self, lsn: Lsn, prev: Lsn) {
-        *self = Replay {
-            lsn,
-            prev,
-            ..Replay::default()
-        };
+        *self = Replay { lsn, prev, ..Replay::default() };
     }
 
     /// Applies one record to `store`.
-    pub(crate) fn apply_record(
-        &mut self,
-        store: &mut crate::storage::Store,
-        record: &Record,
-    ) -> Applied {
+    pub(crate) fn apply_record(&mut self, store: &mut crate::storage::Store, record: &Record) -> Applied {
         match record.body {
             RecordBody::Row(change) => {
                 self.pending.entry(record.xid).or_default().push(change);
                 Applied::Nothing
             }
-            RecordBody::Commit {
-                timestamp_ns,
-                apply_feedback,
-            } => {
+            RecordBody::Commit { timestamp_ns, apply_feedback } => {
                 for change in self.pending.remove(&record.xid).unwrap_or_default() {
                     store.apply(&change);
                 }
@@ -77,16 +60,9 @@ impl Replay {
                 self.last_xact_timestamp_ns = Some(timestamp_ns);
                 Applied::Nothing
             }
-            RecordBody::Checkpoint {
-                redo,
-                redo_prev,
-                data_file_id,
-                ..
-            } => Applied::Checkpoint {
-                redo,
-                redo_prev,
-                data_file_id,
-            },
+            RecordBody::Checkpoint { redo, redo_prev, data_file_id, .. } => {
+                Applied::Checkpoint { redo, redo_prev, data_file_id }
+            }
         }
     }
 
@@ -133,9 +109,7 @@ impl Node {
             }
         }
         if !batch.is_empty() {
-            out.push(Output::Compute(ComputeTask::Replay {
-                records: batch.len() as u64,
-            }));
+            out.push(Output::Compute(ComputeTask::Replay { records: batch.len() as u64 }));
             self.replay.batch_in_flight = true;
         }
         self.replay.batch = batch;
@@ -152,11 +126,9 @@ impl Node {
             match self.replay.apply_record(&mut self.store, record) {
                 Applied::Nothing => {}
                 Applied::Commit { apply_feedback } => force_reply |= apply_feedback,
-                Applied::Checkpoint {
-                    redo,
-                    redo_prev,
-                    data_file_id,
-                } => self.request_restartpoint(now, redo, redo_prev, data_file_id, *start, out),
+                Applied::Checkpoint { redo, redo_prev, data_file_id } => {
+                    self.request_restartpoint(now, redo, redo_prev, data_file_id, *start, out)
+                }
             }
             self.replay.prev = *start;
             self.replay.lsn = *end;

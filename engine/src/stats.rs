@@ -63,11 +63,7 @@ impl Node {
             .values()
             .map(|s| {
                 let application_name = self.cfg.cluster_names[s.peer as usize].clone();
-                let priority = if s.flush.is_valid() {
-                    names.priority(&application_name)
-                } else {
-                    0
-                };
+                let priority = if s.flush.is_valid() { names.priority(&application_name) } else { 0 };
                 let sync_state = match (priority, sync_set.contains(&s.slot), names.method) {
                     (0, _, _) => "async",
                     (_, true, SyncMethod::Priority) => "sync",
@@ -116,11 +112,7 @@ impl Node {
             insert_lsn: self.wal.end(),
             write_lsn: self.flusher.written,
             flush_lsn: self.flusher.flushed,
-            replay_lsn: if self.role == Role::Primary {
-                self.wal.end()
-            } else {
-                self.replay.lsn
-            },
+            replay_lsn: if self.role == Role::Primary { self.wal.end() } else { self.replay.lsn },
             wal_start_lsn: self.wal.start(),
             data_hash: self.store.data_hash(),
             rows: self.store.len(),

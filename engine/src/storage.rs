@@ -23,25 +23,9 @@ const ENTRY_BYTES: usize = 4 + 8 + 8 + 4;
 impl Store {
     pub fn apply(&mut self, change: &RowChange) {
         match *change {
-            RowChange::Insert {
-                table,
-                key,
-                write_id,
-                value_len,
-            }
-            | RowChange::Update {
-                table,
-                key,
-                write_id,
-                value_len,
-            } => {
-                self.rows.insert(
-                    (table, key),
-                    Value {
-                        write_id,
-                        len: value_len,
-                    },
-                );
+            RowChange::Insert { table, key, write_id, value_len }
+            | RowChange::Update { table, key, write_id, value_len } => {
+                self.rows.insert((table, key), Value { write_id, len: value_len });
             }
             RowChange::Delete { table, key } => {
                 self.rows.remove(&(table, key));
@@ -63,9 +47,7 @@ impl Store {
 
     /// Every row of a table in key order.
     pub fn table(&self, table: u32) -> impl Iterator<Item = (u64, Value)> + '_ {
-        self.rows
-            .range((table, 0)..=(table, u64::MAX))
-            .map(|(&(_, key), &value)| (key, value))
+        self.rows.range((table, 0)..=(table, u64::MAX)).map(|(&(_, key), &value)| (key, value))
     }
 
     /// A 64-bit FNV-1a hash over every row in order: equal stores have equal hashes on every
@@ -137,20 +119,10 @@ mod tests {
     fn data_file_round_trips_and_detects_corruption() {
         let mut store = Store::default();
         for key in 0..100 {
-            store.apply(&RowChange::Insert {
-                table: 1,
-                key,
-                write_id: key * 3,
-                value_len: 10,
-            });
+            store.apply(&RowChange::Insert { table: 1, key, write_id: key * 3, value_len: 10 });
         }
         store.apply(&RowChange::Delete { table: 1, key: 5 });
-        store.apply(&RowChange::Update {
-            table: 2,
-            key: 1,
-            write_id: 9,
-            value_len: 4,
-        });
+        store.apply(&RowChange::Update { table: 2, key: 1, write_id: 9, value_len: 4 });
         let file = store.to_data_file(Lsn(4096));
         let (back, redo) = Store::from_data_file(&file).unwrap();
         assert_eq!(back, store);
@@ -165,20 +137,10 @@ mod tests {
     #[test]
     fn hash_differs_when_one_value_differs() {
         let mut a = Store::default();
-        a.apply(&RowChange::Insert {
-            table: 1,
-            key: 1,
-            write_id: 1,
-            value_len: 10,
-        });
+        a.apply(&RowChange::Insert { table: 1, key: 1, write_id: 1, value_len: 10 });
         let mut b = a.clone();
         assert_eq!(a.data_hash(), b.data_hash());
-        b.apply(&RowChange::Update {
-            table: 1,
-            key: 1,
-            write_id: 2,
-            value_len: 10,
-        });
+        b.apply(&RowChange::Update { table: 1, key: 1, write_id: 2, value_len: 10 });
         assert_ne!(a.data_hash(), b.data_hash());
     }
 }

@@ -23,11 +23,7 @@ pub struct SyncStandbyNames {
 
 impl SyncStandbyNames {
     pub fn empty() -> SyncStandbyNames {
-        SyncStandbyNames {
-            method: SyncMethod::Priority,
-            num_sync: 0,
-            names: Vec::new(),
-        }
+        SyncStandbyNames { method: SyncMethod::Priority, num_sync: 0, names: Vec::new() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -51,37 +47,22 @@ impl SyncStandbyNames {
         };
         let digits_len = rest.chars().take_while(|c| c.is_ascii_digit()).count();
         if method.is_some() && digits_len == 0 {
-            return Err(format!(
-                "expected a number after FIRST/ANY in '{text}'; write e.g. 'FIRST 1 (pg2, pg3)'"
-            ));
+            return Err(format!("expected a number after FIRST/ANY in '{text}'; write e.g. 'FIRST 1 (pg2, pg3)'"));
         }
         if digits_len > 0 {
-            let num_sync: u32 = rest[..digits_len]
-                .parse()
-                .map_err(|_| format!("number too large in '{text}'"))?;
+            let num_sync: u32 = rest[..digits_len].parse().map_err(|_| format!("number too large in '{text}'"))?;
             if num_sync == 0 {
-                return Err(format!(
-                    "the number of synchronous standbys must be at least 1 in '{text}'"
-                ));
+                return Err(format!("the number of synchronous standbys must be at least 1 in '{text}'"));
             }
             let list = rest[digits_len..].trim();
-            let inner = list
-                .strip_prefix('(')
-                .and_then(|l| l.strip_suffix(')'))
-                .ok_or_else(|| format!("expected a parenthesised list after the number in '{text}'; write e.g. 'ANY 1 (pg2, pg3)'"))?;
+            let inner = list.strip_prefix('(').and_then(|l| l.strip_suffix(')')).ok_or_else(|| {
+                format!("expected a parenthesised list after the number in '{text}'; write e.g. 'ANY 1 (pg2, pg3)'")
+            })?;
             let names = parse_list(inner, text)?;
-            return Ok(SyncStandbyNames {
-                method: method.unwrap_or(SyncMethod::Priority),
-                num_sync,
-                names,
-            });
+            return Ok(SyncStandbyNames { method: method.unwrap_or(SyncMethod::Priority), num_sync, names });
         }
         let names = parse_list(text, text)?;
-        Ok(SyncStandbyNames {
-            method: SyncMethod::Priority,
-            num_sync: 1,
-            names,
-        })
+        Ok(SyncStandbyNames { method: SyncMethod::Priority, num_sync: 1, names })
     }
 
     /// Priority of a standby with this `application_name`: FIRST → 1-based position of the first
@@ -128,14 +109,9 @@ fn parse_list(inner: &str, whole: &str) -> Result<Vec<String>, String> {
             raw.to_ascii_lowercase()
         };
         let valid = !name.is_empty()
-            && (name == "*"
-                || name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+            && (name == "*" || name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
         if !valid {
-            return Err(format!(
-                "'{raw}' is not a standby name in '{whole}'; names are separated by commas"
-            ));
+            return Err(format!("'{raw}' is not a standby name in '{whole}'; names are separated by commas"));
         }
         names.push(name);
     }
@@ -166,19 +142,12 @@ pub struct Released {
 /// The synchronous set: slots of the candidates that currently count. FIRST n: the n lowest
 /// priority numbers (ties by slot); ANY n: every eligible candidate.
 pub fn sync_set(names: &SyncStandbyNames, candidates: &[SyncCandidate]) -> Vec<u32> {
-    let mut eligible: Vec<&SyncCandidate> = candidates
-        .iter()
-        .filter(|c| c.eligible && c.priority > 0)
-        .collect();
+    let mut eligible: Vec<&SyncCandidate> = candidates.iter().filter(|c| c.eligible && c.priority > 0).collect();
     match names.method {
         SyncMethod::Quorum => eligible.iter().map(|c| c.slot).collect(),
         SyncMethod::Priority => {
             eligible.sort_by_key(|c| (c.priority, c.slot));
-            eligible
-                .iter()
-                .take(names.num_sync as usize)
-                .map(|c| c.slot)
-                .collect()
+            eligible.iter().take(names.num_sync as usize).map(|c| c.slot).collect()
         }
     }
 }
@@ -194,10 +163,7 @@ pub fn released(names: &SyncStandbyNames, candidates: &[SyncCandidate]) -> Optio
     if set.len() < n {
         return None;
     }
-    let members: Vec<&SyncCandidate> = candidates
-        .iter()
-        .filter(|c| set.contains(&c.slot))
-        .collect();
+    let members: Vec<&SyncCandidate> = candidates.iter().filter(|c| set.contains(&c.slot)).collect();
     let pick = |mut values: Vec<Lsn>| -> Lsn {
         match names.method {
             // FIRST: the minimum over the chosen ones.
@@ -221,14 +187,7 @@ mod tests {
     use super::*;
 
     fn cand(slot: u32, priority: u32, write: u64, flush: u64, apply: u64) -> SyncCandidate {
-        SyncCandidate {
-            slot,
-            priority,
-            eligible: true,
-            write: Lsn(write),
-            flush: Lsn(flush),
-            apply: Lsn(apply),
-        }
+        SyncCandidate { slot, priority, eligible: true, write: Lsn(write), flush: Lsn(flush), apply: Lsn(apply) }
     }
 
     #[test]
@@ -238,10 +197,7 @@ mod tests {
         assert_eq!(first.num_sync, 2);
         assert_eq!(first.names, vec!["pg2", "PG3", "pg4"]);
         let bare_number = SyncStandbyNames::parse("2 (a, b)").unwrap();
-        assert_eq!(
-            (bare_number.method, bare_number.num_sync),
-            (SyncMethod::Priority, 2)
-        );
+        assert_eq!((bare_number.method, bare_number.num_sync), (SyncMethod::Priority, 2));
         let any = SyncStandbyNames::parse("any 1 (a, b)").unwrap();
         assert_eq!((any.method, any.num_sync), (SyncMethod::Quorum, 1));
         let list = SyncStandbyNames::parse("a, B").unwrap();
@@ -250,10 +206,7 @@ mod tests {
             (SyncMethod::Priority, 1, vec!["a".into(), "b".into()])
         );
         assert!(SyncStandbyNames::parse("").unwrap().is_empty());
-        assert_eq!(
-            SyncStandbyNames::parse("*").unwrap().priority("anything"),
-            1
-        );
+        assert_eq!(SyncStandbyNames::parse("*").unwrap().priority("anything"), 1);
         assert!(SyncStandbyNames::parse("FIRST 0 (a)").is_err());
         assert!(SyncStandbyNames::parse("FIRST (a)").is_err());
         assert!(SyncStandbyNames::parse("ANY 1 a, b").is_err());
@@ -263,43 +216,18 @@ mod tests {
     #[test]
     fn priorities_follow_list_position_for_first_and_are_one_for_any() {
         let first = SyncStandbyNames::parse("FIRST 1 (pg2, pg3)").unwrap();
-        assert_eq!(
-            (
-                first.priority("pg2"),
-                first.priority("PG3"),
-                first.priority("pg4")
-            ),
-            (1, 2, 0)
-        );
+        assert_eq!((first.priority("pg2"), first.priority("PG3"), first.priority("pg4")), (1, 2, 0));
         let any = SyncStandbyNames::parse("ANY 1 (pg2, pg3)").unwrap();
-        assert_eq!(
-            (
-                any.priority("pg2"),
-                any.priority("pg3"),
-                any.priority("pg4")
-            ),
-            (1, 1, 0)
-        );
+        assert_eq!((any.priority("pg2"), any.priority("pg3"), any.priority("pg4")), (1, 1, 0));
     }
 
     #[test]
     fn first_n_releases_at_the_minimum_of_the_chosen_standbys() {
         let names = SyncStandbyNames::parse("FIRST 2 (a, b, c)").unwrap();
         // c (priority 3) is far ahead but not chosen while a and b are eligible.
-        let candidates = [
-            cand(0, 1, 500, 400, 300),
-            cand(1, 2, 450, 350, 250),
-            cand(2, 3, 900, 900, 900),
-        ];
+        let candidates = [cand(0, 1, 500, 400, 300), cand(1, 2, 450, 350, 250), cand(2, 3, 900, 900, 900)];
         let released = released(&names, &candidates).unwrap();
-        assert_eq!(
-            released,
-            Released {
-                write: Lsn(450),
-                flush: Lsn(350),
-                apply: Lsn(250)
-            }
-        );
+        assert_eq!(released, Released { write: Lsn(450), flush: Lsn(350), apply: Lsn(250) });
         assert_eq!(sync_set(&names, &candidates), vec![0, 1]);
     }
 
@@ -315,20 +243,9 @@ mod tests {
     #[test]
     fn any_n_releases_at_the_nth_highest() {
         let names = SyncStandbyNames::parse("ANY 2 (a, b, c)").unwrap();
-        let candidates = [
-            cand(0, 1, 100, 100, 100),
-            cand(1, 1, 300, 250, 200),
-            cand(2, 1, 200, 200, 150),
-        ];
+        let candidates = [cand(0, 1, 100, 100, 100), cand(1, 1, 300, 250, 200), cand(2, 1, 200, 200, 150)];
         let released = released(&names, &candidates).unwrap();
-        assert_eq!(
-            released,
-            Released {
-                write: Lsn(200),
-                flush: Lsn(200),
-                apply: Lsn(150)
-            }
-        );
+        assert_eq!(released, Released { write: Lsn(200), flush: Lsn(200), apply: Lsn(150) });
     }
 
     #[test]

@@ -63,21 +63,13 @@ impl Node {
         self.receiver.last_msg_receipt = now;
         self.receiver.ping_sent = false;
         self.receiver.last_reported = (Lsn::INVALID, Lsn::INVALID, Lsn::INVALID);
-        out.push(Output::Send {
-            to: upstream,
-            msg: Message::StartReplication {
-                start,
-                timeline: self.timeline,
-            },
-        });
+        out.push(Output::Send { to: upstream, msg: Message::StartReplication { start, timeline: self.timeline } });
         self.arm_walreceiver_timer(out);
     }
 
     /// The stream ended: wait `wal_retrieve_retry_interval` from the last attempt, then retry.
     pub(crate) fn stop_walreceiver(&mut self, now: Instant, reason: String, out: &mut Vec<Output>) {
-        if self.receiver.state == ReceiverState::Waiting
-            || self.receiver.state == ReceiverState::Stopped
-        {
+        if self.receiver.state == ReceiverState::Waiting || self.receiver.state == ReceiverState::Stopped {
             return;
         }
         if let Some(upstream) = self.cfg.primary_conninfo {
@@ -115,11 +107,7 @@ impl Node {
         self.note_upstream_message(now, wal_end, send_time_ns);
         if let Err(at) = self.wal.receive(start, bytes) {
             // Upstream's WAL differs from ours: we diverged (e.g. a torn tail survived).
-            return self.stop_walreceiver(
-                now,
-                format!("received WAL at {at} differs from local WAL"),
-                out,
-            );
+            return self.stop_walreceiver(now, format!("received WAL at {at} differs from local WAL"), out);
         }
         self.write_wal(out);
         self.arm_walreceiver_timer(out);
@@ -164,9 +152,7 @@ impl Node {
     }
 
     fn send_status_if_moved(&mut self, now: Instant, out: &mut Vec<Output>) {
-        if self.receiver.state != ReceiverState::Streaming
-            || self.cfg.wal_receiver_status_interval_ns == 0
-        {
+        if self.receiver.state != ReceiverState::Streaming || self.cfg.wal_receiver_status_interval_ns == 0 {
             return;
         }
         let (write, flush, _) = self.receiver.last_reported;
@@ -176,19 +162,11 @@ impl Node {
     }
 
     /// An `r` message with our write, flush and apply positions.
-    pub(crate) fn send_status(
-        &mut self,
-        now: Instant,
-        reply_requested: bool,
-        out: &mut Vec<Output>,
-    ) {
+    pub(crate) fn send_status(&mut self, now: Instant, reply_requested: bool, out: &mut Vec<Output>) {
         let Some(upstream) = self.cfg.primary_conninfo else {
             return;
         };
-        if !matches!(
-            self.receiver.state,
-            ReceiverState::Streaming | ReceiverState::Connecting
-        ) {
+        if !matches!(self.receiver.state, ReceiverState::Streaming | ReceiverState::Connecting) {
             return;
         }
         let positions = (self.flusher.written, self.flusher.flushed, self.replay.lsn);
@@ -217,11 +195,7 @@ impl Node {
             ReceiverState::Streaming => {
                 let mut at = u64::MAX;
                 if cfg.wal_receiver_timeout_ns > 0 {
-                    let half = if r.ping_sent {
-                        cfg.wal_receiver_timeout_ns
-                    } else {
-                        cfg.wal_receiver_timeout_ns / 2
-                    };
+                    let half = if r.ping_sent { cfg.wal_receiver_timeout_ns } else { cfg.wal_receiver_timeout_ns / 2 };
                     at = at.min(r.last_msg_receipt.0 + half);
                 }
                 if cfg.wal_receiver_status_interval_ns > 0 {
@@ -233,10 +207,7 @@ impl Node {
                 at
             }
         };
-        out.push(Output::SetTimer {
-            id: TimerId::WalReceiver,
-            at: Instant(at),
-        });
+        out.push(Output::SetTimer { id: TimerId::WalReceiver, at: Instant(at) });
     }
 
     pub(crate) fn on_walreceiver_timer(&mut self, now: Instant, out: &mut Vec<Output>) {
@@ -255,11 +226,7 @@ impl Node {
             }
             ReceiverState::Connecting => {
                 if now.0 >= self.receiver.attempt_started.0 + CONNECT_TIMEOUT_NS {
-                    self.stop_walreceiver(
-                        now,
-                        "could not connect to the primary server: timeout".into(),
-                        out,
-                    );
+                    self.stop_walreceiver(now, "could not connect to the primary server: timeout".into(), out);
                 } else {
                     self.arm_walreceiver_timer(out);
                 }
@@ -267,19 +234,13 @@ impl Node {
             ReceiverState::Streaming => {
                 let silent_ns = now.0.saturating_sub(self.receiver.last_msg_receipt.0);
                 if timeout > 0 && silent_ns >= timeout {
-                    return self.stop_walreceiver(
-                        now,
-                        "terminating walreceiver due to timeout".into(),
-                        out,
-                    );
+                    return self.stop_walreceiver(now, "terminating walreceiver due to timeout".into(), out);
                 }
                 if timeout > 0 && silent_ns >= timeout / 2 && !self.receiver.ping_sent {
                     self.receiver.ping_sent = true;
                     self.send_status(now, true, out);
                 } else if self.cfg.wal_receiver_status_interval_ns > 0
-                    && now.0
-                        >= self.receiver.last_status_sent.0
-                            + self.cfg.wal_receiver_status_interval_ns
+                    && now.0 >= self.receiver.last_status_sent.0 + self.cfg.wal_receiver_status_interval_ns
                 {
                     self.send_status(now, false, out);
                 }

@@ -66,24 +66,15 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         let refuse = |text: String, out: &mut Vec<Output>| {
-            out.push(Output::Observe(Observation::WalSenderError {
-                standby: peer,
-                text: text.clone(),
-            }));
-            out.push(Output::Send {
-                to: peer,
-                msg: Message::Error { text },
-            });
+            out.push(Output::Observe(Observation::WalSenderError { standby: peer, text: text.clone() }));
+            out.push(Output::Send { to: peer, msg: Message::Error { text } });
             out.push(Output::Disconnect { peer });
         };
         if self.role != Role::Primary {
             return refuse("the database system is starting up".into(), out);
         }
         if timeline != self.timeline {
-            return refuse(
-                format!("requested timeline {timeline} is not in this server's history"),
-                out,
-            );
+            return refuse(format!("requested timeline {timeline} is not in this server's history"), out);
         }
         if start > self.flusher.flushed {
             return refuse(
@@ -123,11 +114,7 @@ impl Node {
         // Stands in for CopyBothResponse: the standby learns the stream is open.
         out.push(Output::Send {
             to: peer,
-            msg: Message::Keepalive {
-                wal_end: start,
-                send_time_ns: now.0,
-                reply_requested: false,
-            },
+            msg: Message::Keepalive { wal_end: start, send_time_ns: now.0, reply_requested: false },
         });
         self.send_wal(now, peer, out);
         self.arm_walsender_timer(peer, out);
@@ -177,23 +164,13 @@ impl Node {
                 let sent = sender.sent;
                 let text = self.segment_removed_error(sent);
                 self.walsenders.remove(&peer);
-                out.push(Output::Observe(Observation::WalSenderError {
-                    standby: peer,
-                    text: text.clone(),
-                }));
-                out.push(Output::Send {
-                    to: peer,
-                    msg: Message::Error { text },
-                });
+                out.push(Output::Observe(Observation::WalSenderError { standby: peer, text: text.clone() }));
+                out.push(Output::Send { to: peer, msg: Message::Error { text } });
                 out.push(Output::Disconnect { peer });
                 return;
             };
-            let msg = Message::XLogData {
-                start: sender.sent,
-                wal_end: limit,
-                send_time_ns: now.0,
-                bytes: bytes.to_vec(),
-            };
+            let msg =
+                Message::XLogData { start: sender.sent, wal_end: limit, send_time_ns: now.0, bytes: bytes.to_vec() };
             out.push(Output::Send { to: peer, msg });
             sender.sent = end;
         }
@@ -238,11 +215,7 @@ impl Node {
             sender.replay_lag_ns = apply_lag.or(sender.replay_lag_ns);
         }
         if reply_requested {
-            let msg = Message::Keepalive {
-                wal_end: sender.sent,
-                send_time_ns: now.0,
-                reply_requested: false,
-            };
+            let msg = Message::Keepalive { wal_end: sender.sent, send_time_ns: now.0, reply_requested: false };
             out.push(Output::Send { to: peer, msg });
         }
         self.release_sync_waiters(out);
@@ -258,15 +231,8 @@ impl Node {
         if timeout == 0 {
             return;
         }
-        let at = if sender.ping_sent {
-            sender.last_reply.0 + timeout
-        } else {
-            sender.last_reply.0 + timeout / 2
-        };
-        out.push(Output::SetTimer {
-            id: TimerId::WalSender(peer),
-            at: Instant(at),
-        });
+        let at = if sender.ping_sent { sender.last_reply.0 + timeout } else { sender.last_reply.0 + timeout / 2 };
+        out.push(Output::SetTimer { id: TimerId::WalSender(peer), at: Instant(at) });
     }
 
     /// `WalSndKeepaliveIfNecessary` and `WalSndCheckTimeOut`.
@@ -289,11 +255,7 @@ impl Node {
         }
         if !sender.ping_sent && now.0 >= sender.last_reply.0 + timeout / 2 {
             sender.ping_sent = true;
-            let msg = Message::Keepalive {
-                wal_end: sender.sent,
-                send_time_ns: now.0,
-                reply_requested: true,
-            };
+            let msg = Message::Keepalive { wal_end: sender.sent, send_time_ns: now.0, reply_requested: true };
             out.push(Output::Send { to: peer, msg });
         }
         self.arm_walsender_timer(peer, out);

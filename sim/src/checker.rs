@@ -38,10 +38,7 @@ pub struct Verdict {
 }
 
 fn level_index(level: SyncCommitLevel) -> usize {
-    SyncCommitLevel::ALL
-        .iter()
-        .position(|l| *l == level)
-        .expect("listed")
+    SyncCommitLevel::ALL.iter().position(|l| *l == level).expect("listed")
 }
 
 /// `acked_writes_durable`: every acknowledged insert must be in the final primary, unless its
@@ -59,8 +56,7 @@ pub fn check_losses(world: &World) -> Losses {
             continue;
         }
         losses.by_level[level_index(write.level)] += 1;
-        let kept_node_confirmed =
-            write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0;
+        let kept_node_confirmed = write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0;
         if write.level >= SyncCommitLevel::Local && kept_node_confirmed {
             losses.broken_promises.push(*write);
         }
@@ -85,10 +81,7 @@ pub fn check(world: &World) -> Verdict {
         });
     }
     for detail in &world.fsync_violations {
-        violations.push(Violation {
-            invariant: "durable_fsync",
-            detail: detail.clone(),
-        });
+        violations.push(Violation { invariant: "durable_fsync", detail: detail.clone() });
     }
     violations.extend(check_replica_prefix(world));
     let convergence = check_converged(world);
@@ -119,12 +112,7 @@ pub fn check(world: &World) -> Verdict {
             },
         ),
     ];
-    Verdict {
-        losses,
-        converged,
-        violations,
-        invariants,
-    }
+    Verdict { losses, converged, violations, invariants }
 }
 
 /// `replica_prefix`: where a standby and the primary both still hold WAL, the bytes agree.
@@ -168,17 +156,10 @@ fn check_replica_prefix(world: &World) -> Vec<Violation> {
 fn check_converged(world: &World) -> Vec<Violation> {
     let primary_index = world.scenario.cluster.primary;
     let name = |i: usize| world.nodes[i].name.clone();
-    let Some(primary) = world.nodes[primary_index]
-        .engine
-        .as_ref()
-        .filter(|e| e.role() == Role::Primary)
-    else {
+    let Some(primary) = world.nodes[primary_index].engine.as_ref().filter(|e| e.role() == Role::Primary) else {
         return vec![Violation {
             invariant: "converged",
-            detail: format!(
-                "{} is not running as primary at the end",
-                name(primary_index)
-            ),
+            detail: format!("{} is not running as primary at the end", name(primary_index)),
         }];
     };
     let p = primary.status();
@@ -188,10 +169,7 @@ fn check_converged(world: &World) -> Vec<Violation> {
             continue;
         }
         let Some(standby) = slot.engine.as_ref() else {
-            out.push(Violation {
-                invariant: "converged",
-                detail: format!("{} is not running at the end", name(i)),
-            });
+            out.push(Violation { invariant: "converged", detail: format!("{} is not running at the end", name(i)) });
             continue;
         };
         let s = standby.status();

@@ -10,11 +10,7 @@ use crate::run::{report_dir, run_seed, write_report};
 use crate::scenario::load_scenario;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "repsim",
-    version,
-    about = "Deterministic simulation of PostgreSQL-style replication"
-)]
+#[command(name = "repsim", version, about = "Deterministic simulation of PostgreSQL-style replication")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -53,14 +49,9 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run {
-            scenario,
-            seed,
-            overrides,
-            json,
-            trace,
-            out,
-        } => run(scenario, seed, overrides, json, trace, out),
+        Command::Run { scenario, seed, overrides, json, trace, out } => {
+            run(scenario, seed, overrides, json, trace, out)
+        }
         Command::Validate { scenarios } => validate(scenarios),
     }
 }
@@ -69,12 +60,7 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
     let mut code = EXIT_OK;
     for path in paths {
         match load_scenario(&path, &[]) {
-            Ok(s) => println!(
-                "{}: ok ({} nodes, {} faults)",
-                path.display(),
-                s.cluster.nodes.len(),
-                s.faults.len()
-            ),
+            Ok(s) => println!("{}: ok ({} nodes, {} faults)", path.display(), s.cluster.nodes.len(), s.faults.len()),
             Err(e) => {
                 eprintln!("{e}");
                 code = EXIT_BAD_INPUT;
@@ -84,14 +70,7 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn run(
-    path: PathBuf,
-    seed: u64,
-    overrides: Vec<String>,
-    json: bool,
-    trace: Option<PathBuf>,
-    out: PathBuf,
-) -> ExitCode {
+fn run(path: PathBuf, seed: u64, overrides: Vec<String>, json: bool, trace: Option<PathBuf>, out: PathBuf) -> ExitCode {
     let scenario = match load_scenario(&path, &overrides) {
         Ok(s) => s,
         Err(e) => {
@@ -122,10 +101,7 @@ fn run(
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&summary).expect("summary serialises")
-        );
+        println!("{}", serde_json::to_string(&summary).expect("summary serialises"));
     } else {
         print!("{}", crate::report::render_text(&summary));
         println!("report: {}", dir.display());

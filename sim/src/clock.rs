@@ -33,10 +33,7 @@ mod tests {
 
     #[test]
     fn true_time_inverts_local() {
-        let clock = NodeClock {
-            offset_ns: -5_000_000,
-            drift_ppm: 100.0,
-        };
+        let clock = NodeClock { offset_ns: -5_000_000, drift_ppm: 100.0 };
         for local in [10_000_000u64, 1_000_000_000, 60_000_000_000] {
             let t = clock.true_time(local);
             assert!(clock.local(t) >= local);

@@ -28,22 +28,13 @@ pub struct Cpu {
 impl Cpu {
     pub fn new(cores: u32) -> Cpu {
         assert!(cores > 0);
-        Cpu {
-            cores_free_at_ns: vec![0; cores as usize],
-            lanes: BTreeMap::new(),
-            busy_ns: 0,
-        }
+        Cpu { cores_free_at_ns: vec![0; cores as usize], lanes: BTreeMap::new(), busy_ns: 0 }
     }
 
     /// Runs `cost_ns` of backend work arriving now; returns when it finishes.
     pub fn backend(&mut self, now_ns: u64, cost_ns: u64) -> u64 {
-        let (index, free_at) = self
-            .cores_free_at_ns
-            .iter()
-            .copied()
-            .enumerate()
-            .min_by_key(|&(i, t)| (t, i))
-            .expect("at least one core");
+        let (index, free_at) =
+            self.cores_free_at_ns.iter().copied().enumerate().min_by_key(|&(i, t)| (t, i)).expect("at least one core");
         let done = now_ns.max(free_at) + cost_ns;
         self.cores_free_at_ns[index] = done;
         self.busy_ns += cost_ns;

@@ -15,14 +15,8 @@ pub const SECTOR_BYTES: usize = 512;
 
 #[derive(Clone, Debug)]
 pub enum DiskOp {
-    Write {
-        file: FileId,
-        offset: u64,
-        bytes: Vec<u8>,
-    },
-    Fsync {
-        file: FileId,
-    },
+    Write { file: FileId, offset: u64, bytes: Vec<u8> },
+    Fsync { file: FileId },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -55,19 +49,7 @@ fn write_at(target: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
 
 impl Disk {
     pub fn new(spec: DiskSpec, image: DiskImage, rng: Rng) -> Disk {
-        let files = image
-            .files
-            .into_iter()
-            .map(|(id, durable)| {
-                (
-                    id,
-                    File {
-                        durable,
-                        volatile: Vec::new(),
-                    },
-                )
-            })
-            .collect();
+        let files = image.files.into_iter().map(|(id, durable)| (id, File { durable, volatile: Vec::new() })).collect();
         Disk {
             spec,
             files,
@@ -89,20 +71,12 @@ impl Disk {
     /// Queues an operation; returns when it completes.
     pub fn submit(&mut self, now_ns: u64, op: DiskOp) -> u64 {
         let (latency_ns, bytes) = match &op {
-            DiskOp::Write { bytes, .. } => (
-                sample_ns(&self.spec.write, &mut self.rng),
-                bytes.len() as u64,
-            ),
+            DiskOp::Write { bytes, .. } => (sample_ns(&self.spec.write, &mut self.rng), bytes.len() as u64),
             DiskOp::Fsync { .. } => (sample_ns(&self.spec.fsync, &mut self.rng), 0),
         };
         let start = now_ns.max(self.free_at_ns);
-        let factor = if start < self.slow_until_ns {
-            self.slow_factor
-        } else {
-            1.0
-        };
-        let transfer_ns = (bytes as u128 * 1_000_000_000
-            / self.spec.bandwidth_bytes_per_sec.max(1) as u128) as u64;
+        let factor = if start < self.slow_until_ns { self.slow_factor } else { 1.0 };
+        let transfer_ns = (bytes as u128 * 1_000_000_000 / self.spec.bandwidth_bytes_per_sec.max(1) as u128) as u64;
         let done = start + ((latency_ns + transfer_ns) as f64 * factor) as u64;
         self.free_at_ns = done;
         self.queue.push_back((done, op));
@@ -115,17 +89,9 @@ impl Disk {
             return;
         };
         match op {
-            DiskOp::Write {
-                file,
-                offset,
-                bytes,
-            } => {
+            DiskOp::Write { file, offset, bytes } => {
                 self.bytes_written += bytes.len() as u64;
-                self.files
-                    .entry(file)
-                    .or_default()
-                    .volatile
-                    .push((offset, bytes));
+                self.files.entry(file).or_default().volatile.push((offset, bytes));
             }
             DiskOp::Fsync { file } => {
                 self.fsyncs += 1;
@@ -172,13 +138,7 @@ impl Disk {
 
     /// What survives a crash right now.
     pub fn durable_image(&self) -> DiskImage {
-        DiskImage {
-            files: self
-                .files
-                .iter()
-                .map(|(id, f)| (*id, f.durable.clone()))
-                .collect(),
-        }
+        DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.clone())).collect() }
     }
 
     /// Bytes held durably (for the memory-bound report).
@@ -203,34 +163,17 @@ mod tests {
         Disk::new(spec, DiskImage::default(), stream(1, "disk"))
     }
 
-    const F: FileId = FileId::WalSegment {
-        timeline: 1,
-        segno: 1,
-    };
+    const F: FileId = FileId::WalSegment { timeline: 1, segno: 1 };
 
     #[test]
     fn only_fsynced_bytes_survive_a_crash() {
         let mut d = disk(0.0);
-        let t1 = d.submit(
-            0,
-            DiskOp::Write {
-                file: F,
-                offset: 0,
-                bytes: vec![1; 100],
-            },
-        );
+        let t1 = d.submit(0, DiskOp::Write { file: F, offset: 0, bytes: vec![1; 100] });
         let t2 = d.submit(0, DiskOp::Fsync { file: F });
         assert!(t2 > t1);
         d.complete_next();
         d.complete_next();
-        d.submit(
-            t2,
-            DiskOp::Write {
-                file: F,
-                offset: 100,
-                bytes: vec![2; 100],
-            },
-        );
+        d.submit(t2, DiskOp::Write { file: F, offset: 100, bytes: vec![2; 100] });
         d.complete_next();
         d.crash();
         assert_eq!(d.durable_image().files[&F], vec![1; 100]);
@@ -239,23 +182,14 @@ mod tests {
     #[test]
     fn torn_writes_keep_whole_sectors_only() {
         let mut d = disk(0.5);
-        d.submit(
-            0,
-            DiskOp::Write {
-                file: F,
-                offset: 0,
-                bytes: vec![7; 64 * SECTOR_BYTES],
-            },
-        );
+        d.submit(0, DiskOp::Write { file: F, offset: 0, bytes: vec![7; 64 * SECTOR_BYTES] });
         d.complete_next();
         d.crash();
         let survived = d.durable_image().files.get(&F).cloned().unwrap_or_default();
         assert!(survived.len() % SECTOR_BYTES == 0);
         let kept = survived.chunks(SECTOR_BYTES).filter(|s| s[0] == 7).count();
         assert!(kept > 0 && kept < 64, "kept {kept} of 64 sectors");
-        assert!(survived
-            .chunks(SECTOR_BYTES)
-            .all(|s| s.iter().all(|&b| b == s[0])));
+        assert!(survived.chunks(SECTOR_BYTES).all(|s| s.iter().all(|&b| b == s[0])));
     }
 
     #[test]

@@ -46,22 +46,13 @@ pub struct History {
 impl History {
     pub fn record(&mut self, op: &Op, node: NodeId, outcome: &Outcome) {
         match (op, outcome) {
-            (
-                Op::Write { write_id, .. },
-                Outcome::Committed {
-                    commit_lsn,
-                    promise,
-                },
-            ) => {
+            (Op::Write { write_id, .. }, Outcome::Committed { commit_lsn, promise }) => {
                 self.acked_writes.push(AckedWrite {
                     write_id: *write_id,
                     commit_lsn: *commit_lsn,
                     level: promise.level,
                     node,
-                    confirmed_by_mask: promise
-                        .confirmed_by
-                        .iter()
-                        .fold(0, |m, n| m | 1u64 << (n % 64)),
+                    confirmed_by_mask: promise.confirmed_by.iter().fold(0, |m, n| m | 1u64 << (n % 64)),
                 });
             }
             (Op::Write { .. }, Outcome::Indeterminate) => self.indeterminate_writes += 1,

@@ -41,7 +41,7 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn record(&mut self, value: u64) {
-        self.0.saturating_record(value.max(1));
+        self.0.saturating_record(value);
     }
 
     pub fn count(&self) -> u64 {
@@ -67,11 +67,7 @@ impl Recorder {
     }
 
     pub fn spread(&self) -> Spread {
-        Spread {
-            p50: self.at(0.5),
-            p99: self.at(0.99),
-            max: self.0.max(),
-        }
+        Spread { p50: self.at(0.5), p99: self.at(0.99), max: self.0.max() }
     }
 }
 
@@ -122,20 +118,10 @@ impl Metrics {
         bump(&mut self.reads_series, now_ns);
     }
 
-    pub fn lag_sample(
-        &mut self,
-        now_ns: u64,
-        standby: &str,
-        lag_bytes: u64,
-        lags_ns: [Option<u64>; 3],
-    ) {
+    pub fn lag_sample(&mut self, now_ns: u64, standby: &str, lag_bytes: u64, lags_ns: [Option<u64>; 3]) {
         let entry = self.standbys.entry(standby.to_string()).or_default();
         entry.lag_bytes.record(lag_bytes);
-        let recorders = [
-            &mut entry.write_lag_ns,
-            &mut entry.flush_lag_ns,
-            &mut entry.replay_lag_ns,
-        ];
+        let recorders = [&mut entry.write_lag_ns, &mut entry.flush_lag_ns, &mut entry.replay_lag_ns];
         for (recorder, lag) in recorders.into_iter().zip(lags_ns) {
             if let Some(lag) = lag {
                 recorder.record(lag);
@@ -227,5 +213,20 @@ mod tests {
         let p = r.percentiles();
         assert!(p.p50 <= p.p90 && p.p90 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max);
         assert!((p.p50 as i64 - 500_000).abs() < 1_000);
+    }
+}
+
+#[cfg(test)]
+mod zero_tests {
+    use super::*;
+
+    #[test]
+    fn zero_is_recorded_as_zero() {
+        let mut r = Recorder::default();
+        r.record(0);
+        r.record(0);
+        r.record(5);
+        assert_eq!(r.spread().p50, 0);
+        assert_eq!(r.spread().max, 5);
     }
 }

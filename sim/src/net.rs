@@ -122,13 +122,7 @@ impl Network {
     }
 
     /// Sends on `from`'s view of the connection. `None` when a partition holds it.
-    pub fn send(
-        &mut self,
-        now_ns: u64,
-        from: NodeId,
-        to: NodeId,
-        packet: Packet,
-    ) -> Option<Delivery> {
+    pub fn send(&mut self, now_ns: u64, from: NodeId, to: NodeId, packet: Packet) -> Option<Delivery> {
         let epoch = self.view[self.link(from, to)];
         self.send_on_epoch(now_ns, from, to, epoch, packet, now_ns)
     }
@@ -144,13 +138,7 @@ impl Network {
     ) -> Option<Delivery> {
         let index = self.link(from, to);
         if self.state[index].blocked {
-            self.held.push(Held {
-                from,
-                to,
-                epoch,
-                sent_at_ns,
-                packet,
-            });
+            self.held.push(Held { from, to, epoch, sent_at_ns, packet });
             return None;
         }
         let bytes = HEADER_OVERHEAD_BYTES
@@ -160,8 +148,7 @@ impl Network {
             };
         self.bytes_sent += bytes;
         let params = &self.params[index];
-        let serial_ns =
-            (bytes as u128 * 1_000_000_000 / params.bandwidth_bytes_per_sec.max(1) as u128) as u64;
+        let serial_ns = (bytes as u128 * 1_000_000_000 / params.bandwidth_bytes_per_sec.max(1) as u128) as u64;
         let latency_ns = sample_ns(&params.latency, &mut self.rng);
         let mut retransmit_ns = 0;
         let mut rto = RTO_MIN_NS;
@@ -174,8 +161,7 @@ impl Network {
         let start = now_ns.max(state.serial_free_at_ns);
         state.serial_free_at_ns = start + serial_ns;
         // TCP delivers in order: a late (retransmitted) packet holds back those behind it.
-        let at_ns =
-            (state.serial_free_at_ns + latency_ns + retransmit_ns).max(state.last_delivery_ns);
+        let at_ns = (state.serial_free_at_ns + latency_ns + retransmit_ns).max(state.last_delivery_ns);
         state.last_delivery_ns = at_ns;
         Some(Delivery { at_ns, epoch })
     }
@@ -250,14 +236,7 @@ impl Network {
                 continue; // the connection died while the partition held it
             }
             let resend_at = next_retransmission(h.sent_at_ns, now_ns);
-            if let Some(d) = self.send_on_epoch(
-                resend_at,
-                h.from,
-                h.to,
-                h.epoch,
-                h.packet.clone(),
-                h.sent_at_ns,
-            ) {
+            if let Some(d) = self.send_on_epoch(resend_at, h.from, h.to, h.epoch, h.packet.clone(), h.sent_at_ns) {
                 out.push((h.from, h.to, h.packet, d));
             }
         }
@@ -292,9 +271,7 @@ mod tests {
 
     fn spec(latency_ns: u64, bandwidth: u64, loss: f64) -> NetworkSpec {
         NetworkSpec {
-            latency: Dist::Constant {
-                value_ns: latency_ns,
-            },
+            latency: Dist::Constant { value_ns: latency_ns },
             bandwidth_bytes_per_sec: bandwidth,
             loss,
             client_latency: Dist::Constant { value_ns: 0 },

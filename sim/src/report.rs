@@ -85,60 +85,25 @@ fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expe
     let e = &world.scenario.expect;
     let mut out = Vec::new();
     let mut push = |name: &str, expected: String, actual: String, ok: bool| {
-        out.push(Expectation {
-            name: name.into(),
-            expected,
-            actual,
-            ok,
-        })
+        out.push(Expectation { name: name.into(), expected, actual, ok })
     };
     if let Some(want) = e.lost_acked_writes {
         let got = summary.lost_acked_writes;
-        push(
-            "lost_acked_writes",
-            format!("<= {want}"),
-            got.to_string(),
-            got <= want,
-        );
+        push("lost_acked_writes", format!("<= {want}"), got.to_string(), got <= want);
     }
     if let Some(want) = e.converged {
-        push(
-            "converged",
-            format!("== {want}"),
-            verdict.converged.to_string(),
-            verdict.converged == want,
-        );
+        push("converged", format!("== {want}"), verdict.converged.to_string(), verdict.converged == want);
     }
     if let Some(want) = e.min_commits {
-        push(
-            "min_commits",
-            format!(">= {want}"),
-            summary.commits.to_string(),
-            summary.commits >= want,
-        );
+        push("min_commits", format!(">= {want}"), summary.commits.to_string(), summary.commits >= want);
     }
     if let Some(want) = e.max_commit_p99_ns {
         let got = summary.commit_latency_ns.p99;
-        push(
-            "max_commit_p99",
-            format!("<= {want} ns"),
-            format!("{got} ns"),
-            got <= want,
-        );
+        push("max_commit_p99", format!("<= {want} ns"), format!("{got} ns"), got <= want);
     }
     if let Some(want) = e.max_lag_bytes_p99 {
-        let got = summary
-            .standbys
-            .values()
-            .map(|s| s.lag_bytes.p99)
-            .max()
-            .unwrap_or(0);
-        push(
-            "max_lag_bytes_p99",
-            format!("<= {want}"),
-            got.to_string(),
-            got <= want,
-        );
+        let got = summary.standbys.values().map(|s| s.lag_bytes.p99).max().unwrap_or(0);
+        push("max_lag_bytes_p99", format!("<= {want}"), got.to_string(), got <= want);
     }
     out
 }
@@ -152,12 +117,10 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
     let m = &world.metrics;
     let losses = &verdict.losses.by_level;
     let primary = world.scenario.cluster.primary;
-    let wal_bytes = world.nodes[primary].engine.as_ref().map_or(0, |e| {
-        e.status()
-            .insert_lsn
-            .0
-            .saturating_sub(world.scenario.replication.wal_segment_size_bytes)
-    });
+    let wal_bytes = world.nodes[primary]
+        .engine
+        .as_ref()
+        .map_or(0, |e| e.status().insert_lsn.0.saturating_sub(world.scenario.replication.wal_segment_size_bytes));
     let standbys = m
         .standbys
         .iter()
@@ -181,20 +144,12 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             (
                 slot.name.clone(),
                 NodeSummary {
-                    role: status
-                        .as_ref()
-                        .map_or("down".into(), |s| format!("{:?}", s.role).to_lowercase()),
+                    role: status.as_ref().map_or("down".into(), |s| format!("{:?}", s.role).to_lowercase()),
                     crashes: slot.crashes,
-                    flush_lsn: status
-                        .as_ref()
-                        .map_or(String::new(), |s| s.flush_lsn.to_string()),
-                    replay_lsn: status
-                        .as_ref()
-                        .map_or(String::new(), |s| s.replay_lsn.to_string()),
+                    flush_lsn: status.as_ref().map_or(String::new(), |s| s.flush_lsn.to_string()),
+                    replay_lsn: status.as_ref().map_or(String::new(), |s| s.replay_lsn.to_string()),
                     checkpoints: status.as_ref().map_or(0, |s| s.checkpoints),
-                    wal_held_bytes: status
-                        .as_ref()
-                        .map_or(0, |s| s.insert_lsn.bytes_since(s.wal_start_lsn)),
+                    wal_held_bytes: status.as_ref().map_or(0, |s| s.insert_lsn.bytes_since(s.wal_start_lsn)),
                     disk_bytes: slot.disk.durable_bytes(),
                 },
             )
@@ -233,11 +188,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         wal_bytes,
         net_bytes: world.net.bytes_sent,
         nodes,
-        invariants: verdict
-            .invariants
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         violations: verdict.violations.clone(),
         expectations: Vec::new(),
         overrides: world.scenario.overrides.clone(),
@@ -263,12 +214,7 @@ pub fn render_text(s: &Summary) -> String {
         out.push_str(&text);
         out.push('\n');
     };
-    line(format!(
-        "# {} seed {}: {}",
-        s.scenario,
-        s.seed,
-        if s.ok { "OK" } else { "FAILED" }
-    ));
+    line(format!("# {} seed {}: {}", s.scenario, s.seed, if s.ok { "OK" } else { "FAILED" }));
     line(String::new());
     line(format!(
         "trace hash `{}`, {} events, {:.1} s simulated",
@@ -282,10 +228,7 @@ pub fn render_text(s: &Summary) -> String {
     line(String::new());
     line("| metric | value |".into());
     line("| --- | --- |".into());
-    line(format!(
-        "| commits | {} ({:.1}/s) |",
-        s.commits, s.commits_per_sec
-    ));
+    line(format!("| commits | {} ({:.1}/s) |", s.commits, s.commits_per_sec));
     let c = &s.commit_latency_ns;
     line(format!(
         "| commit latency p50 / p99 / p99.9 / max | {} / {} / {} / {} |",
@@ -295,12 +238,7 @@ pub fn render_text(s: &Summary) -> String {
         ms(c.max)
     ));
     let r = &s.read_latency_ns;
-    line(format!(
-        "| reads | {} (p50 {}, p99 {}) |",
-        s.reads,
-        ms(r.p50),
-        ms(r.p99)
-    ));
+    line(format!("| reads | {} (p50 {}, p99 {}) |", s.reads, ms(r.p50), ms(r.p99)));
     line(format!(
         "| failed / indeterminate / refused ops | {} / {} / {} |",
         s.failed_ops, s.indeterminate_ops, s.refused_ops
@@ -310,15 +248,8 @@ pub fn render_text(s: &Summary) -> String {
         "| lost acknowledged writes | {} (off {}, local {}, remote_write {}, on {}, remote_apply {}) |",
         s.lost_acked_writes, l.off, l.local, l.remote_write, l.on, l.remote_apply
     ));
-    line(format!(
-        "| longest write unavailability | {} |",
-        ms(s.unavailable_ns)
-    ));
-    line(format!(
-        "| WAL generated / network bytes | {} / {} |",
-        kib(s.wal_bytes),
-        kib(s.net_bytes)
-    ));
+    line(format!("| longest write unavailability | {} |", ms(s.unavailable_ns)));
+    line(format!("| WAL generated / network bytes | {} / {} |", kib(s.wal_bytes), kib(s.net_bytes)));
     for (name, standby) in &s.standbys {
         line(format!(
             "| {name} lag bytes p50 / p99 / max | {} / {} / {} |",

@@ -28,7 +28,9 @@ pub fn stream(seed: u64, name: &str) -> Rng {
     Rng(ChaCha8Rng::from_seed(key))
 }
 
-/// A deterministic generator with the few draws the world needs.
+/// A deterministic generator with the few draws the world needs. Transcendental functions
+/// come from the pure-Rust `libm`, not the platform's C library, so draws are bit-identical on
+/// every machine.
 pub struct Rng(ChaCha8Rng);
 
 impl Rng {
@@ -57,12 +59,12 @@ impl Rng {
     pub fn std_normal(&mut self) -> f64 {
         let u1 = 1.0 - self.unit();
         let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        (-2.0 * libm::log(u1)).sqrt() * libm::cos(2.0 * std::f64::consts::PI * u2)
     }
 
     /// Exponential with the given mean.
     pub fn exponential(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.unit()).ln()
+        -mean * libm::log(1.0 - self.unit())
     }
 }
 
@@ -72,22 +74,10 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_independent() {
-        let a: Vec<u64> = (0..4)
-            .map(|_| 0)
-            .scan(stream(42, "network"), |r, _| Some(r.next_u64()))
-            .collect();
-        let b: Vec<u64> = (0..4)
-            .map(|_| 0)
-            .scan(stream(42, "network"), |r, _| Some(r.next_u64()))
-            .collect();
-        let c: Vec<u64> = (0..4)
-            .map(|_| 0)
-            .scan(stream(42, "workload"), |r, _| Some(r.next_u64()))
-            .collect();
-        let d: Vec<u64> = (0..4)
-            .map(|_| 0)
-            .scan(stream(43, "network"), |r, _| Some(r.next_u64()))
-            .collect();
+        let a: Vec<u64> = (0..4).map(|_| 0).scan(stream(42, "network"), |r, _| Some(r.next_u64())).collect();
+        let b: Vec<u64> = (0..4).map(|_| 0).scan(stream(42, "network"), |r, _| Some(r.next_u64())).collect();
+        let c: Vec<u64> = (0..4).map(|_| 0).scan(stream(42, "workload"), |r, _| Some(r.next_u64())).collect();
+        let d: Vec<u64> = (0..4).map(|_| 0).scan(stream(43, "network"), |r, _| Some(r.next_u64())).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);

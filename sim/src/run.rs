@@ -20,11 +20,7 @@ pub struct RunFailure {
 
 impl std::fmt::Display for RunFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "seed {} failed: {}\nreproduce: {}",
-            self.seed, self.message, self.reproduce
-        )
+        write!(f, "seed {} failed: {}\nreproduce: {}", self.seed, self.message, self.reproduce)
     }
 }
 

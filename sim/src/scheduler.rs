@@ -35,21 +35,13 @@ pub struct EventQueue<T> {
 
 impl<T> Default for EventQueue<T> {
     fn default() -> Self {
-        EventQueue {
-            heap: BinaryHeap::new(),
-            seq: 0,
-            now_ns: 0,
-        }
+        EventQueue { heap: BinaryHeap::new(), seq: 0, now_ns: 0 }
     }
 }
 
 impl<T> EventQueue<T> {
     pub fn with_capacity(capacity: usize) -> Self {
-        EventQueue {
-            heap: BinaryHeap::with_capacity(capacity),
-            seq: 0,
-            now_ns: 0,
-        }
+        EventQueue { heap: BinaryHeap::with_capacity(capacity), seq: 0, now_ns: 0 }
     }
 
     /// Time of the last event popped.
@@ -67,17 +59,9 @@ impl<T> EventQueue<T> {
 
     /// Schedules `item` at `at_ns`, which must not be in the past.
     pub fn push(&mut self, at_ns: u64, item: T) {
-        assert!(
-            at_ns >= self.now_ns,
-            "event scheduled in the past: {at_ns} < {}",
-            self.now_ns
-        );
+        assert!(at_ns >= self.now_ns, "event scheduled in the past: {at_ns} < {}", self.now_ns);
         self.seq += 1;
-        self.heap.push(Entry {
-            at_ns,
-            seq: self.seq,
-            item,
-        });
+        self.heap.push(Entry { at_ns, seq: self.seq, item });
     }
 
     /// The earliest event, advancing `now_ns` to its time.

@@ -46,40 +46,20 @@ fn message_value(msg: &Message) -> u64 {
 
 impl TraceRecord {
     pub fn of(kind: &EventKind) -> TraceRecord {
-        let r = |event, node: i64, peer: i64, detail, value| TraceRecord {
-            event,
-            node,
-            peer,
-            detail,
-            value,
-        };
+        let r = |event, node: i64, peer: i64, detail, value| TraceRecord { event, node, peer, detail, value };
         match kind {
             EventKind::Input { node, input, .. } => {
                 let (detail, value) = input_detail(input);
                 r("input", *node as i64, -1, detail, value)
             }
-            EventKind::Timer {
-                node, generation, ..
-            } => r("timer", *node as i64, -1, "", *generation),
+            EventKind::Timer { node, generation, .. } => r("timer", *node as i64, -1, "", *generation),
             EventKind::DiskDone { node, io, .. } => r("disk_done", *node as i64, -1, "", io.0),
-            EventKind::Arrive {
-                from, to, packet, ..
-            } => match packet {
-                Packet::Msg(msg) => r(
-                    "arrive",
-                    *to as i64,
-                    *from as i64,
-                    msg.kind(),
-                    message_value(msg),
-                ),
+            EventKind::Arrive { from, to, packet, .. } => match packet {
+                Packet::Msg(msg) => r("arrive", *to as i64, *from as i64, msg.kind(), message_value(msg)),
                 Packet::Reset => r("arrive", *to as i64, *from as i64, "reset", 0),
             },
             EventKind::RequestArrives { session } => r("request", -1, *session as i64, "", 0),
-            EventKind::ReplyArrives {
-                session,
-                op_id,
-                outcome,
-            } => {
+            EventKind::ReplyArrives { session, op_id, outcome } => {
                 let detail = match outcome {
                     Outcome::Committed { .. } => "committed",
                     Outcome::RolledBack => "rolled_back",
@@ -106,11 +86,7 @@ pub struct Trace {
 
 impl Trace {
     pub fn new(sink: Option<Box<dyn Write + Send>>) -> Trace {
-        Trace {
-            hash: FNV_OFFSET,
-            sink,
-            write_error: None,
-        }
+        Trace { hash: FNV_OFFSET, sink, write_error: None }
     }
 
     pub fn record(&mut self, at_ns: u64, record: &TraceRecord) {
@@ -148,5 +124,57 @@ impl Trace {
                 self.write_error.get_or_insert(e.to_string());
             }
         }
+    }
+}
+
+/// An in-memory trace sink that can be read after the run (for comparing two runs).
+#[derive(Clone, Default)]
+pub struct SharedBuffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuffer {
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+/// The first line at which two JSON-lines traces differ: `(line_number, left, right)`.
+pub fn first_divergence(left: &[u8], right: &[u8]) -> Option<(usize, String, String)> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (l, r) = (text(left), text(right));
+    let mut a = l.lines();
+    let mut b = r.lines();
+    let mut line = 1;
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return None,
+            (x, y) if x == y => line += 1,
+            (x, y) => {
+                let show = |s: Option<&str>| s.unwrap_or("<end of trace>").to_string();
+                return Some((line, show(x), show(y)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod divergence_tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_first_differing_line() {
+        assert_eq!(first_divergence(b"a\nb\nc\n", b"a\nb\nc\n"), None);
+        assert_eq!(first_divergence(b"a\nb\nc\n", b"a\nx\nc\n"), Some((2, "b".into(), "x".into())));
+        assert_eq!(first_divergence(b"a\n", b"a\nb\n"), Some((2, "<end of trace>".into(), "b".into())));
     }
 }

@@ -23,44 +23,21 @@ pub const MAX_BACKLOG_OPS: usize = 100_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Write {
-        write_id: u64,
-        key: u64,
-        commit: bool,
-    },
-    Read {
-        key: u64,
-    },
+    Write { write_id: u64, key: u64, commit: bool },
+    Read { key: u64 },
 }
 
 impl Op {
     pub fn request(&self, value_size_bytes: u32) -> Request {
         match *self {
-            Op::Write {
-                write_id,
-                key,
-                commit,
-            } => Request::Write {
+            Op::Write { write_id, key, commit } => Request::Write {
                 changes: vec![
-                    RowChange::Insert {
-                        table: INSERT_TABLE,
-                        key: write_id,
-                        write_id,
-                        value_len: value_size_bytes,
-                    },
-                    RowChange::Update {
-                        table: REGISTER_TABLE,
-                        key,
-                        write_id,
-                        value_len: value_size_bytes,
-                    },
+                    RowChange::Insert { table: INSERT_TABLE, key: write_id, write_id, value_len: value_size_bytes },
+                    RowChange::Update { table: REGISTER_TABLE, key, write_id, value_len: value_size_bytes },
                 ],
                 commit,
             },
-            Op::Read { key } => Request::Read {
-                table: REGISTER_TABLE,
-                key,
-            },
+            Op::Read { key } => Request::Read { table: REGISTER_TABLE, key },
         }
     }
 
@@ -89,22 +66,12 @@ struct Zipf {
 impl Zipf {
     fn new(n: u64) -> Zipf {
         let theta = 0.99;
-        let zeta = |count: u64| {
-            (1..=count)
-                .map(|i| 1.0 / (i as f64).powf(theta))
-                .sum::<f64>()
-        };
+        let zeta = |count: u64| (1..=count).map(|i| 1.0 / libm::pow(i as f64, theta)).sum::<f64>();
         let zeta_n = zeta(n);
         let zeta_2 = zeta(2.min(n));
         let alpha = 1.0 / (1.0 - theta);
-        let eta = (1.0 - (2.0 / n as f64).powf(1.0 - theta)) / (1.0 - zeta_2 / zeta_n);
-        Zipf {
-            n,
-            theta,
-            alpha,
-            zeta_n,
-            eta,
-        }
+        let eta = (1.0 - libm::pow(2.0 / n as f64, 1.0 - theta)) / (1.0 - zeta_2 / zeta_n);
+        Zipf { n, theta, alpha, zeta_n, eta }
     }
 
     fn sample(&self, rng: &mut Rng) -> u64 {
@@ -113,10 +80,10 @@ impl Zipf {
         if uz < 1.0 {
             return 0;
         }
-        if uz < 1.0 + 0.5f64.powf(self.theta) {
+        if uz < 1.0 + libm::pow(0.5, self.theta) {
             return 1.min(self.n - 1);
         }
-        let rank = (self.n as f64 * (self.eta * u - self.eta + 1.0).powf(self.alpha)) as u64;
+        let rank = (self.n as f64 * libm::pow(self.eta * u - self.eta + 1.0, self.alpha)) as u64;
         rank.min(self.n - 1)
     }
 }
@@ -159,9 +126,7 @@ impl Workload {
     /// Time to the next open-loop arrival.
     pub fn next_arrival_gap_ns(&mut self) -> u64 {
         match self.spec.arrival {
-            Arrival::Open { ops_per_sec } => {
-                (self.rng.exponential(1e9 / ops_per_sec) as u64).max(1)
-            }
+            Arrival::Open { ops_per_sec } => (self.rng.exponential(1e9 / ops_per_sec) as u64).max(1),
             Arrival::Closed { .. } => unreachable!("closed loop has no arrivals"),
         }
     }
@@ -190,19 +155,11 @@ impl Workload {
             let write_id = self.next_write_id;
             self.next_write_id += 1;
             let commit = !self.rng.chance(self.spec.abort_fraction);
-            Op::Write {
-                write_id,
-                key,
-                commit,
-            }
+            Op::Write { write_id, key, commit }
         } else {
             Op::Read { key }
         };
-        PlannedOp {
-            op_id,
-            op,
-            intended_ns: now_ns,
-        }
+        PlannedOp { op_id, op, intended_ns: now_ns }
     }
 }
 
@@ -215,9 +172,7 @@ mod tests {
     fn spec(distribution: KeyDistribution) -> WorkloadSpec {
         WorkloadSpec {
             clients: 4,
-            arrival: Arrival::Closed {
-                think: Dist::Constant { value_ns: 1 },
-            },
+            arrival: Arrival::Closed { think: Dist::Constant { value_ns: 1 } },
             write_fraction: 0.3,
             keys: 1000,
             key_distribution: distribution,

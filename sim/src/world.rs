@@ -121,11 +121,7 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
         .map(|i| {
             let mut c = NodeConfig::with_defaults(i as u32, names.clone());
             let r = &s.replication;
-            c.boot_role = if i == s.cluster.primary {
-                BootRole::Primary
-            } else {
-                BootRole::Standby
-            };
+            c.boot_role = if i == s.cluster.primary { BootRole::Primary } else { BootRole::Standby };
             c.primary_conninfo = (i != s.cluster.primary).then_some(s.cluster.primary as u32);
             c.synchronous_commit = r.synchronous_commit;
             c.synchronous_standby_names = r.synchronous_standby_names.clone();
@@ -157,16 +153,9 @@ impl World {
                 let spec = &scenario.nodes[i];
                 let name = spec.name.clone();
                 NodeSlot {
-                    disk: Disk::new(
-                        scenario.disks[i].clone(),
-                        image.clone(),
-                        stream(seed, &format!("disk/{name}")),
-                    ),
+                    disk: Disk::new(scenario.disks[i].clone(), image.clone(), stream(seed, &format!("disk/{name}"))),
                     cpu: Cpu::new(spec.cpus),
-                    clock: NodeClock {
-                        offset_ns: spec.clock_offset_ns,
-                        drift_ppm: spec.clock_drift_ppm,
-                    },
+                    clock: NodeClock { offset_ns: spec.clock_offset_ns, drift_ppm: spec.clock_drift_ppm },
                     name,
                     engine: None,
                     config,
@@ -177,15 +166,9 @@ impl World {
                 }
             })
             .collect();
-        let net = Network::new(
-            &scenario.network,
-            scenario.cluster.nodes.len(),
-            stream(seed, "network"),
-        );
+        let net = Network::new(&scenario.network, scenario.cluster.nodes.len(), stream(seed, "network"));
         let workload = Workload::new(scenario.workload.clone(), stream(seed, "workload"));
-        let sessions = (0..scenario.workload.clients)
-            .map(|_| Session::default())
-            .collect();
+        let sessions = (0..scenario.workload.clients).map(|_| Session::default()).collect();
         let end_ns = scenario.duration_ns + scenario.settle_ns;
         World {
             seed,
@@ -241,55 +224,31 @@ impl World {
             self.handle(kind);
         }
         self.now_ns = self.end_ns;
-        self.metrics
-            .unavailable
-            .finish(self.scenario.duration_ns.min(self.now_ns));
+        self.metrics.unavailable.finish(self.scenario.duration_ns.min(self.now_ns));
     }
 
     fn handle(&mut self, kind: EventKind) {
         match kind {
-            EventKind::Input {
-                node,
-                incarnation,
-                input,
-            } => {
+            EventKind::Input { node, incarnation, input } => {
                 if self.nodes[node as usize].incarnation == incarnation {
                     self.step(node, input);
                 }
             }
-            EventKind::Timer {
-                node,
-                incarnation,
-                id,
-                generation,
-            } => {
+            EventKind::Timer { node, incarnation, id, generation } => {
                 let slot = &self.nodes[node as usize];
                 if slot.incarnation == incarnation && slot.timers.get(&id) == Some(&generation) {
                     self.step(node, Input::Timer(id));
                 }
             }
-            EventKind::DiskDone {
-                node,
-                incarnation,
-                io,
-            } => {
+            EventKind::DiskDone { node, incarnation, io } => {
                 if self.nodes[node as usize].incarnation == incarnation {
                     self.nodes[node as usize].disk.complete_next();
                     self.step(node, Input::DiskDone(io));
                 }
             }
-            EventKind::Arrive {
-                from,
-                to,
-                epoch,
-                packet,
-            } => self.arrive(from, to, epoch, packet),
+            EventKind::Arrive { from, to, epoch, packet } => self.arrive(from, to, epoch, packet),
             EventKind::RequestArrives { session } => self.request_arrives(session),
-            EventKind::ReplyArrives {
-                session,
-                op_id,
-                outcome,
-            } => self.reply_arrives(session, op_id, outcome),
+            EventKind::ReplyArrives { session, op_id, outcome } => self.reply_arrives(session, op_id, outcome),
             EventKind::OpenArrival => self.open_arrival(),
             EventKind::SessionReady { session } => self.session_ready(session),
             EventKind::Fault { index } => self.fault(index),
@@ -325,10 +284,7 @@ impl World {
                     Message::XLogData { .. } => self.scenario.nodes[node as usize].wal_send_cpu_ns,
                     _ => 0,
                 };
-                let depart =
-                    self.nodes[node as usize]
-                        .cpu
-                        .lane(Lane::Sender(to), self.now_ns, cost);
+                let depart = self.nodes[node as usize].cpu.lane(Lane::Sender(to), self.now_ns, cost);
                 if let Some(d) = self.net.send(depart, node, to, Packet::Msg(msg.clone())) {
                     self.schedule_arrival(node, to, d, Packet::Msg(msg));
                 }
@@ -343,51 +299,15 @@ impl World {
                 let generation = slot.timers.get(&id).map_or(1, |g| g + 1);
                 slot.timers.insert(id, generation);
                 let at_ns = slot.clock.true_time(at.0).max(self.now_ns);
-                self.schedule(
-                    at_ns,
-                    EventKind::Timer {
-                        node,
-                        incarnation,
-                        id,
-                        generation,
-                    },
-                );
+                self.schedule(at_ns, EventKind::Timer { node, incarnation, id, generation });
             }
-            Output::Write {
-                io,
-                file,
-                offset,
-                bytes,
-            } => {
-                let done = self.nodes[node as usize].disk.submit(
-                    self.now_ns,
-                    DiskOp::Write {
-                        file,
-                        offset,
-                        bytes,
-                    },
-                );
-                self.schedule(
-                    done,
-                    EventKind::DiskDone {
-                        node,
-                        incarnation,
-                        io,
-                    },
-                );
+            Output::Write { io, file, offset, bytes } => {
+                let done = self.nodes[node as usize].disk.submit(self.now_ns, DiskOp::Write { file, offset, bytes });
+                self.schedule(done, EventKind::DiskDone { node, incarnation, io });
             }
             Output::Fsync { io, file } => {
-                let done = self.nodes[node as usize]
-                    .disk
-                    .submit(self.now_ns, DiskOp::Fsync { file });
-                self.schedule(
-                    done,
-                    EventKind::DiskDone {
-                        node,
-                        incarnation,
-                        io,
-                    },
-                );
+                let done = self.nodes[node as usize].disk.submit(self.now_ns, DiskOp::Fsync { file });
+                self.schedule(done, EventKind::DiskDone { node, incarnation, io });
             }
             Output::Truncate { file, len } => self.nodes[node as usize].disk.truncate(file, len),
             Output::Remove { file } => self.nodes[node as usize].disk.remove(file),
@@ -397,48 +317,20 @@ impl World {
                     ComputeTask::Recovery { records } | ComputeTask::Replay { records } => records,
                 };
                 let cost = records * spec.replay_record_cpu_ns;
-                let done = self.nodes[node as usize]
-                    .cpu
-                    .lane(Lane::Startup, self.now_ns, cost);
-                self.schedule(
-                    done,
-                    EventKind::Input {
-                        node,
-                        incarnation,
-                        input: Input::ComputeDone(task),
-                    },
-                );
+                let done = self.nodes[node as usize].cpu.lane(Lane::Startup, self.now_ns, cost);
+                self.schedule(done, EventKind::Input { node, incarnation, input: Input::ComputeDone(task) });
             }
-            Output::Reply {
-                client,
-                op_id,
-                reply,
-            } => {
+            Output::Reply { client, op_id, reply } => {
                 let at = self.now_ns + self.net.sample_client_latency();
                 let outcome = Outcome::from_reply(reply);
-                self.schedule(
-                    at,
-                    EventKind::ReplyArrives {
-                        session: client.0 as u32,
-                        op_id,
-                        outcome,
-                    },
-                );
+                self.schedule(at, EventKind::ReplyArrives { session: client.0 as u32, op_id, outcome });
             }
             Output::Observe(observation) => self.observe(node, observation),
         }
     }
 
     fn schedule_arrival(&mut self, from: NodeId, to: NodeId, d: Delivery, packet: Packet) {
-        self.schedule(
-            d.at_ns.max(self.now_ns),
-            EventKind::Arrive {
-                from,
-                to,
-                epoch: d.epoch,
-                packet,
-            },
-        );
+        self.schedule(d.at_ns.max(self.now_ns), EventKind::Arrive { from, to, epoch: d.epoch, packet });
     }
 
     fn arrive(&mut self, from: NodeId, to: NodeId, epoch: u64, packet: Packet) {
@@ -460,20 +352,11 @@ impl World {
             }
         };
         // One process per connection handles its messages in order (walsender, walreceiver).
-        let at = self.nodes[to as usize]
-            .cpu
-            .lane(Lane::Connection(from), self.now_ns, cost);
+        let at = self.nodes[to as usize].cpu.lane(Lane::Connection(from), self.now_ns, cost);
         if at == self.now_ns {
             self.step(to, input);
         } else {
-            self.schedule(
-                at,
-                EventKind::Input {
-                    node: to,
-                    incarnation,
-                    input,
-                },
-            );
+            self.schedule(at, EventKind::Input { node: to, incarnation, input });
         }
     }
 
@@ -532,26 +415,12 @@ impl World {
         slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
         self.net.crash(node);
         for session in 0..self.sessions.len() {
-            let affected = self.sessions[session]
-                .current
-                .as_ref()
-                .is_some_and(|f| f.node == node);
+            let affected = self.sessions[session].current.as_ref().is_some_and(|f| f.node == node);
             if affected {
-                let op_id = self.sessions[session]
-                    .current
-                    .as_ref()
-                    .map(|f| f.planned.op_id)
-                    .unwrap_or(0);
+                let op_id = self.sessions[session].current.as_ref().map(|f| f.planned.op_id).unwrap_or(0);
                 let at = self.now_ns + self.net.sample_client_latency();
                 let session = session as u32;
-                self.schedule(
-                    at,
-                    EventKind::ReplyArrives {
-                        session,
-                        op_id,
-                        outcome: Outcome::Indeterminate,
-                    },
-                );
+                self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Indeterminate });
             }
         }
     }
@@ -563,11 +432,7 @@ impl World {
             FaultKind::Restart { node } => self.boot(node as NodeId),
             FaultKind::Partition { a, b, one_way } => self.net.partition(&a, &b, one_way),
             FaultKind::Heal => self.heal(),
-            FaultKind::SlowDisk {
-                node,
-                factor,
-                for_ns,
-            } => {
+            FaultKind::SlowDisk { node, factor, for_ns } => {
                 self.nodes[node].disk.slow(factor, self.now_ns + for_ns);
             }
             FaultKind::Reset { a, b } => {
@@ -608,8 +473,7 @@ impl World {
                 let replayed = row.replay_lsn.unwrap_or(row.sent_lsn);
                 let lag_bytes = flush.bytes_since(replayed);
                 let lags = [row.write_lag_ns, row.flush_lag_ns, row.replay_lag_ns];
-                self.metrics
-                    .lag_sample(self.now_ns, &row.application_name, lag_bytes, lags);
+                self.metrics.lag_sample(self.now_ns, &row.application_name, lag_bytes, lags);
             }
         }
         if self.now_ns + SAMPLE_INTERVAL_NS <= self.end_ns {
@@ -655,12 +519,7 @@ impl World {
             self.metrics.unavailable.invoked(planned.intended_ns);
         }
         let incarnation = self.nodes[node as usize].incarnation;
-        self.sessions[session as usize].current = Some(InFlight {
-            planned,
-            node,
-            incarnation,
-            sent_ns: self.now_ns,
-        });
+        self.sessions[session as usize].current = Some(InFlight { planned, node, incarnation, sent_ns: self.now_ns });
         let at = self.now_ns + self.net.sample_client_latency();
         self.schedule(at, EventKind::RequestArrives { session });
     }
@@ -673,45 +532,21 @@ impl World {
         if !self.is_up(node) {
             // Connection refused.
             let at = self.now_ns + self.net.sample_client_latency();
-            self.schedule(
-                at,
-                EventKind::ReplyArrives {
-                    session,
-                    op_id,
-                    outcome: Outcome::Failed,
-                },
-            );
+            self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
             return;
         }
         let incarnation = self.nodes[node as usize].incarnation;
         let spec = &self.scenario.nodes[node as usize];
-        let flight = self.sessions[session as usize]
-            .current
-            .as_mut()
-            .expect("checked above");
+        let flight = self.sessions[session as usize].current.as_mut().expect("checked above");
         flight.incarnation = incarnation;
         let cost = match &flight.planned.op {
             Op::Write { .. } => 2 * spec.statement_cpu_ns + spec.commit_cpu_ns,
             Op::Read { .. } => spec.read_cpu_ns,
         };
-        let request = flight
-            .planned
-            .op
-            .request(self.scenario.workload.value_size_bytes);
+        let request = flight.planned.op.request(self.scenario.workload.value_size_bytes);
         let done = self.nodes[node as usize].cpu.backend(self.now_ns, cost);
-        let input = Input::Client {
-            client: ClientId(session as u64),
-            op_id,
-            request,
-        };
-        self.schedule(
-            done,
-            EventKind::Input {
-                node,
-                incarnation,
-                input,
-            },
-        );
+        let input = Input::Client { client: ClientId(session as u64), op_id, request };
+        self.schedule(done, EventKind::Input { node, incarnation, input });
     }
 
     fn reply_arrives(&mut self, session: u32, op_id: u64, outcome: Outcome) {
@@ -732,8 +567,7 @@ impl World {
             Outcome::Failed => self.metrics.failed_ops += 1,
             Outcome::Indeterminate => self.metrics.indeterminate_ops += 1,
         }
-        self.history
-            .record(&flight.planned.op, flight.node, &outcome);
+        self.history.record(&flight.planned.op, flight.node, &outcome);
         self.next_for_session(session);
     }
 
@@ -756,13 +590,7 @@ impl World {
 impl Outcome {
     fn from_reply(reply: Reply) -> Outcome {
         match reply {
-            Reply::Committed {
-                commit_lsn,
-                promise,
-            } => Outcome::Committed {
-                commit_lsn,
-                promise,
-            },
+            Reply::Committed { commit_lsn, promise } => Outcome::Committed { commit_lsn, promise },
             Reply::RolledBack => Outcome::RolledBack,
             Reply::Read { value, read_lsn } => Outcome::Read { value, read_lsn },
             Reply::Error { .. } => Outcome::Failed,

@@ -3,8 +3,7 @@
 //! overrides go through the same checks.
 
 use repsim::scenario::{
-    load_scenario, parse_scenario, Arrival, Dist, FaultKind, KeyDistribution, Scenario,
-    ScenarioError,
+    load_scenario, parse_scenario, Arrival, Dist, FaultKind, KeyDistribution, Scenario, ScenarioError,
 };
 use repsim_engine::config::SyncCommitLevel;
 use repsim_engine::syncrep::SyncMethod;
@@ -161,53 +160,26 @@ fn full_scenario_nodes_network_disks() {
     let s = parse(FULL);
     let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["pg1", "pg2", "pg3"]);
-    assert!(s
-        .nodes
-        .iter()
-        .all(|n| n.cpus == 4 && n.statement_cpu_ns == 60 * US));
+    assert!(s.nodes.iter().all(|n| n.cpus == 4 && n.statement_cpu_ns == 60 * US));
     assert_eq!(s.nodes[0].replay_record_cpu_ns, 5 * US);
     assert_eq!(s.nodes[2].replay_record_cpu_ns, 50 * US);
     assert_eq!(s.nodes[2].clock_offset_ns, -5 * MS as i64);
     assert_eq!(s.nodes[1].commit_cpu_ns, 20 * US);
 
     let n = &s.network;
-    assert_eq!(
-        n.latency,
-        Dist::LogNormal {
-            p50_ns: 500 * US,
-            p99_ns: 2 * MS
-        }
-    );
+    assert_eq!(n.latency, Dist::LogNormal { p50_ns: 500 * US, p99_ns: 2 * MS });
     assert_eq!(n.bandwidth_bytes_per_sec, 125_000_000);
     assert_eq!(n.loss, 0.001);
-    assert_eq!(
-        n.client_latency,
-        Dist::Uniform {
-            min_ns: 100 * US,
-            max_ns: 300 * US
-        }
-    );
+    assert_eq!(n.client_latency, Dist::Uniform { min_ns: 100 * US, max_ns: 300 * US });
     assert_eq!(n.links.len(), 1);
     assert_eq!(n.links[0].between, (0, 2));
-    assert_eq!(
-        n.links[0].latency,
-        Some(Dist::Normal {
-            mean_ns: 40 * MS,
-            stddev_ns: 3 * MS
-        })
-    );
+    assert_eq!(n.links[0].latency, Some(Dist::Normal { mean_ns: 40 * MS, stddev_ns: 3 * MS }));
     assert_eq!(n.links[0].bandwidth_bytes_per_sec, Some(12_500_000));
     assert_eq!(n.links[0].loss, None);
 
     assert_eq!(s.disks.len(), 3);
     assert_eq!(s.disks[0].write, Dist::Constant { value_ns: 30 * US });
-    assert_eq!(
-        s.disks[0].fsync,
-        Dist::Pareto {
-            min_ns: MS,
-            alpha: 1.5
-        }
-    );
+    assert_eq!(s.disks[0].fsync, Dist::Pareto { min_ns: MS, alpha: 1.5 });
     assert_eq!(s.disks[1].write, Dist::Constant { value_ns: 30 * US });
     assert_eq!(s.disks[1].fsync, Dist::Constant { value_ns: 10 * MS });
     assert_eq!(s.disks[1].torn_write_probability, 0.5);
@@ -220,12 +192,7 @@ fn full_scenario_workload_faults_expect() {
     let s = parse(FULL);
     let w = &s.workload;
     assert_eq!(w.clients, 32);
-    assert_eq!(
-        w.arrival,
-        Arrival::Closed {
-            think: Dist::Constant { value_ns: MS }
-        }
-    );
+    assert_eq!(w.arrival, Arrival::Closed { think: Dist::Constant { value_ns: MS } });
     assert_eq!((w.write_fraction, w.keys), (0.3, 10_000));
     assert_eq!(w.key_distribution, KeyDistribution::Zipf);
     assert_eq!(w.value_size_bytes, 1024);
@@ -236,22 +203,8 @@ fn full_scenario_workload_faults_expect() {
         kinds,
         [
             (20, &FaultKind::Crash { node: 0 }),
-            (
-                20,
-                &FaultKind::Partition {
-                    a: vec![1],
-                    b: vec![2],
-                    one_way: true
-                }
-            ),
-            (
-                30,
-                &FaultKind::SlowDisk {
-                    node: 1,
-                    factor: 10.0,
-                    for_ns: 5 * S
-                }
-            ),
+            (20, &FaultKind::Partition { a: vec![1], b: vec![2], one_way: true }),
+            (30, &FaultKind::SlowDisk { node: 1, factor: 10.0, for_ns: 5 * S }),
             (35, &FaultKind::Reset { a: 1, b: 2 }),
             (40, &FaultKind::Heal),
             (45, &FaultKind::Restart { node: 0 }),
@@ -280,40 +233,13 @@ fn minimal_scenario_gets_the_defaults() {
     assert_eq!(s.replication.wal_writer_delay_ns, 200 * MS);
     assert_eq!(s.nodes.len(), 3);
     assert_eq!((s.nodes[1].cpus, s.nodes[1].statement_cpu_ns), (2, 60 * US));
-    assert_eq!(
-        s.network.latency,
-        Dist::LogNormal {
-            p50_ns: 500 * US,
-            p99_ns: 2 * MS
-        }
-    );
-    assert_eq!(
-        s.network.client_latency,
-        Dist::Constant { value_ns: 100 * US }
-    );
+    assert_eq!(s.network.latency, Dist::LogNormal { p50_ns: 500 * US, p99_ns: 2 * MS });
+    assert_eq!(s.network.client_latency, Dist::Constant { value_ns: 100 * US });
     assert_eq!(s.network.bandwidth_bytes_per_sec, 125_000_000);
-    assert_eq!(
-        s.disks[0].fsync,
-        Dist::LogNormal {
-            p50_ns: MS,
-            p99_ns: 8 * MS
-        }
-    );
+    assert_eq!(s.disks[0].fsync, Dist::LogNormal { p50_ns: MS, p99_ns: 8 * MS });
     assert_eq!(s.disks[0].write, Dist::Constant { value_ns: 20 * US });
-    assert_eq!(
-        s.workload.arrival,
-        Arrival::Open {
-            ops_per_sec: 1000.0
-        }
-    );
-    assert_eq!(
-        (
-            s.workload.clients,
-            s.workload.keys,
-            s.workload.value_size_bytes
-        ),
-        (8, 1000, 100)
-    );
+    assert_eq!(s.workload.arrival, Arrival::Open { ops_per_sec: 1000.0 });
+    assert_eq!((s.workload.clients, s.workload.keys, s.workload.value_size_bytes), (8, 1000, 100));
     assert!(s.faults.is_empty());
     assert_eq!(s.expect, Default::default());
     assert!(s.overrides.is_empty());
@@ -327,12 +253,7 @@ fn small_forms_are_accepted() {
     ));
     assert_eq!(s.replication.synchronous_commit, SyncCommitLevel::Off);
     assert_eq!(s.replication.synchronous_standby_names.names, ["*"]);
-    assert_eq!(
-        s.workload.arrival,
-        Arrival::Open {
-            ops_per_sec: 2000.0
-        }
-    );
+    assert_eq!(s.workload.arrival, Arrival::Open { ops_per_sec: 2000.0 });
 }
 
 #[test]
@@ -340,19 +261,10 @@ fn syntax_error() {
     let message = error_of(&with("\n[network]\nlatency = 5ms\n"), &[]);
     assert_has(
         &message,
-        &[
-            "error: invalid TOML",
-            "--> scenarios/x.toml:9:12",
-            "9 | latency = 5ms",
-            "help:",
-            "`latency = \"5ms\"`",
-        ],
+        &["error: invalid TOML", "--> scenarios/x.toml:9:12", "9 | latency = 5ms", "help:", "`latency = \"5ms\"`"],
     );
     let message = error_of(&with("\n[network\n"), &[]);
-    assert_has(
-        &message,
-        &["invalid TOML", "scenarios/x.toml:8:", "[network"],
-    );
+    assert_has(&message, &["invalid TOML", "scenarios/x.toml:8:", "[network"]);
 }
 
 #[test]
@@ -366,26 +278,9 @@ fn unknown_key_suggests_the_closest() {
                     help: did you mean `latency`? expected one of: latency, bandwidth, loss, client_latency, links";
     assert_eq!(message, expected);
     let message = error_of(&with("\n[ha]\nttl = \"30s\"\n"), &[]);
-    assert_has(
-        &message,
-        &[
-            "unknown key `ha` in the top level",
-            "x.toml:8:2",
-            "expected one of: name,",
-        ],
-    );
-    let message = error_of(
-        &with("\n[[network.links]]\nbetween = [\"pg1\", \"pg2\"]\nlatncy = \"1ms\"\n"),
-        &[],
-    );
-    assert_has(
-        &message,
-        &[
-            "unknown key `latncy`",
-            "x.toml:10:1",
-            "did you mean `latency`?",
-        ],
-    );
+    assert_has(&message, &["unknown key `ha` in the top level", "x.toml:8:2", "expected one of: name,"]);
+    let message = error_of(&with("\n[[network.links]]\nbetween = [\"pg1\", \"pg2\"]\nlatncy = \"1ms\"\n"), &[]);
+    assert_has(&message, &["unknown key `latncy`", "x.toml:10:1", "did you mean `latency`?"]);
 }
 
 #[test]
@@ -400,27 +295,16 @@ fn wrong_types() {
         ],
     );
     let message = error_of(&with("\n[expect]\nconverged = \"yes\"\n"), &[]);
-    assert_has(
-        &message,
-        &["must be a boolean", "x.toml:9:13", "`converged = true`"],
-    );
+    assert_has(&message, &["must be a boolean", "x.toml:9:13", "`converged = true`"]);
     let message = error_of(&with("\n[replication]\nwal_keep_size = 16\n"), &[]);
     assert_has(
         &message,
-        &[
-            "must be a size string with a unit, found an integer",
-            "x.toml:9:17",
-            "write `wal_keep_size = \"16MB\"`",
-        ],
+        &["must be a size string with a unit, found an integer", "x.toml:9:17", "write `wal_keep_size = \"16MB\"`"],
     );
     let message = error_of(&with("\n[network]\nlatency = 5\n"), &[]);
     assert_has(
         &message,
-        &[
-            "found an integer",
-            "x.toml:9:11",
-            "{ dist = \"lognormal\", p50 = \"1ms\", p99 = \"8ms\" }",
-        ],
+        &["found an integer", "x.toml:9:11", "{ dist = \"lognormal\", p50 = \"1ms\", p99 = \"8ms\" }"],
     );
 }
 
@@ -432,43 +316,19 @@ fn bad_units() {
         ("\"5\"", "has no unit", "write \"5ms\" or \"5s\""),
     ];
     for (value, message_part, help_part) in cases {
-        let message = error_of(
-            &with(&format!("\n[network]\nclient_latency = {value}\n")),
-            &[],
-        );
-        assert_has(
-            &message,
-            &[
-                message_part,
-                "x.toml:9:18",
-                &format!("9 | client_latency = {value}"),
-                help_part,
-            ],
-        );
+        let message = error_of(&with(&format!("\n[network]\nclient_latency = {value}\n")), &[]);
+        assert_has(&message, &[message_part, "x.toml:9:18", &format!("9 | client_latency = {value}"), help_part]);
     }
     let message = error_of(&with("\n[replication]\nmax_wal_size = \"1gb\"\n"), &[]);
-    assert_has(
-        &message,
-        &["unknown size unit `gb`", "x.toml:9:16", "write \"1GB\""],
-    );
+    assert_has(&message, &["unknown size unit `gb`", "x.toml:9:16", "write \"1GB\""]);
     let message = error_of(&with("\n[network]\nbandwidth = \"1Gbps\"\n"), &[]);
-    assert_has(
-        &message,
-        &[
-            "unknown bandwidth unit `Gbps`",
-            "x.toml:9:13",
-            "bit, kbit, Mbit, Gbit",
-        ],
-    );
+    assert_has(&message, &["unknown bandwidth unit `Gbps`", "x.toml:9:13", "bit, kbit, Mbit, Gbit"]);
 }
 
 #[test]
 fn negative_durations_only_for_clock_offset() {
     let message = error_of(&with("\n[node]\ncommit_cpu = \"-5us\"\n"), &[]);
-    assert_has(
-        &message,
-        &["durations cannot be negative", "x.toml:9:14", "help:"],
-    );
+    assert_has(&message, &["durations cannot be negative", "x.toml:9:14", "help:"]);
     let s = parse(&with("\n[node]\nclock_offset = \"-2ms\"\n"));
     assert!(s.nodes.iter().all(|n| n.clock_offset_ns == -2 * MS as i64));
 }
@@ -478,33 +338,14 @@ fn unknown_node_names_list_the_nodes() {
     let message = error_of(&with("\n[[faults]]\nat = \"1s\"\ncrash = \"pg9\"\n"), &[]);
     assert_has(
         &message,
-        &[
-            "unknown node `pg9` in `faults.0.crash`",
-            "x.toml:10:9",
-            "the cluster's nodes are: pg1, pg2, pg3",
-        ],
+        &["unknown node `pg9` in `faults.0.crash`", "x.toml:10:9", "the cluster's nodes are: pg1, pg2, pg3"],
     );
     let message = error_of(&with("\n[node.pg4]\ncpus = 1\n"), &[]);
-    assert_has(
-        &message,
-        &["[node.pg4] names no node", "x.toml:8:7", "pg1, pg2, pg3"],
-    );
-    let message = error_of(
-        &with("\n[[network.links]]\nbetween = [\"pg1\", \"pgg2\"]\n"),
-        &[],
-    );
-    assert_has(
-        &message,
-        &["unknown node `pgg2`", "x.toml:9:19", "did you mean `pg2`?"],
-    );
-    let message = error_of(
-        &with("\n[[faults]]\nat = \"1s\"\npartition = [[\"pg1\"], [\"pg2\", \"pg1\"]]\n"),
-        &[],
-    );
-    assert_has(
-        &message,
-        &["`pg1` is listed in both groups", "x.toml:10:31"],
-    );
+    assert_has(&message, &["[node.pg4] names no node", "x.toml:8:7", "pg1, pg2, pg3"]);
+    let message = error_of(&with("\n[[network.links]]\nbetween = [\"pg1\", \"pgg2\"]\n"), &[]);
+    assert_has(&message, &["unknown node `pgg2`", "x.toml:9:19", "did you mean `pg2`?"]);
+    let message = error_of(&with("\n[[faults]]\nat = \"1s\"\npartition = [[\"pg1\"], [\"pg2\", \"pg1\"]]\n"), &[]);
+    assert_has(&message, &["`pg1` is listed in both groups", "x.toml:10:31"]);
 }
 
 #[test]
@@ -512,16 +353,9 @@ fn missing_required_keys() {
     let message = error_of(&BASE.replace("duration = \"60s\"\n", ""), &[]);
     assert_has(
         &message,
-        &[
-            "missing required key `duration`",
-            "x.toml:1:1",
-            "add `duration = \"60s\"` at the top level",
-        ],
+        &["missing required key `duration`", "x.toml:1:1", "add `duration = \"60s\"` at the top level"],
     );
-    let message = error_of(
-        &BASE.replace("nodes = [\"pg1\", \"pg2\", \"pg3\"]\n", ""),
-        &[],
-    );
+    let message = error_of(&BASE.replace("nodes = [\"pg1\", \"pg2\", \"pg3\"]\n", ""), &[]);
     assert_has(
         &message,
         &[
@@ -532,46 +366,19 @@ fn missing_required_keys() {
         ],
     );
     let message = error_of(&BASE.replace("primary = \"pg1\"\n", ""), &[]);
-    assert_has(
-        &message,
-        &[
-            "missing required key `primary` in [cluster]",
-            "x.toml:4:1",
-            "add `primary = \"pg1\"`",
-        ],
-    );
+    assert_has(&message, &["missing required key `primary` in [cluster]", "x.toml:4:1", "add `primary = \"pg1\"`"]);
     let message = error_of("name = \"x\"\nduration = \"1s\"\n", &[]);
-    assert_has(
-        &message,
-        &[
-            "missing required key `cluster`",
-            "[cluster]\n",
-            "primary = \"pg1\"",
-        ],
-    );
+    assert_has(&message, &["missing required key `cluster`", "[cluster]\n", "primary = \"pg1\""]);
 }
 
 #[test]
 fn cluster_mistakes() {
     let message = error_of(&BASE.replace("primary = \"pg1\"", "primary = \"pg4\""), &[]);
-    assert_has(
-        &message,
-        &[
-            "the primary `pg4` is not one of cluster.nodes",
-            "x.toml:6:11",
-            "pg1, pg2, pg3",
-        ],
-    );
+    assert_has(&message, &["the primary `pg4` is not one of cluster.nodes", "x.toml:6:11", "pg1, pg2, pg3"]);
     let message = error_of(&BASE.replace("\"pg3\"]", "\"pg2\"]"), &[]);
-    assert_has(
-        &message,
-        &["duplicate node name `pg2`", "x.toml:5:24", "unique"],
-    );
+    assert_has(&message, &["duplicate node name `pg2`", "x.toml:5:24", "unique"]);
     let message = error_of(&BASE.replace("\"pg3\"]", "\"PG3\"]"), &[]);
-    assert_has(
-        &message,
-        &["invalid name \"PG3\"", "x.toml:5:24", "write \"pg3\""],
-    );
+    assert_has(&message, &["invalid name \"PG3\"", "x.toml:5:24", "write \"pg3\""]);
     let message = error_of(&BASE.replace("[\"pg1\", \"pg2\", \"pg3\"]", "[]"), &[]);
     assert_has(&message, &["`cluster.nodes` is empty", "x.toml:5:9"]);
 }
@@ -579,112 +386,41 @@ fn cluster_mistakes() {
 #[test]
 fn probabilities_out_of_range() {
     let message = error_of(&with("\n[network]\nloss = 1.0\n"), &[]);
-    assert_has(
-        &message,
-        &[
-            "`network.loss` is a probability and must be at least 0 and below 1",
-            "x.toml:9:8",
-        ],
-    );
+    assert_has(&message, &["`network.loss` is a probability and must be at least 0 and below 1", "x.toml:9:8"]);
     let message = error_of(&with("\n[workload]\nwrite_fraction = -0.1\n"), &[]);
-    assert_has(
-        &message,
-        &["must be between 0 and 1", "x.toml:9:18", "help:"],
-    );
+    assert_has(&message, &["must be between 0 and 1", "x.toml:9:18", "help:"]);
 }
 
 #[test]
 fn synchronous_standby_names_mistakes() {
-    let set = |value: &str| {
-        with(&format!(
-            "\n[replication]\nsynchronous_standby_names = \"{value}\"\n"
-        ))
-    };
+    let set = |value: &str| with(&format!("\n[replication]\nsynchronous_standby_names = \"{value}\"\n"));
     let message = error_of(&set("FIRST (pg2)"), &[]);
-    assert_has(
-        &message,
-        &[
-            "invalid `replication.synchronous_standby_names`",
-            "x.toml:9:29",
-            "FIRST 1 (pg2, pg3)",
-        ],
-    );
+    assert_has(&message, &["invalid `replication.synchronous_standby_names`", "x.toml:9:29", "FIRST 1 (pg2, pg3)"]);
     let message = error_of(&set("FIRST 1 (pg2, pg9)"), &[]);
-    assert_has(
-        &message,
-        &[
-            "unknown standby `pg9`",
-            "x.toml:9:29",
-            "the standbys are: pg2, pg3",
-        ],
-    );
+    assert_has(&message, &["unknown standby `pg9`", "x.toml:9:29", "the standbys are: pg2, pg3"]);
     let message = error_of(&set("pg1, pg2"), &[]);
+    assert_has(&message, &["`pg1` is the primary", "the standbys are: pg2, pg3"]);
+    let message = error_of(&with("\n[replication]\nsynchronous_commit = \"remote_aply\"\n"), &[]);
     assert_has(
         &message,
-        &["`pg1` is the primary", "the standbys are: pg2, pg3"],
-    );
-    let message = error_of(
-        &with("\n[replication]\nsynchronous_commit = \"remote_aply\"\n"),
-        &[],
-    );
-    assert_has(
-        &message,
-        &[
-            "x.toml:9:22",
-            "did you mean `remote_apply`?",
-            "off, local, remote_write, on, remote_apply",
-        ],
+        &["x.toml:9:22", "did you mean `remote_apply`?", "off, local, remote_write, on, remote_apply"],
     );
 }
 
 #[test]
 fn fault_mistakes() {
     let message = error_of(&with("\n[[faults]]\nat = \"20s\"\n"), &[]);
-    assert_has(
-        &message,
-        &[
-            "has no action",
-            "x.toml:8:1",
-            "8 | [[faults]]",
-            "crash = \"pg1\"",
-            "heal = true",
-        ],
-    );
-    let message = error_of(
-        &with("\n[[faults]]\nat = \"20s\"\ncrash = \"pg1\"\nrestart = \"pg1\"\n"),
-        &[],
-    );
-    assert_has(
-        &message,
-        &[
-            "two actions, `crash` and `restart`",
-            "x.toml:11:1",
-            "its own [[faults]]",
-        ],
-    );
+    assert_has(&message, &["has no action", "x.toml:8:1", "8 | [[faults]]", "crash = \"pg1\"", "heal = true"]);
+    let message = error_of(&with("\n[[faults]]\nat = \"20s\"\ncrash = \"pg1\"\nrestart = \"pg1\"\n"), &[]);
+    assert_has(&message, &["two actions, `crash` and `restart`", "x.toml:11:1", "its own [[faults]]"]);
     let message = error_of(&with("\n[[faults]]\nat = \"70s\"\ncrash = \"pg1\"\n"), &[]);
     assert_has(
         &message,
-        &[
-            "fault at 70s is not before the end of the run (70s = duration 60s + settle 10s)",
-            "x.toml:9:6",
-        ],
+        &["fault at 70s is not before the end of the run (70s = duration 60s + settle 10s)", "x.toml:9:6"],
     );
-    let message = error_of(
-        &with("\n[[faults]]\nat = \"1s\"\ncrash = \"pg1\"\nfactor = 2.0\n"),
-        &[],
-    );
-    assert_has(
-        &message,
-        &[
-            "`factor` only applies to a `slow_disk` fault",
-            "x.toml:11:1",
-        ],
-    );
-    let message = error_of(
-        &with("\n[[faults]]\nat = \"1s\"\nslow_disk = \"pg2\"\nfactor = 0.5\nfor = \"1s\"\n"),
-        &[],
-    );
+    let message = error_of(&with("\n[[faults]]\nat = \"1s\"\ncrash = \"pg1\"\nfactor = 2.0\n"), &[]);
+    assert_has(&message, &["`factor` only applies to a `slow_disk` fault", "x.toml:11:1"]);
+    let message = error_of(&with("\n[[faults]]\nat = \"1s\"\nslow_disk = \"pg2\"\nfactor = 0.5\nfor = \"1s\"\n"), &[]);
     assert_has(&message, &["`factor` must be at least 1", "x.toml:11:10"]);
 }
 
@@ -694,16 +430,9 @@ fn distribution_mistakes() {
     let message = error_of(&set("{ dist = \"gaussian\", mean = \"1ms\" }"), &[]);
     assert_has(
         &message,
-        &[
-            "unknown distribution `gaussian`",
-            "x.toml:9:18",
-            "{ dist = \"pareto\", min = \"1ms\", alpha = 1.5 }",
-        ],
+        &["unknown distribution `gaussian`", "x.toml:9:18", "{ dist = \"pareto\", min = \"1ms\", alpha = 1.5 }"],
     );
-    let message = error_of(
-        &set("{ dist = \"normal\", mean = \"1ms\", p99 = \"2ms\" }"),
-        &[],
-    );
+    let message = error_of(&set("{ dist = \"normal\", mean = \"1ms\", p99 = \"2ms\" }"), &[]);
     assert_has(
         &message,
         &[
@@ -714,10 +443,7 @@ fn distribution_mistakes() {
     );
     let message = error_of(&set("{ dist = \"uniform\", min = \"5ms\" }"), &[]);
     assert_has(&message, &["missing required key `max`", "x.toml:9:9"]);
-    let message = error_of(
-        &set("{ dist = \"lognormal\", p50 = \"5ms\", p99 = \"1ms\" }"),
-        &[],
-    );
+    let message = error_of(&set("{ dist = \"lognormal\", p50 = \"5ms\", p99 = \"1ms\" }"), &[]);
     assert_has(&message, &["must be at least `p50`", "0 < p50 <= p99"]);
     let message = error_of(&set("{ dist = \"pareto\", min = \"1ms\", alpha = 0 }"), &[]);
     assert_has(&message, &["alpha` must be above zero"]);
@@ -738,20 +464,14 @@ fn overrides_apply_strings_numbers_and_tables() {
     .to_vec();
     let source = with("\n[network]\nloss = 0.0\n[[faults]]\nat = \"1s\"\ncrash = \"pg1\"\n");
     let s = parse_scenario(&source, PATH, &overrides).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        s.replication.synchronous_commit,
-        SyncCommitLevel::RemoteWrite
-    );
+    assert_eq!(s.replication.synchronous_commit, SyncCommitLevel::RemoteWrite);
     assert_eq!(s.network.loss, 0.05);
     assert_eq!(s.network.latency, Dist::Constant { value_ns: 5 * MS });
     assert_eq!(s.workload.clients, 4);
     assert_eq!(s.duration_ns, 30 * S);
     assert_eq!(s.faults[0].at_ns, 2 * S);
     assert_eq!(s.faults[0].line, 10);
-    assert_eq!(
-        s.nodes.iter().map(|n| n.cpus).collect::<Vec<_>>(),
-        [2, 8, 2]
-    );
+    assert_eq!(s.nodes.iter().map(|n| n.cpus).collect::<Vec<_>>(), [2, 8, 2]);
     assert_eq!(s.overrides, overrides);
 }
 
@@ -767,36 +487,18 @@ fn bad_overrides_name_the_set() {
     let message = error_of(BASE, &["network.loss=0.1", "network.lossx=0.1"]);
     assert_has(
         &message,
-        &[
-            "error in --set network.lossx=0.1: unknown key `lossx` in [network]",
-            "help: did you mean `loss`?",
-        ],
+        &["error in --set network.lossx=0.1: unknown key `lossx` in [network]", "help: did you mean `loss`?"],
     );
-    assert!(
-        !message.contains("-->"),
-        "no snippet for command-line values:\n{message}"
-    );
+    assert!(!message.contains("-->"), "no snippet for command-line values:\n{message}");
     let message = error_of(BASE, &["network.loss=2"]);
-    assert_has(
-        &message,
-        &["error in --set network.loss=2:", "probability", "help:"],
-    );
+    assert_has(&message, &["error in --set network.loss=2:", "probability", "help:"]);
     assert!(!message.contains("-->"), "{message}");
     let message = error_of(BASE, &["duration=5 s"]);
     assert_has(&message, &["error in --set duration=5 s:", "write \"5s\""]);
     let message = error_of(BASE, &["no_equals_sign"]);
-    assert_has(
-        &message,
-        &[
-            "error in --set no_equals_sign: expected `key.path=value`",
-            "help:",
-        ],
-    );
+    assert_has(&message, &["error in --set no_equals_sign: expected `key.path=value`", "help:"]);
     let message = error_of(BASE, &["name.sub=1"]);
-    assert_has(
-        &message,
-        &["error in --set name.sub=1: `name` is a string, not a table"],
-    );
+    assert_has(&message, &["error in --set name.sub=1: `name` is a string, not a table"]);
 }
 
 #[test]
@@ -804,12 +506,7 @@ fn override_errors_about_file_values_point_into_the_file() {
     let message = error_of(BASE, &["cluster.nodes=[\"a\", \"b\"]"]);
     assert_has(
         &message,
-        &[
-            "error in --set cluster.nodes=",
-            "the primary `pg1` is not one of cluster.nodes",
-            "x.toml:6:11",
-            "a, b",
-        ],
+        &["error in --set cluster.nodes=", "the primary `pg1` is not one of cluster.nodes", "x.toml:6:11", "a, b"],
     );
 }
 
@@ -830,10 +527,7 @@ fn load_scenario_reads_files() {
     assert_eq!(s.source_path, path.display().to_string());
     let missing = dir.join("missing.toml");
     let err = load_scenario(&missing, &[]).expect_err("missing file");
-    assert_has(
-        &err.to_string(),
-        &["cannot read scenario file", &missing.display().to_string()],
-    );
+    assert_has(&err.to_string(), &["cannot read scenario file", &missing.display().to_string()]);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 

@@ -19,12 +19,7 @@ impl WalLog {
     /// An empty log whose first record will go at `start`, after a record at `last_record_start`.
     pub fn new(segment_size_bytes: u64, start: Lsn, last_record_start: Lsn) -> WalLog {
         assert!(segment_size_bytes.is_power_of_two());
-        WalLog {
-            segment_size_bytes,
-            start,
-            bytes: Vec::new(),
-            last_record_start,
-        }
+        WalLog { segment_size_bytes, start, bytes: Vec::new(), last_record_start }
     }
 
     pub fn segment_size_bytes(&self) -> u64 {
@@ -47,11 +42,7 @@ impl WalLog {
     /// Appends a record; returns `(start, end)` of it.
     pub fn append(&mut self, xid: u32, body: record::RecordBody) -> (Lsn, Lsn) {
         let start = self.end();
-        let record = Record {
-            xid,
-            prev: self.last_record_start,
-            body,
-        };
+        let record = Record { xid, prev: self.last_record_start, body };
         let len = record::encode(&record, &mut self.bytes);
         self.last_record_start = start;
         (start, Lsn(start.0 + len))
@@ -95,9 +86,7 @@ impl WalLog {
     /// further than `limit` (e.g. the flush LSN). Returns the record and its end.
     pub fn decode_at(&self, at: Lsn, prev: Lsn, limit: Lsn) -> Result<(Record, Lsn), DecodeError> {
         let limit = limit.min(self.end());
-        let bytes = self
-            .read(at, limit.max(at))
-            .ok_or(DecodeError::Invalid("WAL recycled"))?;
+        let bytes = self.read(at, limit.max(at)).ok_or(DecodeError::Invalid("WAL recycled"))?;
         let (record, len) = record::decode(bytes, prev)?;
         Ok((record, Lsn(at.0 + len)))
     }
@@ -145,12 +134,7 @@ mod tests {
     use crate::wal::record::{RecordBody, RowChange};
 
     fn insert(write_id: u64) -> RecordBody {
-        RecordBody::Row(RowChange::Insert {
-            table: 1,
-            key: write_id,
-            write_id,
-            value_len: 100,
-        })
+        RecordBody::Row(RowChange::Insert { table: 1, key: write_id, write_id, value_len: 100 })
     }
 
     #[test]
@@ -193,10 +177,7 @@ mod tests {
         upstream.append(1, insert(1));
         upstream.append(1, insert(2));
         let mut standby = WalLog::new(1 << 20, Lsn(1 << 20), Lsn::INVALID);
-        let all = upstream
-            .read(upstream.start(), upstream.end())
-            .unwrap()
-            .to_vec();
+        let all = upstream.read(upstream.start(), upstream.end()).unwrap().to_vec();
         standby.receive(upstream.start(), &all[..100]).unwrap();
         standby.receive(upstream.start(), &all).unwrap();
         assert_eq!(standby.end(), upstream.end());

@@ -21,22 +21,9 @@ const RM_HEAP: u8 = 10;
 /// A row change. The value is identified by the write that produced it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowChange {
-    Insert {
-        table: u32,
-        key: u64,
-        write_id: u64,
-        value_len: u32,
-    },
-    Update {
-        table: u32,
-        key: u64,
-        write_id: u64,
-        value_len: u32,
-    },
-    Delete {
-        table: u32,
-        key: u64,
-    },
+    Insert { table: u32, key: u64, write_id: u64, value_len: u32 },
+    Update { table: u32, key: u64, write_id: u64, value_len: u32 },
+    Delete { table: u32, key: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,18 +83,8 @@ pub fn value_byte(write_id: u64, offset: u32) -> u8 {
 
 fn encode_body(body: &RecordBody, out: &mut Vec<u8>) {
     match *body {
-        RecordBody::Row(RowChange::Insert {
-            table,
-            key,
-            write_id,
-            value_len,
-        })
-        | RecordBody::Row(RowChange::Update {
-            table,
-            key,
-            write_id,
-            value_len,
-        }) => {
+        RecordBody::Row(RowChange::Insert { table, key, write_id, value_len })
+        | RecordBody::Row(RowChange::Update { table, key, write_id, value_len }) => {
             out.extend_from_slice(&table.to_le_bytes());
             out.extend_from_slice(&key.to_le_bytes());
             out.extend_from_slice(&write_id.to_le_bytes());
@@ -118,20 +95,12 @@ fn encode_body(body: &RecordBody, out: &mut Vec<u8>) {
             out.extend_from_slice(&table.to_le_bytes());
             out.extend_from_slice(&key.to_le_bytes());
         }
-        RecordBody::Commit {
-            timestamp_ns,
-            apply_feedback,
-        } => {
+        RecordBody::Commit { timestamp_ns, apply_feedback } => {
             out.extend_from_slice(&timestamp_ns.to_le_bytes());
             out.push(apply_feedback as u8);
         }
         RecordBody::Abort { timestamp_ns } => out.extend_from_slice(&timestamp_ns.to_le_bytes()),
-        RecordBody::Checkpoint {
-            redo,
-            redo_prev,
-            timeline,
-            data_file_id,
-        } => {
+        RecordBody::Checkpoint { redo, redo_prev, timeline, data_file_id } => {
             out.extend_from_slice(&redo.0.to_le_bytes());
             out.extend_from_slice(&redo_prev.0.to_le_bytes());
             out.extend_from_slice(&timeline.to_le_bytes());
@@ -189,25 +158,16 @@ pub fn decode(bytes: &[u8], expected_prev: Lsn) -> Result<(Record, u64), DecodeE
         return Err(DecodeError::Torn);
     }
     let stored_crc = u32_at(bytes, 20);
-    let crc = crc32c::update(
-        crc32c::start(),
-        &bytes[HEADER_BYTES as usize..tot_len as usize],
-    );
+    let crc = crc32c::update(crc32c::start(), &bytes[HEADER_BYTES as usize..tot_len as usize]);
     if crc32c::finish(crc32c::update(crc, &bytes[..20])) != stored_crc {
-        return Err(DecodeError::Invalid(
-            "incorrect resource manager data checksum",
-        ));
+        return Err(DecodeError::Invalid("incorrect resource manager data checksum"));
     }
     let prev = Lsn(u64_at(bytes, 8));
     if prev != expected_prev {
         return Err(DecodeError::Invalid("record with incorrect prev-link"));
     }
     let xid = u32_at(bytes, 4);
-    let body = decode_body(
-        bytes[17],
-        bytes[16],
-        &bytes[HEADER_BYTES as usize..tot_len as usize],
-    )?;
+    let body = decode_body(bytes[17], bytes[16], &bytes[HEADER_BYTES as usize..tot_len as usize])?;
     Ok((Record { xid, prev, body }, align(tot_len)))
 }
 
@@ -230,41 +190,23 @@ fn decode_body(rmid: u8, info: u8, b: &[u8]) -> Result<RecordBody, DecodeError> 
     match (rmid, info) {
         (RM_HEAP, 0x00) => {
             let (table, key, write_id, value_len) = row(b)?;
-            Ok(RecordBody::Row(RowChange::Insert {
-                table,
-                key,
-                write_id,
-                value_len,
-            }))
+            Ok(RecordBody::Row(RowChange::Insert { table, key, write_id, value_len }))
         }
         (RM_HEAP, 0x20) => {
             let (table, key, write_id, value_len) = row(b)?;
-            Ok(RecordBody::Row(RowChange::Update {
-                table,
-                key,
-                write_id,
-                value_len,
-            }))
+            Ok(RecordBody::Row(RowChange::Update { table, key, write_id, value_len }))
         }
         (RM_HEAP, 0x10) => {
             need(12)?;
-            Ok(RecordBody::Row(RowChange::Delete {
-                table: u32_at(b, 0),
-                key: u64_at(b, 4),
-            }))
+            Ok(RecordBody::Row(RowChange::Delete { table: u32_at(b, 0), key: u64_at(b, 4) }))
         }
         (RM_XACT, 0x00) => {
             need(9)?;
-            Ok(RecordBody::Commit {
-                timestamp_ns: u64_at(b, 0),
-                apply_feedback: b[8] != 0,
-            })
+            Ok(RecordBody::Commit { timestamp_ns: u64_at(b, 0), apply_feedback: b[8] != 0 })
         }
         (RM_XACT, 0x20) => {
             need(8)?;
-            Ok(RecordBody::Abort {
-                timestamp_ns: u64_at(b, 0),
-            })
+            Ok(RecordBody::Abort { timestamp_ns: u64_at(b, 0) })
         }
         (RM_XLOG, 0x10) => {
             need(28)?;
@@ -288,35 +230,14 @@ mod tests {
             Record {
                 xid: 7,
                 prev: Lsn(100),
-                body: RecordBody::Row(RowChange::Insert {
-                    table: 1,
-                    key: 9,
-                    write_id: 42,
-                    value_len: 37,
-                }),
+                body: RecordBody::Row(RowChange::Insert { table: 1, key: 9, write_id: 42, value_len: 37 }),
             },
-            Record {
-                xid: 7,
-                prev: Lsn(200),
-                body: RecordBody::Row(RowChange::Delete { table: 2, key: 3 }),
-            },
-            Record {
-                xid: 7,
-                prev: Lsn(300),
-                body: RecordBody::Commit {
-                    timestamp_ns: 5,
-                    apply_feedback: true,
-                },
-            },
+            Record { xid: 7, prev: Lsn(200), body: RecordBody::Row(RowChange::Delete { table: 2, key: 3 }) },
+            Record { xid: 7, prev: Lsn(300), body: RecordBody::Commit { timestamp_ns: 5, apply_feedback: true } },
             Record {
                 xid: 0,
                 prev: Lsn(400),
-                body: RecordBody::Checkpoint {
-                    redo: Lsn(77),
-                    redo_prev: Lsn(70),
-                    timeline: 1,
-                    data_file_id: 3,
-                },
+                body: RecordBody::Checkpoint { redo: Lsn(77), redo_prev: Lsn(70), timeline: 1, data_file_id: 3 },
             },
         ]
     }
@@ -344,10 +265,7 @@ mod tests {
             for bit in 0..8 {
                 let mut corrupt = bytes[..len].to_vec();
                 corrupt[byte] ^= 1 << bit;
-                assert!(
-                    decode(&corrupt, record.prev).is_err(),
-                    "flip at byte {byte} bit {bit} accepted"
-                );
+                assert!(decode(&corrupt, record.prev).is_err(), "flip at byte {byte} bit {bit} accepted");
             }
         }
     }
@@ -359,10 +277,7 @@ mod tests {
         encode(&record, &mut bytes);
         let tot_len = u32_at(&bytes, 0) as usize;
         for cut in 0..tot_len {
-            assert!(
-                decode(&bytes[..cut], record.prev).is_err(),
-                "cut at {cut} accepted"
-            );
+            assert!(decode(&bytes[..cut], record.prev).is_err(), "cut at {cut} accepted");
         }
     }
 
@@ -371,9 +286,6 @@ mod tests {
         let record = sample()[1];
         let mut bytes = Vec::new();
         encode(&record, &mut bytes);
-        assert_eq!(
-            decode(&bytes, Lsn(201)),
-            Err(DecodeError::Invalid("record with incorrect prev-link"))
-        );
+        assert_eq!(decode(&bytes, Lsn(201)), Err(DecodeError::Invalid("record with incorrect prev-link")));
     }
 }

@@ -15,11 +15,7 @@ pub(crate) struct Diag {
 
 impl Diag {
     pub fn new(message: impl Into<String>, span: Span) -> Diag {
-        Diag {
-            message: message.into(),
-            span,
-            help: None,
-        }
+        Diag { message: message.into(), span, help: None }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Diag {
@@ -35,12 +31,7 @@ pub(crate) fn render(diag: &Diag, source: &str, path: &str) -> String {
 
 /// Renders a diagnostic caused by the `--set` override `override_text`. Spans, if any, point
 /// into the file (values given on the command line have none).
-pub(crate) fn render_override(
-    diag: &Diag,
-    override_text: &str,
-    source: &str,
-    path: &str,
-) -> String {
+pub(crate) fn render_override(diag: &Diag, override_text: &str, source: &str, path: &str) -> String {
     let title = format!("error in --set {override_text}: {}", diag.message);
     render_with_title(&title, diag, source, path)
 }
@@ -82,21 +73,11 @@ fn snippet(source: &str, path: &str, span: Range<usize>) -> String {
     let start = char_boundary_at_or_before(source, span.start);
     let (line, column) = line_col(source, start);
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[line_start..]
-        .find('\n')
-        .map_or(source.len(), |i| line_start + i);
+    let line_end = source[line_start..].find('\n').map_or(source.len(), |i| line_start + i);
     let line_text = source[line_start..line_end].trim_end_matches('\r');
-    let end =
-        char_boundary_at_or_before(source, span.end.max(start)).min(line_start + line_text.len());
-    let marker_len = source
-        .get(start..end)
-        .map_or(0, |s| s.chars().count())
-        .max(1);
-    let padding: String = line_text
-        .chars()
-        .take(column - 1)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
+    let end = char_boundary_at_or_before(source, span.end.max(start)).min(line_start + line_text.len());
+    let marker_len = source.get(start..end).map_or(0, |s| s.chars().count()).max(1);
+    let padding: String = line_text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
     let gutter = " ".repeat(line.to_string().len());
     format!(
         "{gutter}--> {path}:{line}:{column}\n\
@@ -125,10 +106,7 @@ pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo and no other
 /// candidate is as close.
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let word_lower = word.to_ascii_lowercase();
     let max_distance = match word.chars().count() {
         0..=3 => 1,
@@ -150,10 +128,7 @@ pub(crate) fn closest<'a>(
 }
 
 /// "did you mean `x`? " or "", to prefix a help text.
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> String {
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     closest(word, candidates).map_or(String::new(), |c| format!("did you mean `{c}`? "))
 }
 
@@ -174,8 +149,7 @@ mod tests {
     #[test]
     fn renders_like_rustc() {
         let source = "x = 1\n\nlaytency = \"1ms\"\n";
-        let diag = Diag::new("unknown key `laytency` in [network]", Some(7..15))
-            .help("expected one of: latency");
+        let diag = Diag::new("unknown key `laytency` in [network]", Some(7..15)).help("expected one of: latency");
         let text = render(&diag, source, "s.toml");
         let expected = "error: unknown key `laytency` in [network]\n \
                         --> s.toml:3:1\n  \

@@ -6,26 +6,9 @@ use super::model::{Expect, Fault, FaultKind};
 use super::sections::read_node_pair;
 use super::units::format_duration_ns;
 
-const ACTIONS: &[&str] = &[
-    "crash",
-    "restart",
-    "partition",
-    "heal",
-    "slow_disk",
-    "reset",
-];
-const FAULT_KEYS: &[&str] = &[
-    "at",
-    "crash",
-    "restart",
-    "partition",
-    "one_way",
-    "heal",
-    "slow_disk",
-    "factor",
-    "for",
-    "reset",
-];
+const ACTIONS: &[&str] = &["crash", "restart", "partition", "heal", "slow_disk", "reset"];
+const FAULT_KEYS: &[&str] =
+    &["at", "crash", "restart", "partition", "one_way", "heal", "slow_disk", "factor", "for", "reset"];
 
 const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
     crash = \"pg1\"\n  \
@@ -53,10 +36,7 @@ pub(crate) fn read_faults(
         return Ok(Vec::new());
     };
     let items = field.array("[{ at = \"20s\", crash = \"pg1\" }] (or use [[faults]] tables)")?;
-    let timing = Timing {
-        duration_ns,
-        settle_ns,
-    };
+    let timing = Timing { duration_ns, settle_ns };
     let mut faults = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let fault_field = field.item(index, item);
@@ -92,30 +72,18 @@ fn read_at(field: &Field, timing: &Timing) -> Result<u64, Diag> {
             format_duration_ns(timing.duration_ns),
             format_duration_ns(timing.settle_ns),
         ))
-        .help(format!(
-            "use an `at` below {}, or raise `duration` or `settle`",
-            format_duration_ns(end_ns)
-        )))
+        .help(format!("use an `at` below {}, or raise `duration` or `settle`", format_duration_ns(end_ns))))
 }
 
 fn single_action<'a>(s: &Section<'a>) -> Result<Field<'a>, Diag> {
     let mut actions = ACTIONS.iter().filter_map(|action| s.get(action));
     let Some(first) = actions.next() else {
-        return Err(Diag::new(
-            format!("the fault `{}` has no action", s.path),
-            s.span.clone(),
-        )
-        .help(ACTIONS_HELP));
+        return Err(Diag::new(format!("the fault `{}` has no action", s.path), s.span.clone()).help(ACTIONS_HELP));
     };
     match actions.next() {
         None => Ok(first),
         Some(second) => Err(Diag::new(
-            format!(
-                "the fault `{}` has two actions, `{}` and `{}`",
-                s.path,
-                first.key(),
-                second.key()
-            ),
+            format!("the fault `{}` has two actions, `{}` and `{}`", s.path, first.key(), second.key()),
             second.key_span.clone(),
         )
         .help("give each action its own [[faults]] table (they may have the same `at`)")),
@@ -124,11 +92,7 @@ fn single_action<'a>(s: &Section<'a>) -> Result<Field<'a>, Diag> {
 
 /// `one_way` belongs to `partition`; `factor` and `for` belong to `slow_disk`.
 fn check_action_options(s: &Section, action: &str) -> Result<(), Diag> {
-    let owners = [
-        ("one_way", "partition"),
-        ("factor", "slow_disk"),
-        ("for", "slow_disk"),
-    ];
+    let owners = [("one_way", "partition"), ("factor", "slow_disk"), ("for", "slow_disk")];
     for (option, owner) in owners {
         if action == owner {
             continue;
@@ -146,12 +110,8 @@ fn check_action_options(s: &Section, action: &str) -> Result<(), Diag> {
 
 fn read_action(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKind, Diag> {
     match action.key() {
-        "crash" => Ok(FaultKind::Crash {
-            node: action.node(nodes)?,
-        }),
-        "restart" => Ok(FaultKind::Restart {
-            node: action.node(nodes)?,
-        }),
+        "crash" => Ok(FaultKind::Crash { node: action.node(nodes)? }),
+        "restart" => Ok(FaultKind::Restart { node: action.node(nodes)? }),
         "partition" => read_partition(s, action, nodes),
         "heal" => read_heal(action),
         "slow_disk" => read_slow_disk(s, action, nodes),
@@ -181,24 +141,17 @@ fn read_slow_disk(s: &Section, action: &Field, nodes: &[String]) -> Result<Fault
             .help("disk latencies are multiplied by `factor`; write e.g. `factor = 10.0`"));
     }
     let for_ns = s.required("for", "for = \"5s\"")?.positive_duration_ns()?;
-    Ok(FaultKind::SlowDisk {
-        node,
-        factor,
-        for_ns,
-    })
+    Ok(FaultKind::SlowDisk { node, factor, for_ns })
 }
 
-const PARTITION_HELP: &str = "write e.g. `partition = [[\"pg1\"], [\"pg2\", \"pg3\"]]`: two disjoint, non-empty groups of nodes";
+const PARTITION_HELP: &str =
+    "write e.g. `partition = [[\"pg1\"], [\"pg2\", \"pg3\"]]`: two disjoint, non-empty groups of nodes";
 
 fn read_partition(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKind, Diag> {
     let groups = action.array("[[\"pg1\"], [\"pg2\", \"pg3\"]]")?;
     let [first, second] = groups else {
         return Err(action
-            .error(format!(
-                "`{}` must have exactly two groups, found {}",
-                action.path,
-                groups.len()
-            ))
+            .error(format!("`{}` must have exactly two groups, found {}", action.path, groups.len()))
             .help(PARTITION_HELP));
     };
     let a = read_group(&action.element(first), nodes, &[])?;
@@ -209,29 +162,18 @@ fn read_partition(s: &Section, action: &Field, nodes: &[String]) -> Result<Fault
 
 /// One side of a partition; `other` is the side already read (the groups must be disjoint).
 fn read_group(field: &Field, nodes: &[String], other: &[usize]) -> Result<Vec<usize>, Diag> {
-    let items = field
-        .array("[\"pg1\"]")
-        .map_err(|e| e.help(PARTITION_HELP))?;
+    let items = field.array("[\"pg1\"]").map_err(|e| e.help(PARTITION_HELP))?;
     if items.is_empty() {
-        return Err(field
-            .error("a partition group is empty")
-            .help(PARTITION_HELP));
+        return Err(field.error("a partition group is empty").help(PARTITION_HELP));
     }
     let mut group = Vec::with_capacity(items.len());
     for item in items {
         let element = field.element(item);
         let node = element.node(nodes)?;
-        let place = if other.contains(&node) {
-            "in both groups of"
-        } else {
-            "twice in"
-        };
+        let place = if other.contains(&node) { "in both groups of" } else { "twice in" };
         if group.contains(&node) || other.contains(&node) {
             return Err(element
-                .error(format!(
-                    "`{}` is listed {place} `{}`",
-                    nodes[node], field.path
-                ))
+                .error(format!("`{}` is listed {place} `{}`", nodes[node], field.path))
                 .help(PARTITION_HELP));
         }
         group.push(node);
@@ -239,13 +181,7 @@ fn read_group(field: &Field, nodes: &[String], other: &[usize]) -> Result<Vec<us
     Ok(group)
 }
 
-const EXPECT_KEYS: &[&str] = &[
-    "lost_acked_writes",
-    "converged",
-    "min_commits",
-    "max_commit_p99",
-    "max_lag_bytes_p99",
-];
+const EXPECT_KEYS: &[&str] = &["lost_acked_writes", "converged", "min_commits", "max_commit_p99", "max_lag_bytes_p99"];
 
 pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
     let Some(field) = top.get("expect") else {

@@ -42,11 +42,7 @@ pub(crate) struct Field<'a> {
 
 impl<'a> Section<'a> {
     pub fn root(table: &'a Table) -> Section<'a> {
-        Section {
-            path: "",
-            table,
-            span: &ROOT_SPAN,
-        }
+        Section { path: "", table, span: &ROOT_SPAN }
     }
 
     /// `[network]`, or `the top level`.
@@ -73,24 +69,14 @@ impl<'a> Section<'a> {
 
     /// Like `check_keys`, also allowing keys for which `extra` holds (`extra_help` describes
     /// them, e.g. "; or a node name: pg1, pg2").
-    pub fn check_keys_or(
-        &self,
-        allowed: &[&str],
-        extra: impl Fn(&str) -> bool,
-        extra_help: &str,
-    ) -> Result<(), Diag> {
+    pub fn check_keys_or(&self, allowed: &[&str], extra: impl Fn(&str) -> bool, extra_help: &str) -> Result<(), Diag> {
         let help = format!("expected one of: {}{extra_help}", allowed.join(", "));
         self.check_keys_with_help(allowed, extra, &help)
     }
 
     /// Errors on the first key that is neither in `allowed` nor accepted by `extra`; the help
     /// is "did you mean `x`? " (when one is close) followed by `help`.
-    pub fn check_keys_with_help(
-        &self,
-        allowed: &[&str],
-        extra: impl Fn(&str) -> bool,
-        help: &str,
-    ) -> Result<(), Diag> {
+    pub fn check_keys_with_help(&self, allowed: &[&str], extra: impl Fn(&str) -> bool, help: &str) -> Result<(), Diag> {
         let unknown = self
             .table
             .entries
@@ -100,26 +86,16 @@ impl<'a> Section<'a> {
         let Some(key) = unknown else { return Ok(()) };
         let suggestion = did_you_mean(&key.name, allowed.iter().copied());
         let misplaced = if !self.path.is_empty() && TOP_KEYS.contains(&key.name.as_str()) {
-            format!(
-                "; `{}` is a top-level key: move it above the first [table] header",
-                key.name
-            )
+            format!("; `{}` is a top-level key: move it above the first [table] header", key.name)
         } else {
             String::new()
         };
-        Err(Diag::new(
-            format!("unknown key `{}` in {}", key.name, self.label()),
-            key.span.clone(),
-        )
-        .help(format!("{suggestion}{help}{misplaced}")))
+        Err(Diag::new(format!("unknown key `{}` in {}", key.name, self.label()), key.span.clone())
+            .help(format!("{suggestion}{help}{misplaced}")))
     }
 
     pub fn get(&self, key: &str) -> Option<Field<'a>> {
-        self.table.get(key).map(|(k, value)| Field {
-            path: self.key_path(key),
-            key_span: &k.span,
-            value,
-        })
+        self.table.get(key).map(|(k, value)| Field { path: self.key_path(key), key_span: &k.span, value })
     }
 
     /// The value of a required key; `example` is a complete `key = value` line for the help.
@@ -130,20 +106,13 @@ impl<'a> Section<'a> {
             } else {
                 format!("to {}", self.label())
             };
-            Diag::new(
-                format!("missing required key `{key}` in {}", self.label()),
-                self.span.clone(),
-            )
-            .help(format!("add `{example}` {place}"))
+            Diag::new(format!("missing required key `{key}` in {}", self.label()), self.span.clone())
+                .help(format!("add `{example}` {place}"))
         })
     }
 
     /// Applies `read` to the value of `key` if present.
-    pub fn opt<T>(
-        &self,
-        key: &str,
-        read: impl FnOnce(&Field<'a>) -> Result<T, Diag>,
-    ) -> Result<Option<T>, Diag> {
+    pub fn opt<T>(&self, key: &str, read: impl FnOnce(&Field<'a>) -> Result<T, Diag>) -> Result<Option<T>, Diag> {
         self.get(key).map(|field| read(&field)).transpose()
     }
 
@@ -182,46 +151,26 @@ impl<'a> Field<'a> {
     /// "`path` must be {expected}, found an integer", with `help`.
     pub fn type_error(&self, expected: &str, help: impl Into<String>) -> Diag {
         let found = self.value.kind.type_name();
-        self.error(format!("`{}` must be {expected}, found {found}", self.path))
-            .help(help)
+        self.error(format!("`{}` must be {expected}, found {found}", self.path)).help(help)
     }
 
     /// An element of this array value, for messages about it.
     pub fn element(&self, value: &'a Value) -> Field<'a> {
-        Field {
-            path: self.path.clone(),
-            key_span: self.key_span,
-            value,
-        }
+        Field { path: self.path.clone(), key_span: self.key_span, value }
     }
 
     /// Element `index` of this array value, its path extended with the index (`faults.2`).
     pub fn item(&self, index: usize, value: &'a Value) -> Field<'a> {
-        Field {
-            path: format!("{}.{index}", self.path),
-            key_span: self.key_span,
-            value,
-        }
+        Field { path: format!("{}.{index}", self.path), key_span: self.key_span, value }
     }
 
     pub fn section(&self) -> Result<Section<'_>, Diag> {
         match &self.value.kind {
             Kind::Table(table) => {
-                let span = if self.value.span.is_some() {
-                    &self.value.span
-                } else {
-                    self.key_span
-                };
-                Ok(Section {
-                    path: &self.path,
-                    table,
-                    span,
-                })
+                let span = if self.value.span.is_some() { &self.value.span } else { self.key_span };
+                Ok(Section { path: &self.path, table, span })
             }
-            _ => Err(self.type_error(
-                "a table",
-                format!("write `[{}]` followed by its keys", self.path),
-            )),
+            _ => Err(self.type_error("a table", format!("write `[{}]` followed by its keys", self.path))),
         }
     }
 
@@ -242,14 +191,12 @@ impl<'a> Field<'a> {
     pub fn bool(&self) -> Result<bool, Diag> {
         match &self.value.kind {
             Kind::Bool(flag) => Ok(*flag),
-            Kind::Str(text) if text == "true" || text == "false" => Err(self.type_error(
-                "a boolean",
-                format!("write `{} = {text}`, without quotes", self.key()),
-            )),
-            _ => Err(self.type_error(
-                "a boolean",
-                format!("write `{} = true` or `{} = false`", self.key(), self.key()),
-            )),
+            Kind::Str(text) if text == "true" || text == "false" => {
+                Err(self.type_error("a boolean", format!("write `{} = {text}`, without quotes", self.key())))
+            }
+            _ => {
+                Err(self.type_error("a boolean", format!("write `{} = true` or `{} = false`", self.key(), self.key())))
+            }
         }
     }
 
@@ -259,17 +206,11 @@ impl<'a> Field<'a> {
             Kind::Float(number) => *number,
             Kind::Int(number) => *number as f64,
             Kind::Str(text) if text.trim().parse::<f64>().is_ok() => {
-                return Err(self.type_error(
-                    "a number",
-                    format!("write `{} = {}`, without quotes", self.key(), text.trim()),
-                ))
+                return Err(
+                    self.type_error("a number", format!("write `{} = {}`, without quotes", self.key(), text.trim()))
+                )
             }
-            _ => {
-                return Err(self.type_error(
-                    "a number",
-                    format!("write e.g. `{} = {example}`", self.key()),
-                ))
-            }
+            _ => return Err(self.type_error("a number", format!("write e.g. `{} = {example}`", self.key()))),
         };
         if !number.is_finite() {
             return Err(self
@@ -286,16 +227,9 @@ impl<'a> Field<'a> {
         if in_range {
             return Ok(number);
         }
-        let range = if one_allowed {
-            "between 0 and 1"
-        } else {
-            "at least 0 and below 1"
-        };
+        let range = if one_allowed { "between 0 and 1" } else { "at least 0 and below 1" };
         Err(self
-            .error(format!(
-                "`{}` is a probability and must be {range}, found {number}",
-                self.path
-            ))
+            .error(format!("`{}` is a probability and must be {range}, found {number}", self.path))
             .help(format!("write e.g. `{} = 0.01` for 1%", self.key())))
     }
 
@@ -304,28 +238,16 @@ impl<'a> Field<'a> {
         let number = match &self.value.kind {
             Kind::Int(number) => *number,
             Kind::Str(text) if text.trim().parse::<i64>().is_ok() => {
-                return Err(self.type_error(
-                    "an integer",
-                    format!("write `{} = {}`, without quotes", self.key(), text.trim()),
-                ))
+                return Err(
+                    self.type_error("an integer", format!("write `{} = {}`, without quotes", self.key(), text.trim()))
+                )
             }
-            _ => {
-                return Err(self.type_error(
-                    "an integer",
-                    format!("write e.g. `{} = {example}`", self.key()),
-                ))
-            }
+            _ => return Err(self.type_error("an integer", format!("write e.g. `{} = {example}`", self.key()))),
         };
-        u64::try_from(number)
-            .ok()
-            .filter(|n| *n >= min)
-            .ok_or_else(|| {
-                self.error(format!(
-                    "`{}` must be at least {min}, found {number}",
-                    self.path
-                ))
+        u64::try_from(number).ok().filter(|n| *n >= min).ok_or_else(|| {
+            self.error(format!("`{}` must be at least {min}, found {number}", self.path))
                 .help(format!("write e.g. `{} = {example}`", self.key()))
-            })
+        })
     }
 
     pub fn u32_at_least(&self, min: u32, example: &str) -> Result<u32, Diag> {
@@ -341,10 +263,7 @@ impl<'a> Field<'a> {
             Kind::Str(text) => Ok(text),
             Kind::Int(number) => Err(self.type_error(
                 &format!("a {kind} string with a unit"),
-                format!(
-                    "write `{} = \"{number}{example}\"` (or another unit)",
-                    self.key()
-                ),
+                format!("write `{} = \"{number}{example}\"` (or another unit)", self.key()),
             )),
             _ => Err(self.type_error(
                 &format!("a {kind} string with a unit"),
@@ -354,8 +273,7 @@ impl<'a> Field<'a> {
     }
 
     fn unit_error(&self, error: UnitError) -> Diag {
-        self.error(format!("invalid `{}`: {}", self.path, error.message))
-            .help(error.help)
+        self.error(format!("invalid `{}`: {}", self.path, error.message)).help(error.help)
     }
 
     pub fn duration_ns(&self) -> Result<u64, Diag> {
@@ -399,10 +317,7 @@ impl<'a> Field<'a> {
     /// A node name of the cluster, as its index in `nodes`.
     pub fn node(&self, nodes: &[String]) -> Result<usize, Diag> {
         let name = self.str("\"pg1\"")?;
-        nodes
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| unknown_node(self, name, nodes))
+        nodes.iter().position(|n| n == name).ok_or_else(|| unknown_node(self, name, nodes))
     }
 }
 
@@ -411,8 +326,5 @@ pub(crate) fn unknown_node(field: &Field, name: &str, nodes: &[String]) -> Diag 
     let suggestion = did_you_mean(name, nodes.iter().map(String::as_str));
     field
         .error(format!("unknown node `{name}` in `{}`", field.path))
-        .help(format!(
-            "{suggestion}the cluster's nodes are: {}",
-            nodes.join(", ")
-        ))
+        .help(format!("{suggestion}the cluster's nodes are: {}", nodes.join(", ")))
 }

@@ -21,8 +21,8 @@ use std::fmt;
 use std::path::Path;
 
 pub use model::{
-    Arrival, Cluster, DiskSpec, Dist, Expect, Fault, FaultKind, KeyDistribution, LinkSpec, Network,
-    NodeSpec, Replication, Scenario, Workload,
+    Arrival, Cluster, DiskSpec, Dist, Expect, Fault, FaultKind, KeyDistribution, LinkSpec, Network, NodeSpec,
+    Replication, Scenario, Workload,
 };
 
 use diag::Diag;
@@ -55,21 +55,13 @@ pub fn load_scenario(path: &Path, overrides: &[String]) -> Result<Scenario, Scen
 
 /// Validates the scenario text `source_text` (read from `source_path`, used in messages), then
 /// applies the `--set` `overrides` (`key.path=value`) in order, validating after each.
-pub fn parse_scenario(
-    source_text: &str,
-    source_path: &str,
-    overrides: &[String],
-) -> Result<Scenario, ScenarioError> {
-    let file_error = |d: Diag| ScenarioError {
-        message: diag::render(&d, source_text, source_path),
-    };
-    let mut root =
-        tree::parse_document(source_text).map_err(|e| file_error(syntax_error(&e, source_text)))?;
+pub fn parse_scenario(source_text: &str, source_path: &str, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    let file_error = |d: Diag| ScenarioError { message: diag::render(&d, source_text, source_path) };
+    let mut root = tree::parse_document(source_text).map_err(|e| file_error(syntax_error(&e, source_text)))?;
     let mut scenario = parse::validate(&root, source_text).map_err(file_error)?;
     for text in overrides {
-        let override_error = |d: Diag| ScenarioError {
-            message: diag::render_override(&d, text, source_text, source_path),
-        };
+        let override_error =
+            |d: Diag| ScenarioError { message: diag::render_override(&d, text, source_text, source_path) };
         let parsed = overrides::parse_override(text).map_err(override_error)?;
         overrides::apply_override(&mut root, parsed).map_err(override_error)?;
         scenario = parse::validate(&root, source_text).map_err(override_error)?;
@@ -81,11 +73,7 @@ pub fn parse_scenario(
 
 /// A TOML syntax error, with a hint for the most common mistake: an unquoted string.
 fn syntax_error(error: &toml::de::Error, source_text: &str) -> Diag {
-    let mut lines = error
-        .message()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty());
+    let mut lines = error.message().lines().map(str::trim).filter(|l| !l.is_empty());
     let what = lines.next().unwrap_or("unexpected end of input");
     let detail: Vec<&str> = lines.collect();
     let message = if detail.is_empty() {
@@ -96,12 +84,10 @@ fn syntax_error(error: &toml::de::Error, source_text: &str) -> Diag {
     let help = if error.message().contains("duplicate key") {
         "a key may appear only once in a table; remove or rename the repeated one".to_string()
     } else {
-        let line = error
-            .span()
-            .map(|span| line_at(source_text, span.start))
-            .unwrap_or("");
+        let line = error.span().map(|span| line_at(source_text, span.start)).unwrap_or("");
         quote_hint(line).unwrap_or_else(|| {
-            "strings need double quotes (`latency = \"5ms\"`), tables are written `[name]`; see https://toml.io".to_string()
+            "strings need double quotes (`latency = \"5ms\"`), tables are written `[name]`; see https://toml.io"
+                .to_string()
         })
     };
     Diag::new(message, error.span()).help(help)
@@ -110,10 +96,7 @@ fn syntax_error(error: &toml::de::Error, source_text: &str) -> Diag {
 /// The whole line of `source` containing byte `offset`.
 fn line_at(source: &str, offset: usize) -> &str {
     let offset = offset.min(source.len());
-    let start = source
-        .get(..offset)
-        .and_then(|s| s.rfind('\n'))
-        .map_or(0, |i| i + 1);
+    let start = source.get(..offset).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1);
     let rest = source.get(start..).unwrap_or("");
     rest.lines().next().unwrap_or("")
 }
@@ -127,9 +110,7 @@ fn quote_hint(line: &str) -> Option<String> {
     if key.is_empty() || !wordy || starts_structured || key.starts_with('[') {
         return None;
     }
-    Some(format!(
-        "strings need double quotes: write `{key} = \"{value}\"`"
-    ))
+    Some(format!("strings need double quotes: write `{key} = \"{value}\"`"))
 }
 
 #[cfg(test)]
@@ -148,8 +129,7 @@ mod tests {
 
     #[test]
     fn unreadable_file_names_the_path() {
-        let err =
-            load_scenario(Path::new("/nonexistent/dir/x.toml"), &[]).expect_err("missing file");
+        let err = load_scenario(Path::new("/nonexistent/dir/x.toml"), &[]).expect_err("missing file");
         assert!(err.message.contains("/nonexistent/dir/x.toml"), "{err}");
     }
 }

@@ -17,30 +17,22 @@ pub(crate) fn parse_override(text: &str) -> Result<Override, Diag> {
     let Some((key, raw_value)) = text.split_once('=') else {
         return Err(Diag::new("expected `key.path=value`", None).help(SET_HELP));
     };
-    let path: Vec<String> = key
-        .split('.')
-        .map(|segment| segment.trim().to_string())
-        .collect();
+    let path: Vec<String> = key.split('.').map(|segment| segment.trim().to_string()).collect();
     if path.iter().any(String::is_empty) {
         return Err(Diag::new(format!("`{}` is not a key path", key.trim()), None).help(SET_HELP));
     }
-    Ok(Override {
-        path,
-        value: parse_value(raw_value.trim()),
-    })
+    Ok(Override { path, value: parse_value(raw_value.trim()) })
 }
 
 /// `5` → an integer, `{ dist = "constant", value = "5ms" }` → a table, `on` → the string "on".
 fn parse_value(raw: &str) -> Value {
-    let parsed = parse_document(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut table| {
-            if table.entries.len() == 1 {
-                table.entries.pop().map(|(_, value)| value)
-            } else {
-                None
-            }
-        });
+    let parsed = parse_document(&format!("v = {raw}")).ok().and_then(|mut table| {
+        if table.entries.len() == 1 {
+            table.entries.pop().map(|(_, value)| value)
+        } else {
+            None
+        }
+    });
     let mut value = parsed.unwrap_or_else(|| Value::unspanned(Kind::Str(raw.to_string())));
     value.strip_spans();
     value
@@ -86,9 +78,9 @@ fn step<'a>(slot: Slot<'a>, segment: &str, walked: &str) -> Result<Slot<'a>, Dia
             if table.get(segment).is_none() {
                 table.set(segment, Value::unspanned(Kind::Table(Table::default())));
             }
-            table.get_mut(segment).ok_or_else(|| {
-                Diag::new(format!("cannot create `{}`", join(walked, segment)), None).help(SET_HELP)
-            })?
+            table
+                .get_mut(segment)
+                .ok_or_else(|| Diag::new(format!("cannot create `{}`", join(walked, segment)), None).help(SET_HELP))?
         }
         Slot::Array(items) => index_mut(items, segment, walked)?,
     };
@@ -97,37 +89,19 @@ fn step<'a>(slot: Slot<'a>, segment: &str, walked: &str) -> Result<Slot<'a>, Dia
         Kind::Array(items) => Ok(Slot::Array(items)),
         other => {
             let path = join(walked, segment);
-            Err(Diag::new(
-                format!("`{path}` is {}, not a table", other.type_name()),
-                None,
-            )
-            .help(format!("set `{path}` itself: `--set {path}=<value>`")))
+            Err(Diag::new(format!("`{path}` is {}, not a table", other.type_name()), None)
+                .help(format!("set `{path}` itself: `--set {path}=<value>`")))
         }
     }
 }
 
-fn index_mut<'a>(
-    items: &'a mut [Value],
-    segment: &str,
-    walked: &str,
-) -> Result<&'a mut Value, Diag> {
+fn index_mut<'a>(items: &'a mut [Value], segment: &str, walked: &str) -> Result<&'a mut Value, Diag> {
     let len = items.len();
-    let range = if len == 0 {
-        "it is empty".to_string()
-    } else {
-        format!("use 0 to {}", len - 1)
-    };
-    segment
-        .parse::<usize>()
-        .ok()
-        .and_then(|index| items.get_mut(index))
-        .ok_or_else(|| {
-            Diag::new(
-                format!("`{walked}` is an array of {len}; `{segment}` is not an index of it"),
-                None,
-            )
+    let range = if len == 0 { "it is empty".to_string() } else { format!("use 0 to {}", len - 1) };
+    segment.parse::<usize>().ok().and_then(|index| items.get_mut(index)).ok_or_else(|| {
+        Diag::new(format!("`{walked}` is an array of {len}; `{segment}` is not an index of it"), None)
             .help(format!("address an element by its index: {range}"))
-        })
+    })
 }
 
 #[cfg(test)]
@@ -160,30 +134,18 @@ mod tests {
 
     #[test]
     fn applies_into_new_and_existing_tables_and_arrays() {
-        let mut root =
-            parse_document("[network]\nloss = 0.0\n[[faults]]\nat = \"1s\"\n").expect("toml");
-        apply_override(&mut root, parse_override("network.loss=0.5").expect("ok"))
-            .expect("applies");
+        let mut root = parse_document("[network]\nloss = 0.0\n[[faults]]\nat = \"1s\"\n").expect("toml");
+        apply_override(&mut root, parse_override("network.loss=0.5").expect("ok")).expect("applies");
         assert!(matches!(get(&root, &["network", "loss"]), Some(Kind::Float(x)) if *x == 0.5));
-        apply_override(&mut root, parse_override("workload.clients=4").expect("ok"))
-            .expect("applies");
-        assert!(matches!(
-            get(&root, &["workload", "clients"]),
-            Some(Kind::Int(4))
-        ));
+        apply_override(&mut root, parse_override("workload.clients=4").expect("ok")).expect("applies");
+        assert!(matches!(get(&root, &["workload", "clients"]), Some(Kind::Int(4))));
         apply_override(&mut root, parse_override("faults.0.at=2s").expect("ok")).expect("applies");
-        let Some(Kind::Array(faults)) = get(&root, &["faults"]) else {
-            panic!("faults")
-        };
-        let Kind::Table(fault) = &faults[0].kind else {
-            panic!("table")
-        };
+        let Some(Kind::Array(faults)) = get(&root, &["faults"]) else { panic!("faults") };
+        let Kind::Table(fault) = &faults[0].kind else { panic!("table") };
         assert!(matches!(&fault.get("at").expect("at").1.kind, Kind::Str(s) if s == "2s"));
-        let err = apply_override(&mut root, parse_override("faults.3.at=2s").expect("ok"))
-            .expect_err("index");
+        let err = apply_override(&mut root, parse_override("faults.3.at=2s").expect("ok")).expect_err("index");
         assert!(err.message.contains("not an index"), "{err:?}");
-        let err = apply_override(&mut root, parse_override("network.loss.x=1").expect("ok"))
-            .expect_err("scalar");
+        let err = apply_override(&mut root, parse_override("network.loss.x=1").expect("ok")).expect_err("scalar");
         assert!(err.message.contains("is a float, not a table"), "{err:?}");
     }
 }

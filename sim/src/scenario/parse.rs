@@ -14,29 +14,18 @@ const SECOND_NS: u64 = 1_000_000_000;
 const MS_NS: u64 = 1_000_000;
 const MB: u64 = 1024 * 1024;
 
-const CLUSTER_EXAMPLE: &str =
-    "add a cluster table:\n  [cluster]\n  nodes = [\"pg1\", \"pg2\"]\n  primary = \"pg1\"";
+const CLUSTER_EXAMPLE: &str = "add a cluster table:\n  [cluster]\n  nodes = [\"pg1\", \"pg2\"]\n  primary = \"pg1\"";
 
 /// Validates a whole scenario. `source` is the file text (for the line numbers of faults);
 /// `source_path` and `overrides` are left empty for the caller to fill in.
 pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
     let top = Section::root(root);
     top.check_keys(TOP_KEYS)?;
-    let name = read_name(
-        &top.required("name", "name = \"my-scenario\"")?,
-        "\"my-scenario\"",
-    )?;
-    let description = top
-        .opt("description", |f| {
-            f.str("\"what this scenario shows\"").map(str::to_string)
-        })?
-        .unwrap_or_default();
-    let duration_ns = top
-        .required("duration", "duration = \"60s\"")?
-        .positive_duration_ns()?;
-    let settle_ns = top
-        .opt("settle", Field::duration_ns)?
-        .unwrap_or(10 * SECOND_NS);
+    let name = read_name(&top.required("name", "name = \"my-scenario\"")?, "\"my-scenario\"")?;
+    let description =
+        top.opt("description", |f| f.str("\"what this scenario shows\"").map(str::to_string))?.unwrap_or_default();
+    let duration_ns = top.required("duration", "duration = \"60s\"")?.positive_duration_ns()?;
+    let settle_ns = top.opt("settle", Field::duration_ns)?.unwrap_or(10 * SECOND_NS);
     let cluster = read_cluster(&top)?;
     let replication = read_replication(&top, &cluster)?;
     Ok(Scenario {
@@ -61,49 +50,31 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
 pub(crate) fn read_name(field: &Field, example: &str) -> Result<String, Diag> {
     let text = field.str(example)?;
     let valid = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
     };
     if valid(text) {
         return Ok(text.to_string());
     }
     let lowered = text.trim().to_ascii_lowercase().replace([' ', '.'], "-");
-    let suggestion = if valid(&lowered) {
-        format!("write \"{lowered}\"; ")
-    } else {
-        String::new()
-    };
+    let suggestion = if valid(&lowered) { format!("write \"{lowered}\"; ") } else { String::new() };
     Err(field
         .error(format!("invalid name \"{text}\" in `{}`", field.path))
-        .help(format!(
-            "{suggestion}names use only lowercase letters, digits, `_` and `-`, e.g. {example}"
-        )))
+        .help(format!("{suggestion}names use only lowercase letters, digits, `_` and `-`, e.g. {example}")))
 }
 
 fn read_cluster(top: &Section) -> Result<Cluster, Diag> {
-    let field = top
-        .required("cluster", "[cluster]")
-        .map_err(|e| e.help(CLUSTER_EXAMPLE))?;
+    let field = top.required("cluster", "[cluster]").map_err(|e| e.help(CLUSTER_EXAMPLE))?;
     let section = field.section()?;
     section.check_keys(&["nodes", "primary"])?;
     let nodes = read_node_names(&section.required("nodes", "nodes = [\"pg1\", \"pg2\"]")?)?;
     let primary_field = section.required("primary", &format!("primary = \"{}\"", nodes[0]))?;
     let primary_name = primary_field.str("\"pg1\"")?;
-    let primary = nodes
-        .iter()
-        .position(|n| n == primary_name)
-        .ok_or_else(|| {
-            let suggestion = did_you_mean(primary_name, nodes.iter().map(String::as_str));
-            primary_field
-                .error(format!(
-                    "the primary `{primary_name}` is not one of cluster.nodes"
-                ))
-                .help(format!(
-                    "{suggestion}the primary must be one of: {}",
-                    nodes.join(", ")
-                ))
-        })?;
+    let primary = nodes.iter().position(|n| n == primary_name).ok_or_else(|| {
+        let suggestion = did_you_mean(primary_name, nodes.iter().map(String::as_str));
+        primary_field
+            .error(format!("the primary `{primary_name}` is not one of cluster.nodes"))
+            .help(format!("{suggestion}the primary must be one of: {}", nodes.join(", ")))
+    })?;
     Ok(Cluster { nodes, primary })
 }
 
@@ -122,9 +93,7 @@ fn read_node_names(field: &Field) -> Result<Vec<String>, Diag> {
         if names.contains(&name) {
             return Err(element
                 .error(format!("duplicate node name `{name}` in `cluster.nodes`"))
-                .help(
-                    "each node needs a unique name, e.g. `nodes = [\"pg1\", \"pg2\", \"pg3\"]`",
-                ));
+                .help("each node needs a unique name, e.g. `nodes = [\"pg1\", \"pg2\", \"pg3\"]`"));
         }
         names.push(name);
     }
@@ -174,95 +143,35 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     };
     let s = field.section()?;
     s.check_keys(REPLICATION_KEYS)?;
-    s.set(
-        "synchronous_commit",
-        &mut r.synchronous_commit,
-        read_sync_commit,
-    )?;
-    s.set(
-        "synchronous_standby_names",
-        &mut r.synchronous_standby_names,
-        |f| read_standby_names(f, cluster),
-    )?;
-    s.set(
-        "wal_segment_size",
-        &mut r.wal_segment_size_bytes,
-        read_segment_size,
-    )?;
-    s.set(
-        "wal_keep_size",
-        &mut r.wal_keep_size_bytes,
-        Field::size_bytes,
-    )?;
+    s.set("synchronous_commit", &mut r.synchronous_commit, read_sync_commit)?;
+    s.set("synchronous_standby_names", &mut r.synchronous_standby_names, |f| read_standby_names(f, cluster))?;
+    s.set("wal_segment_size", &mut r.wal_segment_size_bytes, read_segment_size)?;
+    s.set("wal_keep_size", &mut r.wal_keep_size_bytes, Field::size_bytes)?;
     s.set("max_wal_size", &mut r.max_wal_size_bytes, Field::size_bytes)?;
-    s.set(
-        "checkpoint_timeout",
-        &mut r.checkpoint_timeout_ns,
-        Field::positive_duration_ns,
-    )?;
-    s.set(
-        "checkpoint_completion_target",
-        &mut r.checkpoint_completion_target,
-        |f| f.probability(true),
-    )?;
-    s.set(
-        "wal_writer_delay",
-        &mut r.wal_writer_delay_ns,
-        Field::positive_duration_ns,
-    )?;
-    s.set(
-        "wal_writer_flush_after",
-        &mut r.wal_writer_flush_after_bytes,
-        Field::size_bytes,
-    )?;
-    s.set(
-        "wal_sender_timeout",
-        &mut r.wal_sender_timeout_ns,
-        Field::duration_ns,
-    )?;
-    s.set(
-        "wal_receiver_timeout",
-        &mut r.wal_receiver_timeout_ns,
-        Field::duration_ns,
-    )?;
-    s.set(
-        "wal_receiver_status_interval",
-        &mut r.wal_receiver_status_interval_ns,
-        Field::duration_ns,
-    )?;
-    s.set(
-        "wal_retrieve_retry_interval",
-        &mut r.wal_retrieve_retry_interval_ns,
-        Field::positive_duration_ns,
-    )?;
-    s.set(
-        "recovery_min_apply_delay",
-        &mut r.recovery_min_apply_delay_ns,
-        Field::duration_ns,
-    )?;
+    s.set("checkpoint_timeout", &mut r.checkpoint_timeout_ns, Field::positive_duration_ns)?;
+    s.set("checkpoint_completion_target", &mut r.checkpoint_completion_target, |f| f.probability(true))?;
+    s.set("wal_writer_delay", &mut r.wal_writer_delay_ns, Field::positive_duration_ns)?;
+    s.set("wal_writer_flush_after", &mut r.wal_writer_flush_after_bytes, Field::size_bytes)?;
+    s.set("wal_sender_timeout", &mut r.wal_sender_timeout_ns, Field::duration_ns)?;
+    s.set("wal_receiver_timeout", &mut r.wal_receiver_timeout_ns, Field::duration_ns)?;
+    s.set("wal_receiver_status_interval", &mut r.wal_receiver_status_interval_ns, Field::duration_ns)?;
+    s.set("wal_retrieve_retry_interval", &mut r.wal_retrieve_retry_interval_ns, Field::positive_duration_ns)?;
+    s.set("recovery_min_apply_delay", &mut r.recovery_min_apply_delay_ns, Field::duration_ns)?;
     check_max_wal_size(&s, &r)?;
     Ok(r)
 }
 
 fn read_sync_commit(field: &Field) -> Result<SyncCommitLevel, Diag> {
-    let names: Vec<&str> = SyncCommitLevel::ALL
-        .iter()
-        .map(|level| level.name())
-        .collect();
+    let names: Vec<&str> = SyncCommitLevel::ALL.iter().map(|level| level.name()).collect();
     let help = format!("expected one of: {}", names.join(", "));
     match &field.value.kind {
         Kind::Bool(true) => Ok(SyncCommitLevel::On),
         Kind::Bool(false) => Ok(SyncCommitLevel::Off),
         Kind::Str(text) => SyncCommitLevel::parse(text).ok_or_else(|| {
             let suggestion = did_you_mean(text, names.iter().copied());
-            field
-                .error(format!("invalid `{}`: \"{text}\"", field.path))
-                .help(format!("{suggestion}{help}"))
+            field.error(format!("invalid `{}`: \"{text}\"", field.path)).help(format!("{suggestion}{help}"))
         }),
-        _ => Err(field.type_error(
-            "a string",
-            format!("write e.g. `synchronous_commit = \"on\"`; {help}"),
-        )),
+        _ => Err(field.type_error("a string", format!("write e.g. `synchronous_commit = \"on\"`; {help}"))),
     }
 }
 
@@ -271,30 +180,15 @@ const STANDBY_NAMES_HELP: &str =
 
 fn read_standby_names(field: &Field, cluster: &Cluster) -> Result<SyncStandbyNames, Diag> {
     let text = field.str("\"FIRST 1 (pg2, pg3)\"")?;
-    let names = SyncStandbyNames::parse(text).map_err(|message| {
-        field
-            .error(format!("invalid `{}`: {message}", field.path))
-            .help(STANDBY_NAMES_HELP)
-    })?;
+    let names = SyncStandbyNames::parse(text)
+        .map_err(|message| field.error(format!("invalid `{}`: {message}", field.path)).help(STANDBY_NAMES_HELP))?;
     let primary = &cluster.nodes[cluster.primary];
-    let standbys: Vec<&str> = cluster
-        .nodes
-        .iter()
-        .filter(|n| *n != primary)
-        .map(String::as_str)
-        .collect();
-    let standby_list = if standbys.is_empty() {
-        "(none)".to_string()
-    } else {
-        standbys.join(", ")
-    };
+    let standbys: Vec<&str> = cluster.nodes.iter().filter(|n| *n != primary).map(String::as_str).collect();
+    let standby_list = if standbys.is_empty() { "(none)".to_string() } else { standbys.join(", ") };
     for name in names.names.iter().filter(|n| *n != "*") {
         if name == primary {
             return Err(field
-                .error(format!(
-                    "`{name}` is the primary; `{}` lists standbys",
-                    field.path
-                ))
+                .error(format!("`{name}` is the primary; `{}` lists standbys", field.path))
                 .help(format!("the standbys are: {standby_list}")));
         }
         if !cluster.nodes.contains(name) {
@@ -313,10 +207,7 @@ fn read_segment_size(field: &Field) -> Result<u64, Diag> {
         return Ok(bytes);
     }
     Err(field
-        .error(format!(
-            "`{}` must be a power of two between 1MB and 1GB",
-            field.path
-        ))
+        .error(format!("`{}` must be a power of two between 1MB and 1GB", field.path))
         .help("write e.g. \"16MB\" (PostgreSQL's default) or \"64MB\""))
 }
 

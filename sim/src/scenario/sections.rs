@@ -3,9 +3,7 @@
 use super::diag::{did_you_mean, Diag};
 use super::dist::read_dist;
 use super::fields::{Field, Section};
-use super::model::{
-    Arrival, DiskSpec, Dist, KeyDistribution, LinkSpec, Network, NodeSpec, Workload,
-};
+use super::model::{Arrival, DiskSpec, Dist, KeyDistribution, LinkSpec, Network, NodeSpec, Workload};
 use super::tree::Kind;
 
 const US_NS: u64 = 1_000;
@@ -41,48 +39,19 @@ fn default_node() -> NodeSpec {
 
 fn apply_node_keys(s: &Section, spec: &mut NodeSpec) -> Result<(), Diag> {
     s.set("cpus", &mut spec.cpus, |f| f.u32_at_least(1, "2"))?;
-    s.set(
-        "statement_cpu",
-        &mut spec.statement_cpu_ns,
-        Field::duration_ns,
-    )?;
+    s.set("statement_cpu", &mut spec.statement_cpu_ns, Field::duration_ns)?;
     s.set("commit_cpu", &mut spec.commit_cpu_ns, Field::duration_ns)?;
     s.set("read_cpu", &mut spec.read_cpu_ns, Field::duration_ns)?;
-    s.set(
-        "wal_send_cpu",
-        &mut spec.wal_send_cpu_ns,
-        Field::duration_ns,
-    )?;
-    s.set(
-        "wal_receive_cpu",
-        &mut spec.wal_receive_cpu_ns,
-        Field::duration_ns,
-    )?;
-    s.set(
-        "replay_record_cpu",
-        &mut spec.replay_record_cpu_ns,
-        Field::duration_ns,
-    )?;
-    s.set(
-        "clock_offset",
-        &mut spec.clock_offset_ns,
-        Field::signed_duration_ns,
-    )?;
-    s.set("clock_drift_ppm", &mut spec.clock_drift_ppm, |f| {
-        f.float("50.0")
-    })
+    s.set("wal_send_cpu", &mut spec.wal_send_cpu_ns, Field::duration_ns)?;
+    s.set("wal_receive_cpu", &mut spec.wal_receive_cpu_ns, Field::duration_ns)?;
+    s.set("replay_record_cpu", &mut spec.replay_record_cpu_ns, Field::duration_ns)?;
+    s.set("clock_offset", &mut spec.clock_offset_ns, Field::signed_duration_ns)?;
+    s.set("clock_drift_ppm", &mut spec.clock_drift_ppm, |f| f.float("50.0"))
 }
 
 /// `[node]` with the `[node.NAME]` overrides, one entry per node in `nodes` order.
 pub(crate) fn read_nodes(top: &Section, nodes: &[String]) -> Result<Vec<NodeSpec>, Diag> {
-    let mut specs = per_node(
-        top,
-        "node",
-        NODE_KEYS,
-        nodes,
-        default_node(),
-        apply_node_keys,
-    )?;
+    let mut specs = per_node(top, "node", NODE_KEYS, nodes, default_node(), apply_node_keys)?;
     for (spec, name) in specs.iter_mut().zip(nodes) {
         spec.name = name.clone();
     }
@@ -93,13 +62,8 @@ const DISK_KEYS: &[&str] = &["write", "fsync", "bandwidth", "torn_write_probabil
 
 fn default_disk() -> DiskSpec {
     DiskSpec {
-        write: Dist::Constant {
-            value_ns: 20 * US_NS,
-        },
-        fsync: Dist::LogNormal {
-            p50_ns: MS_NS,
-            p99_ns: 8 * MS_NS,
-        },
+        write: Dist::Constant { value_ns: 20 * US_NS },
+        fsync: Dist::LogNormal { p50_ns: MS_NS, p99_ns: 8 * MS_NS },
         bandwidth_bytes_per_sec: 500 * MB,
         torn_write_probability: 0.0,
     }
@@ -108,28 +72,13 @@ fn default_disk() -> DiskSpec {
 fn apply_disk_keys(s: &Section, spec: &mut DiskSpec) -> Result<(), Diag> {
     s.set("write", &mut spec.write, read_dist)?;
     s.set("fsync", &mut spec.fsync, read_dist)?;
-    s.set(
-        "bandwidth",
-        &mut spec.bandwidth_bytes_per_sec,
-        Field::bandwidth_bytes_per_sec,
-    )?;
-    s.set(
-        "torn_write_probability",
-        &mut spec.torn_write_probability,
-        |f| f.probability(true),
-    )
+    s.set("bandwidth", &mut spec.bandwidth_bytes_per_sec, Field::bandwidth_bytes_per_sec)?;
+    s.set("torn_write_probability", &mut spec.torn_write_probability, |f| f.probability(true))
 }
 
 /// `[disk]` with the `[disk.NAME]` overrides, one entry per node in `nodes` order.
 pub(crate) fn read_disks(top: &Section, nodes: &[String]) -> Result<Vec<DiskSpec>, Diag> {
-    per_node(
-        top,
-        "disk",
-        DISK_KEYS,
-        nodes,
-        default_disk(),
-        apply_disk_keys,
-    )
+    per_node(top, "disk", DISK_KEYS, nodes, default_disk(), apply_disk_keys)
 }
 
 /// A table of defaults whose sub-tables named after nodes override them for one node.
@@ -164,29 +113,17 @@ fn per_node<T: Clone>(
 fn check_per_node_keys(section: &Section, fields: &[&str], nodes: &[String]) -> Result<(), Diag> {
     let is_node = |key: &str| nodes.iter().any(|n| n == key);
     let stray_table = section.table.entries.iter().find(|(key, value)| {
-        matches!(value.kind, Kind::Table(_))
-            && !fields.contains(&key.name.as_str())
-            && !is_node(&key.name)
+        matches!(value.kind, Kind::Table(_)) && !fields.contains(&key.name.as_str()) && !is_node(&key.name)
     });
     if let Some((key, _)) = stray_table {
         let suggestion = did_you_mean(&key.name, nodes.iter().map(String::as_str));
         return Err(Diag::new(
-            format!(
-                "[{}.{}] names no node of the cluster",
-                section.path, key.name
-            ),
+            format!("[{}.{}] names no node of the cluster", section.path, key.name),
             key.span.clone(),
         )
-        .help(format!(
-            "{suggestion}a per-node table is named after a node in cluster.nodes: {}",
-            nodes.join(", ")
-        )));
+        .help(format!("{suggestion}a per-node table is named after a node in cluster.nodes: {}", nodes.join(", "))));
     }
-    let extra_help = format!(
-        "; or a per-node table [{}.NAME] for one of: {}",
-        section.path,
-        nodes.join(", ")
-    );
+    let extra_help = format!("; or a per-node table [{}.NAME] for one of: {}", section.path, nodes.join(", "));
     section.check_keys_or(fields, is_node, &extra_help)
 }
 
@@ -195,15 +132,10 @@ const LINK_KEYS: &[&str] = &["between", "latency", "bandwidth", "loss"];
 
 pub(crate) fn read_network(top: &Section, nodes: &[String]) -> Result<Network, Diag> {
     let mut network = Network {
-        latency: Dist::LogNormal {
-            p50_ns: MS_NS / 2,
-            p99_ns: 2 * MS_NS,
-        },
+        latency: Dist::LogNormal { p50_ns: MS_NS / 2, p99_ns: 2 * MS_NS },
         bandwidth_bytes_per_sec: 125_000_000,
         loss: 0.0,
-        client_latency: Dist::Constant {
-            value_ns: MS_NS / 10,
-        },
+        client_latency: Dist::Constant { value_ns: MS_NS / 10 },
         links: Vec::new(),
     };
     let Some(field) = top.get("network") else {
@@ -212,11 +144,7 @@ pub(crate) fn read_network(top: &Section, nodes: &[String]) -> Result<Network, D
     let s = field.section()?;
     s.check_keys(NETWORK_KEYS)?;
     s.set("latency", &mut network.latency, read_dist)?;
-    s.set(
-        "bandwidth",
-        &mut network.bandwidth_bytes_per_sec,
-        Field::bandwidth_bytes_per_sec,
-    )?;
+    s.set("bandwidth", &mut network.bandwidth_bytes_per_sec, Field::bandwidth_bytes_per_sec)?;
     s.set("loss", &mut network.loss, |f| f.probability(false))?;
     s.set("client_latency", &mut network.client_latency, read_dist)?;
     s.set("links", &mut network.links, |f| read_links(f, nodes))?;
@@ -231,20 +159,12 @@ fn read_links(field: &Field, nodes: &[String]) -> Result<Vec<LinkSpec>, Diag> {
         let link = read_link(&link_field.section()?, nodes)?;
         let pair = |l: &LinkSpec| (l.between.0.min(l.between.1), l.between.0.max(l.between.1));
         if let Some(earlier) = links.iter().position(|l| pair(l) == pair(&link)) {
-            let between = link_field
-                .section()?
-                .get("between")
-                .map_or(link_field.span(), |f| f.span());
+            let between = link_field.section()?.get("between").map_or(link_field.span(), |f| f.span());
             return Err(Diag::new(
-                format!(
-                    "the link between `{}` and `{}` is given twice",
-                    nodes[link.between.0], nodes[link.between.1]
-                ),
+                format!("the link between `{}` and `{}` is given twice", nodes[link.between.0], nodes[link.between.1]),
                 between,
             )
-            .help(format!(
-                "merge it into the earlier one, network.links.{earlier}"
-            )));
+            .help(format!("merge it into the earlier one, network.links.{earlier}")));
         }
         links.push(link);
     }
@@ -253,10 +173,7 @@ fn read_links(field: &Field, nodes: &[String]) -> Result<Vec<LinkSpec>, Diag> {
 
 fn read_link(s: &Section, nodes: &[String]) -> Result<LinkSpec, Diag> {
     s.check_keys(LINK_KEYS)?;
-    let between = read_node_pair(
-        &s.required("between", "between = [\"pg1\", \"pg2\"]")?,
-        nodes,
-    )?;
+    let between = read_node_pair(&s.required("between", "between = [\"pg1\", \"pg2\"]")?, nodes)?;
     Ok(LinkSpec {
         between,
         latency: s.opt("latency", read_dist)?,
@@ -267,19 +184,11 @@ fn read_link(s: &Section, nodes: &[String]) -> Result<LinkSpec, Diag> {
 
 /// `["pg1", "pg2"]`: two distinct nodes.
 pub(crate) fn read_node_pair(field: &Field, nodes: &[String]) -> Result<(usize, usize), Diag> {
-    let example = format!(
-        "[\"{}\", \"{}\"]",
-        nodes[0],
-        nodes.get(1).unwrap_or(&nodes[0])
-    );
+    let example = format!("[\"{}\", \"{}\"]", nodes[0], nodes.get(1).unwrap_or(&nodes[0]));
     let items = field.array(&example)?;
     let [first, second] = items else {
         return Err(field
-            .error(format!(
-                "`{}` must name exactly two nodes, found {}",
-                field.path,
-                items.len()
-            ))
+            .error(format!("`{}` must name exactly two nodes, found {}", field.path, items.len()))
             .help(format!("write e.g. `{} = {example}`", field.key())));
     };
     let a = field.element(first).node(nodes)?;
@@ -292,22 +201,13 @@ pub(crate) fn read_node_pair(field: &Field, nodes: &[String]) -> Result<(usize, 
     Ok((a, b))
 }
 
-const WORKLOAD_KEYS: &[&str] = &[
-    "clients",
-    "arrival",
-    "write_fraction",
-    "keys",
-    "key_distribution",
-    "value_size",
-    "abort_fraction",
-];
+const WORKLOAD_KEYS: &[&str] =
+    &["clients", "arrival", "write_fraction", "keys", "key_distribution", "value_size", "abort_fraction"];
 
 pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     let mut w = Workload {
         clients: 8,
-        arrival: Arrival::Open {
-            ops_per_sec: 1000.0,
-        },
+        arrival: Arrival::Open { ops_per_sec: 1000.0 },
         write_fraction: 0.5,
         keys: 1000,
         key_distribution: KeyDistribution::Uniform,
@@ -321,19 +221,11 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     s.check_keys(WORKLOAD_KEYS)?;
     s.set("clients", &mut w.clients, |f| f.u32_at_least(1, "8"))?;
     s.set("arrival", &mut w.arrival, read_arrival)?;
-    s.set("write_fraction", &mut w.write_fraction, |f| {
-        f.probability(true)
-    })?;
+    s.set("write_fraction", &mut w.write_fraction, |f| f.probability(true))?;
     s.set("keys", &mut w.keys, |f| f.u64_at_least(1, "1000"))?;
-    s.set(
-        "key_distribution",
-        &mut w.key_distribution,
-        read_key_distribution,
-    )?;
+    s.set("key_distribution", &mut w.key_distribution, read_key_distribution)?;
     s.set("value_size", &mut w.value_size_bytes, read_value_size)?;
-    s.set("abort_fraction", &mut w.abort_fraction, |f| {
-        f.probability(true)
-    })?;
+    s.set("abort_fraction", &mut w.abort_fraction, |f| f.probability(true))?;
     Ok(w)
 }
 
@@ -351,31 +243,22 @@ fn read_arrival(field: &Field) -> Result<Arrival, Diag> {
             let think = read_dist(&think_section.required("think", "think = \"1ms\"")?)?;
             Ok(Arrival::Closed { think })
         }
-        (Some(_), Some(closed)) => Err(closed
-            .error(format!("`{}` has both `open` and `closed`", field.path))
-            .help(ARRIVAL_HELP)),
-        (None, None) => Err(field
-            .error(format!("`{}` is empty", field.path))
-            .help(ARRIVAL_HELP)),
+        (Some(_), Some(closed)) => {
+            Err(closed.error(format!("`{}` has both `open` and `closed`", field.path)).help(ARRIVAL_HELP))
+        }
+        (None, None) => Err(field.error(format!("`{}` is empty", field.path)).help(ARRIVAL_HELP)),
     }
 }
 
 fn read_open(field: &Field) -> Result<Arrival, Diag> {
     let text = match &field.value.kind {
         Kind::Str(text) => text,
-        Kind::Int(n) => {
-            return Err(field.type_error("a rate string", format!("write `open = \"{n}/s\"`")))
-        }
-        Kind::Float(n) => {
-            return Err(field.type_error("a rate string", format!("write `open = \"{n}/s\"`")))
-        }
+        Kind::Int(n) => return Err(field.type_error("a rate string", format!("write `open = \"{n}/s\"`"))),
+        Kind::Float(n) => return Err(field.type_error("a rate string", format!("write `open = \"{n}/s\"`"))),
         _ => return Err(field.type_error("a rate string", ARRIVAL_HELP)),
     };
-    let ops_per_sec = super::units::parse_rate_per_sec(text).map_err(|e| {
-        field
-            .error(format!("invalid `{}`: {}", field.path, e.message))
-            .help(e.help)
-    })?;
+    let ops_per_sec = super::units::parse_rate_per_sec(text)
+        .map_err(|e| field.error(format!("invalid `{}`: {}", field.path, e.message)).help(e.help))?;
     Ok(Arrival::Open { ops_per_sec })
 }
 
@@ -385,10 +268,7 @@ fn read_key_distribution(field: &Field) -> Result<KeyDistribution, Diag> {
         "zipf" => Ok(KeyDistribution::Zipf),
         other => Err(field
             .error(format!("unknown key distribution \"{other}\""))
-            .help(format!(
-                "{}expected one of: uniform, zipf (theta 0.99)",
-                did_you_mean(other, ["uniform", "zipf"])
-            ))),
+            .help(format!("{}expected one of: uniform, zipf (theta 0.99)", did_you_mean(other, ["uniform", "zipf"])))),
     }
 }
 

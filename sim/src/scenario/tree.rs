@@ -73,32 +73,15 @@ impl Table {
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        self.entries
-            .iter_mut()
-            .find(|(key, _)| key.name == name)
-            .map(|(_, value)| value)
+        self.entries.iter_mut().find(|(key, _)| key.name == name).map(|(_, value)| value)
     }
 
     /// Replaces the value of `name` (keeping the key's position, forgetting its span, as the
     /// new value did not come from there) or appends a new entry.
     pub fn set(&mut self, name: &str, value: Value) {
         match self.entries.iter_mut().find(|(key, _)| key.name == name) {
-            Some(entry) => {
-                *entry = (
-                    Key {
-                        name: name.to_string(),
-                        span: None,
-                    },
-                    value,
-                )
-            }
-            None => self.entries.push((
-                Key {
-                    name: name.to_string(),
-                    span: None,
-                },
-                value,
-            )),
+            Some(entry) => *entry = (Key { name: name.to_string(), span: None }, value),
+            None => self.entries.push((Key { name: name.to_string(), span: None }, value)),
         }
     }
 }
@@ -150,10 +133,7 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Key, E> {
-        Ok(Key {
-            name: text.to_string(),
-            span: None,
-        })
+        Ok(Key { name: text.to_string(), span: None })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
@@ -196,9 +176,7 @@ impl<'de> Visitor<'de> for KindVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, number: u64) -> Result<Kind, E> {
-        i64::try_from(number)
-            .map(Kind::Int)
-            .map_err(|_| de::Error::custom("integer too large"))
+        i64::try_from(number).map(Kind::Int).map_err(|_| de::Error::custom("integer too large"))
     }
 
     fn visit_f64<E: de::Error>(self, number: f64) -> Result<Kind, E> {
@@ -223,10 +201,7 @@ impl<'de> Visitor<'de> for KindVisitor {
 }
 
 /// Reads the rest of a map as a table (or a date-time), `first` being an already-read key.
-fn read_table_entries<'de, A: MapAccess<'de>>(
-    mut map: A,
-    first: Option<Key>,
-) -> Result<Kind, A::Error> {
+fn read_table_entries<'de, A: MapAccess<'de>>(mut map: A, first: Option<Key>) -> Result<Kind, A::Error> {
     let mut entries = Vec::new();
     let mut next = match first {
         Some(key) => Some(key),
@@ -295,17 +270,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
         let start = map.next_value::<usize>()?;
         let end = expect_field(&mut map, SPANNED_END)?;
         let kind = expect_field::<A, Kind>(&mut map, SPANNED_VALUE)?;
-        Ok(Value {
-            span: Some(start..end),
-            kind,
-        })
+        Ok(Value { span: Some(start..end), kind })
     }
 }
 
-fn expect_field<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
-    map: &mut A,
-    name: &str,
-) -> Result<T, A::Error> {
+fn expect_field<'de, A: MapAccess<'de>, T: Deserialize<'de>>(map: &mut A, name: &str) -> Result<T, A::Error> {
     match map.next_key::<String>()? {
         Some(field) if field == name => map.next_value::<T>(),
         _ => Err(de::Error::custom("malformed spanned value")),
@@ -329,13 +298,9 @@ mod tests {
         assert_eq!(text_of(source, &value.span), "\"x\"");
         let (_, t) = root.get("t").expect("t");
         assert!(text_of(source, &t.span).starts_with("[t]"));
-        let Kind::Table(t) = &t.kind else {
-            panic!("t is a table")
-        };
+        let Kind::Table(t) = &t.kind else { panic!("t is a table") };
         let (_, b) = t.get("b").expect("b");
-        let Kind::Array(items) = &b.kind else {
-            panic!("b is an array")
-        };
+        let Kind::Array(items) = &b.kind else { panic!("b is an array") };
         assert_eq!(text_of(source, &items[1].span), "2.5");
         // `u` is implicit: no span of its own, but its key has one.
         let (u_key, u) = root.get("u").expect("u");

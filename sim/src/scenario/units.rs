@@ -11,10 +11,7 @@ pub(crate) struct UnitError {
 }
 
 fn unit_error(message: impl Into<String>, help: impl Into<String>) -> UnitError {
-    UnitError {
-        message: message.into(),
-        help: help.into(),
-    }
+    UnitError { message: message.into(), help: help.into() }
 }
 
 const NS_PER_US: u128 = 1_000;
@@ -57,32 +54,20 @@ pub(crate) const DURATION_HELP: &str =
     "a duration is a number with a unit, no space: ns, us, ms, s, min (or m), h; e.g. \"5ms\", \"1.5s\"";
 
 const KIB: u128 = 1024;
-const SIZE_UNITS: &[(&str, u128)] = &[
-    ("B", 1),
-    ("kB", KIB),
-    ("KB", KIB),
-    ("MB", KIB * KIB),
-    ("GB", KIB * KIB * KIB),
-    ("TB", KIB * KIB * KIB * KIB),
-];
+const SIZE_UNITS: &[(&str, u128)] =
+    &[("B", 1), ("kB", KIB), ("KB", KIB), ("MB", KIB * KIB), ("GB", KIB * KIB * KIB), ("TB", KIB * KIB * KIB * KIB)];
 
 pub(crate) const SIZE_HELP: &str =
     "a size is a number with a unit, no space: B, kB, MB, GB, TB (powers of 1024, as in PostgreSQL); e.g. \"16MB\"";
 
 /// Bits per second units (powers of 1000, as networks are measured); the value is bits.
-const BIT_UNITS: &[(&str, u128)] = &[
-    ("bit", 1),
-    ("kbit", 1_000),
-    ("Mbit", 1_000_000),
-    ("Gbit", 1_000_000_000),
-    ("Tbit", 1_000_000_000_000),
-];
+const BIT_UNITS: &[(&str, u128)] =
+    &[("bit", 1), ("kbit", 1_000), ("Mbit", 1_000_000), ("Gbit", 1_000_000_000), ("Tbit", 1_000_000_000_000)];
 
 pub(crate) const BANDWIDTH_HELP: &str =
     "a bandwidth is a number with a unit, no space: bit, kbit, Mbit, Gbit (bits/s) or B, kB, MB, GB (bytes/s); e.g. \"1Gbit\", \"500MB\"";
 
-pub(crate) const RATE_HELP: &str =
-    "a rate is a number of operations per second or minute; e.g. \"2000/s\", \"50/min\"";
+pub(crate) const RATE_HELP: &str = "a rate is a number of operations per second or minute; e.g. \"2000/s\", \"50/min\"";
 
 /// A decimal number as written: `[-]digits[.digits]`, kept exact.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -130,29 +115,11 @@ fn split_number(text: &str) -> Option<(Decimal, &str)> {
     if int_len == 0 && !has_point {
         return None;
     }
-    let number_len = if has_point {
-        int_len + 1 + frac_len
-    } else {
-        int_len
-    };
-    let digits: String = unsigned[..number_len]
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
+    let number_len = if has_point { int_len + 1 + frac_len } else { int_len };
+    let digits: String = unsigned[..number_len].chars().filter(char::is_ascii_digit).collect();
     let mantissa = digits.parse::<u128>().ok()?;
-    let scale = if has_point {
-        u32::try_from(frac_len).ok()?
-    } else {
-        0
-    };
-    Some((
-        Decimal {
-            negative,
-            mantissa,
-            scale,
-        },
-        &unsigned[number_len..],
-    ))
+    let scale = if has_point { u32::try_from(frac_len).ok()? } else { 0 };
+    Some((Decimal { negative, mantissa, scale }, &unsigned[number_len..]))
 }
 
 /// `"<number><unit>"` taken apart: the number, the number as written, the unit.
@@ -163,18 +130,10 @@ struct Parts<'a> {
 }
 
 /// Shared checks on `"<number><unit>"`.
-fn number_and_unit<'a>(
-    text: &'a str,
-    kind: &str,
-    example: &str,
-    help: &str,
-) -> Result<Parts<'a>, UnitError> {
+fn number_and_unit<'a>(text: &'a str, kind: &str, example: &str, help: &str) -> Result<Parts<'a>, UnitError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(unit_error(
-            format!("empty {kind}"),
-            format!("write e.g. \"{example}\"; {help}"),
-        ));
+        return Err(unit_error(format!("empty {kind}"), format!("write e.g. \"{example}\"; {help}")));
     }
     let Some((number, unit)) = split_number(trimmed) else {
         return Err(unit_error(
@@ -183,50 +142,28 @@ fn number_and_unit<'a>(
         ));
     };
     if unit.starts_with(char::is_whitespace) {
-        let compact = format!(
-            "{}{}",
-            &trimmed[..trimmed.len() - unit.len()],
-            unit.trim_start()
-        );
+        let compact = format!("{}{}", &trimmed[..trimmed.len() - unit.len()], unit.trim_start());
         return Err(unit_error(
             format!("no space is allowed between the number and the unit in `{text}`"),
             format!("write \"{compact}\""),
         ));
     }
     let digits = &trimmed[..trimmed.len() - unit.len()];
-    Ok(Parts {
-        number,
-        digits,
-        unit,
-    })
+    Ok(Parts { number, digits, unit })
 }
 
 fn lookup(unit: &str, table: &[(&str, u128)]) -> Option<u128> {
-    table
-        .iter()
-        .find(|(name, _)| *name == unit)
-        .map(|(_, factor)| *factor)
+    table.iter().find(|(name, _)| *name == unit).map(|(_, factor)| *factor)
 }
 
 /// A duration that may be negative (only `clock_offset` allows it), in nanoseconds.
 pub(crate) fn parse_signed_duration_ns(text: &str) -> Result<i64, UnitError> {
     let parts = number_and_unit(text, "duration", "5ms", DURATION_HELP)?;
     let factor = duration_unit_ns(text, &parts)?;
-    let magnitude = parts
-        .number
-        .times(factor)
-        .and_then(|ns| i64::try_from(ns).ok())
-        .ok_or_else(|| {
-            unit_error(
-                format!("duration `{text}` is too large"),
-                "the largest duration is about 292 years",
-            )
-        })?;
-    Ok(if parts.number.negative {
-        -magnitude
-    } else {
-        magnitude
-    })
+    let magnitude = parts.number.times(factor).and_then(|ns| i64::try_from(ns).ok()).ok_or_else(|| {
+        unit_error(format!("duration `{text}` is too large"), "the largest duration is about 292 years")
+    })?;
+    Ok(if parts.number.negative { -magnitude } else { magnitude })
 }
 
 /// A duration in nanoseconds; negative values are rejected.
@@ -235,20 +172,13 @@ pub(crate) fn parse_duration_ns(text: &str) -> Result<u64, UnitError> {
     u64::try_from(ns).map_err(|_| {
         unit_error(
             format!("durations cannot be negative: `{text}`"),
-            format!(
-                "write a duration of zero or more, e.g. \"{}\"",
-                text.trim().trim_start_matches('-')
-            ),
+            format!("write a duration of zero or more, e.g. \"{}\"", text.trim().trim_start_matches('-')),
         )
     })
 }
 
 fn duration_unit_ns(text: &str, parts: &Parts) -> Result<u128, UnitError> {
-    let Parts {
-        number,
-        digits,
-        unit,
-    } = parts;
+    let Parts { number, digits, unit } = parts;
     if unit.is_empty() {
         if number.is_zero() {
             return Ok(1);
@@ -268,41 +198,23 @@ fn duration_unit_ns(text: &str, parts: &Parts) -> Result<u128, UnitError> {
     })
 }
 
-fn unknown_unit(
-    text: &str,
-    parts: &Parts,
-    kind: &str,
-    meant: Option<&str>,
-    help: &str,
-) -> UnitError {
-    let suggestion = meant.map_or(String::new(), |meant| {
-        format!("write \"{}{meant}\"; ", parts.digits)
-    });
-    unit_error(
-        format!("unknown {kind} unit `{}` in `{text}`", parts.unit),
-        format!("{suggestion}{help}"),
-    )
+fn unknown_unit(text: &str, parts: &Parts, kind: &str, meant: Option<&str>, help: &str) -> UnitError {
+    let suggestion = meant.map_or(String::new(), |meant| format!("write \"{}{meant}\"; ", parts.digits));
+    unit_error(format!("unknown {kind} unit `{}` in `{text}`", parts.unit), format!("{suggestion}{help}"))
 }
 
 /// A size in bytes (`"16MB"`; `"0"` alone is allowed).
 pub(crate) fn parse_size_bytes(text: &str) -> Result<u64, UnitError> {
     let parts = number_and_unit(text, "size", "16MB", SIZE_HELP)?;
     if parts.number.negative && !parts.number.is_zero() {
-        return Err(unit_error(
-            format!("sizes cannot be negative: `{text}`"),
-            SIZE_HELP,
-        ));
+        return Err(unit_error(format!("sizes cannot be negative: `{text}`"), SIZE_HELP));
     }
     let factor = size_unit_bytes(text, &parts)?;
     to_u64(parts.number.times(factor), text)
 }
 
 fn size_unit_bytes(text: &str, parts: &Parts) -> Result<u128, UnitError> {
-    let Parts {
-        number,
-        digits,
-        unit,
-    } = parts;
+    let Parts { number, digits, unit } = parts;
     if unit.is_empty() {
         if number.is_zero() {
             return Ok(1);
@@ -333,20 +245,11 @@ fn to_u64(value: Option<u128>, text: &str) -> Result<u64, UnitError> {
 pub(crate) fn parse_bandwidth_bytes_per_sec(text: &str) -> Result<u64, UnitError> {
     let mut parts = number_and_unit(text, "bandwidth", "1Gbit", BANDWIDTH_HELP)?;
     if parts.number.negative && !parts.number.is_zero() {
-        return Err(unit_error(
-            format!("a bandwidth cannot be negative: `{text}`"),
-            BANDWIDTH_HELP,
-        ));
+        return Err(unit_error(format!("a bandwidth cannot be negative: `{text}`"), BANDWIDTH_HELP));
     }
     parts.unit = parts.unit.strip_suffix("/s").unwrap_or(parts.unit);
     if let Some(bits) = lookup(parts.unit, BIT_UNITS) {
-        return to_u64(
-            parts
-                .number
-                .times(bits)
-                .map(|b| b / 8 + u128::from(b % 8 >= 4)),
-            text,
-        );
+        return to_u64(parts.number.times(bits).map(|b| b / 8 + u128::from(b % 8 >= 4)), text);
     }
     if let Some(bytes) = lookup(parts.unit, SIZE_UNITS) {
         return to_u64(parts.number.times(bytes), text);
@@ -359,17 +262,9 @@ pub(crate) fn parse_bandwidth_bytes_per_sec(text: &str) -> Result<u64, UnitError
         ));
     }
     let all_units = BIT_UNITS.iter().chain(SIZE_UNITS).map(|(name, _)| *name);
-    let meant = all_units
-        .clone()
-        .find(|name| name.eq_ignore_ascii_case(parts.unit))
-        .or_else(|| closest(parts.unit, all_units));
-    Err(unknown_unit(
-        text,
-        &parts,
-        "bandwidth",
-        meant,
-        BANDWIDTH_HELP,
-    ))
+    let meant =
+        all_units.clone().find(|name| name.eq_ignore_ascii_case(parts.unit)).or_else(|| closest(parts.unit, all_units));
+    Err(unknown_unit(text, &parts, "bandwidth", meant, BANDWIDTH_HELP))
 }
 
 /// An operation rate: `"2000/s"` or `"50/min"`, in operations per second.
@@ -384,30 +279,17 @@ pub(crate) fn parse_rate_per_sec(text: &str) -> Result<f64, UnitError> {
                 format!("write \"{}/s\"; {RATE_HELP}", parts.digits),
             ))
         }
-        unit => {
-            return Err(unit_error(
-                format!("unknown rate unit `{unit}` in `{text}`"),
-                RATE_HELP,
-            ))
-        }
+        unit => return Err(unit_error(format!("unknown rate unit `{unit}` in `{text}`"), RATE_HELP)),
     };
     if per_sec <= 0.0 || !per_sec.is_finite() {
-        return Err(unit_error(
-            format!("a rate must be above zero: `{text}`"),
-            RATE_HELP,
-        ));
+        return Err(unit_error(format!("a rate must be above zero: `{text}`"), RATE_HELP));
     }
     Ok(per_sec)
 }
 
 /// Formats nanoseconds for messages: `1500000` → `"1.5ms"`.
 pub(crate) fn format_duration_ns(ns: u64) -> String {
-    let units: [(&str, u64); 4] = [
-        ("h", 3_600_000_000_000),
-        ("s", 1_000_000_000),
-        ("ms", 1_000_000),
-        ("us", 1_000),
-    ];
+    let units: [(&str, u64); 4] = [("h", 3_600_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)];
     for (name, per) in units {
         if ns >= per && ns.checked_rem(per / 1000) == Some(0) {
             let value = ns as f64 / per as f64;
@@ -446,18 +328,12 @@ mod tests {
         assert!(err.message.contains("no space"), "{err:?}");
         assert!(err.help.contains("\"5ms\""), "{err:?}");
         let err = parse_duration_ns("5sec").expect_err("sec");
-        assert!(
-            err.message.contains("unknown duration unit `sec`"),
-            "{err:?}"
-        );
+        assert!(err.message.contains("unknown duration unit `sec`"), "{err:?}");
         assert!(err.help.starts_with("write \"5s\""), "{err:?}");
         let err = parse_duration_ns("5").expect_err("no unit");
         assert!(err.help.contains("\"5ms\""), "{err:?}");
         let err = parse_duration_ns("-5ms").expect_err("negative");
-        assert!(
-            err.message.contains("durations cannot be negative"),
-            "{err:?}"
-        );
+        assert!(err.message.contains("durations cannot be negative"), "{err:?}");
         assert!(parse_duration_ns("ms").is_err());
         assert!(parse_duration_ns("").is_err());
         assert!(parse_duration_ns("1.s").is_err());
@@ -483,10 +359,7 @@ mod tests {
     fn bandwidths() {
         assert_eq!(parse_bandwidth_bytes_per_sec("1Gbit"), Ok(125_000_000));
         assert_eq!(parse_bandwidth_bytes_per_sec("100Mbit/s"), Ok(12_500_000));
-        assert_eq!(
-            parse_bandwidth_bytes_per_sec("500MB"),
-            Ok(500 * 1024 * 1024)
-        );
+        assert_eq!(parse_bandwidth_bytes_per_sec("500MB"), Ok(500 * 1024 * 1024));
         let err = parse_bandwidth_bytes_per_sec("1gbit").expect_err("case");
         assert!(err.help.starts_with("write \"1Gbit\""), "{err:?}");
         assert!(parse_bandwidth_bytes_per_sec("100").is_err());

@@ -1,0 +1,129 @@
+//! The whole system through scenarios: what each synchronous_commit level costs and risks.
+
+mod common;
+
+use repsim::report::Summary;
+
+const LEVELS: [&str; 5] = ["off", "local", "remote_write", "on", "remote_apply"];
+
+fn level_run(seed: u64, level: &str) -> Summary {
+    let set = format!("replication.synchronous_commit={level}");
+    common::run("sync-vs-async", seed, &["duration=6s", "settle=2s", "expect.min_commits=0", &set])
+}
+
+#[test]
+fn commit_latency_orders_by_synchronous_commit_level() {
+    for seed in [1, 2] {
+        let p50: Vec<u64> = LEVELS.iter().map(|l| level_run(seed, l).commit_latency_ns.p50).collect();
+        for pair in p50.windows(2) {
+            assert!(pair[0] <= pair[1], "seed {seed}: p50 by level {LEVELS:?} = {p50:?} is not ordered");
+        }
+        // `on` costs about one round trip (2 x 1 ms) plus the standby's fsync (p50 1 ms) more
+        // than `local`; group commit and queueing add a little.
+        let extra_ns = p50[3] - p50[1];
+        assert!((2_500_000..5_500_000).contains(&extra_ns), "seed {seed}: on - local = {extra_ns} ns");
+        // `off` does not wait for any fsync: below the median fsync time.
+        assert!(p50[0] < 1_000_000, "seed {seed}: off p50 {} ns", p50[0]);
+    }
+}
+
+#[test]
+fn every_level_keeps_its_promise_without_faults() {
+    for level in LEVELS {
+        let s = level_run(3, level);
+        assert_eq!(s.lost_acked_writes, 0, "{level}");
+        assert_eq!(s.invariants["converged"], "ok", "{level}");
+        assert!(s.commits > 1000, "{level}: only {} commits", s.commits);
+        assert!(s.standbys.contains_key("pg2") && s.standbys.contains_key("pg3"));
+    }
+}
+
+#[test]
+fn a_primary_crash_loses_acknowledged_writes_only_under_off() {
+    let mut lost_under_off = 0;
+    for seed in 1..=3 {
+        let off = common::run("primary-crash-restart", seed, &["replication.synchronous_commit=off"]);
+        assert_eq!(off.lost_acked_writes, off.lost_acked_writes_by_level.off, "seed {seed}");
+        // Expected loss, not a bug: the invariant holds, only the file's expectation fails.
+        assert_eq!(off.invariants["acked_writes_durable"], "ok");
+        assert!(!off.ok, "seed {seed}: the scenario expects no loss, so `off` must fail it");
+        lost_under_off += off.lost_acked_writes;
+        let local = common::run("primary-crash-restart", seed, &[]);
+        assert_eq!(local.lost_acked_writes, 0, "seed {seed}: local lost writes");
+        assert!(local.ok, "seed {seed}: {:?}", local.violations);
+        assert!(local.failed_ops > 0, "seed {seed}: clients never saw the outage");
+        // The outage spans the 4 s from crash to restart.
+        assert!(local.unavailable_ns >= 4_000_000_000, "seed {seed}: {}", local.unavailable_ns);
+    }
+    assert!(lost_under_off > 0, "no seed lost an asynchronous commit");
+}
+
+#[test]
+fn a_partitioned_sync_standby_stalls_commits_for_wal_sender_timeout() {
+    let s = common::run("standby-partition", 1, &[]);
+    assert!(s.ok, "{:?}", s.violations);
+    // wal_sender_timeout is 5 s: commits wait that long, then pg3 becomes synchronous.
+    assert!((4_500_000_000..6_500_000_000).contains(&s.unavailable_ns), "unavailable {} ns", s.unavailable_ns);
+    let shorter = common::run("standby-partition", 1, &["replication.wal_sender_timeout=2s"]);
+    assert!(shorter.unavailable_ns < s.unavailable_ns);
+    assert!(shorter.unavailable_ns < 3_500_000_000, "unavailable {} ns", shorter.unavailable_ns);
+}
+
+#[test]
+fn a_standby_crash_costs_nothing_on_async_commits_and_it_catches_up() {
+    let s = common::run(
+        "sync-vs-async",
+        4,
+        &[
+            "duration=10s",
+            "replication.synchronous_standby_names=''",
+            "faults=[{ at = \"3s\", crash = \"pg2\" }, { at = \"6s\", restart = \"pg2\" }]",
+            "expect.min_commits=0",
+        ],
+    );
+    assert!(s.ok, "{:?} {:?}", s.violations, s.expectations);
+    assert_eq!(s.nodes["pg2"].crashes, 1);
+    assert_eq!(s.invariants["converged"], "ok");
+    assert_eq!(s.unavailable_ns < 100_000_000, true, "unavailable {} ns", s.unavailable_ns);
+}
+
+#[test]
+fn loss_and_bandwidth_show_up_in_lag_and_latency() {
+    let base = level_run(5, "on");
+    let lossy = common::run(
+        "sync-vs-async",
+        5,
+        &["duration=6s", "settle=2s", "expect.min_commits=0", "network.loss=0.02"],
+    );
+    // A lost packet costs at least one 200 ms retransmission and blocks the line behind it.
+    assert!(lossy.commit_latency_ns.p99 > base.commit_latency_ns.p99 + 100_000_000);
+    let thin = common::run(
+        "sync-vs-async",
+        5,
+        &["duration=6s", "settle=2s", "expect.min_commits=0", "network.bandwidth=2Mbit"],
+    );
+    assert!(thin.standbys["pg3"].lag_bytes.p99 > base.standbys["pg3"].lag_bytes.p99);
+    assert!(thin.commit_latency_ns.p50 > base.commit_latency_ns.p50);
+}
+
+#[test]
+fn wal_is_recycled_so_memory_is_bounded_by_retention() {
+    let overrides = [
+        "duration=30s",
+        "settle=5s",
+        "expect.min_commits=0",
+        "replication.wal_segment_size=1MB",
+        "replication.max_wal_size=4MB",
+        "replication.checkpoint_timeout=5s",
+        "workload.value_size=2kB",
+    ];
+    let s = common::run("sync-vs-async", 6, &overrides);
+    assert!(s.ok, "{:?}", s.violations);
+    assert!(s.wal_bytes > 20 * 1024 * 1024, "only {} bytes of WAL generated", s.wal_bytes);
+    for (name, node) in &s.nodes {
+        assert!(node.checkpoints >= 3, "{name}: {} checkpoints", node.checkpoints);
+        // Retention: max_wal_size plus the segment being filled, far below what was generated.
+        assert!(node.wal_held_bytes <= 6 * 1024 * 1024, "{name} holds {} bytes of WAL", node.wal_held_bytes);
+        assert!(node.disk_bytes <= 8 * 1024 * 1024, "{name} has {} bytes on disk", node.disk_bytes);
+    }
+}
