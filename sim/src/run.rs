@@ -43,7 +43,7 @@ pub fn run_seed(
 ) -> Result<Summary, RunFailure> {
     // Wall-clock time of the run itself, for the report only; nothing simulated reads it.
     let started = std::time::Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let result = guarded(scenario, seed, || {
         let mut world = World::new(scenario.clone(), seed, Trace::new(trace_sink));
         world.run();
         for slot in &world.nodes {
@@ -57,7 +57,7 @@ pub fn run_seed(
         world.trace.flush();
         let verdict = checker::check(&world);
         (world.trace.hash_hex(), verdict, world)
-    }));
+    });
     let wall_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok((hash, verdict, world)) => {
@@ -70,12 +70,17 @@ pub fn run_seed(
             }
             Ok(report::summarize(&world, &verdict, hash, wall_ms))
         }
-        Err(payload) => Err(RunFailure {
-            seed,
-            message: format!("panic inside the simulation: {}", panic_text(payload)),
-            reproduce: reproduce_for(scenario, seed),
-        }),
+        Err(failure) => Err(failure),
     }
+}
+
+/// Runs `body`, turning a panic into a failed run that names the seed and how to reproduce it.
+pub fn guarded<T>(scenario: &Scenario, seed: u64, body: impl FnOnce() -> T) -> Result<T, RunFailure> {
+    catch_unwind(AssertUnwindSafe(body)).map_err(|payload| RunFailure {
+        seed,
+        message: format!("panic inside the simulation: {}", panic_text(payload)),
+        reproduce: reproduce_for(scenario, seed),
+    })
 }
 
 pub fn reproduce_for(scenario: &Scenario, seed: u64) -> String {

@@ -90,11 +90,8 @@ fn a_standby_crash_costs_nothing_on_async_commits_and_it_catches_up() {
 #[test]
 fn loss_and_bandwidth_show_up_in_lag_and_latency() {
     let base = level_run(5, "on");
-    let lossy = common::run(
-        "sync-vs-async",
-        5,
-        &["duration=6s", "settle=2s", "expect.min_commits=0", "network.loss=0.02"],
-    );
+    let lossy =
+        common::run("sync-vs-async", 5, &["duration=6s", "settle=2s", "expect.min_commits=0", "network.loss=0.02"]);
     // A lost packet costs at least one 200 ms retransmission and blocks the line behind it.
     assert!(lossy.commit_latency_ns.p99 > base.commit_latency_ns.p99 + 100_000_000);
     let thin = common::run(

@@ -1,0 +1,148 @@
+//! The command line: exit codes and messages a user and CI rely on.
+
+mod common;
+
+use std::process::Command;
+
+fn repsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_repsim")).args(args).output().expect("binary runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+fn temp_file(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join("repsim-cli-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_typo_in_a_scenario_is_exit_2_with_file_line_and_help() {
+    let path = temp_file(
+        "typo.toml",
+        "name = \"t\"\nduration = \"5s\"\n[cluster]\nnodes = [\"a\", \"b\"]\nprimary = \"a\"\n[network]\nlatncy = \"1ms\"\n",
+    );
+    let (code, _, stderr) = repsim(&["run", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("{path}:7:1")), "{stderr}");
+    assert!(stderr.contains("did you mean `latency`"), "{stderr}");
+}
+
+#[test]
+fn a_bad_override_is_exit_2_and_names_the_set() {
+    let scenario = common::scenario_path("sync-vs-async");
+    let (code, _, stderr) = repsim(&["run", scenario.to_str().unwrap(), "--set", "workload.clients=-3"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--set workload.clients=-3"), "{stderr}");
+    let (code, _, stderr) = repsim(&["validate", scenario.to_str().unwrap(), "/no/such/file.toml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/no/such/file.toml"), "{stderr}");
+}
+
+#[test]
+fn a_violated_expectation_is_exit_1_with_the_reproduce_command() {
+    let scenario = common::scenario_path("primary-crash-restart");
+    let out_dir = std::env::temp_dir().join("repsim-cli-test-reports");
+    let args = [
+        "run",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--set",
+        "replication.synchronous_commit=off",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    let (code, stdout, _) = repsim(&args);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("VIOLATED"), "{stdout}");
+    assert!(stdout.contains("--seed 2 --set 'replication.synchronous_commit=off'"), "{stdout}");
+    let summary = out_dir.join("primary-crash-restart/seed-2/summary.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    assert_eq!(json["ok"], false);
+    assert!(json["lost_acked_writes_by_level"]["off"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn json_output_has_the_documented_keys() {
+    let scenario = common::scenario_path("sync-vs-async");
+    let out_dir = std::env::temp_dir().join("repsim-cli-test-json");
+    let (code, stdout, stderr) = repsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--json",
+        "--set",
+        "duration=2s",
+        "--set",
+        "expect.min_commits=0",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    for key in [
+        "scenario",
+        "seed",
+        "trace_hash",
+        "ok",
+        "sim_duration_ns",
+        "events",
+        "commits",
+        "commits_per_sec",
+        "commit_latency_ns",
+        "standbys",
+        "lost_acked_writes",
+        "lost_acked_writes_by_level",
+        "wal_bytes",
+        "net_bytes",
+        "invariants",
+        "expectations",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}");
+    }
+    for p in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(v["commit_latency_ns"][p].is_u64(), "commit_latency_ns.{p}");
+    }
+    for lag in ["lag_bytes", "write_lag_ns", "flush_lag_ns", "replay_lag_ns"] {
+        assert!(v["standbys"]["pg2"][lag]["p99"].is_u64(), "standbys.pg2.{lag}");
+    }
+    assert_eq!(v["sim_duration_ns"], 2_000_000_000u64);
+}
+
+#[test]
+fn a_trace_file_has_one_json_line_per_event() {
+    let scenario = common::scenario_path("sync-vs-async");
+    let trace = std::env::temp_dir().join("repsim-cli-test-trace.jsonl");
+    let out_dir = std::env::temp_dir().join("repsim-cli-test-trace");
+    let (_, stdout, stderr) = repsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--json",
+        "--set",
+        "duration=1s",
+        "--set",
+        "settle=1s",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert_eq!(text.lines().count() as u64, v["events"].as_u64().unwrap());
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(first["t_ns"].is_u64() && first["event"].is_string());
+}
+
+#[test]
+fn a_panic_inside_a_run_is_reported_with_its_seed_and_reproduce_command() {
+    let scenario = common::load("sync-vs-async", &[]);
+    let failure = repsim::run::guarded(&scenario, 731, || -> u32 { panic!("invariant broken at 0/1000") })
+        .expect_err("the panic is caught");
+    assert_eq!(failure.seed, 731);
+    assert!(failure.message.contains("invariant broken at 0/1000"));
+    assert!(failure.to_string().contains("repsim run"));
+    assert!(failure.reproduce.ends_with("sync-vs-async.toml --seed 731"), "{}", failure.reproduce);
+}
