@@ -186,6 +186,12 @@ impl Node {
         }
     }
 
+    /// A checkpoint record waits to be flushed (PostgreSQL's checkpointer calls `XLogFlush` on
+    /// it itself rather than waiting for the WAL writer).
+    pub(crate) fn checkpoint_waits_for_flush(&self) -> bool {
+        matches!(self.checkpointer.phase, Phase::RecordFlush { record_end } if self.flusher.flushed < record_end)
+    }
+
     /// Called after every WAL flush: a checkpoint waiting for its record continues.
     pub(crate) fn checkpoint_after_flush(&mut self, _now: Instant, out: &mut Vec<Output>) {
         if let Phase::RecordFlush { record_end } = self.checkpointer.phase {

@@ -96,7 +96,7 @@ impl Node {
         }
         self.checkpoint_after_flush(now, out);
         // Group commit: whatever was written meanwhile goes in the next round.
-        if self.role == Role::Primary && self.commits.has_local_waiters() {
+        if self.role == Role::Primary && (self.commits.has_local_waiters() || self.checkpoint_waits_for_flush()) {
             self.flush_wal(out);
         } else if self.role == Role::Standby {
             self.start_fsync_round(out);

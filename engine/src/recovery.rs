@@ -99,7 +99,12 @@ impl Node {
             prev = at;
             at = record_end;
         }
-        self.replay.discard_pending();
+        // A primary's WAL ends here: a transaction without its commit record never committed.
+        // A standby's WAL continues from upstream, where that commit may still arrive, so its
+        // changes are kept for replay to apply then.
+        if self.configured_role() == Role::Primary {
+            self.replay.discard_pending();
+        }
         (at, prev, records)
     }
 

@@ -37,8 +37,11 @@ pub(crate) enum Applied {
 }
 
 impl Replay {
+    /// Replay continues at `lsn` (after the record at `prev`). Transactions whose commit has
+    /// not been replayed yet are kept: their commit may still follow.
     pub fn reset(&mut self, lsn: Lsn, prev: Lsn) {
-        *self = Replay { lsn, prev, ..Replay::default() };
+        let pending = std::mem::take(&mut self.pending);
+        *self = Replay { lsn, prev, pending, ..Replay::default() };
     }
 
     /// Applies one record to `store`.
