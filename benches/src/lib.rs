@@ -106,10 +106,9 @@ struct Arrival {
 
 /// The world's send path: the network decides the arrival, the queue holds the packet.
 fn send(q: &mut EventQueue<Arrival>, net: &mut Network, now_ns: u64, from: NodeId, to: NodeId, msg: Message) {
-    // `Network::send` takes the packet by value (it keeps it only while a partition holds
-    // it), so the simulator clones every message it sends; the kernels do the same.
-    let delivery = net.send(now_ns, from, to, Packet::Msg(msg.clone())).expect("no partitions in the kernels");
-    q.push(delivery.at_ns, Arrival { from, to, epoch: delivery.epoch, packet: Packet::Msg(msg) });
+    // `Network::send` hands the packet back unless a partition holds it, as in the world.
+    let (delivery, packet) = net.send(now_ns, from, to, Packet::Msg(msg)).expect("no partitions in the kernels");
+    q.push(delivery.at_ns, Arrival { from, to, epoch: delivery.epoch, packet });
 }
 
 const A: NodeId = 0;

@@ -122,7 +122,7 @@ impl Network {
     }
 
     /// Sends on `from`'s view of the connection. `None` when a partition holds it.
-    pub fn send(&mut self, now_ns: u64, from: NodeId, to: NodeId, packet: Packet) -> Option<Delivery> {
+    pub fn send(&mut self, now_ns: u64, from: NodeId, to: NodeId, packet: Packet) -> Option<(Delivery, Packet)> {
         let epoch = self.view[self.link(from, to)];
         self.send_on_epoch(now_ns, from, to, epoch, packet, now_ns)
     }
@@ -135,7 +135,7 @@ impl Network {
         epoch: u64,
         packet: Packet,
         sent_at_ns: u64,
-    ) -> Option<Delivery> {
+    ) -> Option<(Delivery, Packet)> {
         let index = self.link(from, to);
         if self.state[index].blocked {
             self.held.push(Held { from, to, epoch, sent_at_ns, packet });
@@ -163,7 +163,7 @@ impl Network {
         // TCP delivers in order: a late (retransmitted) packet holds back those behind it.
         let at_ns = (state.serial_free_at_ns + latency_ns + retransmit_ns).max(state.last_delivery_ns);
         state.last_delivery_ns = at_ns;
-        Some(Delivery { at_ns, epoch })
+        Some((Delivery { at_ns, epoch }, packet))
     }
 
     /// A packet arriving now is accepted only on the connection's current epoch.
@@ -179,7 +179,7 @@ impl Network {
         let epoch = self.epoch[pair];
         let from_view = self.link(from, to);
         self.view[from_view] = epoch;
-        self.send_on_epoch(now_ns, from, to, epoch, Packet::Reset, now_ns)
+        self.send_on_epoch(now_ns, from, to, epoch, Packet::Reset, now_ns).map(|(d, _)| d)
     }
 
     /// `from` restarted: each peer's next packet would draw an RST, so each learns in band
@@ -188,7 +188,7 @@ impl Network {
         let epoch = self.current_epoch(from, to);
         let own = self.link(from, to);
         self.view[own] = epoch;
-        self.send_on_epoch(now_ns, from, to, epoch, Packet::Reset, now_ns)
+        self.send_on_epoch(now_ns, from, to, epoch, Packet::Reset, now_ns).map(|(d, _)| d)
     }
 
     /// A node crashed: every connection it had is dead; its peers do not know yet.
@@ -236,8 +236,8 @@ impl Network {
                 continue; // the connection died while the partition held it
             }
             let resend_at = next_retransmission(h.sent_at_ns, now_ns);
-            if let Some(d) = self.send_on_epoch(resend_at, h.from, h.to, h.epoch, h.packet.clone(), h.sent_at_ns) {
-                out.push((h.from, h.to, h.packet, d));
+            if let Some((d, packet)) = self.send_on_epoch(resend_at, h.from, h.to, h.epoch, h.packet, h.sent_at_ns) {
+                out.push((h.from, h.to, packet, d));
             }
         }
         out
@@ -292,8 +292,8 @@ mod tests {
     fn bandwidth_serialises_and_latency_adds() {
         // 1 MB/s: a 1000-byte message takes about 1 ms on the wire.
         let mut net = Network::new(&spec(5_000_000, 1_000_000, 0.0), 2, stream(1, "n"));
-        let first = net.send(0, 0, 1, msg(1000 - 70)).unwrap();
-        let second = net.send(0, 0, 1, msg(1000 - 70)).unwrap();
+        let (first, _) = net.send(0, 0, 1, msg(1000 - 70)).unwrap();
+        let (second, _) = net.send(0, 0, 1, msg(1000 - 70)).unwrap();
         assert_eq!(first.at_ns, 1_000_000 + 5_000_000);
         assert_eq!(second.at_ns, 2_000_000 + 5_000_000);
     }
@@ -304,7 +304,7 @@ mod tests {
         let mut last = 0;
         let mut saw_retransmit = false;
         for i in 0..200 {
-            let d = net.send(i * 10, 0, 1, msg(10)).unwrap();
+            let (d, _) = net.send(i * 10, 0, 1, msg(10)).unwrap();
             assert!(d.at_ns >= last, "out of order");
             saw_retransmit |= d.at_ns >= i * 10 + RTO_MIN_NS;
             last = d.at_ns;
@@ -335,14 +335,14 @@ mod tests {
     #[test]
     fn a_closed_connection_drops_packets_of_the_old_epoch() {
         let mut net = Network::new(&spec(1_000, 1_000_000_000, 0.0), 2, stream(1, "n"));
-        let old = net.send(0, 1, 0, msg(10)).unwrap();
+        let (old, _) = net.send(0, 1, 0, msg(10)).unwrap();
         net.close(0, 0, 1).unwrap();
         assert!(!net.accepts(1, 0, old.epoch));
         // Node 1 has not learnt yet: it still sends on the old epoch, which is dropped.
-        let stale = net.send(1, 1, 0, msg(10)).unwrap();
+        let (stale, _) = net.send(1, 1, 0, msg(10)).unwrap();
         assert!(!net.accepts(1, 0, stale.epoch));
         net.learn_reset(0, 1, net.current_epoch(0, 1));
-        let fresh = net.send(2, 1, 0, msg(10)).unwrap();
+        let (fresh, _) = net.send(2, 1, 0, msg(10)).unwrap();
         assert!(net.accepts(1, 0, fresh.epoch));
     }
 }

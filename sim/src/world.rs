@@ -268,11 +268,16 @@ impl World {
             return;
         };
         let local = Instant(slot.clock.local(self.now_ns));
+        let incarnation = slot.incarnation;
         let mut out = std::mem::take(&mut self.out_buf);
         engine.step(local, input, &mut out);
         for output in out.drain(..) {
+            if self.nodes[node as usize].incarnation != incarnation {
+                break; // the node went down (PANIC) part-way through its outputs
+            }
             self.apply(node, output);
         }
+        out.clear();
         self.out_buf = out;
     }
 
@@ -285,8 +290,8 @@ impl World {
                     _ => 0,
                 };
                 let depart = self.nodes[node as usize].cpu.lane(Lane::Sender(to), self.now_ns, cost);
-                if let Some(d) = self.net.send(depart, node, to, Packet::Msg(msg.clone())) {
-                    self.schedule_arrival(node, to, d, Packet::Msg(msg));
+                if let Some((d, packet)) = self.net.send(depart, node, to, Packet::Msg(msg)) {
+                    self.schedule_arrival(node, to, d, packet);
                 }
             }
             Output::Disconnect { peer } => {
