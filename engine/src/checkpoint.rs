@@ -245,7 +245,10 @@ impl Node {
         keep_seg = keep_seg.min(self.replay_or_insert_floor().segment(segment));
         let removed = self.wal.remove_segments_before(Lsn(keep_seg * segment));
         for segno in removed {
-            out.push(Output::Remove { file: FileId::WalSegment { timeline: self.timeline, segno } });
+            // Old segments may belong to any timeline of our history.
+            for timeline in 1..=self.timeline {
+                out.push(Output::Remove { file: FileId::WalSegment { timeline, segno } });
+            }
         }
         self.wal.start()
     }

@@ -140,6 +140,15 @@ impl Node {
         }
     }
 
+    /// `synchronous_standby_names` was emptied: every waiter is released (as `local`).
+    pub(crate) fn release_all_remote_waiters(&mut self, out: &mut Vec<Output>) {
+        for kind in 0..3 {
+            while let Some(waiter) = self.commits.remote[kind].pop_front() {
+                out.push(self.ack(&waiter));
+            }
+        }
+    }
+
     pub(crate) fn sync_candidates(&self) -> Vec<SyncCandidate> {
         self.walsenders
             .values()

@@ -29,6 +29,8 @@ pub enum FileId {
     Data(u64),
     /// `pg_wal/<timeline><segno>`.
     WalSegment { timeline: u32, segno: u64 },
+    /// `pg_wal/<timeline>.history`.
+    History(u32),
 }
 
 /// Timers a node sets; setting a timer again replaces it.
@@ -106,8 +108,23 @@ pub enum Observation {
     WalSenderError { standby: NodeId, text: String },
     /// A walreceiver ended its stream (timeout, error, lost connection).
     WalReceiverStopped { reason: String },
+    /// Promotion finished: timeline `timeline` starts at `switch`.
+    Promoted { timeline: u32, switch: Lsn },
+    /// A standby crossed to its upstream's newer timeline.
+    TimelineAdopted { timeline: u32 },
     /// PostgreSQL PANIC: the node stops (for example an fsync failure).
     Panic { reason: String },
+}
+
+/// What an operator (or the HA agent) asks of the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `pg_promote()`: end recovery, start a new timeline, accept writes.
+    Promote,
+    /// Re-point `primary_conninfo` at `upstream` (a reload; the walreceiver restarts).
+    Follow { upstream: NodeId },
+    /// Change `synchronous_standby_names` (a reload); waiting commits are re-evaluated.
+    SetSyncStandbyNames(crate::syncrep::SyncStandbyNames),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +143,7 @@ pub enum Input {
     DiskDone(IoId),
     DiskFailed(IoId),
     ComputeDone(ComputeTask),
+    Admin(Command),
     Client {
         client: ClientId,
         op_id: u64,

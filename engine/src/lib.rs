@@ -19,6 +19,8 @@ pub mod replay;
 pub mod stats;
 pub mod storage;
 pub mod syncrep;
+pub mod timeline;
+pub mod promote;
 pub mod wal;
 pub mod walreceiver;
 pub mod walsender;

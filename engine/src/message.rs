@@ -11,6 +11,9 @@ pub enum Message {
     /// Walreceiver → walsender: `START_REPLICATION PHYSICAL X/Y TIMELINE t`, after
     /// `IDENTIFY_SYSTEM` (folded in: one round trip).
     StartReplication { start: Lsn, timeline: u32 },
+    /// Walsender → walreceiver: the stream is open (stands in for CopyBothResponse). Carries
+    /// the server's timeline and history (`TIMELINE_HISTORY`), so a standby can cross to it.
+    StreamStart { timeline: u32, history: crate::timeline::History },
     /// Walsender → walreceiver: an error, after which the server closes the connection.
     Error { text: String },
     /// `w`: WAL bytes `[start, start + bytes.len())`; `wal_end` is the sender's send limit.
@@ -29,6 +32,7 @@ impl Message {
     pub fn wire_bytes(&self) -> u64 {
         match self {
             Message::StartReplication { .. } => 64,
+            Message::StreamStart { history, .. } => FRAME_BYTES + 8 + history.encode().len() as u64,
             Message::Error { text } => FRAME_BYTES + 32 + text.len() as u64,
             Message::XLogData { bytes, .. } => FRAME_BYTES + 24 + bytes.len() as u64,
             Message::Keepalive { .. } => FRAME_BYTES + 17,
@@ -40,6 +44,7 @@ impl Message {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::StartReplication { .. } => "start_replication",
+            Message::StreamStart { .. } => "stream_start",
             Message::Error { .. } => "error",
             Message::XLogData { .. } => "xlogdata",
             Message::Keepalive { .. } => "keepalive",

@@ -34,12 +34,17 @@ pub(crate) enum IoPurpose {
     WalWrite { end: Lsn },
     WalFsync { end: Lsn },
     Checkpoint,
+    /// History files and timeline-file copies: nothing waits for them.
+    Meta,
 }
 
 pub struct Node {
     pub(crate) cfg: NodeConfig,
     pub(crate) role: Role,
     pub(crate) timeline: u32,
+    pub(crate) history: crate::timeline::History,
+    /// A promotion was asked for and waits for replay to reach the end of flushed WAL.
+    pub(crate) promote_requested: bool,
     pub(crate) wal: WalLog,
     pub(crate) store: Store,
     pub(crate) next_xid: u32,
@@ -63,6 +68,8 @@ impl Node {
         Node {
             role: Role::Down,
             timeline: 1,
+            history: crate::timeline::History::default(),
+            promote_requested: false,
             wal: WalLog::new(segment, Lsn(segment), Lsn::INVALID),
             store: Store::default(),
             next_xid: 1,
@@ -103,6 +110,7 @@ impl Node {
             Input::DiskFailed(io) => self.on_disk_failed(io, out),
             Input::ComputeDone(task) => self.on_compute_done(now, task, out),
             Input::Client { client, op_id, request } => self.on_client(now, client, op_id, request, out),
+            Input::Admin(command) => self.on_admin(now, command, out),
         }
         self.check_invariants();
     }
@@ -122,6 +130,7 @@ impl Node {
             IoPurpose::WalWrite { end } => self.on_wal_written(now, end, out),
             IoPurpose::WalFsync { end } => self.on_wal_fsynced(now, end, out),
             IoPurpose::Checkpoint => self.on_checkpoint_io_done(now, out),
+            IoPurpose::Meta => {}
         }
     }
 
@@ -217,6 +226,9 @@ impl Node {
             }
             Message::Keepalive { wal_end, send_time_ns, reply_requested } if self.is_upstream(from) => {
                 self.on_keepalive(now, wal_end, send_time_ns, reply_requested, out)
+            }
+            Message::StreamStart { timeline, history } if self.is_upstream(from) => {
+                self.on_stream_start(now, timeline, history, out)
             }
             Message::Error { text } if self.is_upstream(from) => {
                 self.stop_walreceiver(now, format!("could not receive data from WAL stream: ERROR: {text}"), out)

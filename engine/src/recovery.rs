@@ -7,6 +7,7 @@ use crate::io::{ComputeTask, DiskImage, FileId, Instant, Observation, Output, Ti
 use crate::lsn::Lsn;
 use crate::node::{Node, Role};
 use crate::storage::Store;
+use crate::timeline::History;
 use crate::wal::log::WalLog;
 use crate::wal::record::RecordBody;
 
@@ -48,11 +49,12 @@ impl Node {
         };
         assert_eq!(data_redo, control.redo, "data file and pg_control disagree");
         self.store = store;
-        self.timeline = control.timeline;
-        self.wal = self.load_wal(&image, control.redo);
+        self.pick_latest_timeline(&image, control.timeline);
+        let (wal, files) = self.load_wal(&image, control.redo);
+        self.wal = wal;
         let (end, prev, records) = self.redo(control.redo, control.redo_prev);
         self.wal.truncate(end, prev);
-        self.drop_wal_beyond(&image, end, out);
+        self.drop_wal_beyond(&image, &files, end, out);
         for file in image.files.keys() {
             if let FileId::Data(id) = file {
                 self.checkpointer.next_data_file_id = self.checkpointer.next_data_file_id.max(id + 1);
@@ -70,22 +72,60 @@ impl Node {
         out.push(Output::Compute(ComputeTask::Recovery { records }));
     }
 
-    /// The WAL segments from the redo point's segment on, as long as they are contiguous.
-    fn load_wal(&self, image: &DiskImage, redo: Lsn) -> WalLog {
+    /// `recovery_target_timeline = latest`: the newest timeline with a history file, else the
+    /// one in pg_control.
+    fn pick_latest_timeline(&mut self, image: &DiskImage, control_timeline: u32) {
+        let latest = image
+            .files
+            .keys()
+            .filter_map(|f| if let FileId::History(t) = f { Some(*t) } else { None })
+            .max()
+            .unwrap_or(1)
+            .max(control_timeline);
+        self.timeline = latest;
+        self.history = image.files.get(&FileId::History(latest)).and_then(|b| History::decode(b)).unwrap_or_default();
+    }
+
+    /// Which file holds segment `segno`: the newest timeline of our history that covers part of
+    /// the segment and has a file for it (a new timeline's first segment copies its parent's
+    /// prefix, so it is preferred).
+    fn segment_file(&self, image: &DiskImage, segno: u64) -> Option<FileId> {
+        let segment = self.cfg.wal_segment_size_bytes;
+        let (seg_start, seg_end) = (Lsn(segno * segment), Lsn((segno + 1) * segment));
+        let mut ranges = Vec::new();
+        let mut start = Lsn(0);
+        for s in &self.history.switches {
+            ranges.push((s.parent, start, s.switch));
+            start = s.switch;
+        }
+        ranges.push((self.timeline, start, Lsn(u64::MAX)));
+        ranges
+            .iter()
+            .rev()
+            .filter(|(_, from, to)| *from < seg_end && *to > seg_start)
+            .map(|(tli, _, _)| FileId::WalSegment { timeline: *tli, segno })
+            .find(|file| image.files.contains_key(file))
+    }
+
+    /// The WAL segments from the redo point's segment on, as long as they are contiguous, and
+    /// the file each came from.
+    fn load_wal(&self, image: &DiskImage, redo: Lsn) -> (WalLog, Vec<FileId>) {
         let segment = self.cfg.wal_segment_size_bytes;
         let first = redo.segment(segment);
         let mut wal = WalLog::new(segment, Lsn(first * segment), Lsn::INVALID);
+        let mut files = Vec::new();
         let mut segno = first;
-        while let Some(bytes) = image.files.get(&FileId::WalSegment { timeline: self.timeline, segno }) {
-            let at = Lsn(segno * segment);
+        while let Some(file) = self.segment_file(image, segno) {
+            let bytes = &image.files[&file];
             let bytes = &bytes[..bytes.len().min(segment as usize)];
-            wal.receive(at, bytes).expect("loading into an empty log cannot conflict");
+            wal.receive(Lsn(segno * segment), bytes).expect("loading into an empty log cannot conflict");
+            files.push(file);
             if (bytes.len() as u64) < segment {
                 break;
             }
             segno += 1;
         }
-        wal
+        (wal, files)
     }
 
     /// Replays every valid record from `redo`; returns the end of the last valid record, its
@@ -111,12 +151,12 @@ impl Node {
     /// Cuts the WAL file holding `end` there and removes later ones, so a torn or stale tail
     /// can never be read as records later. (PostgreSQL zero-fills the rest of the page and
     /// relies on page headers; truncating has the same effect.)
-    fn drop_wal_beyond(&self, image: &DiskImage, end: Lsn, out: &mut Vec<Output>) {
+    fn drop_wal_beyond(&self, image: &DiskImage, loaded: &[FileId], end: Lsn, out: &mut Vec<Output>) {
         let segment = self.cfg.wal_segment_size_bytes;
         let end_seg = end.segment(segment);
         for file in image.files.keys() {
             if let FileId::WalSegment { segno, .. } = *file {
-                if segno == end_seg {
+                if segno == end_seg && loaded.contains(file) {
                     out.push(Output::Truncate { file: *file, len: end.0 % segment });
                 } else if segno > end_seg {
                     out.push(Output::Remove { file: *file });

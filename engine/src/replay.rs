@@ -92,7 +92,8 @@ impl Node {
                     if let RecordBody::Commit { timestamp_ns, .. } = record.body {
                         // recovery_min_apply_delay: commits wait until our clock passes
                         // their (primary-clock) timestamp plus the delay.
-                        if delay_ns > 0 && now.0 < timestamp_ns + delay_ns {
+                        // Promotion ends the wait.
+                        if delay_ns > 0 && !self.promote_requested && now.0 < timestamp_ns + delay_ns {
                             out.push(Output::SetTimer {
                                 id: TimerId::ApplyDelay,
                                 at: Instant(timestamp_ns + delay_ns),
@@ -144,5 +145,16 @@ impl Node {
             self.send_status(now, false, out);
         }
         self.kick_replay(now, out);
+        self.maybe_finish_promotion(now, out);
+    }
+
+    pub(crate) fn replay_busy(&self) -> bool {
+        self.replay.batch_in_flight
+    }
+
+    /// A complete record is flushed beyond what has been replayed.
+    pub(crate) fn replay_has_more(&self) -> bool {
+        let limit = self.flusher.flushed;
+        self.replay.lsn < limit && self.wal.decode_at(self.replay.lsn, self.replay.prev, limit).is_ok()
     }
 }

@@ -73,8 +73,17 @@ impl Node {
         if self.role != Role::Primary {
             return refuse("the database system is starting up".into(), out);
         }
-        if timeline != self.timeline {
+        if !self.history.contains(timeline, self.timeline) {
             return refuse(format!("requested timeline {timeline} is not in this server's history"), out);
+        }
+        if let Some(switch) = self.history.end_of(timeline) {
+            // A standby on a parent timeline may follow only if it has nothing past the fork.
+            if start > switch {
+                return refuse(
+                    format!("requested starting point {start} on timeline {timeline} is not in this server's history"),
+                    out,
+                );
+            }
         }
         if start > self.flusher.flushed {
             return refuse(
@@ -112,10 +121,8 @@ impl Node {
         };
         self.walsenders.insert(peer, sender);
         // Stands in for CopyBothResponse: the standby learns the stream is open.
-        out.push(Output::Send {
-            to: peer,
-            msg: Message::Keepalive { wal_end: start, send_time_ns: now.0, reply_requested: false },
-        });
+        let msg = Message::StreamStart { timeline: self.timeline, history: self.history.clone() };
+        out.push(Output::Send { to: peer, msg });
         self.send_wal(now, peer, out);
         self.arm_walsender_timer(peer, out);
     }

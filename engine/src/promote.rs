@@ -1,0 +1,137 @@
+//! Promotion and timelines (PostgreSQL `StartupXLOG` end of recovery, `XLogInitNewTimeline`,
+//! `rescanLatestTimeLine`): a standby becomes a primary on a new timeline; standbys cross to a
+//! newer upstream timeline when they have nothing past its fork point.
+
+use crate::io::{Command, FileId, Instant, Observation, Output, TimerId};
+use crate::lsn::Lsn;
+use crate::node::{IoPurpose, Node, Role};
+use crate::timeline::History;
+use crate::walreceiver::ReceiverState;
+
+impl Node {
+    pub(crate) fn on_admin(&mut self, now: Instant, command: Command, out: &mut Vec<Output>) {
+        match command {
+            Command::Promote => self.request_promotion(now, out),
+            Command::Follow { upstream } => self.follow(now, upstream, out),
+            Command::SetSyncStandbyNames(names) => {
+                self.cfg.synchronous_standby_names = names;
+                if self.role == Role::Primary {
+                    // Emptying the setting wakes every waiter (spec §3.2); otherwise waiters
+                    // are re-evaluated against the new set.
+                    if self.cfg.synchronous_standby_names.is_empty() {
+                        self.release_all_remote_waiters(out);
+                    }
+                    self.release_sync_waiters(out);
+                }
+            }
+        }
+    }
+
+    fn follow(&mut self, now: Instant, upstream: u32, out: &mut Vec<Output>) {
+        if self.cfg.primary_conninfo == Some(upstream) && self.receiver.state != ReceiverState::Waiting {
+            return;
+        }
+        if let Some(old) = self.cfg.primary_conninfo {
+            if self.receiver.state != ReceiverState::Stopped && self.receiver.state != ReceiverState::Waiting {
+                out.push(Output::Disconnect { peer: old });
+            }
+        }
+        self.cfg.primary_conninfo = Some(upstream);
+        if self.role == Role::Standby && !self.promote_requested {
+            // PostgreSQL 13+ restarts the walreceiver on a primary_conninfo reload at once.
+            self.start_walreceiver(now, out);
+        }
+    }
+
+    /// `pg_promote()`: stop streaming, replay what was flushed, then switch timeline.
+    fn request_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.role != Role::Standby || self.promote_requested {
+            return;
+        }
+        self.promote_requested = true;
+        if let Some(upstream) = self.cfg.primary_conninfo {
+            if matches!(self.receiver.state, ReceiverState::Streaming | ReceiverState::Connecting) {
+                out.push(Output::Disconnect { peer: upstream });
+            }
+        }
+        self.receiver.state = ReceiverState::Stopped;
+        self.maybe_finish_promotion(now, out);
+    }
+
+    /// Called after every replay batch: promotion completes once replay has consumed every
+    /// complete record that was flushed.
+    pub(crate) fn maybe_finish_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if !self.promote_requested || self.replay_busy() {
+            return;
+        }
+        if self.replay_has_more() {
+            self.kick_replay(now, out);
+            return;
+        }
+        self.finish_promotion(now, out);
+    }
+
+    fn finish_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
+        self.promote_requested = false;
+        // E: the end of the last complete record replayed. Anything after it (a partial record,
+        // WAL written but not flushed) is not part of the new history.
+        let switch = self.replay.lsn;
+        self.wal.truncate(switch.min(self.wal.end()), self.replay.prev);
+        self.replay.discard_pending();
+        self.ios.retain(|_, p| !matches!(p, IoPurpose::WalWrite { .. } | IoPurpose::WalFsync { .. }));
+        self.flusher.reset_to(switch);
+        let new_timeline = self.timeline + 1;
+        self.history = self.history.child(self.timeline, switch);
+        self.write_history_file(new_timeline, out);
+        self.timeline = new_timeline;
+        self.start_timeline_file(switch, out);
+        self.role = Role::Primary;
+        self.cfg.boot_role = crate::config::BootRole::Primary;
+        self.cfg.primary_conninfo = None;
+        out.push(Output::Observe(Observation::Promoted { timeline: new_timeline, switch }));
+        out.push(Output::SetTimer { id: TimerId::WalWriter, at: Instant(now.0 + self.cfg.wal_writer_delay_ns) });
+        // The end-of-recovery checkpoint.
+        self.request_checkpoint(now, out);
+    }
+
+    fn write_history_file(&mut self, timeline: u32, out: &mut Vec<Output>) {
+        let file = FileId::History(timeline);
+        let io = self.new_io(IoPurpose::Meta);
+        out.push(Output::Write { io, file, offset: 0, bytes: self.history.encode() });
+        let io = self.new_io(IoPurpose::Meta);
+        out.push(Output::Fsync { io, file });
+    }
+
+    /// The new timeline's segment holding `at` starts as a copy of the old one up to `at`.
+    fn start_timeline_file(&mut self, at: Lsn, out: &mut Vec<Output>) {
+        let segment = self.wal.segment_size_bytes();
+        let seg_start = at.segment_start(segment);
+        let Some(bytes) = self.wal.read(seg_start, at).map(<[u8]>::to_vec) else { return };
+        let file = FileId::WalSegment { timeline: self.timeline, segno: at.segment(segment) };
+        let io = self.new_io(IoPurpose::Meta);
+        out.push(Output::Write { io, file, offset: 0, bytes });
+        let io = self.new_io(IoPurpose::Meta);
+        out.push(Output::Fsync { io, file });
+    }
+
+    /// The upstream opened a stream and told us its timeline. If it is newer and forked at or
+    /// after our position (the walsender checked), cross to it, as
+    /// `recovery_target_timeline = latest` does.
+    pub(crate) fn on_stream_start(&mut self, now: Instant, timeline: u32, history: History, out: &mut Vec<Output>) {
+        if self.receiver.state == ReceiverState::Connecting {
+            self.receiver.state = ReceiverState::Streaming;
+        }
+        if timeline > self.timeline {
+            self.history = history;
+            let old = self.timeline;
+            self.timeline = timeline;
+            for tli in (old + 1)..=timeline {
+                self.write_history_file(tli, out);
+            }
+            self.start_timeline_file(self.flusher.write_requested, out);
+            out.push(Output::Observe(Observation::TimelineAdopted { timeline }));
+        }
+        // Stream start: a forced reply so the sender learns our positions.
+        self.send_status(now, false, out);
+    }
+}
