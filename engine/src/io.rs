@@ -85,6 +85,8 @@ pub enum ErrorKind {
     ReadOnly,
     /// SQLSTATE 57P03: the database system is starting up.
     NotReady,
+    /// SQLSTATE 57P01/57P03: the database system is shutting down.
+    ShuttingDown,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +112,8 @@ pub enum Observation {
     WalReceiverStopped { reason: String },
     /// Promotion finished: timeline `timeline` starts at `switch`.
     Promoted { timeline: u32, switch: Lsn },
+    /// A fast shutdown finished: every connected standby has flushed all our WAL.
+    ShutdownComplete { flush: Lsn },
     /// A standby crossed to its upstream's newer timeline.
     TimelineAdopted { timeline: u32 },
     /// PostgreSQL PANIC: the node stops (for example an fsync failure).
@@ -125,6 +129,9 @@ pub enum Command {
     Follow { upstream: NodeId },
     /// Change `synchronous_standby_names` (a reload); waiting commits are re-evaluated.
     SetSyncStandbyNames(crate::syncrep::SyncStandbyNames),
+    /// `pg_ctl stop -m fast` on a primary: refuse new work, flush, let the walsenders ship
+    /// everything to connected standbys, then report `ShutdownComplete`.
+    Shutdown,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

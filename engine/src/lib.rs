@@ -4,23 +4,25 @@
 //! simulator in crate `repsim`, or some day a real event loop) feeds it [`io::Input`]s with the
 //! node's local time and carries out the [`io::Output`]s it returns.
 
+pub mod basebackup;
 pub mod checkpoint;
 pub mod commit;
 pub mod config;
 pub mod crc32c;
 pub mod flush;
+pub mod ha;
 pub mod io;
 pub mod lagtracker;
 pub mod lsn;
 pub mod message;
 pub mod node;
+pub mod promote;
 pub mod recovery;
 pub mod replay;
 pub mod stats;
 pub mod storage;
 pub mod syncrep;
 pub mod timeline;
-pub mod promote;
 pub mod wal;
 pub mod walreceiver;
 pub mod walsender;

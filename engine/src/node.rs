@@ -31,8 +31,12 @@ pub enum Role {
 /// Why a disk operation was issued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IoPurpose {
-    WalWrite { end: Lsn },
-    WalFsync { end: Lsn },
+    WalWrite {
+        end: Lsn,
+    },
+    WalFsync {
+        end: Lsn,
+    },
     Checkpoint,
     /// History files and timeline-file copies: nothing waits for them.
     Meta,
@@ -45,6 +49,8 @@ pub struct Node {
     pub(crate) history: crate::timeline::History,
     /// A promotion was asked for and waits for replay to reach the end of flushed WAL.
     pub(crate) promote_requested: bool,
+    /// `Shutdown` asked for; `true` in the second field once `ShutdownComplete` was reported.
+    pub(crate) shutdown: Option<bool>,
     pub(crate) wal: WalLog,
     pub(crate) store: Store,
     pub(crate) next_xid: u32,
@@ -70,6 +76,7 @@ impl Node {
             timeline: 1,
             history: crate::timeline::History::default(),
             promote_requested: false,
+            shutdown: None,
             wal: WalLog::new(segment, Lsn(segment), Lsn::INVALID),
             store: Store::default(),
             next_xid: 1,
@@ -112,7 +119,22 @@ impl Node {
             Input::Client { client, op_id, request } => self.on_client(now, client, op_id, request, out),
             Input::Admin(command) => self.on_admin(now, command, out),
         }
+        self.check_shutdown(out);
         self.check_invariants();
+    }
+
+    /// A fast shutdown completes once all WAL is flushed and every streaming standby has it.
+    fn check_shutdown(&mut self, out: &mut Vec<Output>) {
+        if self.shutdown != Some(false) || self.role != Role::Primary {
+            return;
+        }
+        let flushed = self.flusher.flushed;
+        let all_flushed = self.wal.end() == flushed;
+        let standbys_have_it = self.walsenders.values().all(|s| s.flush >= flushed);
+        if all_flushed && standbys_have_it {
+            self.shutdown = Some(true);
+            out.push(Output::Observe(Observation::ShutdownComplete { flush: flushed }));
+        }
     }
 
     pub(crate) fn new_io(&mut self, purpose: IoPurpose) -> IoId {
@@ -171,6 +193,10 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         let reply = |reply| Output::Reply { client, op_id, reply };
+        if self.shutdown.is_some() {
+            let message = "the database system is shutting down";
+            return out.push(reply(Reply::Error { kind: ErrorKind::ShuttingDown, message }));
+        }
         match (self.role, request) {
             (Role::Primary, Request::Write { changes, commit }) => {
                 self.run_transaction(now, client, op_id, changes, commit, out)

@@ -13,6 +13,12 @@ impl Node {
         match command {
             Command::Promote => self.request_promotion(now, out),
             Command::Follow { upstream } => self.follow(now, upstream, out),
+            Command::Shutdown => {
+                if self.shutdown.is_none() {
+                    self.shutdown = Some(false);
+                    self.flush_wal(out);
+                }
+            }
             Command::SetSyncStandbyNames(names) => {
                 self.cfg.synchronous_standby_names = names;
                 if self.role == Role::Primary {
