@@ -131,3 +131,24 @@ impl Node {
         &self.store
     }
 }
+
+impl Node {
+    /// The current timeline (cheap, unlike [`Node::status`]).
+    pub fn timeline(&self) -> u32 {
+        self.timeline
+    }
+
+    pub fn timeline_history(&self) -> &crate::timeline::History {
+        &self.history
+    }
+
+    /// `pg_current_wal_flush_lsn()` / the walreceiver's flushed LSN (cheap).
+    pub fn flush_lsn(&self) -> Lsn {
+        self.flusher.flushed
+    }
+
+    /// `pg_last_wal_replay_lsn()` on a standby (cheap).
+    pub fn replay_lsn(&self) -> Lsn {
+        self.replay.lsn
+    }
+}

@@ -45,8 +45,8 @@ fn level_index(level: SyncCommitLevel) -> usize {
 /// promise did not cover that node (an `off` commit covers nothing durable; a `local` one only
 /// the node that acknowledged it).
 pub fn check_losses(world: &World) -> Losses {
-    let primary = world.scenario.cluster.primary;
     let mut losses = Losses::default();
+    let Some(primary) = final_primary(world) else { return losses };
     let Some(engine) = world.nodes[primary].engine.as_ref() else {
         return losses;
     };
@@ -57,7 +57,8 @@ pub fn check_losses(world: &World) -> Losses {
         }
         losses.by_level[level_index(write.level)] += 1;
         let kept_node_confirmed = write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0;
-        if write.level >= SyncCommitLevel::Local && kept_node_confirmed {
+        // A split-brain write is counted as such (`no_split_brain`), not as a broken promise.
+        if write.level >= SyncCommitLevel::Local && kept_node_confirmed && !write.split_brain {
             losses.broken_promises.push(*write);
         }
     }
@@ -117,7 +118,7 @@ pub fn check(world: &World) -> Verdict {
 
 /// `replica_prefix`: where a standby and the primary both still hold WAL, the bytes agree.
 fn check_replica_prefix(world: &World) -> Vec<Violation> {
-    let primary_index = world.scenario.cluster.primary;
+    let Some(primary_index) = final_primary(world) else { return Vec::new() };
     let Some(primary) = world.nodes[primary_index].engine.as_ref() else {
         return Vec::new();
     };
@@ -127,6 +128,9 @@ fn check_replica_prefix(world: &World) -> Vec<Violation> {
         let Some(standby) = slot.engine.as_ref().filter(|_| i != primary_index) else {
             continue;
         };
+        if standby.timeline() != primary.timeline() {
+            continue; // not following the final primary (yet): `converged` reports it
+        }
         let s = standby.status();
         let from = Lsn(p.wal_start_lsn.0.max(s.wal_start_lsn.0));
         let to = Lsn(p.flush_lsn.0.min(s.flush_lsn.0));
@@ -154,8 +158,10 @@ fn check_replica_prefix(world: &World) -> Vec<Violation> {
 /// `converged`: after settle every node runs, every standby has replayed everything the primary
 /// flushed, and holds the same data.
 fn check_converged(world: &World) -> Vec<Violation> {
-    let primary_index = world.scenario.cluster.primary;
     let name = |i: usize| world.nodes[i].name.clone();
+    let Some(primary_index) = final_primary(world) else {
+        return vec![Violation { invariant: "converged", detail: "no node runs as primary at the end".into() }];
+    };
     let Some(primary) = world.nodes[primary_index].engine.as_ref().filter(|e| e.role() == Role::Primary) else {
         return vec![Violation {
             invariant: "converged",
@@ -190,4 +196,17 @@ fn check_converged(world: &World) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// The primary the cluster converged on: the one clients are routed to, else any node running
+/// as primary (the most recently promoted first).
+pub fn final_primary(world: &World) -> Option<usize> {
+    let is_primary = |i: usize| world.nodes[i].engine.as_ref().is_some_and(|e| e.role() == Role::Primary);
+    if let Some(node) = world.router_primary.map(|n| n as usize).filter(|&n| is_primary(n)) {
+        return Some(node);
+    }
+    if let Some(p) = world.promotions.iter().rev().map(|p| p.node as usize).find(|&n| is_primary(n)) {
+        return Some(p);
+    }
+    (0..world.nodes.len()).find(|&i| is_primary(i))
 }

@@ -136,6 +136,24 @@ impl Disk {
         self.files.retain(|_, f| !f.durable.is_empty());
     }
 
+    /// The process stopped but the host stays up: the page cache is intact and will reach the
+    /// disk, so unsynced writes count as durable.
+    pub fn stop_process(&mut self) {
+        self.queue.clear();
+        for f in self.files.values_mut() {
+            for (offset, bytes) in std::mem::take(&mut f.volatile) {
+                write_at(&mut f.durable, offset as usize, &bytes);
+            }
+        }
+    }
+
+    /// A rewind or clone replaced the data directory.
+    pub fn replace_image(&mut self, image: DiskImage) {
+        self.queue.clear();
+        self.files =
+            image.files.into_iter().map(|(id, durable)| (id, File { durable, volatile: Vec::new() })).collect();
+    }
+
     /// What survives a crash right now.
     pub fn durable_image(&self) -> DiskImage {
         DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.clone())).collect() }

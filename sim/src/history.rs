@@ -14,6 +14,9 @@ pub enum Outcome {
     Committed {
         commit_lsn: Lsn,
         promise: Promise,
+        /// Acknowledged by a node on a timeline that another node had already forked off:
+        /// a write on a deposed primary's dead branch.
+        split_brain: bool,
     },
     RolledBack,
     Read {
@@ -35,24 +38,29 @@ pub struct AckedWrite {
     pub node: NodeId,
     /// Bit i set: standby i had confirmed it (the promise's `confirmed_by`).
     pub confirmed_by_mask: u64,
+    /// Acknowledged on a deposed primary's dead branch.
+    pub split_brain: bool,
 }
 
 #[derive(Default)]
 pub struct History {
     pub acked_writes: Vec<AckedWrite>,
     pub indeterminate_writes: u64,
+    pub split_brain_writes: u64,
 }
 
 impl History {
     pub fn record(&mut self, op: &Op, node: NodeId, outcome: &Outcome) {
         match (op, outcome) {
-            (Op::Write { write_id, .. }, Outcome::Committed { commit_lsn, promise }) => {
+            (Op::Write { write_id, .. }, Outcome::Committed { commit_lsn, promise, split_brain }) => {
+                self.split_brain_writes += *split_brain as u64;
                 self.acked_writes.push(AckedWrite {
                     write_id: *write_id,
                     commit_lsn: *commit_lsn,
                     level: promise.level,
                     node,
                     confirmed_by_mask: promise.confirmed_by.iter().fold(0, |m, n| m | 1u64 << (n % 64)),
+                    split_brain: *split_brain,
                 });
             }
             (Op::Write { .. }, Outcome::Indeterminate) => self.indeterminate_writes += 1,

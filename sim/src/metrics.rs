@@ -1,5 +1,9 @@
 //! Measurements: latency histograms (hdrhistogram), per-standby lag, per-second time series,
-//! and the longest window with no acknowledged write while clients were asking.
+//! marks (failovers, role changes) for the plots, and the longest window with no acknowledged
+//! write while clients were asking.
+//!
+//! Memory is bounded whatever the run length: histograms have fixed bounds, and every series
+//! holds one value per `BUCKET_NS` of simulated time (a few bytes a second).
 
 use std::collections::BTreeMap;
 
@@ -21,7 +25,21 @@ pub struct Percentiles {
     pub p90: u64,
     pub p99: u64,
     pub p999: u64,
+    pub p9999: u64,
     pub max: u64,
+}
+
+impl Percentiles {
+    /// `(quantile, label, value)` for p50 … p99.99, in order: what `latency.svg` marks.
+    pub fn labelled(&self) -> [(f64, &'static str, u64); 5] {
+        [
+            (0.5, "p50", self.p50),
+            (0.9, "p90", self.p90),
+            (0.99, "p99", self.p99),
+            (0.999, "p99.9", self.p999),
+            (0.9999, "p99.99", self.p9999),
+        ]
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -56,14 +74,36 @@ impl Recorder {
         }
     }
 
+    /// The value at quantile `q` (0..=1); 0 when nothing was recorded.
+    pub fn value_at_quantile(&self, q: f64) -> u64 {
+        self.at(q)
+    }
+
     pub fn percentiles(&self) -> Percentiles {
         Percentiles {
             p50: self.at(0.5),
             p90: self.at(0.9),
             p99: self.at(0.99),
             p999: self.at(0.999),
+            p9999: self.at(0.9999),
             max: self.0.max(),
         }
+    }
+
+    /// The percentile spectrum for a plot: `(quantile, value)` at `per_decade` points per
+    /// decade of `1 / (1 - q)`, from q = 0 to q = 0.9999; empty when nothing was recorded.
+    pub fn quantile_curve(&self, per_decade: u32) -> Vec<(f64, u64)> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        let steps = 4 * per_decade;
+        (0..=steps)
+            .map(|i| {
+                let nines = f64::from(i) / f64::from(per_decade);
+                let q = 1.0 - libm::pow(10.0, -nines);
+                (q, self.at(q))
+            })
+            .collect()
     }
 
     pub fn spread(&self) -> Spread {
@@ -78,8 +118,39 @@ pub struct StandbyLag {
     pub write_lag_ns: Recorder,
     pub flush_lag_ns: Recorder,
     pub replay_lag_ns: Recorder,
-    /// Per-second maximum lag in bytes.
+    /// Per-second maximum lag in bytes (0 also where there was no sample: see
+    /// `samples_series`).
     pub lag_bytes_series: Vec<u64>,
+    /// Per-second number of samples: 0 where the standby had no `pg_stat_replication` row
+    /// (disconnected, or the primary was down), so the plots leave a gap instead of a zero.
+    pub samples_series: Vec<u32>,
+    /// Per-second maximum of `write_lag`, `flush_lag`, `replay_lag` (PostgreSQL's lag times;
+    /// `None` where the primary reported none, as `pg_stat_replication` shows NULL).
+    pub write_lag_ns_series: Vec<Option<u64>>,
+    pub flush_lag_ns_series: Vec<Option<u64>>,
+    pub replay_lag_ns_series: Vec<Option<u64>>,
+}
+
+/// What a mark on the time axis stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkKind {
+    /// A standby was promoted and the cluster moved to it.
+    Failover,
+    /// A node changed role (promoted, demoted, rewound, re-cloned).
+    RoleChange,
+    /// A fault that is an instant rather than a window (a connection reset).
+    Fault,
+    /// Anything else worth a line on the plots.
+    Note,
+}
+
+/// An instant worth marking on every time plot.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Mark {
+    pub at_ns: u64,
+    pub kind: MarkKind,
+    pub label: String,
 }
 
 #[derive(Default)]
@@ -95,14 +166,31 @@ pub struct Metrics {
     pub reads_series: Vec<u32>,
     pub standbys: BTreeMap<String, StandbyLag>,
     pub unavailable: Unavailability,
+    /// Per-second maximum and sum of commit latencies (with `commits_series`, the mean).
+    pub commit_latency_max_series: Vec<u64>,
+    pub commit_latency_sum_series: Vec<u64>,
+    /// Failovers, role changes and other instants for the plots, in time order.
+    pub marks: Vec<Mark>,
+}
+
+/// The bucket of `at_ns` in `series`, growing it (with `T::default()`) as needed.
+fn slot<T: Clone + Default>(series: &mut Vec<T>, at_ns: u64) -> &mut T {
+    let bucket = (at_ns / BUCKET_NS) as usize;
+    if series.len() <= bucket {
+        series.resize(bucket + 1, T::default());
+    }
+    &mut series[bucket]
 }
 
 fn bump(series: &mut Vec<u32>, at_ns: u64) {
-    let bucket = (at_ns / BUCKET_NS) as usize;
-    if series.len() <= bucket {
-        series.resize(bucket + 1, 0);
+    *slot(series, at_ns) += 1;
+}
+
+fn keep_max(series: &mut Vec<Option<u64>>, at_ns: u64, value: Option<u64>) {
+    let cell = slot(series, at_ns);
+    if let Some(v) = value {
+        *cell = Some(cell.map_or(v, |c| c.max(v)));
     }
-    series[bucket] += 1;
 }
 
 impl Metrics {
@@ -110,6 +198,14 @@ impl Metrics {
         self.commits += 1;
         self.commit_latency_ns.record(latency_ns);
         bump(&mut self.commits_series, now_ns);
+        let max = slot(&mut self.commit_latency_max_series, now_ns);
+        *max = (*max).max(latency_ns);
+        *slot(&mut self.commit_latency_sum_series, now_ns) += latency_ns;
+    }
+
+    /// Marks an instant (a failover, a role change) on the plots.
+    pub fn mark(&mut self, at_ns: u64, kind: MarkKind, label: impl Into<String>) {
+        self.marks.push(Mark { at_ns, kind, label: label.into() });
     }
 
     pub fn read(&mut self, now_ns: u64, latency_ns: u64) {
@@ -127,11 +223,12 @@ impl Metrics {
                 recorder.record(lag);
             }
         }
-        let bucket = (now_ns / BUCKET_NS) as usize;
-        if entry.lag_bytes_series.len() <= bucket {
-            entry.lag_bytes_series.resize(bucket + 1, 0);
-        }
-        entry.lag_bytes_series[bucket] = entry.lag_bytes_series[bucket].max(lag_bytes);
+        let max = slot(&mut entry.lag_bytes_series, now_ns);
+        *max = (*max).max(lag_bytes);
+        *slot(&mut entry.samples_series, now_ns) += 1;
+        keep_max(&mut entry.write_lag_ns_series, now_ns, lags_ns[0]);
+        keep_max(&mut entry.flush_lag_ns_series, now_ns, lags_ns[1]);
+        keep_max(&mut entry.replay_lag_ns_series, now_ns, lags_ns[2]);
     }
 }
 
@@ -213,6 +310,51 @@ mod tests {
         let p = r.percentiles();
         assert!(p.p50 <= p.p90 && p.p90 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max);
         assert!((p.p50 as i64 - 500_000).abs() < 1_000);
+    }
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+
+    #[test]
+    fn commit_series_sum_to_the_totals() {
+        let mut m = Metrics::default();
+        m.commit(100, 5);
+        m.commit(999_999_999, 7);
+        m.commit(2_500_000_000, 3);
+        assert_eq!(m.commits_series, vec![2, 0, 1]);
+        assert_eq!(m.commit_latency_max_series, vec![7, 0, 3]);
+        assert_eq!(m.commit_latency_sum_series.iter().sum::<u64>(), 15);
+        assert_eq!(m.commits_series.iter().map(|&c| u64::from(c)).sum::<u64>(), m.commits);
+    }
+
+    #[test]
+    fn lag_series_keep_the_maximum_and_know_where_there_was_no_sample() {
+        let mut m = Metrics::default();
+        m.lag_sample(100_000_000, "pg2", 10, [Some(1), None, Some(30)]);
+        m.lag_sample(200_000_000, "pg2", 50, [Some(2), None, Some(20)]);
+        m.lag_sample(2_100_000_000, "pg2", 5, [None, None, None]);
+        let s = &m.standbys["pg2"];
+        assert_eq!(s.lag_bytes_series, vec![50, 0, 5]);
+        assert_eq!(s.samples_series, vec![2, 0, 1]);
+        assert_eq!(s.replay_lag_ns_series, vec![Some(30), None, None]);
+        assert_eq!(s.write_lag_ns_series, vec![Some(2), None, None]);
+        assert_eq!(s.flush_lag_ns_series, vec![None, None, None]);
+    }
+
+    #[test]
+    fn the_quantile_curve_runs_from_the_median_side_to_four_nines() {
+        let mut r = Recorder::default();
+        for v in 1..=100_000 {
+            r.record(v);
+        }
+        let curve = r.quantile_curve(5);
+        assert_eq!(curve.len(), 21);
+        assert_eq!(curve[0].0, 0.0);
+        assert!((curve[20].0 - 0.9999).abs() < 1e-9);
+        assert!(curve.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert_eq!(curve[20].1, r.percentiles().p9999);
     }
 }
 

@@ -24,6 +24,8 @@ pub enum Packet {
     /// The connection of `epoch`'s predecessor is gone (FIN or RST), in band so it arrives
     /// before anything sent on the new connection.
     Reset,
+    /// HA traffic: agent <-> DCS requests and watches, agent <-> agent probes.
+    Ha(Box<crate::ha_world::HaMsg>),
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +60,9 @@ pub struct Network {
     epoch: Vec<u64>,
     /// Each endpoint's idea of its connection's epoch, per directed pair.
     view: Vec<u64>,
+    /// After `from` closed its connection to `to` (FIN), data `from` had already sent on the old
+    /// epoch is still delivered: per directed pair, that old epoch.
+    fin_epoch: Vec<Option<u64>>,
     held: Vec<Held>,
     rng: Rng,
     pub bytes_sent: u64,
@@ -101,6 +106,7 @@ impl Network {
             state: vec![LinkState::default(); nodes * nodes],
             epoch: vec![0; nodes * nodes],
             view: vec![0; nodes * nodes],
+            fin_epoch: vec![None; nodes * nodes],
             held: Vec::new(),
             rng,
             bytes_sent: 0,
@@ -145,6 +151,7 @@ impl Network {
             + match &packet {
                 Packet::Msg(msg) => msg.wire_bytes(),
                 Packet::Reset => 0,
+                Packet::Ha(_) => crate::ha_world::HA_MESSAGE_BYTES,
             };
         self.bytes_sent += bytes;
         let params = &self.params[index];
@@ -166,18 +173,28 @@ impl Network {
         Some((Delivery { at_ns, epoch }, packet))
     }
 
+    /// Sends on the pair's current connection whatever the sender believed: a request that
+    /// opens its own connection (HTTP to the DCS or to an agent's REST API).
+    pub fn send_fresh(&mut self, now_ns: u64, from: NodeId, to: NodeId, packet: Packet) -> Option<(Delivery, Packet)> {
+        let epoch = self.current_epoch(from, to);
+        self.send_on_epoch(now_ns, from, to, epoch, packet, now_ns)
+    }
+
     /// A packet arriving now is accepted only on the connection's current epoch.
     pub fn accepts(&self, from: NodeId, to: NodeId, epoch: u64) -> bool {
-        self.epoch[self.pair(from, to)] == epoch
+        self.epoch[self.pair(from, to)] == epoch || self.fin_epoch[self.link(from, to)] == Some(epoch)
     }
 
     /// `from` closes its connection to `to`: a new epoch begins at once for `from`, and `to`
     /// learns in band. Returns the notice's delivery, if not held.
     pub fn close(&mut self, now_ns: u64, from: NodeId, to: NodeId) -> Option<Delivery> {
         let pair = self.pair(from, to);
+        let from_view = self.link(from, to);
+        self.fin_epoch[from_view] = Some(self.view[from_view]);
+        let back = self.link(to, from);
+        self.fin_epoch[back] = None;
         self.epoch[pair] += 1;
         let epoch = self.epoch[pair];
-        let from_view = self.link(from, to);
         self.view[from_view] = epoch;
         self.send_on_epoch(now_ns, from, to, epoch, Packet::Reset, now_ns).map(|(d, _)| d)
     }
@@ -199,6 +216,10 @@ impl Network {
                 self.epoch[pair] += 1;
                 let own = self.link(node, peer);
                 self.view[own] = self.epoch[pair];
+                // A power loss sends no FIN: nothing more arrives from the old connection.
+                self.fin_epoch[own] = None;
+                let back = self.link(peer, node);
+                self.fin_epoch[back] = None;
             }
         }
         self.held.retain(|h| h.from != node && h.to != node);

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::checker::{Verdict, Violation};
 use crate::metrics::{Percentiles, Spread};
+use crate::plot::Timeline;
 use crate::world::World;
 
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +72,12 @@ pub struct Summary {
     pub stale_reads: u64,
     pub unavailable_ns: u64,
     pub failovers: u64,
+    /// Time during which two or more nodes ran as primary.
+    pub dual_primary_ns: u64,
+    /// Each promotion: when, which node, the timeline it started and its switch LSN.
+    pub promotions: Vec<PromotionSummary>,
+    /// What the HA agents decided, in order (at most the first 200).
+    pub ha_events: Vec<String>,
     pub wal_bytes: u64,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
@@ -79,6 +86,19 @@ pub struct Summary {
     pub expectations: Vec<Expectation>,
     pub overrides: Vec<String>,
     pub reproduce: String,
+    /// What the plots draw (per-second series, fault windows, marks, percentile curves); not
+    /// part of the JSON object (it goes to `series.json`). `None` for a summary built by hand;
+    /// a caller keeping thousands of summaries may drop it to save memory.
+    #[serde(skip)]
+    pub timeline: Option<Box<Timeline>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PromotionSummary {
+    pub at_ns: u64,
+    pub node: String,
+    pub timeline: u32,
+    pub switch_lsn: String,
 }
 
 fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expectation> {
@@ -105,6 +125,17 @@ fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expe
         let got = summary.standbys.values().map(|s| s.lag_bytes.p99).max().unwrap_or(0);
         push("max_lag_bytes_p99", format!("<= {want}"), got.to_string(), got <= want);
     }
+    if let Some(want) = e.split_brain_writes {
+        let got = summary.split_brain_writes;
+        push("split_brain_writes", format!("<= {want}"), got.to_string(), got <= want);
+    }
+    if let Some(want) = e.max_unavailable_ns {
+        let got = summary.unavailable_ns;
+        push("max_unavailable", format!("<= {want} ns"), format!("{got} ns"), got <= want);
+    }
+    if let Some(want) = e.min_failovers {
+        push("min_failovers", format!(">= {want}"), summary.failovers.to_string(), summary.failovers >= want);
+    }
     out
 }
 
@@ -116,7 +147,7 @@ pub fn reproduce_command(world: &World) -> String {
 pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: u64) -> Summary {
     let m = &world.metrics;
     let losses = &verdict.losses.by_level;
-    let primary = world.scenario.cluster.primary;
+    let primary = crate::checker::final_primary(world).unwrap_or(world.scenario.cluster.primary);
     let wal_bytes = world.nodes[primary]
         .engine
         .as_ref()
@@ -181,10 +212,22 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             on: losses[3],
             remote_apply: losses[4],
         },
-        split_brain_writes: 0,
+        split_brain_writes: world.history.split_brain_writes,
         stale_reads: 0,
         unavailable_ns: m.unavailable.longest_ns,
-        failovers: 0,
+        failovers: world.promotions.len() as u64,
+        dual_primary_ns: world.dual_primary_ns,
+        promotions: world
+            .promotions
+            .iter()
+            .map(|p| PromotionSummary {
+                at_ns: p.at_ns,
+                node: world.nodes[p.node as usize].name.clone(),
+                timeline: p.timeline,
+                switch_lsn: p.switch.to_string(),
+            })
+            .collect(),
+        ha_events: world.ha_log.iter().take(200).map(|(at, text)| format!("{:.3}s {text}", *at as f64 / 1e9)).collect(),
         wal_bytes,
         net_bytes: world.net.bytes_sent,
         nodes,
@@ -193,6 +236,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         expectations: Vec::new(),
         overrides: world.scenario.overrides.clone(),
         reproduce: reproduce_command(world),
+        timeline: Some(Box::new(Timeline::new(&world.scenario, &world.metrics))),
     };
     summary.expectations = expectations(world, &summary, verdict);
     summary.ok = verdict.violations.is_empty() && summary.expectations.iter().all(|e| e.ok);
@@ -280,5 +324,169 @@ pub fn render_text(s: &Summary) -> String {
     }
     line(String::new());
     line(format!("reproduce: `{}`", s.reproduce));
+    out
+}
+
+fn secs(ns: u64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+fn spread_ms(s: &Spread) -> String {
+    format!("{} / {} / {}", ms(s.p50), ms(s.p99), ms(s.max))
+}
+
+fn spread_bytes(s: &Spread) -> String {
+    use crate::plot::style::bytes;
+    format!("{} / {} / {}", bytes(s.p50), bytes(s.p99), bytes(s.max))
+}
+
+/// `summary.md`: the same figures as `summary.json`, as tables for people, with the plots.
+pub fn render_markdown(s: &Summary) -> String {
+    use crate::plot::style::thousands;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let o = &mut out;
+    let verdict = if s.ok { "OK" } else { "FAILED" };
+    let _ = writeln!(o, "# {} · seed {}: {verdict}\n", s.scenario, s.seed);
+    let settle_ns = s.timeline.as_deref().map_or(0, |t| t.end_ns.saturating_sub(t.duration_ns));
+    let _ = writeln!(
+        o,
+        "{} s of clients, then {} s of settle · {} events · trace hash `{}`\n",
+        s.sim_duration_ns as f64 / 1e9,
+        settle_ns as f64 / 1e9,
+        thousands(s.events),
+        s.trace_hash
+    );
+    if !s.overrides.is_empty() {
+        let sets: Vec<String> = s.overrides.iter().map(|o| format!("`--set {o}`")).collect();
+        let _ = writeln!(o, "Overrides: {}\n", sets.join(" "));
+    }
+    let _ = writeln!(o, "Reproduce: `{}`\n", s.reproduce);
+    if s.timeline.is_some() {
+        let links: Vec<String> = crate::plot::RUN_PLOTS.iter().map(|p| format!("[{p}]({p})")).collect();
+        let _ = writeln!(o, "Plots: {} · plotted data: [series.json](series.json)\n", links.join(" · "));
+    }
+
+    let _ = writeln!(o, "## Checks\n");
+    let _ = writeln!(o, "| check | expected | actual | result |\n| --- | --- | --- | --- |");
+    for (name, state) in &s.invariants {
+        let result = if state == "ok" { "ok" } else { "**VIOLATED**" };
+        let _ = writeln!(o, "| invariant `{name}` | holds | {state} | {result} |");
+    }
+    for e in &s.expectations {
+        let result = if e.ok { "ok" } else { "**VIOLATED**" };
+        let _ = writeln!(o, "| expect `{}` | {} | {} | {result} |", e.name, e.expected, e.actual);
+    }
+    if !s.violations.is_empty() {
+        let _ = writeln!(o, "\nViolations:\n");
+        for v in &s.violations {
+            let _ = writeln!(o, "- `{}`: {}", v.invariant, v.detail);
+        }
+    }
+
+    let _ = writeln!(o, "\n## Clients\n");
+    let _ = writeln!(o, "| metric | value |\n| --- | --- |");
+    let _ = writeln!(o, "| commits | {} ({:.1}/s) |", thousands(s.commits), s.commits_per_sec);
+    let _ = writeln!(o, "| reads | {} |", thousands(s.reads));
+    let _ = writeln!(o, "| rollbacks | {} |", thousands(s.rollbacks));
+    let _ = writeln!(
+        o,
+        "| failed / indeterminate / refused ops | {} / {} / {} |",
+        s.failed_ops, s.indeterminate_ops, s.refused_ops
+    );
+    let from =
+        s.timeline.as_deref().and_then(|t| t.windows.iter().find(|w| w.kind == crate::plot::WindowKind::Unavailable));
+    let unavailable = match from {
+        Some(w) => format!("{} (from {} to {})", secs(s.unavailable_ns), secs(w.from_ns), secs(w.to_ns)),
+        None => secs(s.unavailable_ns),
+    };
+    let _ = writeln!(o, "| longest write unavailability | {unavailable} |");
+    let _ = writeln!(o, "| failovers | {} |", s.failovers);
+    let _ = writeln!(o, "| WAL generated / network bytes | {} / {} |", kib(s.wal_bytes), kib(s.net_bytes));
+
+    let _ = writeln!(o, "\n## Latency\n");
+    let _ = writeln!(
+        o,
+        "| operation | p50 | p90 | p99 | p99.9 | p99.99 | max |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for (name, p) in [("commit", &s.commit_latency_ns), ("read", &s.read_latency_ns)] {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            ms(p.p50),
+            ms(p.p90),
+            ms(p.p99),
+            ms(p.p999),
+            ms(p.p9999),
+            ms(p.max)
+        );
+    }
+
+    let _ = writeln!(o, "\n## Replication (p50 / p99 / max)\n");
+    let _ =
+        writeln!(o, "| standby | lag in bytes | write_lag | flush_lag | replay_lag |\n| --- | --- | --- | --- | --- |");
+    for (name, st) in &s.standbys {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} |",
+            spread_bytes(&st.lag_bytes),
+            spread_ms(&st.write_lag_ns),
+            spread_ms(&st.flush_lag_ns),
+            spread_ms(&st.replay_lag_ns)
+        );
+    }
+
+    let l = &s.lost_acked_writes_by_level;
+    let _ = writeln!(o, "\n## Durability\n");
+    let _ = writeln!(o, "| lost acknowledged writes | off | local | remote_write | on | remote_apply | split-brain writes | stale reads |");
+    let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(
+        o,
+        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+        s.lost_acked_writes, l.off, l.local, l.remote_write, l.on, l.remote_apply, s.split_brain_writes, s.stale_reads
+    );
+
+    if let Some(t) = s.timeline.as_deref() {
+        if !t.windows.is_empty() || !t.marks.is_empty() {
+            let _ = writeln!(o, "\n## Faults and events (shaded and marked on the plots)\n");
+            let _ = writeln!(o, "| from | to | what |\n| --- | --- | --- |");
+            let mut rows: Vec<(u64, String)> = t
+                .windows
+                .iter()
+                .map(|w| (w.from_ns, format!("| {} | {} | {} |", secs(w.from_ns), secs(w.to_ns), w.label)))
+                .collect();
+            rows.extend(t.marks.iter().map(|m| (m.at_ns, format!("| {} | | {} |", secs(m.at_ns), m.label))));
+            rows.sort_by_key(|r| r.0);
+            for (_, row) in rows {
+                let _ = writeln!(o, "{row}");
+            }
+        }
+    }
+
+    let _ = writeln!(o, "\n## Nodes at the end\n");
+    let _ = writeln!(
+        o,
+        "| node | role | crashes | flush LSN | replay LSN | checkpoints | WAL held | durable disk |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for (name, n) in &s.nodes {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            n.role,
+            n.crashes,
+            n.flush_lsn,
+            n.replay_lsn,
+            n.checkpoints,
+            kib(n.wal_held_bytes),
+            kib(n.disk_bytes)
+        );
+    }
+
+    if s.timeline.is_some() {
+        let _ = writeln!(o, "\n## Plots\n");
+        for (file, what) in crate::plot::RUN_PLOTS.iter().zip(["replication lag", "throughput", "latency"]) {
+            let _ = writeln!(o, "![{what}]({file})\n");
+        }
+    }
     out
 }

@@ -96,11 +96,11 @@ pub fn report_dir(out_dir: &Path, scenario: &str, seed: u64) -> PathBuf {
     out_dir.join(scenario).join(format!("seed-{seed}"))
 }
 
-/// Writes `summary.json` and `summary.md`.
+/// Writes `summary.json`, `summary.md`, and the plots with their data (`crate::plot`).
 pub fn write_report(dir: &Path, summary: &Summary) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("summary.json"), json + "\n")?;
-    std::fs::write(dir.join("summary.md"), report::render_text(summary))?;
-    Ok(())
+    std::fs::write(dir.join("summary.md"), report::render_markdown(summary))?;
+    crate::plot::write_run_plots(dir, summary)
 }

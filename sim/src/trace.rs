@@ -31,6 +31,7 @@ fn input_detail(input: &Input) -> (&'static str, u64) {
         Input::DiskFailed(io) => ("disk_failed", io.0),
         Input::ComputeDone(_) => ("compute_done", 0),
         Input::Client { op_id, .. } => ("client", *op_id),
+        Input::Admin(_) => ("admin", 0),
     }
 }
 
@@ -41,6 +42,18 @@ fn message_value(msg: &Message) -> u64 {
         Message::Keepalive { wal_end, .. } => wal_end.0,
         Message::StartReplication { start, .. } => start.0,
         Message::Error { text } => text.len() as u64,
+        Message::StreamStart { timeline, .. } => *timeline as u64,
+    }
+}
+
+fn ha_kind(msg: &crate::ha_world::HaMsg) -> &'static str {
+    use crate::ha_world::HaMsg;
+    match msg {
+        HaMsg::DcsRequest { .. } => "dcs_request",
+        HaMsg::DcsReply { .. } => "dcs_reply",
+        HaMsg::Watch => "dcs_watch",
+        HaMsg::Probe { .. } => "probe",
+        HaMsg::ProbeReply { .. } => "probe_reply",
     }
 }
 
@@ -57,6 +70,7 @@ impl TraceRecord {
             EventKind::Arrive { from, to, packet, .. } => match packet {
                 Packet::Msg(msg) => r("arrive", *to as i64, *from as i64, msg.kind(), message_value(msg)),
                 Packet::Reset => r("arrive", *to as i64, *from as i64, "reset", 0),
+                Packet::Ha(msg) => r("arrive", *to as i64, *from as i64, ha_kind(msg), 0),
             },
             EventKind::RequestArrives { session } => r("request", -1, *session as i64, "", 0),
             EventKind::ReplyArrives { session, op_id, outcome } => {
@@ -74,6 +88,11 @@ impl TraceRecord {
             EventKind::Fault { index } => r("fault", -1, -1, "", *index as u64),
             EventKind::Sample => r("sample", -1, -1, "", 0),
             EventKind::Settle => r("settle", -1, -1, "", 0),
+            EventKind::HaTick { node, .. } => r("ha_tick", *node as i64, -1, "", 0),
+            EventKind::DcsExpiry => r("dcs_expiry", -1, -1, "", 0),
+            EventKind::ProxyCheck => r("proxy_check", -1, -1, "", 0),
+            EventKind::DataCopied { node, upstream, .. } => r("data_copied", *node as i64, *upstream as i64, "", 0),
+            EventKind::Resume { node } => r("resume", *node as i64, -1, "", 0),
         }
     }
 }
@@ -103,6 +122,17 @@ impl Trace {
                 "t_ns": at_ns, "event": record.event, "node": record.node, "peer": record.peer,
                 "detail": record.detail, "value": record.value,
             });
+            if let Err(e) = writeln!(sink, "{line}") {
+                self.write_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+
+    /// A line of narrative (an HA decision): folded into the hash and written to the trace.
+    pub fn note(&mut self, at_ns: u64, text: &str) {
+        self.hash = fnv1a(text.as_bytes(), fnv1a(&at_ns.to_le_bytes(), self.hash));
+        if let Some(sink) = self.sink.as_mut() {
+            let line = serde_json::json!({ "t_ns": at_ns, "event": "note", "detail": text });
             if let Err(e) = writeln!(sink, "{line}") {
                 self.write_error.get_or_insert(e.to_string());
             }

@@ -13,7 +13,7 @@ use crate::clock::NodeClock;
 use crate::cpu::{Cpu, Lane};
 use crate::disk::{Disk, DiskOp};
 use crate::history::{History, Outcome};
-use crate::metrics::{Metrics, SAMPLE_INTERVAL_NS};
+use crate::metrics::{Mark, MarkKind, Metrics, SAMPLE_INTERVAL_NS};
 use crate::net::{Delivery, Network, Packet};
 use crate::rng::stream;
 use crate::scenario::model::{FaultKind, Scenario};
@@ -65,6 +65,55 @@ pub enum EventKind {
     },
     Sample,
     Settle,
+    /// An HA agent's timer.
+    HaTick {
+        node: NodeId,
+        incarnation: u64,
+    },
+    /// The leader key may have expired: fire the DCS watch if it did.
+    DcsExpiry,
+    /// HAProxy's health check round.
+    ProxyCheck,
+    /// A pg_rewind or base backup finished copying.
+    DataCopied {
+        node: NodeId,
+        incarnation: u64,
+        image: Box<repsim_engine::io::DiskImage>,
+        upstream: NodeId,
+    },
+    /// A paused node resumes.
+    Resume {
+        node: NodeId,
+    },
+}
+
+/// `InFlight::node` of an operation no server accepted.
+pub const NO_NODE: NodeId = NodeId::MAX;
+
+/// The node whose processes an event needs, if a `pause` can hold it back.
+fn paused_target(kind: &EventKind, sessions: &[Session]) -> Option<NodeId> {
+    match kind {
+        EventKind::Input { node, .. }
+        | EventKind::Timer { node, .. }
+        | EventKind::DiskDone { node, .. }
+        | EventKind::HaTick { node, .. } => Some(*node),
+        EventKind::Arrive { to, .. } => Some(*to),
+        EventKind::RequestArrives { session } => {
+            sessions[*session as usize].current.as_ref().map(|f| f.node).filter(|n| *n != NO_NODE)
+        }
+        _ => None,
+    }
+}
+
+/// A promotion, for split-brain accounting and the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Promotion {
+    pub at_ns: u64,
+    pub node: NodeId,
+    /// The timeline it left and the one it started.
+    pub from_timeline: u32,
+    pub timeline: u32,
+    pub switch: repsim_engine::Lsn,
 }
 
 pub struct NodeSlot {
@@ -79,6 +128,18 @@ pub struct NodeSlot {
     /// Highest LSN this node ever reported durable, for `durable_fsync`.
     pub max_flushed: repsim_engine::Lsn,
     pub crashes: u32,
+    /// The host runs (its PostgreSQL may still be stopped).
+    pub host_up: bool,
+    /// A rewind or clone is copying data.
+    pub busy: bool,
+    /// The upstream refused our WAL: it goes past the upstream's fork point.
+    pub diverged: bool,
+    /// A fast shutdown (switchover) completed and PostgreSQL stopped.
+    pub shutdown_complete: bool,
+    /// The timeline PostgreSQL was on when it last stopped.
+    pub last_timeline: u32,
+    /// Processing resumes at this time (`pause`).
+    pub paused_until_ns: u64,
 }
 
 /// A client session and its one operation in flight.
@@ -112,6 +173,17 @@ pub struct World {
     pub end_ns: u64,
     pub settling: bool,
     out_buf: Vec<Output>,
+    /// The HA manager, DCS and agents, when the scenario has `[ha]`.
+    pub ha: Option<crate::ha_world::HaWorld>,
+    /// What the HA agents decided, in order (for the report).
+    pub ha_log: Vec<(u64, String)>,
+    /// Where clients send their operations: HAProxy's view of the primary with `[ha]`, else
+    /// the configured primary or the last one promoted by hand.
+    pub router_primary: Option<NodeId>,
+    pub promotions: Vec<Promotion>,
+    /// Two or more nodes running as primary: since when, and the total so far.
+    dual_primary_since_ns: Option<u64>,
+    pub dual_primary_ns: u64,
 }
 
 /// Builds each node's engine configuration from the scenario.
@@ -143,7 +215,10 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
 }
 
 impl World {
-    pub fn new(scenario: Scenario, seed: u64, trace: Trace) -> World {
+    pub fn new(mut scenario: Scenario, seed: u64, trace: Trace) -> World {
+        // The faults this seed runs: the file's plus its random ones drawn from the `faults`
+        // stream (nemesis.rs); from here on `scenario.faults` is that concrete list.
+        scenario.faults = crate::nemesis::concrete_faults(&scenario, seed);
         let configs = node_configs(&scenario);
         let image = initdb(&configs[scenario.cluster.primary]);
         let nodes = configs
@@ -163,10 +238,23 @@ impl World {
                     timers: BTreeMap::new(),
                     max_flushed: repsim_engine::Lsn::INVALID,
                     crashes: 0,
+                    host_up: true,
+                    busy: false,
+                    diverged: false,
+                    shutdown_complete: false,
+                    last_timeline: 1,
+                    paused_until_ns: 0,
                 }
             })
             .collect();
-        let net = Network::new(&scenario.network, scenario.cluster.nodes.len(), stream(seed, "network"));
+        // With an HA manager the DCS is one more network endpoint, after the nodes.
+        let endpoints = scenario.cluster.nodes.len() + scenario.ha.is_some() as usize;
+        let net = Network::new(&scenario.network, endpoints, stream(seed, "network"));
+        let ha = scenario
+            .ha
+            .clone()
+            .map(|spec| crate::ha_world::HaWorld::new(spec, &scenario.cluster.nodes, scenario.cluster.primary));
+        let router_primary = Some(scenario.cluster.primary as NodeId);
         let workload = Workload::new(scenario.workload.clone(), stream(seed, "workload"));
         let sessions = (0..scenario.workload.clients).map(|_| Session::default()).collect();
         let end_ns = scenario.duration_ns + scenario.settle_ns;
@@ -186,6 +274,12 @@ impl World {
             end_ns,
             settling: false,
             out_buf: Vec::new(),
+            ha,
+            ha_log: Vec::new(),
+            router_primary,
+            promotions: Vec::new(),
+            dual_primary_since_ns: None,
+            dual_primary_ns: 0,
             scenario,
         }
     }
@@ -214,16 +308,38 @@ impl World {
         }
         self.schedule(SAMPLE_INTERVAL_NS, EventKind::Sample);
         self.schedule(self.scenario.duration_ns, EventKind::Settle);
+        if let Some(ha) = &self.ha {
+            // Agents' cycles are not synchronised: each starts at a phase drawn from `ha`.
+            let loop_wait = ha.spec.loop_wait_ns;
+            let mut rng = stream(self.seed, "ha");
+            for node in 0..self.nodes.len() as NodeId {
+                let at = rng.below(loop_wait);
+                self.schedule(at, EventKind::HaTick { node, incarnation: 0 });
+            }
+            self.schedule(0, EventKind::ProxyCheck);
+        }
         while let Some((at_ns, kind)) = self.queue.pop() {
             if at_ns > self.end_ns {
                 break;
             }
             self.now_ns = at_ns;
+            if let Some(node) = paused_target(&kind, &self.sessions).filter(|&n| (n as usize) < self.nodes.len()) {
+                let until = self.nodes[node as usize].paused_until_ns;
+                if until > at_ns {
+                    // A paused process sees nothing until it resumes.
+                    self.schedule(until, kind);
+                    continue;
+                }
+            }
             self.events += 1;
             self.trace.record(at_ns, &TraceRecord::of(&kind));
             self.handle(kind);
+            self.track_primaries();
         }
         self.now_ns = self.end_ns;
+        if let Some(since) = self.dual_primary_since_ns.take() {
+            self.dual_primary_ns += self.end_ns - since;
+        }
         self.metrics.unavailable.finish(self.scenario.duration_ns.min(self.now_ns));
     }
 
@@ -231,19 +347,19 @@ impl World {
         match kind {
             EventKind::Input { node, incarnation, input } => {
                 if self.nodes[node as usize].incarnation == incarnation {
-                    self.step(node, input);
+                    self.step_node(node, input);
                 }
             }
             EventKind::Timer { node, incarnation, id, generation } => {
                 let slot = &self.nodes[node as usize];
                 if slot.incarnation == incarnation && slot.timers.get(&id) == Some(&generation) {
-                    self.step(node, Input::Timer(id));
+                    self.step_node(node, Input::Timer(id));
                 }
             }
             EventKind::DiskDone { node, incarnation, io } => {
                 if self.nodes[node as usize].incarnation == incarnation {
                     self.nodes[node as usize].disk.complete_next();
-                    self.step(node, Input::DiskDone(io));
+                    self.step_node(node, Input::DiskDone(io));
                 }
             }
             EventKind::Arrive { from, to, epoch, packet } => self.arrive(from, to, epoch, packet),
@@ -254,6 +370,40 @@ impl World {
             EventKind::Fault { index } => self.fault(index),
             EventKind::Sample => self.sample(),
             EventKind::Settle => self.settle(),
+            EventKind::HaTick { node, incarnation } => {
+                if self.ha.as_ref().is_some_and(|h| h.agent_incarnation[node as usize] == incarnation) {
+                    self.ha_step(node, repsim_engine::ha::HaInput::Tick);
+                }
+            }
+            EventKind::DcsExpiry => self.dcs_watch(),
+            EventKind::ProxyCheck => self.proxy_check(),
+            EventKind::DataCopied { node, incarnation, image, upstream } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.data_copied(node, *image, upstream);
+                }
+            }
+            EventKind::Resume { .. } => {}
+        }
+    }
+
+    pub(crate) fn is_paused(&self, node: NodeId) -> bool {
+        self.nodes[node as usize].paused_until_ns > self.now_ns
+    }
+
+    /// Accumulates the time during which two or more nodes ran as primary.
+    fn track_primaries(&mut self) {
+        let primaries = self
+            .nodes
+            .iter()
+            .filter(|s| s.engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Primary))
+            .count();
+        match (primaries >= 2, self.dual_primary_since_ns) {
+            (true, None) => self.dual_primary_since_ns = Some(self.now_ns),
+            (false, Some(since)) => {
+                self.dual_primary_ns += self.now_ns - since;
+                self.dual_primary_since_ns = None;
+            }
+            _ => {}
         }
     }
 
@@ -262,7 +412,7 @@ impl World {
     }
 
     /// Feeds one input to a node and carries out what it asks.
-    fn step(&mut self, node: NodeId, input: Input) {
+    pub(crate) fn step_node(&mut self, node: NodeId, input: Input) {
         let slot = &mut self.nodes[node as usize];
         let Some(engine) = slot.engine.as_mut() else {
             return;
@@ -327,7 +477,10 @@ impl World {
             }
             Output::Reply { client, op_id, reply } => {
                 let at = self.now_ns + self.net.sample_client_latency();
-                let outcome = Outcome::from_reply(reply);
+                let timeline = self.nodes[node as usize].engine.as_ref().map_or(0, |e| e.timeline());
+                // Another node already started a timeline forked off this one: a dead branch.
+                let split_brain = self.promotions.iter().any(|p| p.from_timeline == timeline && p.node != node);
+                let outcome = Outcome::from_reply(reply, split_brain);
                 self.schedule(at, EventKind::ReplyArrives { session: client.0 as u32, op_id, outcome });
             }
             Output::Observe(observation) => self.observe(node, observation),
@@ -339,11 +492,19 @@ impl World {
     }
 
     fn arrive(&mut self, from: NodeId, to: NodeId, epoch: u64, packet: Packet) {
-        if !self.net.accepts(from, to, epoch) || !self.is_up(to) {
+        let to_dcs = self.ha.as_ref().is_some_and(|h| h.dcs_endpoint == to);
+        if !self.net.accepts(from, to, epoch) || (!to_dcs && !self.nodes[to as usize].host_up) {
+            return;
+        }
+        if let Packet::Ha(msg) = packet {
+            return self.ha_arrive(from, to, *msg);
+        }
+        if !self.is_up(to) {
             return;
         }
         let incarnation = self.nodes[to as usize].incarnation;
         let (cost, input) = match packet {
+            Packet::Ha(_) => unreachable!("handled above"),
             Packet::Reset => {
                 self.net.learn_reset(from, to, epoch);
                 (0, Input::ConnectionLost { peer: from })
@@ -359,7 +520,7 @@ impl World {
         // One process per connection handles its messages in order (walsender, walreceiver).
         let at = self.nodes[to as usize].cpu.lane(Lane::Connection(from), self.now_ns, cost);
         if at == self.now_ns {
-            self.step(to, input);
+            self.step_node(to, input);
         } else {
             self.schedule(at, EventKind::Input { node: to, incarnation, input });
         }
@@ -375,17 +536,43 @@ impl World {
                     slot.name, slot.max_flushed
                 ));
             }
+            Observation::Promoted { timeline, switch } => {
+                // Bytes past the switch point were never part of the new history.
+                slot.max_flushed = switch;
+                let label = format!("{} promoted: timeline {timeline} at {switch}", slot.name);
+                self.promotions.push(Promotion {
+                    at_ns: self.now_ns,
+                    node,
+                    from_timeline: timeline - 1,
+                    timeline,
+                    switch,
+                });
+                self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::Failover, label });
+                if self.ha.is_none() {
+                    // An operator promoting by hand re-points the application at once.
+                    self.router_primary = Some(node);
+                }
+            }
+            Observation::WalReceiverStopped { reason } if reason.contains("not in this server's history") => {
+                slot.diverged = true;
+            }
+            Observation::ShutdownComplete { .. } => {
+                slot.shutdown_complete = true;
+                self.stop_pg(node);
+            }
             Observation::Panic { .. } => self.crash(node),
             _ => {}
         }
     }
 
-    fn boot(&mut self, node: NodeId) {
+    pub(crate) fn boot(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node as usize];
-        if slot.engine.is_some() {
+        if slot.engine.is_some() || !slot.host_up {
             return;
         }
         slot.timers.clear();
+        slot.diverged = false;
+        slot.shutdown_complete = false;
         let mut engine = Node::new(slot.config.clone());
         let image = slot.disk.durable_image();
         let local = Instant(slot.clock.local(self.now_ns));
@@ -408,24 +595,82 @@ impl World {
         }
     }
 
-    /// Power loss: memory and unsynced writes are gone; in-flight client ops are indeterminate.
+    /// In-flight client operations on `node` end without an answer.
+    fn fail_sessions_on(&mut self, node: NodeId) {
+        for session in 0..self.sessions.len() {
+            let Some(flight) = self.sessions[session].current.as_ref().filter(|f| f.node == node) else { continue };
+            let op_id = flight.planned.op_id;
+            let at = self.now_ns + self.net.sample_client_latency();
+            let session = session as u32;
+            self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Indeterminate });
+        }
+    }
+
+    /// PostgreSQL stops (immediate or fast shutdown) while the host stays up: the page cache
+    /// survives, connections are closed.
+    pub(crate) fn stop_pg(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        let Some(engine) = slot.engine.take() else { return };
+        slot.last_timeline = engine.timeline();
+        slot.incarnation += 1;
+        slot.timers.clear();
+        slot.disk.stop_process();
+        slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
+        for peer in 0..self.nodes.len() as NodeId {
+            if peer != node {
+                if let Some(d) = self.net.close(self.now_ns, node, peer) {
+                    self.schedule_arrival(node, peer, d, Packet::Reset);
+                }
+            }
+        }
+        self.fail_sessions_on(node);
+    }
+
+    /// Power loss: memory and unsynced writes are gone; in-flight client ops are indeterminate;
+    /// the HA agent dies with the host.
     fn crash(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node as usize];
-        if slot.engine.take().is_none() {
+        if !slot.host_up {
             return;
+        }
+        slot.host_up = false;
+        if let Some(engine) = slot.engine.take() {
+            slot.last_timeline = engine.timeline();
         }
         slot.incarnation += 1;
         slot.crashes += 1;
+        slot.busy = false;
+        slot.paused_until_ns = 0;
         slot.disk.crash();
         slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
         self.net.crash(node);
-        for session in 0..self.sessions.len() {
-            let affected = self.sessions[session].current.as_ref().is_some_and(|f| f.node == node);
-            if affected {
-                let op_id = self.sessions[session].current.as_ref().map(|f| f.planned.op_id).unwrap_or(0);
-                let at = self.now_ns + self.net.sample_client_latency();
-                let session = session as u32;
-                self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Indeterminate });
+        if let Some(ha) = self.ha.as_mut() {
+            ha.agents[node as usize] = None;
+            ha.agent_incarnation[node as usize] += 1;
+        }
+        self.metrics.marks.push(Mark {
+            at_ns: self.now_ns,
+            kind: MarkKind::RoleChange,
+            label: format!("{} crashed", self.nodes[node as usize].name),
+        });
+        self.fail_sessions_on(node);
+    }
+
+    /// The host comes back. Without an HA manager PostgreSQL starts in its configured role;
+    /// with one, the agent starts and decides.
+    fn restart_host(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        if slot.host_up {
+            return;
+        }
+        slot.host_up = true;
+        match self.ha.as_mut() {
+            None => self.boot(node),
+            Some(ha) => {
+                let config = ha.agent_config(&self.scenario.cluster.nodes, node as usize);
+                ha.agents[node as usize] = Some(repsim_engine::ha::HaAgent::new(config));
+                let incarnation = ha.agent_incarnation[node as usize];
+                self.schedule(self.now_ns, EventKind::HaTick { node, incarnation });
             }
         }
     }
@@ -434,7 +679,7 @@ impl World {
         let fault = self.scenario.faults[index].clone();
         match fault.kind {
             FaultKind::Crash { node } => self.crash(node as NodeId),
-            FaultKind::Restart { node } => self.boot(node as NodeId),
+            FaultKind::Restart { node } => self.restart_host(node as NodeId),
             FaultKind::Partition { a, b, one_way } => self.net.partition(&a, &b, one_way),
             FaultKind::Heal => self.heal(),
             FaultKind::SlowDisk { node, factor, for_ns } => {
@@ -446,7 +691,46 @@ impl World {
                     self.schedule_arrival(a, b, d, Packet::Reset);
                 }
                 if self.is_up(a) {
-                    self.step(a, Input::ConnectionLost { peer: b });
+                    self.step_node(a, Input::ConnectionLost { peer: b });
+                }
+            }
+            FaultKind::PartitionDcs { node } => {
+                if let Some(dcs) = self.ha.as_ref().map(|h| h.dcs_endpoint as usize) {
+                    self.net.partition(&[node], &[dcs], false);
+                }
+            }
+            FaultKind::KillDcs => {
+                if let Some(ha) = self.ha.as_mut() {
+                    ha.dcs.up = false;
+                }
+            }
+            FaultKind::Pause { node, for_ns } => {
+                let until = self.now_ns + for_ns;
+                self.nodes[node].paused_until_ns = until;
+                self.schedule(until, EventKind::Resume { node: node as NodeId });
+                let label = format!("{} paused", self.nodes[node].name);
+                self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::Note, label });
+            }
+            FaultKind::ClockSkew { node, by_ns } => self.nodes[node].clock.offset_ns += by_ns,
+            FaultKind::ClockDrift { node, ppm } => {
+                // Keep the reading continuous: fold the drift so far into the offset.
+                let clock = &mut self.nodes[node].clock;
+                let reading = clock.local(self.now_ns) as i64;
+                clock.drift_ppm = ppm;
+                clock.offset_ns = 0;
+                clock.offset_ns = reading - clock.local(self.now_ns) as i64;
+            }
+            FaultKind::Promote { node } => {
+                if self.is_up(node as NodeId) {
+                    self.step_node(node as NodeId, Input::Admin(repsim_engine::io::Command::Promote));
+                }
+            }
+            FaultKind::Switchover { node } => {
+                if let Some(ha) = self.ha.as_mut() {
+                    let to = self.scenario.cluster.nodes[node].clone();
+                    if let Some(from) = ha.dcs.leader(self.now_ns) {
+                        ha.dcs.set_switchover(from, to);
+                    }
                 }
             }
         }
@@ -458,20 +742,30 @@ impl World {
         }
     }
 
-    /// End of `duration`: clients stop, faults heal, crashed nodes restart.
+    /// End of `duration`: clients stop, faults heal, crashed nodes restart, pauses end, the
+    /// DCS comes back.
     fn settle(&mut self) {
         self.settling = true;
         self.workload.stopped = true;
         self.workload.backlog.clear();
         self.heal();
+        if let Some(ha) = self.ha.as_mut() {
+            ha.dcs.up = true;
+        }
         for node in 0..self.nodes.len() {
             self.nodes[node].disk.slow(1.0, 0);
-            self.boot(node as NodeId);
+            if self.nodes[node].paused_until_ns > self.now_ns {
+                self.nodes[node].paused_until_ns = self.now_ns;
+            }
+            if self.nodes[node].host_up && self.ha.is_none() {
+                self.boot(node as NodeId);
+            }
+            self.restart_host(node as NodeId);
         }
     }
 
     fn sample(&mut self) {
-        let primary = self.scenario.cluster.primary;
+        let primary = self.router_primary.unwrap_or(self.scenario.cluster.primary as NodeId) as usize;
         if let Some(engine) = &self.nodes[primary].engine {
             let flush = engine.status().flush_lsn;
             for row in engine.pg_stat_replication() {
@@ -514,18 +808,25 @@ impl World {
 
     /// Where a session's requests go. Reads and writes both go to the configured primary for
     /// now (routers come with failover).
-    fn route(&self, _op: &Op) -> NodeId {
-        self.scenario.cluster.primary as NodeId
+    fn route(&self, _op: &Op) -> Option<NodeId> {
+        self.router_primary
     }
 
     fn send_op(&mut self, session: u32, planned: PlannedOp) {
-        let node = self.route(&planned.op);
         if planned.op.is_write() {
             self.metrics.unavailable.invoked(planned.intended_ns);
         }
+        let at = self.now_ns + self.net.sample_client_latency();
+        let Some(node) = self.route(&planned.op) else {
+            // The proxy has no healthy primary: the connection is refused at once.
+            let op_id = planned.op_id;
+            let flight = InFlight { planned, node: NO_NODE, incarnation: 0, sent_ns: self.now_ns };
+            self.sessions[session as usize].current = Some(flight);
+            self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
+            return;
+        };
         let incarnation = self.nodes[node as usize].incarnation;
         self.sessions[session as usize].current = Some(InFlight { planned, node, incarnation, sent_ns: self.now_ns });
-        let at = self.now_ns + self.net.sample_client_latency();
         self.schedule(at, EventKind::RequestArrives { session });
     }
 
@@ -593,9 +894,9 @@ impl World {
 }
 
 impl Outcome {
-    fn from_reply(reply: Reply) -> Outcome {
+    fn from_reply(reply: Reply, split_brain: bool) -> Outcome {
         match reply {
-            Reply::Committed { commit_lsn, promise } => Outcome::Committed { commit_lsn, promise },
+            Reply::Committed { commit_lsn, promise } => Outcome::Committed { commit_lsn, promise, split_brain },
             Reply::RolledBack => Outcome::RolledBack,
             Reply::Read { value, read_lsn } => Outcome::Read { value, read_lsn },
             Reply::Error { .. } => Outcome::Failed,

@@ -18,6 +18,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "disk",
     "workload",
     "faults",
+    "ha",
     "expect",
 ];
 

@@ -10,6 +10,7 @@ mod diag;
 mod dist;
 mod faults;
 mod fields;
+mod ha;
 pub mod model;
 mod overrides;
 mod parse;

@@ -55,7 +55,32 @@ pub struct Scenario {
     pub workload: Workload,
     /// Sorted by `at_ns` (stable for equal times: file order).
     pub faults: Vec<Fault>,
+    /// `[[faults]] random = { … }`: faults drawn per seed from the `faults` stream; expanded into
+    /// concrete ones by `crate::nemesis::concrete_faults`. File order.
+    pub random_faults: Vec<RandomFaults>,
+    /// `[ha]`: a Patroni-style HA manager on every node. `None`: manual failover only.
+    pub ha: Option<Ha>,
     pub expect: Expect,
+}
+
+/// `[ha]`: Patroni's settings and defaults (spec ha-and-routing §1.2), plus the HAProxy health
+/// check clients use to find the primary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ha {
+    pub ttl_ns: u64,                                   // default 30s
+    pub loop_wait_ns: u64,                             // default 10s
+    pub retry_timeout_ns: u64,                         // default 10s; loop_wait + 2*retry_timeout <= ttl
+    pub maximum_lag_on_failover_bytes: u64,            // default 1MB
+    pub synchronous_mode: bool,                        // default false
+    pub synchronous_mode_strict: bool,                 // default false
+    pub use_pg_rewind: bool,                           // default false
+    pub remove_data_directory_on_rewind_failure: bool, // default false
+    /// Node indices tagged `nofailover`.
+    pub nofailover: Vec<usize>,
+    /// `failover_priority` per node (default 1), in `cluster.nodes` order.
+    pub failover_priority: Vec<i32>,
+    /// HAProxy `inter`: how often clients' proxy checks which node is the primary. Default 3s.
+    pub check_interval_ns: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -189,11 +214,91 @@ pub enum FaultKind {
         factor: f64,
         for_ns: u64,
     },
+    /// `partition_dcs = "pg1"`: the node cannot reach the DCS (both ways) until `heal`.
+    PartitionDcs {
+        node: usize,
+    },
+    /// `kill_dcs = true`: the DCS stops answering until the settle phase.
+    KillDcs,
+    /// `pause = "pg1"`, `for = "40s"`: the node (PostgreSQL and its agent) stops processing,
+    /// like a long GC or IO stall, then resumes with stale beliefs.
+    Pause {
+        node: usize,
+        for_ns: u64,
+    },
+    /// `clock_skew = "pg1"`, `by = "-5s"`: the node's clock jumps.
+    ClockSkew {
+        node: usize,
+        by_ns: i64,
+    },
+    /// `clock_drift = "pg1"`, `ppm = 500.0`: the node's clock runs fast (or slow) from now on.
+    ClockDrift {
+        node: usize,
+        ppm: f64,
+    },
+    /// `promote = "pg2"`: `pg_promote()` by an operator (no HA manager involved).
+    Promote {
+        node: usize,
+    },
+    /// `switchover = "pg2"`: a planned switchover through the HA manager (`patronictl switchover`).
+    Switchover {
+        node: usize,
+    },
     /// `reset = ["pg1", "pg2"]`: TCP connections between the two nodes are reset.
     Reset {
         a: usize,
         b: usize,
     },
+}
+
+/// `[[faults]] random = { rate = "1/10s", kinds = ["crash", "partition"] }`: faults at
+/// exponentially distributed gaps, each of a kind and on a node drawn from the `faults` stream,
+/// each healing itself by `until` (so before `settle`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomFaults {
+    /// Mean number of faults per second (above zero).
+    pub rate_per_sec: f64,
+    /// What to draw from (uniformly; a kind listed twice is drawn twice as often). Non-empty.
+    pub kinds: Vec<RandomFaultKind>,
+    /// Faults start in `from_ns..until_ns` and heal by `until_ns` (`until_ns <= duration`).
+    pub from_ns: u64,
+    pub until_ns: u64,
+    /// Node indices faults are drawn on; default every node. Non-empty, unique.
+    pub nodes: Vec<usize>,
+    /// How long one fault lasts: a crash's downtime, a partition's length, a slow disk's window.
+    /// Default uniform 1s..5s.
+    pub lasts: Dist,
+    /// Disk latency multiplier of a `slow_disk` fault. Default 10.0, at least 1.
+    pub factor: f64,
+    /// 1-based line in the scenario file of the `[[faults]]` header, for messages.
+    pub line: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RandomFaultKind {
+    /// Crash the drawn node; restart it after the drawn downtime.
+    Crash,
+    /// Cut the drawn node off from every other node (both ways); heal after the drawn length.
+    Partition,
+    /// Multiply the drawn node's disk latencies by `factor` for the drawn length.
+    SlowDisk,
+    /// Reset the TCP connections between the drawn node and another node drawn uniformly.
+    Reset,
+}
+
+impl RandomFaultKind {
+    pub const ALL: [RandomFaultKind; 4] =
+        [RandomFaultKind::Crash, RandomFaultKind::Partition, RandomFaultKind::SlowDisk, RandomFaultKind::Reset];
+
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            RandomFaultKind::Crash => "crash",
+            RandomFaultKind::Partition => "partition",
+            RandomFaultKind::SlowDisk => "slow_disk",
+            RandomFaultKind::Reset => "reset",
+        }
+    }
 }
 
 /// `[expect]`: what the CI gate asserts. `None` = not asserted (still reported).
@@ -204,4 +309,7 @@ pub struct Expect {
     pub min_commits: Option<u64>,
     pub max_commit_p99_ns: Option<u64>,
     pub max_lag_bytes_p99: Option<u64>,
+    pub split_brain_writes: Option<u64>,
+    pub max_unavailable_ns: Option<u64>,
+    pub min_failovers: Option<u64>,
 }

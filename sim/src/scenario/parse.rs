@@ -28,6 +28,11 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
     let settle_ns = top.opt("settle", Field::duration_ns)?.unwrap_or(10 * SECOND_NS);
     let cluster = read_cluster(&top)?;
     let replication = read_replication(&top, &cluster)?;
+    let nodes = read_nodes(&top, &cluster.nodes)?;
+    let network = read_network(&top, &cluster.nodes)?;
+    let disks = read_disks(&top, &cluster.nodes)?;
+    let workload = read_workload(&top)?;
+    let (faults, random_faults) = read_faults(&top, &cluster.nodes, duration_ns, settle_ns, source)?;
     Ok(Scenario {
         name,
         description,
@@ -35,11 +40,13 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
         overrides: Vec::new(),
         duration_ns,
         settle_ns,
-        nodes: read_nodes(&top, &cluster.nodes)?,
-        network: read_network(&top, &cluster.nodes)?,
-        disks: read_disks(&top, &cluster.nodes)?,
-        workload: read_workload(&top)?,
-        faults: read_faults(&top, &cluster.nodes, duration_ns, settle_ns, source)?,
+        nodes,
+        network,
+        disks,
+        workload,
+        faults,
+        random_faults,
+        ha: super::ha::read_ha(&top, &cluster.nodes)?,
         expect: read_expect(&top)?,
         replication,
         cluster,
