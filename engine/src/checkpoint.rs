@@ -243,6 +243,7 @@ impl Node {
         }
         // A standby never removes WAL it has not replayed, nor WAL it has not flushed.
         keep_seg = keep_seg.min(self.replay_or_insert_floor().segment(segment));
+        keep_seg = self.keep_for_slots(keep_seg, current, out);
         let removed = self.wal.remove_segments_before(Lsn(keep_seg * segment));
         for segno in removed {
             // Old segments may belong to any timeline of our history.
@@ -251,6 +252,28 @@ impl Node {
             }
         }
         self.wal.start()
+    }
+
+    /// Slots hold WAL back to their `restart_lsn`, bounded by `max_slot_wal_keep_size`; a slot
+    /// that falls further behind is invalidated (`wal_removed`) and holds nothing.
+    fn keep_for_slots(&mut self, keep_seg: u64, current: Lsn, out: &mut Vec<Output>) -> u64 {
+        let segment = self.cfg.wal_segment_size_bytes;
+        let limit = self.cfg.max_slot_wal_keep_size_bytes;
+        let mut invalidated = Vec::new();
+        let mut keep = keep_seg;
+        for (&standby, &restart) in &self.slots {
+            if limit.is_some_and(|cap| current.bytes_since(restart) > cap) {
+                invalidated.push(standby);
+            } else {
+                keep = keep.min(restart.segment(segment));
+            }
+        }
+        for standby in invalidated {
+            self.slots.remove(&standby);
+            let text = "replication slot invalidated: wal_removed (max_slot_wal_keep_size exceeded)".to_string();
+            out.push(Output::Observe(Observation::WalSenderError { standby, text }));
+        }
+        keep
     }
 
     fn replay_or_insert_floor(&self) -> Lsn {

@@ -19,6 +19,10 @@ use crate::lsn::Lsn;
 use crate::syncrep::{SyncMethod, SyncStandbyNames};
 use crate::timeline::History;
 
+/// After changing `synchronous_standby_names`, Patroni sleeps this long and re-reads to
+/// confirm the new synchronous standby.
+pub const SYNC_RECHECK_NS: u64 = 2_000_000_000;
+
 /// How long a leader-race probe of another member may take (hard-coded in Patroni).
 pub const PROBE_TIMEOUT_NS: u64 = 2_000_000_000;
 
@@ -237,6 +241,12 @@ pub struct HaAgent {
     /// standby named then.
     sync_change: Option<(String, Lsn)>,
     switchover_stopping: bool,
+    /// `synchronous_standby_names` just changed: re-read in 2 s to confirm the new standby
+    /// (Patroni sleeps 2 s and re-reads within the same cycle).
+    recheck_soon: bool,
+    /// §2.2 ordering: the `synchronous_standby_names` to set (and the standby it picks) once the
+    /// CAS that drops the old standbys from the `sync` key has succeeded.
+    ssn_after_cas: Option<(SyncStandbyNames, Option<String>)>,
     /// After a failed rewind without permission to re-clone, the node stays out of service.
     pub needs_reinit: bool,
 }
@@ -254,6 +264,8 @@ impl HaAgent {
             leader_until: None,
             sync_change: None,
             switchover_stopping: false,
+            recheck_soon: false,
+            ssn_after_cas: None,
             needs_reinit: false,
         }
     }
@@ -274,11 +286,16 @@ impl HaAgent {
     fn end_cycle(&mut self, now: Instant, out: &mut Vec<HaOutput>) {
         self.step = Step::Idle;
         self.todo.clear();
-        let wait = if self.switchover_stopping { 100_000_000 } else { self.cfg.loop_wait_ns };
+        self.ssn_after_cas = None;
+        let wait = if self.switchover_stopping {
+            100_000_000
+        } else if std::mem::take(&mut self.recheck_soon) {
+            SYNC_RECHECK_NS.min(self.cfg.loop_wait_ns)
+        } else {
+            self.cfg.loop_wait_ns
+        };
+        // A cycle that overran `wait` is followed at once (Patroni: `nap_time <= 0`).
         self.next_cycle = Instant(self.next_cycle.0.max(now.0.saturating_sub(wait)) + wait).max(now);
-        if self.next_cycle <= now {
-            self.next_cycle = Instant(now.0 + wait);
-        }
         out.push(HaOutput::SetTimer { at: self.next_cycle });
     }
 
@@ -379,6 +396,7 @@ impl HaAgent {
             }
             (DcsOp::AcquireLeader, _) => {
                 out.push(HaOutput::Event("lost the leader race".into()));
+                step_down(pg, out);
                 self.publish(now, pg, out);
             }
             (DcsOp::CasSync { .. }, DcsResult::Ok) if self.after_acquire => self.promote_now(now, pg, out),
@@ -386,6 +404,13 @@ impl HaAgent {
                 // Patroni postpones promotion to the next cycle.
                 self.after_acquire = false;
                 self.end_cycle(now, out);
+            }
+            (DcsOp::CasSync { .. }, DcsResult::Ok) if self.ssn_after_cas.is_some() => {
+                if let Some((names, picked)) = self.ssn_after_cas.take() {
+                    out.push(HaOutput::Pg(PgAction::SetSyncStandbyNames(names)));
+                    self.sync_change = picked.map(|p| (p, pg.flush));
+                }
+                self.next_write(now, out);
             }
             (DcsOp::ReleaseLeader, _) => {
                 self.leader_until = None;
@@ -519,6 +544,7 @@ impl HaAgent {
         let reason = self.candidate_check(pg).err();
         if let Some(reason) = reason {
             out.push(HaOutput::Event(format!("not a candidate: {reason}")));
+            step_down(pg, out);
             if pg.role == PgRole::Stopped && !self.needs_reinit {
                 out.push(HaOutput::Pg(PgAction::StartStandby { upstream: None }));
             }
@@ -600,6 +626,7 @@ impl HaAgent {
         });
         if let Some(other) = healthier {
             out.push(HaOutput::Event(format!("not the healthiest: {} is at {}", other.name, other.wal_position)));
+            step_down(pg, out);
             return self.publish(now, pg, out);
         }
         self.send(now, DcsOp::AcquireLeader, out);
@@ -607,6 +634,17 @@ impl HaAgent {
 
     /// The key is mine this cycle: be primary, act on a switchover, manage sync replication.
     fn lead(&mut self, now: Instant, pg: &PgState, out: &mut Vec<HaOutput>) {
+        if pg.role == PgRole::Replica && self.cfg.synchronous_mode {
+            // §2.2: every promotion attempt first writes sync = {leader: me, sync_standby: none}.
+            self.after_acquire = true;
+            self.todo.push_back(DcsOp::PutStatus {
+                optime: pg.flush,
+                timeline: pg.timeline,
+                history: pg.history.clone(),
+            });
+            let value = Some(SyncKey { leader: self.cfg.name.clone(), standbys: Vec::new() });
+            return self.send(now, DcsOp::CasSync { revision: self.view.sync_revision, value }, out);
+        }
         if pg.role == PgRole::Replica {
             out.push(HaOutput::Event("promoting (leader key held)".into()));
             out.push(HaOutput::Pg(PgAction::Promote));
@@ -673,8 +711,14 @@ impl HaAgent {
             None => SyncStandbyNames::empty(),
         };
         if wanted != pg.synchronous_standby_names {
-            out.push(HaOutput::Pg(PgAction::SetSyncStandbyNames(wanted)));
-            self.sync_change = picked.clone().map(|p| (p, pg.flush));
+            if still != current || !sync_is_mine {
+                // Shrink `sync` first; PostgreSQL changes only once that CAS succeeded.
+                self.ssn_after_cas = Some((wanted, picked.clone()));
+            } else {
+                out.push(HaOutput::Pg(PgAction::SetSyncStandbyNames(wanted)));
+                self.sync_change = picked.clone().map(|p| (p, pg.flush));
+            }
+            self.recheck_soon = picked.is_some();
             return;
         }
         let Some(name) = picked else { return };
@@ -694,6 +738,15 @@ impl HaAgent {
             // The setting already names it (e.g. from the configuration): confirm from now.
             _ => self.sync_change = Some((name, pg.flush)),
         }
+    }
+}
+
+/// §1.6: a node that may not or did not take the free key follows, and following demotes a
+/// running primary (Patroni `follow` → `demote('immediate-nolock')`).
+fn step_down(pg: &PgState, out: &mut Vec<HaOutput>) {
+    if pg.role == PgRole::Primary {
+        out.push(HaOutput::Event("demoting: not the leader".into()));
+        out.push(HaOutput::Pg(PgAction::Demote { upstream: None }));
     }
 }
 

@@ -61,6 +61,10 @@ pub struct Node {
     pub(crate) commits: CommitQueues,
     pub(crate) walsenders: BTreeMap<NodeId, WalSender>,
     pub(crate) next_walsender_slot: u32,
+    /// Physical replication slots by standby: their `restart_lsn`. Kept in memory only
+    /// (PostgreSQL persists them in pg_replslot; a restarted primary recreates them as the
+    /// standbys reconnect).
+    pub(crate) slots: BTreeMap<NodeId, Lsn>,
     pub(crate) receiver: WalReceiver,
     pub(crate) replay: Replay,
     /// Records redone by crash recovery, waiting for their CPU time.
@@ -87,6 +91,7 @@ impl Node {
             commits: CommitQueues::default(),
             walsenders: BTreeMap::new(),
             next_walsender_slot: 0,
+            slots: BTreeMap::new(),
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,

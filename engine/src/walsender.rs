@@ -97,6 +97,11 @@ impl Node {
         if start < self.wal.start() {
             return refuse(self.segment_removed_error(start), out);
         }
+        if self.cfg.replication_slots {
+            // The slot reserves WAL from where the standby starts (Patroni creates one per member).
+            let restart = self.slots.entry(peer).or_insert(start);
+            *restart = (*restart).min(start).max(self.wal.start());
+        }
         // A new connection from the same standby replaces the old walsender.
         self.walsenders.remove(&peer);
         let slot = self.next_walsender_slot;
@@ -203,6 +208,10 @@ impl Node {
         sender.write = sender.write.max(write);
         sender.flush = sender.flush.max(flush);
         sender.apply = sender.apply.max(apply);
+        if let Some(restart) = self.slots.get_mut(&peer) {
+            // Physical slot: restart_lsn := the standby's flush.
+            *restart = (*restart).max(flush);
+        }
         let write_lag = sender.lag.read(LagKind::Write, write, now.0);
         let flush_lag = sender.lag.read(LagKind::Flush, flush, now.0);
         let apply_lag = sender.lag.read(LagKind::Apply, apply, now.0);

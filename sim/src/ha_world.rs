@@ -63,7 +63,12 @@ impl HaWorld {
             spec,
         };
         for node in 0..n {
-            world.agents[node] = Some(HaAgent::new(world.agent_config(names, node)));
+            let mut agent = HaAgent::new(world.agent_config(names, node));
+            if node == primary {
+                // Bootstrap: the initial primary took the leader key at time 0.
+                agent.leader_until = Some(Instant(world.spec.ttl_ns));
+            }
+            world.agents[node] = Some(agent);
         }
         world
     }
@@ -130,7 +135,9 @@ impl World {
             wal_position,
             flush,
             upstream: engine.config().primary_conninfo,
-            diverged: slot.diverged,
+            // A standby whose upstream removed the WAL it needs is out of service too; the agent
+            // tries to rejoin it, and pg_rewind cannot help (see `copy_data`).
+            diverged: slot.diverged || slot.wal_removed,
             standbys,
             synchronous_standby_names: engine.config().synchronous_standby_names.clone(),
             history: engine.timeline_history().clone(),
@@ -291,8 +298,15 @@ impl World {
         let target_image = self.nodes[node as usize].disk.durable_image();
         let segment = self.scenario.replication.wal_segment_size_bytes;
         let name = self.nodes[node as usize].name.clone();
+        let wal_removed = self.nodes[node as usize].wal_removed;
         let copy = if rewind_first {
-            match rewind(&target_image, target_timeline, &source_image, &source_history, segment) {
+            let attempt = if wal_removed {
+                Err("the upstream removed WAL this standby needs; pg_rewind cannot help".to_string())
+            } else {
+                rewind(&target_image, target_timeline, &source_image, &source_history, segment)
+                    .map_err(|e| e.to_string())
+            };
+            match attempt {
                 Ok(copy) => copy,
                 Err(error) => {
                     self.ha_log.push((self.now_ns, format!("{name}: pg_rewind failed: {error}")));

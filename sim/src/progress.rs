@@ -22,14 +22,14 @@ impl Progress {
     /// not a terminal.
     pub fn new(total: u64, label: &str, quiet: bool) -> Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
                 "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds, {msg} (eta {eta})",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.set_prefix(label.to_string());
-            bar.set_message("0 failed");
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+                .with_style(style)
+                .with_prefix(label.to_string())
+                .with_message("0 failed");
             bar.enable_steady_tick(std::time::Duration::from_millis(250));
             bar
         });
@@ -52,10 +52,10 @@ impl Progress {
         let failures =
             if failed { self.failed.fetch_add(1, Ordering::Relaxed) + 1 } else { self.failed.load(Ordering::Relaxed) };
         if let Some(bar) = &self.bar {
+            bar.inc(1);
             if failed {
                 bar.set_message(format!("{failures} failed"));
             }
-            bar.inc(1);
         }
     }
 

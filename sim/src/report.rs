@@ -71,6 +71,8 @@ pub struct Summary {
     pub split_brain_writes: u64,
     pub stale_reads: u64,
     pub unavailable_ns: u64,
+    /// When the longest unavailability window began.
+    pub unavailable_from_ns: u64,
     pub failovers: u64,
     /// Time during which two or more nodes ran as primary.
     pub dual_primary_ns: u64,
@@ -215,6 +217,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         split_brain_writes: world.history.split_brain_writes,
         stale_reads: 0,
         unavailable_ns: m.unavailable.longest_ns,
+        unavailable_from_ns: m.unavailable.longest_from_ns,
         failovers: world.promotions.len() as u64,
         dual_primary_ns: world.dual_primary_ns,
         promotions: world

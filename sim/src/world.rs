@@ -134,6 +134,8 @@ pub struct NodeSlot {
     pub busy: bool,
     /// The upstream refused our WAL: it goes past the upstream's fork point.
     pub diverged: bool,
+    /// The upstream no longer has the WAL we need ("requested WAL segment … removed").
+    pub wal_removed: bool,
     /// A fast shutdown (switchover) completed and PostgreSQL stopped.
     pub shutdown_complete: bool,
     /// The timeline PostgreSQL was on when it last stopped.
@@ -209,6 +211,8 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
             c.wal_receiver_status_interval_ns = r.wal_receiver_status_interval_ns;
             c.wal_retrieve_retry_interval_ns = r.wal_retrieve_retry_interval_ns;
             c.recovery_min_apply_delay_ns = r.recovery_min_apply_delay_ns;
+            c.replication_slots = r.replication_slots;
+            c.max_slot_wal_keep_size_bytes = r.max_slot_wal_keep_size_bytes;
             c
         })
         .collect()
@@ -241,6 +245,7 @@ impl World {
                     host_up: true,
                     busy: false,
                     diverged: false,
+                    wal_removed: false,
                     shutdown_complete: false,
                     last_timeline: 1,
                     paused_until_ns: 0,
@@ -308,15 +313,17 @@ impl World {
         }
         self.schedule(SAMPLE_INTERVAL_NS, EventKind::Sample);
         self.schedule(self.scenario.duration_ns, EventKind::Settle);
-        if let Some(ha) = &self.ha {
+        if let Some((loop_wait, first_check)) =
+            self.ha.as_ref().map(|h| (h.spec.loop_wait_ns, h.spec.check_interval_ns))
+        {
             // Agents' cycles are not synchronised: each starts at a phase drawn from `ha`.
-            let loop_wait = ha.spec.loop_wait_ns;
             let mut rng = stream(self.seed, "ha");
             for node in 0..self.nodes.len() as NodeId {
                 let at = rng.below(loop_wait);
                 self.schedule(at, EventKind::HaTick { node, incarnation: 0 });
             }
-            self.schedule(0, EventKind::ProxyCheck);
+            // Clients start on the configured primary; HAProxy's checks take over from there.
+            self.schedule(first_check, EventKind::ProxyCheck);
         }
         while let Some((at_ns, kind)) = self.queue.pop() {
             if at_ns > self.end_ns {
@@ -478,8 +485,14 @@ impl World {
             Output::Reply { client, op_id, reply } => {
                 let at = self.now_ns + self.net.sample_client_latency();
                 let timeline = self.nodes[node as usize].engine.as_ref().map_or(0, |e| e.timeline());
-                // Another node already started a timeline forked off this one: a dead branch.
-                let split_brain = self.promotions.iter().any(|p| p.from_timeline == timeline && p.node != node);
+                let commit_lsn = match &reply {
+                    Reply::Committed { commit_lsn, .. } => Some(*commit_lsn),
+                    _ => None,
+                };
+                // A commit past a fork point another node already took: on a dead branch.
+                let split_brain = commit_lsn.is_some_and(|lsn| {
+                    self.promotions.iter().any(|p| p.from_timeline == timeline && p.node != node && lsn > p.switch)
+                });
                 let outcome = Outcome::from_reply(reply, split_brain);
                 self.schedule(at, EventKind::ReplyArrives { session: client.0 as u32, op_id, outcome });
             }
@@ -556,6 +569,9 @@ impl World {
             Observation::WalReceiverStopped { reason } if reason.contains("not in this server's history") => {
                 slot.diverged = true;
             }
+            Observation::WalReceiverStopped { reason } if reason.contains("has already been removed") => {
+                slot.wal_removed = true;
+            }
             Observation::ShutdownComplete { .. } => {
                 slot.shutdown_complete = true;
                 self.stop_pg(node);
@@ -572,6 +588,7 @@ impl World {
         }
         slot.timers.clear();
         slot.diverged = false;
+        slot.wal_removed = false;
         slot.shutdown_complete = false;
         let mut engine = Node::new(slot.config.clone());
         let image = slot.disk.durable_image();

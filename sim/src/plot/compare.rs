@@ -77,24 +77,29 @@ fn panels() -> Vec<Panel> {
 
 type Area<'b> = DrawingArea<SVGBackend<'b>, Shift>;
 
-/// How the slots are named under the x axis: the labels themselves, or numbers with a key
-/// under the figure when a label would not fit its slot.
-pub fn slot_names(labels: &[String], slot_px: f64, px: f64) -> (Vec<String>, Option<String>) {
-    if labels.iter().all(|l| text_width(l, px) <= slot_px - 6.0) {
-        return (labels.to_vec(), None);
+/// Separates the entries of the key under the figure.
+const KEY_SEP: &str = "  ·  ";
+
+/// How the slots are named under the x axis, and at which font size: the labels themselves,
+/// or numbers with a key under the figure when a label would not fit its slot.
+pub fn slot_names(labels: &[String], slot_px: f64) -> (Vec<String>, f64, Option<String>) {
+    for px in [12.0, 11.0] {
+        if labels.iter().all(|l| text_width(l, px) <= slot_px - 4.0) {
+            return (labels.to_vec(), px, None);
+        }
     }
     let names = (1..=labels.len()).map(|i| i.to_string()).collect();
-    let key = labels.iter().enumerate().map(|(i, l)| format!("{} = {l}", i + 1)).collect::<Vec<_>>().join("   ");
-    (names, Some(key))
+    let key = labels.iter().enumerate().map(|(i, l)| format!("{} = {l}", i + 1)).collect::<Vec<_>>().join(KEY_SEP);
+    (names, 12.0, Some(key))
 }
 
-/// Splits `key` at its triple spaces into lines no wider than `width` pixels at `px`.
+/// Splits `key` at its separators into lines no wider than `width` pixels at `px`.
 fn wrap(key: &str, px: f64, width: f64) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for part in key.split("   ") {
+    for part in key.split(KEY_SEP) {
         match lines.last_mut() {
-            Some(last) if text_width(&format!("{last}   {part}"), px) <= width => {
-                last.push_str("   ");
+            Some(last) if text_width(&format!("{last}{KEY_SEP}{part}"), px) <= width => {
+                last.push_str(KEY_SEP);
                 last.push_str(part);
             }
             _ => lines.push(part.to_string()),
@@ -109,7 +114,7 @@ pub fn compare_svg(c: &Comparison) -> Result<String, PlotError> {
     let panel_w = (WIDTH - 2 * MARGIN - GAP) / COLUMNS;
     let plot_w = f64::from(panel_w - 64 - 10);
     let labels: Vec<String> = c.rows.iter().map(|r| r.combination.label.clone()).collect();
-    let (names, key) = slot_names(&labels, plot_w / n as f64, 12.0);
+    let (names, label_px, key) = slot_names(&labels, plot_w / n as f64);
     let key_lines = key.as_deref().map_or(Vec::new(), |k| wrap(k, 12.0, f64::from(WIDTH - 2 * MARGIN)));
     let grid_rows = (panels.len() as i32 + COLUMNS - 1) / COLUMNS;
     let height = TITLE_H + grid_rows * (HEADING_H + PANEL_H + GAP) + key_lines.len() as i32 * 18 + MARGIN;
@@ -132,7 +137,7 @@ pub fn compare_svg(c: &Comparison) -> Result<String, PlotError> {
             let (col, row) = (i as i32 % COLUMNS, i as i32 / COLUMNS);
             let x = MARGIN + col * (panel_w + GAP);
             let y = TITLE_H + row * (HEADING_H + PANEL_H + GAP);
-            draw_panel(&root, c, panel, &names, x, y, panel_w)?;
+            draw_panel(&root, c, panel, (&names, label_px), (x, y), panel_w)?;
         }
         let mut y = TITLE_H + grid_rows * (HEADING_H + PANEL_H + GAP);
         for line in key_lines {
@@ -148,9 +153,8 @@ fn draw_panel(
     root: &Area<'_>,
     c: &Comparison,
     panel: &Panel,
-    names: &[String],
-    x: i32,
-    y: i32,
+    (names, label_px): (&[String], f64),
+    (x, y): (i32, i32),
     w: i32,
 ) -> Result<(), PlotError> {
     root.draw(&Text::new(
@@ -196,7 +200,7 @@ fn draw_panel(
         .y_desc(panel.y_desc)
         .y_label_formatter(&y_fmt)
         .label_style(font(12.0).color(&MUTED))
-        .axis_desc_style(font(13.0).color(&INK))
+        .axis_desc_style(font(12.5).color(&INK))
         .bold_line_style(GRID)
         .light_line_style(GRID_LIGHT)
         .axis_style(MUTED)
@@ -212,7 +216,7 @@ fn draw_panel(
     for (slot, row_stats) in stats.iter().enumerate() {
         let center = slot as f64;
         let base = chart.backend_coord(&(center, 0.0));
-        root.draw(&Text::new(names[slot].clone(), (base.0, base.1 + 8), text(12.0, INK, HPos::Center, VPos::Top)))?;
+        root.draw(&Text::new(names[slot].clone(), (base.0, base.1 + 8), text(label_px, INK, HPos::Center, VPos::Top)))?;
         for (j, stat) in row_stats.iter().enumerate() {
             let Some(s) = stat else {
                 continue;
@@ -249,11 +253,13 @@ mod tests {
     #[test]
     fn long_labels_become_numbers_with_a_key() {
         let short = vec!["off".to_string(), "on".to_string()];
-        assert_eq!(slot_names(&short, 100.0, 12.0), (short.clone(), None));
+        assert_eq!(slot_names(&short, 100.0), (short.clone(), 12.0, None));
+        let levels = vec!["remote_write".to_string(), "remote_apply".to_string()];
+        assert_eq!(slot_names(&levels, 93.0).2, None, "the five levels fit a two-column figure");
         let long = vec!["remote_apply, 32 clients".to_string(), "off, 8 clients".to_string()];
-        let (names, key) = slot_names(&long, 60.0, 12.0);
+        let (names, _, key) = slot_names(&long, 60.0);
         assert_eq!(names, ["1", "2"]);
-        assert_eq!(key.as_deref(), Some("1 = remote_apply, 32 clients   2 = off, 8 clients"));
-        assert_eq!(wrap("1 = a   2 = b", 12.0, 30.0), ["1 = a", "2 = b"]);
+        assert_eq!(key.as_deref(), Some("1 = remote_apply, 32 clients  ·  2 = off, 8 clients"));
+        assert_eq!(wrap("1 = a  ·  2 = b", 12.0, 30.0), ["1 = a", "2 = b"]);
     }
 }

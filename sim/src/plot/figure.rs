@@ -23,7 +23,7 @@ macro_rules! mesh {
             .x_label_formatter($x_fmt)
             .y_label_formatter($y_fmt)
             .label_style(font(12.0).color(&MUTED))
-            .axis_desc_style(font(13.0).color(&INK))
+            .axis_desc_style(font(12.5).color(&INK))
             .bold_line_style(GRID)
             .light_line_style(GRID_LIGHT)
             .axis_style(MUTED)
@@ -420,7 +420,7 @@ fn draw_legend(root: &Area<'_>, entries: &[(String, String, RGBColor, bool)], to
         } else {
             root.draw(&PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)))?;
         }
-        root.draw(&Text::new(name.clone(), (x + 30, y), text(13.0, INK, HPos::Left, VPos::Center)))?;
+        root.draw(&Text::new(name.clone(), (x + 30, y), text(12.5, INK, HPos::Left, VPos::Center)))?;
         for line in wrap_note(note, 11.0, note_width) {
             y += 15;
             root.draw(&Text::new(line, (x + 30, y), text(11.0, MUTED, HPos::Left, VPos::Center)))?;
@@ -472,7 +472,7 @@ fn draw_spectrum(root: &Area<'_>, panel: &SpectrumPanel, top: i32) -> Result<(),
     for c in &panel.curves {
         root.draw(&PathElement::new(vec![(x, y), (x + 24, y)], c.color.stroke_width(3)))?;
         root.draw(&Circle::new((x + 12, y), 4, c.color.filled()))?;
-        root.draw(&Text::new(c.name.clone(), (x + 30, y), text(13.0, INK, HPos::Left, VPos::Center)))?;
+        root.draw(&Text::new(c.name.clone(), (x + 30, y), text(12.5, INK, HPos::Left, VPos::Center)))?;
         y += 17;
         for l in &c.legend {
             root.draw(&Text::new(l.clone(), (x + 30, y), text(11.0, MUTED, HPos::Left, VPos::Center)))?;

@@ -33,9 +33,19 @@ pub fn series_color(i: usize) -> RGBColor {
 /// The family every text uses; viewers substitute their sans-serif.
 pub const FAMILY: &str = "sans-serif";
 
-/// plotters writes `font-size = size / 1.24` into the SVG; this takes the wanted pixel size.
+/// plotters writes `font-size = size / 1.24` into the SVG; this takes the wanted pixel size,
+/// nudged by an ulp or two so that the SVG says `12`, not `12.000000000000002` (not every size can: 13 cannot).
 pub fn font(px: f64) -> FontDesc<'static> {
-    (FAMILY, px * 1.24).into_font()
+    (FAMILY, plotters_size(px)).into_font()
+}
+
+fn plotters_size(px: f64) -> f64 {
+    let size = px * 1.24;
+    [0i64, 1, -1, 2, -2]
+        .iter()
+        .map(|d| f64::from_bits((size.to_bits() as i64 + d) as u64))
+        .find(|s| s / 1.24 == px)
+        .unwrap_or(size)
 }
 
 pub fn text(px: f64, color: RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
@@ -159,6 +169,13 @@ mod tests {
         assert_eq!(thousands(12), "12");
         assert_eq!(bytes(2048), "2.0 KiB");
         assert_eq!(ms(1_234_567), "1.23 ms");
+    }
+
+    #[test]
+    fn font_sizes_come_out_round_in_the_svg() {
+        for px in [11.0, 12.0, 12.5, 14.0, 18.0] {
+            assert_eq!(plotters_size(px) / 1.24, px);
+        }
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Timeline {
             })
             .collect();
         let (windows, mut marks) = fault_windows(scenario);
-        marks.extend(metrics.marks.iter().cloned());
+        marks.extend(metrics.marks.iter().filter(|m| !repeats_a_window(m, &windows, scenario)).cloned());
         marks.sort_by_key(|m| m.at_ns);
         let mut timeline = Timeline {
             bucket_ns: BUCKET_NS,
@@ -172,23 +172,39 @@ fn curve(r: &Recorder) -> Vec<(f64, u64)> {
     r.quantile_curve(10)
 }
 
-/// Windows and instant marks from the scenario's `[[faults]]`. A crash lasts until the same
-/// node's next restart, a partition until the next heal, either at most until the end of
-/// `duration` (the settle phase heals and restarts everything); a slow disk lasts its `for`.
+/// A mark the world recorded for a fault that is already drawn as a window: "pg1 crashed" at
+/// the start of the "crash pg1" window, "pg1 paused" at the start of "pause pg1".
+fn repeats_a_window(mark: &Mark, windows: &[Window], scenario: &Scenario) -> bool {
+    windows.iter().any(|w| {
+        w.from_ns == mark.at_ns
+            && matches!(w.kind, WindowKind::Crash | WindowKind::Pause)
+            && mark.label.contains(w.kind.name())
+            && scenario.cluster.nodes.iter().any(|n| w.label.ends_with(n.as_str()) && mark.label.contains(n.as_str()))
+    })
+}
+
+/// Windows and instant marks from the scenario's `[[faults]]` (random faults included: the
+/// world has made them concrete). A crash lasts until the same node's next restart, a
+/// partition until the next heal, either at most until the end of `duration` (the settle
+/// phase heals and restarts everything); a slow disk and a pause last their `for`.
 pub fn fault_windows(scenario: &Scenario) -> (Vec<Window>, Vec<Mark>) {
     let names = &scenario.cluster.nodes;
     let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| format!("node{i}"));
     let group = |g: &[usize]| g.iter().map(|&i| name(i)).collect::<Vec<_>>().join(",");
     let faults = &scenario.faults;
     let end = scenario.duration_ns;
+    let run_end = scenario.duration_ns + scenario.settle_ns;
     let mut windows = Vec::new();
     let mut marks = Vec::new();
     for (i, fault) in faults.iter().enumerate() {
         let at = fault.at_ns.min(end);
         let later = || faults[i + 1..].iter();
+        let heal = || later().find(|f| matches!(f.kind, FaultKind::Heal)).map_or(end, |f| f.at_ns);
         let mut window = |kind, to_ns: u64, label: String| {
-            windows.push(Window { kind, from_ns: at, to_ns: to_ns.clamp(at, end), label })
+            let limit = if kind == WindowKind::Pause { run_end } else { end };
+            windows.push(Window { kind, from_ns: at, to_ns: to_ns.clamp(at, limit), label })
         };
+        let mut mark = |label: String| marks.push(Mark { at_ns: at, kind: MarkKind::Fault, label });
         #[allow(unreachable_patterns)] // new fault kinds are marked as instants until drawn here
         match &fault.kind {
             FaultKind::Crash { node } => {
@@ -198,22 +214,31 @@ pub fn fault_windows(scenario: &Scenario) -> (Vec<Window>, Vec<Mark>) {
                 window(WindowKind::Crash, restart, format!("crash {}", name(*node)));
             }
             FaultKind::Partition { a, b, one_way } => {
-                let heal = later().find(|f| matches!(f.kind, FaultKind::Heal)).map_or(end, |f| f.at_ns);
                 let arrow = if *one_way { " -> " } else { " | " };
-                window(WindowKind::Partition, heal, format!("partition {}{arrow}{}", group(a), group(b)));
+                window(WindowKind::Partition, heal(), format!("partition {}{arrow}{}", group(a), group(b)));
             }
+            FaultKind::PartitionDcs { node } => {
+                window(WindowKind::Partition, heal(), format!("partition DCS | {}", name(*node)));
+            }
+            FaultKind::KillDcs => window(WindowKind::Crash, end, "DCS down".into()),
             FaultKind::SlowDisk { node, factor, for_ns } => {
                 let label = format!("slow disk {} x{factor}", name(*node));
                 window(WindowKind::SlowDisk, at.saturating_add(*for_ns), label);
             }
-            FaultKind::Restart { .. } | FaultKind::Heal => {} // the end of a window above
-            FaultKind::Reset { a, b } => {
-                marks.push(Mark { at_ns: at, kind: MarkKind::Fault, label: format!("reset {}-{}", name(*a), name(*b)) })
+            FaultKind::Pause { node, for_ns } => {
+                window(WindowKind::Pause, at.saturating_add(*for_ns), format!("pause {}", name(*node)));
             }
+            FaultKind::Restart { .. } | FaultKind::Heal => {} // the end of a window above
+            FaultKind::Reset { a, b } => mark(format!("reset {}-{}", name(*a), name(*b))),
+            FaultKind::ClockSkew { node, by_ns } => {
+                mark(format!("clock {} {:+}s", name(*node), *by_ns as f64 / 1e9));
+            }
+            FaultKind::ClockDrift { node, ppm } => mark(format!("clock {} drifts {ppm} ppm", name(*node))),
+            FaultKind::Promote { node } => mark(format!("pg_promote() on {}", name(*node))),
+            FaultKind::Switchover { node } => mark(format!("switchover to {}", name(*node))),
             other => {
                 let text = format!("{other:?}");
-                let kind = text.split([' ', '{', '(']).next().unwrap_or("fault").to_lowercase();
-                marks.push(Mark { at_ns: at, kind: MarkKind::Fault, label: kind });
+                mark(text.split([' ', '{', '(']).next().unwrap_or("fault").to_lowercase());
             }
         }
     }
@@ -260,6 +285,22 @@ mod tests {
         assert_eq!((w[1].from_ns, w[1].to_ns), (10_000_000_000, 20_000_000_000));
         assert_eq!(marks.len(), 1);
         assert_eq!((marks[0].at_ns, marks[0].label.as_str()), (11_000_000_000, "reset pg1-pg2"));
+    }
+
+    #[test]
+    fn pauses_are_windows_and_the_worlds_own_mark_for_them_is_not_repeated() {
+        let s = scenario(
+            "[[faults]]\nat = \"5s\"\npause = \"pg2\"\nfor = \"18s\"\n[[faults]]\nat = \"6s\"\nswitchover = \"pg3\"\n",
+        );
+        let mut m = Metrics::default();
+        m.mark(5_000_000_000, MarkKind::Note, "pg2 paused");
+        m.mark(7_000_000_000, MarkKind::Failover, "pg3 promoted");
+        let t = Timeline::new(&s, &m);
+        let pause = t.windows.iter().find(|w| w.kind == WindowKind::Pause).expect("a pause window");
+        // It outlasts `duration` (20 s): drawn to its end, in the settle phase.
+        assert_eq!((pause.from_ns, pause.to_ns, pause.label.as_str()), (5_000_000_000, 23_000_000_000, "pause pg2"));
+        let labels: Vec<&str> = t.marks.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels, ["switchover to pg3", "pg3 promoted"]);
     }
 
     #[test]

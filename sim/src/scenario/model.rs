@@ -107,7 +107,12 @@ pub struct Replication {
     pub wal_receiver_timeout_ns: u64,                // default 60s; 0 disables
     pub wal_receiver_status_interval_ns: u64,        // default 10s; 0 disables
     pub wal_retrieve_retry_interval_ns: u64,         // default 5s
-    pub recovery_min_apply_delay_ns: u64,            // default 0
+    pub recovery_min_apply_delay_ns: u64,
+    /// A physical replication slot per standby on the primary (`primary_slot_name`; Patroni's
+    /// `use_slots`). Default false, as plain PostgreSQL.
+    pub replication_slots: bool,
+    /// `max_slot_wal_keep_size`; `None` is -1, unlimited (the default).
+    pub max_slot_wal_keep_size_bytes: Option<u64>, // default 0
 }
 
 #[derive(Clone, Debug, PartialEq)]

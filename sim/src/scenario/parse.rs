@@ -122,6 +122,8 @@ const REPLICATION_KEYS: &[&str] = &[
     "wal_receiver_status_interval",
     "wal_retrieve_retry_interval",
     "recovery_min_apply_delay",
+    "replication_slots",
+    "max_slot_wal_keep_size",
 ];
 
 fn default_replication() -> Replication {
@@ -140,6 +142,8 @@ fn default_replication() -> Replication {
         wal_receiver_status_interval_ns: 10 * SECOND_NS,
         wal_retrieve_retry_interval_ns: 5 * SECOND_NS,
         recovery_min_apply_delay_ns: 0,
+        replication_slots: false,
+        max_slot_wal_keep_size_bytes: None,
     }
 }
 
@@ -164,8 +168,21 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     s.set("wal_receiver_status_interval", &mut r.wal_receiver_status_interval_ns, Field::duration_ns)?;
     s.set("wal_retrieve_retry_interval", &mut r.wal_retrieve_retry_interval_ns, Field::positive_duration_ns)?;
     s.set("recovery_min_apply_delay", &mut r.recovery_min_apply_delay_ns, Field::duration_ns)?;
+    s.set("replication_slots", &mut r.replication_slots, Field::bool)?;
+    if let Some(field) = s.get("max_slot_wal_keep_size") {
+        r.max_slot_wal_keep_size_bytes = read_slot_keep(&field)?;
+    }
     check_max_wal_size(&s, &r)?;
     Ok(r)
+}
+
+/// `max_slot_wal_keep_size`: a size, or -1 (PostgreSQL's default: unlimited).
+fn read_slot_keep(field: &Field) -> Result<Option<u64>, Diag> {
+    match &field.value.kind {
+        Kind::Int(-1) => Ok(None),
+        Kind::Str(text) if text.trim() == "-1" => Ok(None),
+        _ => field.size_bytes().map(Some),
+    }
 }
 
 fn read_sync_commit(field: &Field) -> Result<SyncCommitLevel, Diag> {
