@@ -576,8 +576,8 @@ impl HaAgent {
         if pg.role == PgRole::Primary && pg.timeline < self.view.timeline {
             return Err("running as primary on an old timeline".into());
         }
-        if let Some(switchover) = &self.view.switchover {
-            return if switchover.to == *me { Ok(()) } else { Err(format!("switchover to {}", switchover.to)) };
+        if self.view.switchover.as_ref().is_some_and(|s| s.to == *me) {
+            return Ok(()); // the switchover candidate races with the lag check disabled
         }
         if self.cfg.nofailover || self.cfg.failover_priority <= 0 {
             return Err("nofailover".into());
@@ -603,6 +603,14 @@ impl HaAgent {
         let former_leader = self.view.sync.as_ref().map(|s| s.leader.clone());
         let switchover_to_me = self.view.switchover.as_ref().is_some_and(|s| s.to == me.name);
         let sync_members = self.view.sync.as_ref().map(|s| s.standbys.clone());
+        // A switchover to someone else: yield to it while it answers as a running member;
+        // if it is dead, race as usual (Patroni `manual_failover_process_no_leader`).
+        if let Some(candidate) = self.view.switchover.as_ref().map(|s| s.to.clone()).filter(|to| *to != me.name) {
+            if replies.iter().any(|r| r.name == candidate && r.role != PgRole::Stopped) {
+                out.push(HaOutput::Event(format!("not a candidate: switchover to {candidate}")));
+                return self.publish(now, pg, out);
+            }
+        }
         let healthier = replies.iter().find(|other| {
             if other.role == PgRole::Primary {
                 return true; // "primary still alive"

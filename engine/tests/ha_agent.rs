@@ -1038,10 +1038,16 @@ fn the_switchover_candidate_still_yields_to_a_live_primary() {
 
 #[test]
 fn members_other_than_the_switchover_candidate_do_not_race() {
-    // pg3 is the most advanced member; still, it does not compete with pg2.
+    // pg3 is the most advanced member; still, it does not compete with pg2 while pg2 answers.
     let ahead = PgState { wal_position: Lsn(WAL.0 + 1000), ..pg(PgRole::Replica) };
     let mut rig = Rig::new(config("pg3"), ahead);
-    assert_no_race(&mut rig, switchover_view(None, "pg2"));
+    let out = rig.read(switchover_view(None, "pg2"));
+    let sent = probes(&out);
+    reply_probe(&mut rig, sent[0].0, member("pg1", PgRole::Stopped, WAL));
+    let out = reply_probe(&mut rig, sent[0].0, member("pg2", PgRole::Replica, WAL));
+    let (ops, all) = rig.drain_ok(out);
+    assert!(matches!(ops.as_slice(), [DcsOp::PutMember(_)]), "{ops:?}");
+    assert!(!pg_actions(&all).contains(&PgAction::Promote));
 }
 
 /// The candidate died after the old leader released the key (it streamed when the switchover
@@ -1050,7 +1056,6 @@ fn members_other_than_the_switchover_candidate_do_not_race() {
 /// `failover` key names someone else, and only the winner clears that key, so the cluster stays
 /// without a leader for good.
 #[test]
-#[ignore = "bug: a dead switchover candidate leaves the cluster leaderless (no fallback race)"]
 fn members_fall_back_to_a_normal_race_when_the_switchover_candidate_is_dead() {
     let mut rig = Rig::new(config("pg3"), pg(PgRole::Replica));
     let out = rig.read(switchover_view(None, "pg2"));

@@ -14,9 +14,13 @@
 //!   restart, a partition by a heal, a slow disk ends after its window. So the cluster enters
 //!   `settle` with no random fault pending;
 //! - a fault that would overlap one of the same kind still in force is skipped: a crash of a
-//!   node that a random crash already has down, a slow disk already slowed, a second random
-//!   partition while one holds (a heal heals every partition, so overlapping partitions would
-//!   cut each other short).
+//!   node that a random crash already has down, a slow disk already slowed, a pause of a paused
+//!   node, a second random partition (of nodes or from the DCS) while one holds (a heal heals
+//!   every partition, so overlapping partitions would cut each other short).
+//!
+//! Kinds: `crash` (then `restart`), `partition` (the node against all the others, then `heal`),
+//! `slow_disk` (`factor`, for the drawn length), `reset` (the node's connections to a drawn peer),
+//! `pause` (for the drawn length), `partition_dcs` (the node from the DCS, then `heal`).
 //!
 //! Explicit `[[faults]]` with `at` are kept as written; random faults are merged into them by
 //! time (stable: at equal times the explicit fault comes first).
@@ -49,6 +53,7 @@ fn expand(spec: &RandomFaults, node_count: usize, rng: &mut crate::rng::Rng, out
     // When each node's random crash / slow disk ends, and when the random partition heals.
     let mut down_until = vec![0u64; node_count];
     let mut slow_until = vec![0u64; node_count];
+    let mut paused_until = vec![0u64; node_count];
     let mut partitioned_until = 0u64;
     let mut t = spec.from_ns as f64;
     let line = spec.line;
@@ -92,6 +97,22 @@ fn expand(spec: &RandomFaults, node_count: usize, rng: &mut crate::rng::Rng, out
                 slow_until[node] = at + for_ns;
                 push(at, FaultKind::SlowDisk { node, factor: spec.factor, for_ns });
             }
+            RandomFaultKind::PartitionDcs => {
+                if partitioned_until > at {
+                    continue;
+                }
+                partitioned_until = end.max(at + 1);
+                push(at, FaultKind::PartitionDcs { node });
+                push(end, FaultKind::Heal);
+            }
+            RandomFaultKind::Pause => {
+                if paused_until[node] > at {
+                    continue;
+                }
+                let for_ns = (end - at).max(1);
+                paused_until[node] = at + for_ns;
+                push(at, FaultKind::Pause { node, for_ns });
+            }
             RandomFaultKind::Reset => {
                 if peer != node {
                     push(at, FaultKind::Reset { a: node, b: peer });
@@ -105,7 +126,7 @@ fn expand(spec: &RandomFaults, node_count: usize, rng: &mut crate::rng::Rng, out
 /// partition is over at its restart or heal, which are faults of their own.)
 pub fn fault_end_ns(fault: &Fault) -> u64 {
     match fault.kind {
-        FaultKind::SlowDisk { for_ns, .. } => fault.at_ns.saturating_add(for_ns),
+        FaultKind::SlowDisk { for_ns, .. } | FaultKind::Pause { for_ns, .. } => fault.at_ns.saturating_add(for_ns),
         _ => fault.at_ns,
     }
 }

@@ -449,6 +449,24 @@ pub fn render_markdown(s: &Summary) -> String {
         s.lost_acked_writes, l.off, l.local, l.remote_write, l.on, l.remote_apply, s.split_brain_writes, s.stale_reads
     );
 
+    if !s.promotions.is_empty() || s.dual_primary_ns > 0 {
+        let _ = writeln!(o, "\n## Failovers\n");
+        let _ = writeln!(o, "Time with two or more primaries: {}\n", secs(s.dual_primary_ns));
+        if !s.promotions.is_empty() {
+            let _ = writeln!(o, "| at | promoted | new timeline | switch LSN |\n| --- | --- | --- | --- |");
+            for p in &s.promotions {
+                let _ = writeln!(o, "| {} | {} | {} | {} |", secs(p.at_ns), p.node, p.timeline, p.switch_lsn);
+            }
+        }
+    }
+    if !s.ha_events.is_empty() {
+        let _ = writeln!(o, "\n<details><summary>HA agent decisions ({})</summary>\n", s.ha_events.len());
+        for e in &s.ha_events {
+            let _ = writeln!(o, "- {e}");
+        }
+        let _ = writeln!(o, "\n</details>");
+    }
+
     if let Some(t) = s.timeline.as_deref() {
         if !t.windows.is_empty() || !t.marks.is_empty() {
             let _ = writeln!(o, "\n## Faults and events (shaded and marked on the plots)\n");

@@ -198,7 +198,7 @@ clients = 4
 arrival = { open = "200/s" }
 
 [[faults]]
-random = { rate = "1/2s", kinds = ["crash", "partition", "slow_disk", "reset"], from = "1s", for = { dist = "uniform", min = "500ms", max = "3s" } }
+random = { rate = "1/2s", kinds = ["crash", "partition", "slow_disk", "reset", "pause", "partition_dcs"], from = "1s", for = { dist = "uniform", min = "500ms", max = "3s" } }
 "#;
 
 fn random_scenario(overrides: &[&str]) -> repsim::scenario::Scenario {
@@ -214,7 +214,7 @@ fn random_faults_are_a_function_of_the_seed() {
     assert_eq!(a, concrete_faults(&s, 11), "same seed, same faults");
     assert_ne!(a, concrete_faults(&s, 12), "another seed, other faults");
     assert!(a.len() >= 6, "about 10 faults expected at 1/2s over 19 s: {a:?}");
-    for kind in ["Crash", "Partition", "SlowDisk", "Reset"] {
+    for kind in ["Crash", "Partition {", "SlowDisk", "Reset", "Pause", "PartitionDcs"] {
         let present =
             (1..20).any(|seed| concrete_faults(&s, seed).iter().any(|f| format!("{:?}", f.kind).starts_with(kind)));
         assert!(present, "some seed draws a {kind}");
@@ -243,6 +243,9 @@ fn random_faults_heal_before_settle() {
                     assert_eq!(a.len() + b.len(), 3);
                     assert!(later.iter().any(|g| g.kind == FaultKind::Heal), "seed {seed}: partition never healed");
                 }
+                FaultKind::PartitionDcs { .. } => {
+                    assert!(later.iter().any(|g| g.kind == FaultKind::Heal), "seed {seed}: DCS partition never healed");
+                }
                 _ => {}
             }
         }
@@ -265,7 +268,7 @@ fn the_world_runs_the_random_faults_of_its_seed() {
 
 #[test]
 fn bad_random_faults_are_located_errors() {
-    let bad_kind = RANDOM.replace("\"reset\"]", "\"rest\"]");
+    let bad_kind = RANDOM.replace("\"reset\",", "\"rest\",");
     let err = parse_scenario(&bad_kind, "random.toml", &[]).unwrap_err().message;
     let line = RANDOM.lines().position(|l| l.starts_with("random =")).unwrap() + 1;
     assert!(err.contains(&format!("random.toml:{line}:")), "{err}");

@@ -119,12 +119,27 @@ impl BandItem {
 /// nothing, given the time -> pixel mapping of the panels.
 pub fn band_items(timeline: &Timeline, to_px: &dyn Fn(f64) -> i32, right_limit: i32) -> Vec<BandItem> {
     let mut items: Vec<BandItem> = Vec::new();
+    // A window's label goes inside its bar when it fits, else right of the bar, else from the
+    // bar's start over its end, else (at the right edge) left of the bar; a mark's label goes
+    // right of its line, or left of it at the right edge.
     let place = |x0: i32, x1: i32, label: &str, is_mark: bool| {
         let w = text_width(label, BAND_TEXT).ceil() as i32;
-        let mut text_x = if is_mark { x0 + 5 } else { x0 + 4 };
-        if text_x + w > right_limit {
-            text_x = if is_mark { x0 - 5 - w } else { (x1 - 4 - w).min(right_limit - w) };
-        }
+        let fits = |x: i32| x + w <= right_limit;
+        let text_x = if is_mark {
+            if fits(x0 + 5) {
+                x0 + 5
+            } else {
+                x0 - 5 - w
+            }
+        } else if w + 8 <= x1 - x0 {
+            x0 + 4
+        } else if fits(x1 + 5) {
+            x1 + 5
+        } else if fits(x0 + 4) {
+            x0 + 4
+        } else {
+            x0 - 5 - w
+        };
         (text_x, w)
     };
     let mut candidates: Vec<BandItem> = Vec::new();
@@ -390,7 +405,8 @@ fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if hi <= lo {
         hi = lo * 10.0;
     }
-    (lo, hi)
+    // A hair wider than the decades, so that rounding in plotters' log axis still labels both.
+    (lo * 0.999, hi * 1.001)
 }
 
 /// Splits a legend note at its " · " separators into lines that fit `width` pixels at `px`.
@@ -516,8 +532,11 @@ mod tests {
 
     #[test]
     fn log_ranges_are_whole_decades() {
-        assert_eq!(log_range([0.3, 12.0].into_iter()), (0.1, 100.0));
-        assert_eq!(log_range([2.0, 8.0].into_iter()), (1.0, 10.0));
+        let near = |(lo, hi): (f64, f64), (a, b): (f64, f64)| {
+            assert!(lo < a && hi > b && lo / a > 0.99 && hi / b < 1.01, "({lo}, {hi}) around ({a}, {b})")
+        };
+        near(log_range([0.3, 12.0].into_iter()), (0.1, 100.0));
+        near(log_range([2.0, 8.0].into_iter()), (1.0, 10.0));
         assert_eq!(log_range(std::iter::empty()), (1.0, 10.0));
     }
 

@@ -129,14 +129,9 @@ pub fn time_unit(max: f64) -> (f64, &'static str) {
 /// `12345` as `12,345`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let groups: Vec<&str> =
+        digits.as_bytes().rchunks(3).rev().map(|g| std::str::from_utf8(g).expect("ASCII digits")).collect();
+    groups.join(",")
 }
 
 /// Nanoseconds as milliseconds with two decimals, as `summary.md` prints them.

@@ -147,7 +147,7 @@ impl Timeline {
                 kind: WindowKind::Settle,
                 from_ns: scenario.duration_ns,
                 to_ns: end_ns,
-                label: "settle: clients stopped, faults healed".into(),
+                label: "settle: clients stopped".into(),
             });
         }
         timeline

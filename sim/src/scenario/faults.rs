@@ -97,7 +97,7 @@ pub(crate) fn read_faults(
 const RANDOM_KEYS: &[&str] = &["rate", "kinds", "from", "until", "nodes", "for", "factor"];
 
 const RANDOM_HELP: &str = "random faults are written\n  \
-    random = { rate = \"1/10s\", kinds = [\"crash\", \"partition\", \"slow_disk\", \"reset\"] }\n\
+    random = { rate = \"1/10s\", kinds = [\"crash\", \"partition\", \"slow_disk\", \"reset\", \"pause\", \"partition_dcs\"] }\n\
     optionally with from = \"5s\", until = \"50s\" (default: the whole duration), nodes = [\"pg2\"] (default: every node),\n\
     for = \"2s\" or a distribution (how long each fault lasts; default uniform 1s..5s), factor = 10.0 (slow_disk)";
 

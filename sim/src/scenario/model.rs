@@ -289,11 +289,21 @@ pub enum RandomFaultKind {
     SlowDisk,
     /// Reset the TCP connections between the drawn node and another node drawn uniformly.
     Reset,
+    /// Pause the drawn node (PostgreSQL and its HA agent) for the drawn length.
+    Pause,
+    /// Cut the drawn node off from the DCS; heal after the drawn length (nothing without `[ha]`).
+    PartitionDcs,
 }
 
 impl RandomFaultKind {
-    pub const ALL: [RandomFaultKind; 4] =
-        [RandomFaultKind::Crash, RandomFaultKind::Partition, RandomFaultKind::SlowDisk, RandomFaultKind::Reset];
+    pub const ALL: [RandomFaultKind; 6] = [
+        RandomFaultKind::Crash,
+        RandomFaultKind::Partition,
+        RandomFaultKind::SlowDisk,
+        RandomFaultKind::Reset,
+        RandomFaultKind::Pause,
+        RandomFaultKind::PartitionDcs,
+    ];
 
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
@@ -302,6 +312,8 @@ impl RandomFaultKind {
             RandomFaultKind::Partition => "partition",
             RandomFaultKind::SlowDisk => "slow_disk",
             RandomFaultKind::Reset => "reset",
+            RandomFaultKind::Pause => "pause",
+            RandomFaultKind::PartitionDcs => "partition_dcs",
         }
     }
 }
