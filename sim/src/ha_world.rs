@@ -287,6 +287,11 @@ impl World {
         self.boot(node);
     }
 
+    /// pg_basebackup from `source` (a new standby, or a re-clone).
+    pub(crate) fn clone_from(&mut self, node: NodeId, source: NodeId) {
+        self.copy_data(node, source, false);
+    }
+
     /// pg_rewind (`rewind`) or pg_basebackup from `source`, then start as its standby. The copy
     /// takes the bytes it moves over the link between the two nodes.
     fn copy_data(&mut self, node: NodeId, source: NodeId, rewind_first: bool) {

@@ -275,6 +275,11 @@ impl Unavailability {
         }
     }
 
+    /// When a write was last acknowledged.
+    pub fn last_ack_ns(&self) -> u64 {
+        self.last_ack_ns
+    }
+
     /// The run ends: a window still open counts up to `now_ns`.
     pub fn finish(&mut self, now_ns: u64) {
         self.close_window(now_ns);

@@ -101,6 +101,9 @@ pub struct PromotionSummary {
     pub node: String,
     pub timeline: u32,
     pub switch_lsn: String,
+    /// Time from the last acknowledged write before it to the promotion: how long the cluster
+    /// took to replace its primary.
+    pub since_last_write_ack_ns: u64,
 }
 
 fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expectation> {
@@ -228,6 +231,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 node: world.nodes[p.node as usize].name.clone(),
                 timeline: p.timeline,
                 switch_lsn: p.switch.to_string(),
+                since_last_write_ack_ns: p.since_last_write_ack_ns,
             })
             .collect(),
         ha_events: world.ha_log.iter().take(200).map(|(at, text)| format!("{:.3}s {text}", *at as f64 / 1e9)).collect(),

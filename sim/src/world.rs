@@ -114,6 +114,8 @@ pub struct Promotion {
     pub from_timeline: u32,
     pub timeline: u32,
     pub switch: repsim_engine::Lsn,
+    /// Time from the last acknowledged write (the old primary's last) to this promotion.
+    pub since_last_write_ack_ns: u64,
 }
 
 pub struct NodeSlot {
@@ -231,8 +233,10 @@ impl World {
             .map(|(i, config)| {
                 let spec = &scenario.nodes[i];
                 let name = spec.name.clone();
+                // A spare starts with an empty disk: it is cloned when added.
+                let disk_image = if scenario.cluster.spares.contains(&i) { Default::default() } else { image.clone() };
                 NodeSlot {
-                    disk: Disk::new(scenario.disks[i].clone(), image.clone(), stream(seed, &format!("disk/{name}"))),
+                    disk: Disk::new(scenario.disks[i].clone(), disk_image, stream(seed, &format!("disk/{name}"))),
                     cpu: Cpu::new(spec.cpus),
                     clock: NodeClock { offset_ns: spec.clock_offset_ns, drift_ppm: spec.clock_drift_ppm },
                     name,
@@ -242,7 +246,7 @@ impl World {
                     timers: BTreeMap::new(),
                     max_flushed: repsim_engine::Lsn::INVALID,
                     crashes: 0,
-                    host_up: true,
+                    host_up: !scenario.cluster.spares.contains(&i),
                     busy: false,
                     diverged: false,
                     wal_removed: false,
@@ -553,12 +557,14 @@ impl World {
                 // Bytes past the switch point were never part of the new history.
                 slot.max_flushed = switch;
                 let label = format!("{} promoted: timeline {timeline} at {switch}", slot.name);
+                let since_last_write_ack_ns = self.now_ns.saturating_sub(self.metrics.unavailable.last_ack_ns());
                 self.promotions.push(Promotion {
                     at_ns: self.now_ns,
                     node,
                     from_timeline: timeline - 1,
                     timeline,
                     switch,
+                    since_last_write_ack_ns,
                 });
                 self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::Failover, label });
                 if self.ha.is_none() {
@@ -742,6 +748,7 @@ impl World {
                     self.step_node(node as NodeId, Input::Admin(repsim_engine::io::Command::Promote));
                 }
             }
+            FaultKind::AddStandby { node } => self.add_standby(node as NodeId),
             FaultKind::Switchover { node } => {
                 if let Some(ha) = self.ha.as_mut() {
                     let to = self.scenario.cluster.nodes[node].clone();
@@ -751,6 +758,23 @@ impl World {
                 }
             }
         }
+    }
+
+    /// `add_standby`: power on a spare and clone it from the current primary.
+    fn add_standby(&mut self, node: NodeId) {
+        let Some(primary) = self.router_primary.filter(|&p| self.is_up(p)) else { return };
+        let slot = &mut self.nodes[node as usize];
+        if slot.host_up || slot.engine.is_some() {
+            return;
+        }
+        slot.host_up = true;
+        if let Some(ha) = self.ha.as_mut() {
+            let config = ha.agent_config(&self.scenario.cluster.nodes, node as usize);
+            ha.agents[node as usize] = Some(repsim_engine::ha::HaAgent::new(config));
+            let incarnation = ha.agent_incarnation[node as usize];
+            self.schedule(self.now_ns + 1, EventKind::HaTick { node, incarnation });
+        }
+        self.clone_from(node, primary);
     }
 
     fn heal(&mut self) {
@@ -777,7 +801,11 @@ impl World {
             if self.nodes[node].host_up && self.ha.is_none() {
                 self.boot(node as NodeId);
             }
-            self.restart_host(node as NodeId);
+            let never_added =
+                self.scenario.cluster.spares.contains(&node) && self.nodes[node].disk.durable_bytes() == 0;
+            if !never_added {
+                self.restart_host(node as NodeId);
+            }
         }
     }
 

@@ -130,3 +130,35 @@ fn manual_promotion_without_fencing_is_split_brain() {
     assert!(s.dual_primary_ns >= 4_000_000_000, "{}", s.dual_primary_ns);
     assert_eq!(s.promotions[0].node, "pg2");
 }
+
+#[test]
+fn a_spare_added_with_a_base_backup_streams_and_converges() {
+    let s = common::run(
+        "sync-vs-async",
+        2,
+        &[
+            "duration=8s",
+            "cluster.nodes=[\"pg1\", \"pg2\", \"pg3\", \"pg4\"]",
+            "cluster.spare=[\"pg4\"]",
+            "faults=[{ at = \"3s\", add_standby = \"pg4\" }]",
+            "expect.min_commits=0",
+        ],
+    );
+    assert!(s.ok, "{:?} {:?}", s.violations, s.expectations);
+    assert_eq!(s.nodes["pg4"].role, "standby");
+    assert_eq!(s.nodes["pg4"].flush_lsn, s.nodes["pg1"].flush_lsn);
+    assert!(s.standbys.contains_key("pg4"), "pg4 never streamed: {:?}", s.standbys.keys());
+    // Before it was added it had nothing: its lag was sampled only after the clone.
+    let never = common::run(
+        "sync-vs-async",
+        2,
+        &[
+            "duration=4s",
+            "cluster.nodes=[\"pg1\", \"pg2\", \"pg3\", \"pg4\"]",
+            "cluster.spare=[\"pg4\"]",
+            "expect.min_commits=0",
+        ],
+    );
+    assert_eq!(never.nodes["pg4"].role, "down");
+    assert!(!never.standbys.contains_key("pg4"));
+}

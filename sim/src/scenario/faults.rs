@@ -21,6 +21,7 @@ const ACTIONS: &[&str] = &[
     "clock_drift",
     "promote",
     "switchover",
+    "add_standby",
 ];
 const FAULT_KEYS: &[&str] = &[
     "at",
@@ -42,6 +43,7 @@ const FAULT_KEYS: &[&str] = &[
     "ppm",
     "promote",
     "switchover",
+    "add_standby",
 ];
 
 const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
@@ -57,7 +59,8 @@ const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
     clock_skew = \"pg1\", by = \"-5s\"\n  \
     clock_drift = \"pg1\", ppm = 500.0\n  \
     promote = \"pg2\"    (pg_promote by an operator)\n  \
-    switchover = \"pg2\"    (planned, through the HA manager)";
+    switchover = \"pg2\"    (planned, through the HA manager)\n  \
+    add_standby = \"pg4\"    (clone a `cluster.spare` node from the primary)";
 
 /// The run's timing, for checking fault times.
 struct Timing {
@@ -342,6 +345,7 @@ fn read_action(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKin
         }),
         "promote" => Ok(FaultKind::Promote { node: action.node(nodes)? }),
         "switchover" => Ok(FaultKind::Switchover { node: action.node(nodes)? }),
+        "add_standby" => Ok(FaultKind::AddStandby { node: action.node(nodes)? }),
         _ => {
             let (a, b) = read_node_pair(action, nodes)?;
             Ok(FaultKind::Reset { a, b })

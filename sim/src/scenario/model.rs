@@ -89,6 +89,9 @@ pub struct Cluster {
     pub nodes: Vec<String>,
     /// Index into `nodes` of the initial primary.
     pub primary: usize,
+    /// `spare = ["pg4"]`: nodes whose host is off with an empty disk until an `add_standby`
+    /// fault clones them from the primary.
+    pub spares: Vec<usize>,
 }
 
 /// PostgreSQL settings, PostgreSQL's names and defaults.
@@ -243,6 +246,11 @@ pub enum FaultKind {
     },
     /// `promote = "pg2"`: `pg_promote()` by an operator (no HA manager involved).
     Promote {
+        node: usize,
+    },
+    /// `add_standby = "pg4"`: a spare node is cloned from the primary (pg_basebackup -X stream -R)
+    /// and starts as its standby.
+    AddStandby {
         node: usize,
     },
     /// `switchover = "pg2"`: a planned switchover through the HA manager (`patronictl switchover`).

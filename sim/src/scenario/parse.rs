@@ -72,7 +72,7 @@ pub(crate) fn read_name(field: &Field, example: &str) -> Result<String, Diag> {
 fn read_cluster(top: &Section) -> Result<Cluster, Diag> {
     let field = top.required("cluster", "[cluster]").map_err(|e| e.help(CLUSTER_EXAMPLE))?;
     let section = field.section()?;
-    section.check_keys(&["nodes", "primary"])?;
+    section.check_keys(&["nodes", "primary", "spare"])?;
     let nodes = read_node_names(&section.required("nodes", "nodes = [\"pg1\", \"pg2\"]")?)?;
     let primary_field = section.required("primary", &format!("primary = \"{}\"", nodes[0]))?;
     let primary_name = primary_field.str("\"pg1\"")?;
@@ -82,7 +82,20 @@ fn read_cluster(top: &Section) -> Result<Cluster, Diag> {
             .error(format!("the primary `{primary_name}` is not one of cluster.nodes"))
             .help(format!("{suggestion}the primary must be one of: {}", nodes.join(", ")))
     })?;
-    Ok(Cluster { nodes, primary })
+    let mut spares = Vec::new();
+    if let Some(list) = section.get("spare") {
+        for item in list.array("[\"pg4\"]")? {
+            let element = list.element(item);
+            let node = element.node(&nodes)?;
+            if node == primary {
+                return Err(element
+                    .error(format!("the primary `{}` cannot be a spare", nodes[node]))
+                    .help("a spare starts switched off; list only nodes added later with `add_standby`"));
+            }
+            spares.push(node);
+        }
+    }
+    Ok(Cluster { nodes, primary, spares })
 }
 
 /// `cluster.nodes`: at least one, unique, valid names. Never returns an empty list.
