@@ -171,7 +171,8 @@ fn check_converged(world: &World) -> Vec<Violation> {
     let p = primary.status();
     let mut out = Vec::new();
     for (i, slot) in world.nodes.iter().enumerate() {
-        if i == primary_index {
+        let spare_never_added = !slot.host_up && slot.disk.durable_bytes() == 0;
+        if i == primary_index || spare_never_added {
             continue;
         }
         let Some(standby) = slot.engine.as_ref() else {

@@ -160,5 +160,6 @@ fn a_spare_added_with_a_base_backup_streams_and_converges() {
         ],
     );
     assert_eq!(never.nodes["pg4"].role, "down");
+    assert_eq!(never.invariants["converged"], "ok", "a spare never added is not expected to converge");
     assert!(!never.standbys.contains_key("pg4"));
 }
