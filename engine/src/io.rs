@@ -46,6 +46,8 @@ pub enum TimerId {
     WalReceiver,
     /// Replay waiting for `recovery_min_apply_delay`.
     ApplyDelay,
+    /// The earliest deadline of reads waiting for replay.
+    ReadWait,
 }
 
 /// Work the node's CPU must do before the engine continues it (replay is single-threaded, as
@@ -65,8 +67,22 @@ pub struct ClientId(pub u64);
 /// COMMIT or ROLLBACK), so its WAL is contiguous.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    Write { changes: Vec<RowChange>, commit: bool },
-    Read { table: u32, key: u64 },
+    Write {
+        changes: Vec<RowChange>,
+        commit: bool,
+    },
+    Read {
+        table: u32,
+        key: u64,
+    },
+    /// A read that must see at least `min_lsn` (read-your-writes by LSN): a standby waits up to
+    /// `wait_ns` for replay to get there, else answers `ErrorKind::TooStale`.
+    ReadAfter {
+        table: u32,
+        key: u64,
+        min_lsn: Lsn,
+        wait_ns: u64,
+    },
 }
 
 /// The promise an acknowledged commit carried (DESIGN §5).
@@ -87,6 +103,8 @@ pub enum ErrorKind {
     NotReady,
     /// SQLSTATE 57P01/57P03: the database system is shutting down.
     ShuttingDown,
+    /// A `ReadAfter` whose LSN replay did not reach in time.
+    TooStale,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 
 pub mod basebackup;
 pub mod checkpoint;
+pub mod client;
 pub mod commit;
 pub mod config;
 pub mod crc32c;

@@ -67,6 +67,8 @@ pub struct Node {
     pub(crate) slots: BTreeMap<NodeId, Lsn>,
     pub(crate) receiver: WalReceiver,
     pub(crate) replay: Replay,
+    /// Reads waiting for replay to reach their LSN.
+    pub(crate) waiting_reads: Vec<crate::client::WaitingRead>,
     /// Records redone by crash recovery, waiting for their CPU time.
     pub(crate) recovery_records: u64,
 }
@@ -95,6 +97,7 @@ impl Node {
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,
+            waiting_reads: Vec::new(),
             cfg,
         }
     }
@@ -186,6 +189,7 @@ impl Node {
             TimerId::WalSender(peer) => self.on_walsender_timer(now, peer, out),
             TimerId::WalReceiver => self.on_walreceiver_timer(now, out),
             TimerId::ApplyDelay => self.kick_replay(now, out),
+            TimerId::ReadWait => self.release_waiting_reads(now, out),
         }
     }
 
@@ -214,6 +218,9 @@ impl Node {
             }
             (Role::Standby, Request::Read { table, key }) => {
                 out.push(reply(Reply::Read { value: self.store.get(table, key), read_lsn: self.replay.lsn }))
+            }
+            (Role::Primary | Role::Standby, Request::ReadAfter { table, key, min_lsn, wait_ns }) => {
+                self.read_after(now, (client, op_id, table, key), min_lsn, wait_ns, out)
             }
             (Role::Standby, Request::Write { .. }) => out.push(reply(Reply::Error {
                 kind: ErrorKind::ReadOnly,

@@ -144,6 +144,7 @@ impl Node {
         if force_reply || self.replay.lsn == self.flusher.flushed {
             self.send_status(now, false, out);
         }
+        self.release_waiting_reads(now, out);
         self.kick_replay(now, out);
         self.maybe_finish_promotion(now, out);
     }

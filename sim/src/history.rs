@@ -27,6 +27,9 @@ pub enum Outcome {
     Failed,
     /// The connection died with the operation in flight: it may or may not have committed.
     Indeterminate,
+    /// A read-your-writes read whose standby did not replay far enough in time (retried on
+    /// the primary, never recorded).
+    TooStale,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,6 +18,7 @@ pub mod nemesis;
 pub mod net;
 pub mod plot;
 pub mod progress;
+pub mod reads;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -70,6 +70,11 @@ pub struct Summary {
     pub lost_acked_writes_by_level: LossesByLevel,
     pub split_brain_writes: u64,
     pub stale_reads: u64,
+    /// How long the value a stale read returned had been superseded, and by how many WAL bytes.
+    pub staleness_ns: Spread,
+    pub staleness_bytes: Spread,
+    /// The read router of the run.
+    pub router: String,
     pub unavailable_ns: u64,
     /// When the longest unavailability window began.
     pub unavailable_from_ns: u64,
@@ -137,6 +142,18 @@ fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expe
     if let Some(want) = e.max_unavailable_ns {
         let got = summary.unavailable_ns;
         push("max_unavailable", format!("<= {want} ns"), format!("{got} ns"), got <= want);
+    }
+    if let Some(want) = e.max_stale_reads {
+        let got = summary.stale_reads;
+        push("max_stale_reads", format!("<= {want}"), got.to_string(), got <= want);
+    }
+    if e.read_your_writes == Some(true) {
+        let got = world.reads.read_your_writes_count;
+        push("read_your_writes", "0 violations".into(), got.to_string(), got == 0);
+    }
+    if e.monotonic_reads == Some(true) {
+        let got = world.reads.monotonic_reads_count;
+        push("monotonic_reads", "0 violations".into(), got.to_string(), got == 0);
     }
     if let Some(want) = e.min_failovers {
         push("min_failovers", format!(">= {want}"), summary.failovers.to_string(), summary.failovers >= want);
@@ -218,7 +235,10 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             remote_apply: losses[4],
         },
         split_brain_writes: world.history.split_brain_writes,
-        stale_reads: 0,
+        stale_reads: world.reads.stale_reads,
+        staleness_ns: world.reads.staleness_ns.spread(),
+        staleness_bytes: world.reads.staleness_bytes.spread(),
+        router: world.scenario.workload.router.name().to_string(),
         unavailable_ns: m.unavailable.longest_ns,
         unavailable_from_ns: m.unavailable.longest_from_ns,
         failovers: world.promotions.len() as u64,

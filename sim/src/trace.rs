@@ -80,6 +80,7 @@ impl TraceRecord {
                     Outcome::Read { .. } => "read",
                     Outcome::Failed => "failed",
                     Outcome::Indeterminate => "indeterminate",
+                    Outcome::TooStale => "too_stale",
                 };
                 r("reply", -1, *session as i64, detail, *op_id)
             }

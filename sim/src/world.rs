@@ -150,6 +150,8 @@ pub struct NodeSlot {
 #[derive(Default)]
 pub struct Session {
     pub current: Option<InFlight>,
+    /// The commit LSN of the session's last acknowledged write (read-your-writes by LSN).
+    pub last_commit_lsn: repsim_engine::Lsn,
 }
 
 pub struct InFlight {
@@ -188,6 +190,11 @@ pub struct World {
     /// Two or more nodes running as primary: since when, and the total so far.
     dual_primary_since_ns: Option<u64>,
     pub dual_primary_ns: u64,
+    /// Stale reads and the session guarantees, checked as reads complete.
+    pub reads: crate::reads::ReadChecker,
+    read_cursor: usize,
+    /// Each standby's lag in bytes as the primary last reported it (for `lag_aware`).
+    pub standby_lag_bytes: Vec<Option<u64>>,
 }
 
 /// Builds each node's engine configuration from the scenario.
@@ -289,6 +296,9 @@ impl World {
             promotions: Vec::new(),
             dual_primary_since_ns: None,
             dual_primary_ns: 0,
+            reads: crate::reads::ReadChecker::new(scenario.workload.clients as usize),
+            read_cursor: 0,
+            standby_lag_bytes: vec![None; scenario.cluster.nodes.len()],
             scenario,
         }
     }
@@ -816,6 +826,9 @@ impl World {
             for row in engine.pg_stat_replication() {
                 let replayed = row.replay_lsn.unwrap_or(row.sent_lsn);
                 let lag_bytes = flush.bytes_since(replayed);
+                if let Some(slot) = self.standby_lag_bytes.get_mut(row.standby as usize) {
+                    *slot = Some(lag_bytes);
+                }
                 let lags = [row.write_lag_ns, row.flush_lag_ns, row.replay_lag_ns];
                 self.metrics.lag_sample(self.now_ns, &row.application_name, lag_bytes, lags);
             }
@@ -853,8 +866,38 @@ impl World {
 
     /// Where a session's requests go. Reads and writes both go to the configured primary for
     /// now (routers come with failover).
-    fn route(&self, _op: &Op) -> Option<NodeId> {
-        self.router_primary
+    /// Where an operation goes. Writes go to the primary; reads as the router says. A router
+    /// that finds no standby sends the read to the primary.
+    fn route(&mut self, op: &Op) -> Option<NodeId> {
+        use repsim_engine::client::RouterKind;
+        let router = self.scenario.workload.router;
+        if op.is_write() || router == RouterKind::Primary {
+            return self.router_primary;
+        }
+        let primary = self.router_primary;
+        let threshold = self.scenario.workload.delay_threshold_bytes;
+        let candidates: Vec<NodeId> = (0..self.nodes.len() as NodeId)
+            .filter(|&n| {
+                let serving = self.nodes[n as usize]
+                    .engine
+                    .as_ref()
+                    .is_some_and(|e| matches!(e.role(), repsim_engine::Role::Standby) || Some(n) == primary);
+                let standby = Some(n) != primary;
+                let lag_ok =
+                    self.standby_lag_bytes.get(n as usize).copied().flatten().is_none_or(|lag| lag <= threshold);
+                serving
+                    && match router {
+                        RouterKind::RoundRobin => true,
+                        RouterKind::LagAware => standby && lag_ok,
+                        _ => standby,
+                    }
+            })
+            .collect();
+        if candidates.is_empty() {
+            return primary;
+        }
+        self.read_cursor = self.read_cursor.wrapping_add(1);
+        Some(candidates[self.read_cursor % candidates.len()])
     }
 
     fn send_op(&mut self, session: u32, planned: PlannedOp) {
@@ -894,7 +937,13 @@ impl World {
             Op::Write { .. } => 2 * spec.statement_cpu_ns + spec.commit_cpu_ns,
             Op::Read { .. } => spec.read_cpu_ns,
         };
-        let request = flight.planned.op.request(self.scenario.workload.value_size_bytes);
+        let mut request = flight.planned.op.request(self.scenario.workload.value_size_bytes);
+        let ryw = self.scenario.workload.router == repsim_engine::client::RouterKind::ReadYourWrites;
+        if let (true, repsim_engine::io::Request::Read { table, key }) = (ryw, &request) {
+            let min_lsn = self.sessions[session as usize].last_commit_lsn;
+            let wait_ns = self.scenario.workload.read_wait_ns;
+            request = repsim_engine::io::Request::ReadAfter { table: *table, key: *key, min_lsn, wait_ns };
+        }
         let done = self.nodes[node as usize].cpu.backend(self.now_ns, cost);
         let input = Input::Client { client: ClientId(session as u64), op_id, request };
         self.schedule(done, EventKind::Input { node, incarnation, input });
@@ -906,7 +955,19 @@ impl World {
             return; // a late reply for an operation already given up on
         }
         let flight = slot.current.take().expect("checked");
+        if outcome == Outcome::TooStale {
+            // read_your_writes: the standby did not catch up in time; read from the primary.
+            let Some(primary) = self.router_primary else {
+                return self.reply_arrives_failed(session, flight);
+            };
+            let incarnation = self.nodes[primary as usize].incarnation;
+            let retry = InFlight { node: primary, incarnation, sent_ns: self.now_ns, ..flight };
+            self.sessions[session as usize].current = Some(retry);
+            let at = self.now_ns + self.net.sample_client_latency();
+            return self.schedule(at, EventKind::RequestArrives { session });
+        }
         let latency_ns = self.now_ns - flight.planned.intended_ns;
+        self.check_read_or_write(session, &flight, &outcome);
         if flight.planned.op.is_write() {
             let acked = matches!(outcome, Outcome::Committed { .. });
             self.metrics.unavailable.finished(self.now_ns, acked);
@@ -917,9 +978,39 @@ impl World {
             Outcome::RolledBack => self.metrics.rollbacks += 1,
             Outcome::Failed => self.metrics.failed_ops += 1,
             Outcome::Indeterminate => self.metrics.indeterminate_ops += 1,
+            Outcome::TooStale => unreachable!("retried above"),
         }
         self.history.record(&flight.planned.op, flight.node, &outcome);
         self.next_for_session(session);
+    }
+
+    fn reply_arrives_failed(&mut self, session: u32, flight: InFlight) {
+        self.metrics.failed_ops += 1;
+        self.history.record(&flight.planned.op, flight.node, &Outcome::Failed);
+        self.next_for_session(session);
+    }
+
+    /// Feeds the read checker: acknowledged writes, rollbacks, and what each read saw.
+    fn check_read_or_write(&mut self, session: u32, flight: &InFlight, outcome: &Outcome) {
+        match (&flight.planned.op, outcome) {
+            (Op::Write { write_id, key, .. }, Outcome::Committed { commit_lsn, .. }) => {
+                self.sessions[session as usize].last_commit_lsn = *commit_lsn;
+                self.reads.write_acked(session, *key, *write_id, *commit_lsn, self.now_ns);
+            }
+            (Op::Write { write_id, .. }, Outcome::RolledBack) => self.reads.write_rolled_back(*write_id),
+            (Op::Read { key }, Outcome::Read { value, .. }) => {
+                let node = self.nodes.get(flight.node as usize).map_or("", |s| s.name.as_str());
+                self.reads.read(crate::reads::Read {
+                    session,
+                    key: *key,
+                    node,
+                    invoked_at_ns: flight.planned.intended_ns,
+                    completed_at_ns: self.now_ns,
+                    value: *value,
+                });
+            }
+            _ => {}
+        }
     }
 
     fn next_for_session(&mut self, session: u32) {
@@ -944,6 +1035,7 @@ impl Outcome {
             Reply::Committed { commit_lsn, promise } => Outcome::Committed { commit_lsn, promise, split_brain },
             Reply::RolledBack => Outcome::RolledBack,
             Reply::Read { value, read_lsn } => Outcome::Read { value, read_lsn },
+            Reply::Error { kind: repsim_engine::io::ErrorKind::TooStale, .. } => Outcome::TooStale,
             Reply::Error { .. } => Outcome::Failed,
         }
     }

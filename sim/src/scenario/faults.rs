@@ -421,6 +421,9 @@ const EXPECT_KEYS: &[&str] = &[
     "split_brain_writes",
     "max_unavailable",
     "min_failovers",
+    "read_your_writes",
+    "monotonic_reads",
+    "max_stale_reads",
 ];
 
 pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
@@ -438,5 +441,8 @@ pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
         split_brain_writes: s.opt("split_brain_writes", |f| f.u64_at_least(0, "0"))?,
         max_unavailable_ns: s.opt("max_unavailable", Field::duration_ns)?,
         min_failovers: s.opt("min_failovers", |f| f.u64_at_least(0, "1"))?,
+        read_your_writes: s.opt("read_your_writes", Field::bool)?,
+        monotonic_reads: s.opt("monotonic_reads", Field::bool)?,
+        max_stale_reads: s.opt("max_stale_reads", |f| f.u64_at_least(0, "0"))?,
     })
 }

@@ -188,6 +188,13 @@ pub struct Workload {
     pub value_size_bytes: u32,             // default 100
     /// Fraction of write transactions that end in ROLLBACK. Default 0.0.
     pub abort_fraction: f64,
+    /// How reads are routed. Default `primary`.
+    pub router: repsim_engine::client::RouterKind,
+    /// `lag_aware`: standbys further behind than this many bytes get no reads. Default 1MB.
+    pub delay_threshold_bytes: u64,
+    /// `read_your_writes`: how long a standby may wait for replay before the read goes to the
+    /// primary. Default 100ms.
+    pub read_wait_ns: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -337,4 +344,9 @@ pub struct Expect {
     pub split_brain_writes: Option<u64>,
     pub max_unavailable_ns: Option<u64>,
     pub min_failovers: Option<u64>,
+    /// Assert read-your-writes whatever the router promises.
+    pub read_your_writes: Option<bool>,
+    /// Assert monotonic reads whatever the router promises.
+    pub monotonic_reads: Option<bool>,
+    pub max_stale_reads: Option<u64>,
 }

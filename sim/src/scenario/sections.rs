@@ -201,8 +201,18 @@ pub(crate) fn read_node_pair(field: &Field, nodes: &[String]) -> Result<(usize, 
     Ok((a, b))
 }
 
-const WORKLOAD_KEYS: &[&str] =
-    &["clients", "arrival", "write_fraction", "keys", "key_distribution", "value_size", "abort_fraction"];
+const WORKLOAD_KEYS: &[&str] = &[
+    "clients",
+    "arrival",
+    "write_fraction",
+    "keys",
+    "key_distribution",
+    "value_size",
+    "abort_fraction",
+    "router",
+    "delay_threshold",
+    "read_wait",
+];
 
 pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     let mut w = Workload {
@@ -213,6 +223,9 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
         key_distribution: KeyDistribution::Uniform,
         value_size_bytes: 100,
         abort_fraction: 0.0,
+        router: repsim_engine::client::RouterKind::Primary,
+        delay_threshold_bytes: 1024 * 1024,
+        read_wait_ns: 100_000_000,
     };
     let Some(field) = top.get("workload") else {
         return Ok(w);
@@ -226,7 +239,22 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     s.set("key_distribution", &mut w.key_distribution, read_key_distribution)?;
     s.set("value_size", &mut w.value_size_bytes, read_value_size)?;
     s.set("abort_fraction", &mut w.abort_fraction, |f| f.probability(true))?;
+    s.set("router", &mut w.router, read_router)?;
+    s.set("delay_threshold", &mut w.delay_threshold_bytes, Field::size_bytes)?;
+    s.set("read_wait", &mut w.read_wait_ns, Field::duration_ns)?;
     Ok(w)
+}
+
+fn read_router(field: &Field) -> Result<repsim_engine::client::RouterKind, Diag> {
+    use repsim_engine::client::RouterKind;
+    let names: Vec<&str> = RouterKind::ALL.iter().map(|r| r.name()).collect();
+    let text = field.str("\"read_your_writes\"")?;
+    RouterKind::parse(text).ok_or_else(|| {
+        let suggestion = super::diag::did_you_mean(text, names.iter().copied());
+        field
+            .error(format!("unknown router \"{text}\""))
+            .help(format!("{suggestion}expected one of: {}", names.join(", ")))
+    })
 }
 
 const ARRIVAL_HELP: &str =

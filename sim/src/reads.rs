@@ -1,0 +1,211 @@
+//! What reads saw, checked as they complete: staleness against the newest acknowledged write
+//! (`stale_reads`), and the session guarantees `read_your_writes` and `monotonic_reads`, and
+//! `no_dirty_reads`. Bounded: per register key it keeps the last `KEPT_WRITES_PER_KEY`
+//! acknowledged writes; per session the last write and read per key it touched.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use repsim_engine::storage::Value;
+use repsim_engine::Lsn;
+use serde::Serialize;
+
+use crate::metrics::Recorder;
+
+pub const KEPT_WRITES_PER_KEY: usize = 32;
+/// Violations kept as examples, per invariant.
+pub const KEPT_EXAMPLES: usize = 5;
+
+#[derive(Clone, Copy, Debug)]
+struct AckedWrite {
+    write_id: u64,
+    commit_lsn: Lsn,
+    acked_at_ns: u64,
+}
+
+/// A read that proves a violation.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ReadAnomaly {
+    pub session: u32,
+    pub key: u64,
+    pub node: String,
+    pub invoked_at_ns: u64,
+    /// The write the read returned (0: the key was absent).
+    pub returned_write_id: u64,
+    pub returned_lsn: String,
+    /// The write it should have seen at least.
+    pub expected_write_id: u64,
+    pub expected_lsn: String,
+}
+
+#[derive(Default)]
+pub struct ReadChecker {
+    acked: BTreeMap<u64, VecDeque<AckedWrite>>,
+    aborted: BTreeSet<u64>,
+    /// Per session, per key: its last acknowledged write (write id, commit LSN).
+    session_writes: Vec<BTreeMap<u64, (u64, Lsn)>>,
+    /// Per session, per key: the newest write it has read (write id, LSN).
+    session_reads: Vec<BTreeMap<u64, (u64, Lsn)>>,
+    pub stale_reads: u64,
+    pub staleness_ns: Recorder,
+    pub staleness_bytes: Recorder,
+    pub read_your_writes: Vec<ReadAnomaly>,
+    pub read_your_writes_count: u64,
+    pub monotonic_reads: Vec<ReadAnomaly>,
+    pub monotonic_reads_count: u64,
+    pub dirty_reads: Vec<ReadAnomaly>,
+    pub dirty_reads_count: u64,
+}
+
+/// One completed read, as the checker needs it.
+pub struct Read<'a> {
+    pub session: u32,
+    pub key: u64,
+    pub node: &'a str,
+    pub invoked_at_ns: u64,
+    pub completed_at_ns: u64,
+    pub value: Option<Value>,
+}
+
+impl ReadChecker {
+    pub fn new(sessions: usize) -> ReadChecker {
+        ReadChecker {
+            session_writes: vec![BTreeMap::new(); sessions],
+            session_reads: vec![BTreeMap::new(); sessions],
+            ..ReadChecker::default()
+        }
+    }
+
+    pub fn write_acked(&mut self, session: u32, key: u64, write_id: u64, commit_lsn: Lsn, now_ns: u64) {
+        let history = self.acked.entry(key).or_default();
+        history.push_back(AckedWrite { write_id, commit_lsn, acked_at_ns: now_ns });
+        if history.len() > KEPT_WRITES_PER_KEY {
+            history.pop_front();
+        }
+        self.session_writes[session as usize].insert(key, (write_id, commit_lsn));
+    }
+
+    pub fn write_rolled_back(&mut self, write_id: u64) {
+        self.aborted.insert(write_id);
+    }
+
+    /// The commit LSN of `write_id` on `key` if it is still remembered.
+    fn lsn_of(&self, key: u64, write_id: u64) -> Option<Lsn> {
+        self.acked.get(&key)?.iter().find(|w| w.write_id == write_id).map(|w| w.commit_lsn)
+    }
+
+    /// Whether `(returned write id, its LSN if known)` is older than `(write id, LSN)`.
+    /// Write ids are drawn in order, so an unknown returned write older by id is older.
+    fn older(returned: (u64, Option<Lsn>), than: (u64, Lsn)) -> bool {
+        match returned {
+            (0, _) => true,
+            (_, Some(lsn)) => lsn < than.1,
+            (id, None) => id < than.0,
+        }
+    }
+
+    pub fn read(&mut self, r: Read) {
+        let returned_id = r.value.map_or(0, |v| v.write_id);
+        let returned_lsn = self.lsn_of(r.key, returned_id);
+        let anomaly = |expected: (u64, Lsn)| ReadAnomaly {
+            session: r.session,
+            key: r.key,
+            node: r.node.to_string(),
+            invoked_at_ns: r.invoked_at_ns,
+            returned_write_id: returned_id,
+            returned_lsn: returned_lsn.map_or("unknown".into(), |l| l.to_string()),
+            expected_write_id: expected.0,
+            expected_lsn: expected.1.to_string(),
+        };
+        if self.aborted.contains(&returned_id) {
+            self.dirty_reads_count += 1;
+            if self.dirty_reads.len() < KEPT_EXAMPLES {
+                self.dirty_reads.push(anomaly((0, Lsn::INVALID)));
+            }
+        }
+        // Stale: older than the newest write acknowledged before the read began.
+        let newest =
+            self.acked.get(&r.key).and_then(|h| h.iter().rev().find(|w| w.acked_at_ns < r.invoked_at_ns)).copied();
+        if let Some(newest) = newest {
+            if newest.write_id != returned_id
+                && Self::older((returned_id, returned_lsn), (newest.write_id, newest.commit_lsn))
+            {
+                self.stale_reads += 1;
+                self.staleness_bytes.record(newest.commit_lsn.bytes_since(returned_lsn.unwrap_or_default()));
+                // How long the returned value had been superseded when the read completed.
+                let superseded_at = self.acked[&r.key]
+                    .iter()
+                    .find(|w| Self::older((returned_id, returned_lsn), (w.write_id, w.commit_lsn)))
+                    .map_or(newest.acked_at_ns, |w| w.acked_at_ns);
+                self.staleness_ns.record(r.completed_at_ns.saturating_sub(superseded_at));
+            }
+        }
+        let session = r.session as usize;
+        if let Some(&own) = self.session_writes[session].get(&r.key) {
+            if own.0 != returned_id && Self::older((returned_id, returned_lsn), own) {
+                self.read_your_writes_count += 1;
+                if self.read_your_writes.len() < KEPT_EXAMPLES {
+                    self.read_your_writes.push(anomaly(own));
+                }
+            }
+        }
+        if let Some(&seen) = self.session_reads[session].get(&r.key) {
+            if seen.0 != returned_id && Self::older((returned_id, returned_lsn), seen) {
+                self.monotonic_reads_count += 1;
+                if self.monotonic_reads.len() < KEPT_EXAMPLES {
+                    self.monotonic_reads.push(anomaly(seen));
+                }
+            }
+        }
+        if let (true, Some(lsn)) = (returned_id != 0, returned_lsn) {
+            let entry = self.session_reads[session].entry(r.key).or_insert((returned_id, lsn));
+            if lsn > entry.1 {
+                *entry = (returned_id, lsn);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(write_id: u64) -> Option<Value> {
+        Some(Value { write_id, len: 10 })
+    }
+
+    fn read(c: &mut ReadChecker, session: u32, at: u64, v: Option<Value>) {
+        c.read(Read { session, key: 7, node: "pg2", invoked_at_ns: at, completed_at_ns: at + 5, value: v });
+    }
+
+    #[test]
+    fn a_read_older_than_an_acknowledged_write_is_stale_and_breaks_read_your_writes() {
+        let mut c = ReadChecker::new(2);
+        c.write_acked(0, 7, 1, Lsn(100), 10);
+        c.write_acked(0, 7, 2, Lsn(200), 20);
+        read(&mut c, 1, 30, value(2));
+        assert_eq!(c.stale_reads, 0);
+        read(&mut c, 1, 30, value(1));
+        assert_eq!(c.stale_reads, 1);
+        assert_eq!(c.read_your_writes_count, 0, "session 1 never wrote key 7");
+        read(&mut c, 0, 30, value(1));
+        assert_eq!(c.read_your_writes_count, 1);
+        assert_eq!(c.read_your_writes[0].expected_write_id, 2);
+        // A write acknowledged after the read began does not make it stale.
+        c.write_acked(1, 7, 3, Lsn(300), 40);
+        read(&mut c, 1, 35, value(2));
+        assert_eq!(c.stale_reads, 2, "a write acknowledged after the read began does not make it stale");
+    }
+
+    #[test]
+    fn going_back_in_time_breaks_monotonic_reads_and_aborted_values_are_dirty() {
+        let mut c = ReadChecker::new(1);
+        c.write_acked(0, 7, 1, Lsn(100), 10);
+        c.write_acked(0, 7, 2, Lsn(200), 20);
+        read(&mut c, 0, 30, value(2));
+        read(&mut c, 0, 31, value(1));
+        assert_eq!(c.monotonic_reads_count, 1);
+        c.write_rolled_back(9);
+        read(&mut c, 0, 32, value(9));
+        assert_eq!(c.dirty_reads_count, 1);
+    }
+}
