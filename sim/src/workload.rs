@@ -178,6 +178,9 @@ mod tests {
             key_distribution: distribution,
             value_size_bytes: 100,
             abort_fraction: 0.0,
+            router: repsim_engine::client::RouterKind::Primary,
+            delay_threshold_bytes: 1024 * 1024,
+            read_wait_ns: 100_000_000,
         }
     }
 
