@@ -36,6 +36,17 @@ pub enum Command {
         #[arg(long, default_value = "reports")]
         out: PathBuf,
     },
+    /// Find the smallest variant of a failing (scenario, seed): fewer faults, earlier faults,
+    /// shorter duration, fewer clients; writes it next to the report and prints how to run it.
+    Shrink {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -47,6 +58,7 @@ pub enum Command {
     /// seed passes, 1 when one fails or panics, 2 on bad input, 130 when Ctrl-C stopped it
     /// first (the seeds already running finish and are reported).
     Sweep {
+        /// The scenario file.
         scenario: PathBuf,
         /// Seeds as a Rust range: 1..1000 is 1 to 999, 1..=1000 is 1 to 1000.
         #[arg(long, value_name = "A..B")]
@@ -55,7 +67,8 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         /// Run only the I-th of N interleaved slices of the seeds (1-based: seeds at positions
-        /// I-1, I-1+N, …); the N shards together cover the range once.
+        /// I-1, I-1+N, …); the N shards together cover the range once. The report goes to
+        /// sweep/shard-I-of-N/.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
         /// Override a scenario value, e.g. --set replication.synchronous_commit=off
@@ -77,6 +90,7 @@ pub enum Command {
     /// One line per scenario; exit 0 when all pass, 1 when a seed fails or panics, 2 when a path
     /// or a scenario is bad, 130 when Ctrl-C stopped it first.
     Check {
+        /// Scenario files, or folders searched recursively for *.toml (default: scenarios/).
         paths: Vec<PathBuf>,
         /// Run seeds 1..=N of each scenario.
         #[arg(long, value_name = "N", default_value_t = 10)]
@@ -127,6 +141,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
             run(scenario, seed, overrides, json, trace, out)
         }
         Command::Validate { scenarios } => validate(scenarios),
+        Command::Shrink { scenario, seed, overrides, out } => shrink(scenario, seed, overrides, out),
         Command::Sweep { scenario, seeds, jobs, shard, overrides, fail_fast, out, quiet } => {
             crate::sweep::sweep_command(crate::sweep::SweepArgs {
                 scenario,
@@ -144,6 +159,40 @@ pub fn main_with(cli: Cli) -> ExitCode {
         }
         Command::Compare { scenario, sets, seeds, jobs, out, quiet } => {
             crate::compare::compare_command(crate::compare::CompareArgs { scenario, sets, seeds, jobs, out, quiet })
+        }
+    }
+}
+
+fn shrink(path: PathBuf, seed: u64, overrides: Vec<String>, out: PathBuf) -> ExitCode {
+    let scenario = match load_scenario(&path, &overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let Some(shrunk) = crate::shrink::shrink(&scenario, seed) else {
+        println!("{} seed {seed} does not fail: nothing to shrink", path.display());
+        return ExitCode::from(EXIT_OK);
+    };
+    let dir = out.join(&scenario.name).join("shrink");
+    match crate::shrink::write_shrunk(&path, &shrunk.scenario, &dir) {
+        Ok(file) => {
+            println!(
+                "{} seed {seed} fails with {}; shrunk in {} runs to {} faults, {} s, {} clients",
+                path.display(),
+                shrunk.signature,
+                shrunk.runs,
+                shrunk.scenario.faults.len(),
+                shrunk.scenario.duration_ns / 1_000_000_000,
+                shrunk.scenario.workload.clients
+            );
+            println!("reproduce: repsim run {} --seed {seed}", file.display());
+            ExitCode::from(EXIT_VIOLATED)
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the shrunk scenario: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
         }
     }
 }

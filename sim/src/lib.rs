@@ -24,6 +24,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod scheduler;
+pub mod shrink;
 pub mod sweep;
 pub mod trace;
 pub mod workload;
