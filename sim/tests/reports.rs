@@ -84,6 +84,37 @@ fn rects(svg: &str, fill: &str, opacity: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Seconds -> pixels along the time axis, as plotters drew it: from the tick labels under the
+/// (first) panel.
+fn time_axis(svg: &str) -> impl Fn(f64) -> f64 {
+    let ticks: Vec<(f64, f64)> = texts(svg)
+        .into_iter()
+        .filter(|(attrs, _)| attrs.contains("dy=\"0.76em\"") && attrs.contains("text-anchor=\"middle\""))
+        .filter(|(attrs, _)| !attrs.contains("transform"))
+        .filter_map(|(attrs, body)| Some((body.parse::<f64>().ok()?, attr(&attrs, "x")?)))
+        .collect();
+    let first = *ticks.iter().find(|t| t.0 == 0.0).expect("a 0 s tick");
+    let last = *ticks.iter().max_by(|a, b| a.0.total_cmp(&b.0)).expect("ticks");
+    assert!(last.0 > 0.0);
+    move |seconds: f64| first.1 + (last.1 - first.1) * seconds / last.0
+}
+
+/// x of every vertical `<polyline>` stroked in `color`.
+fn vertical_lines(svg: &str, color: &str) -> Vec<f64> {
+    svg.split("<polyline ")
+        .skip(1)
+        .filter_map(|chunk| {
+            let attrs = chunk.split_once("/>")?.0;
+            if !attrs.contains(&format!("stroke=\"{color}\"")) {
+                return None;
+            }
+            let points = attrs.split("points=\"").nth(1)?.split('"').next()?;
+            let xs: Vec<f64> = points.split_whitespace().filter_map(|p| p.split(',').next()?.parse().ok()).collect();
+            (xs.len() == 2 && xs[0] == xs[1]).then_some(xs[0])
+        })
+        .collect()
+}
+
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -173,16 +204,8 @@ fn plotted_series_and_legends_agree_with_the_summary() {
 fn shaded_windows_sit_at_the_fault_times_on_the_axis() {
     let (summary, dir) = run_and_write("windows", "primary-crash-restart", 42);
     let svg = std::fs::read_to_string(dir.join("throughput.svg")).unwrap();
-    // The x axis as plotters drew it: the tick labels under the panel.
-    let ticks: Vec<(f64, f64)> = texts(&svg)
-        .into_iter()
-        .filter(|(attrs, _)| attrs.contains("dy=\"0.76em\"") && attrs.contains("text-anchor=\"middle\""))
-        .filter(|(attrs, _)| !attrs.contains("transform"))
-        .filter_map(|(attrs, body)| Some((body.parse::<f64>().ok()?, attr(&attrs, "x")?)))
-        .collect();
-    let first = ticks.iter().find(|t| t.0 == 0.0).expect("a 0 s tick");
-    let last = ticks.iter().find(|t| t.0 == 30.0).expect("a 30 s tick");
-    let px = |seconds: f64| first.1 + (last.1 - first.1) * seconds / 30.0;
+    // The x axis as plotters drew it: the tick labels under the panel (0 to 30 s).
+    let px = time_axis(&svg);
     // The crash window: the scenario crashes pg1 at 8 s and restarts it at 12 s.
     let crash = rects(&svg, "#D55E00", "0.16");
     assert_eq!(crash.len(), 1, "one shaded crash window in the one panel: {crash:?}");
@@ -295,8 +318,12 @@ fn failovers_are_marked_on_every_time_plot_and_listed_in_the_summary() {
         let svg = std::fs::read_to_string(dir.join(file)).unwrap();
         assert_well_formed(&svg);
         assert!(svg.contains(&format!(">\n{}\n<", mark.label)), "{file} names the failover");
-        assert!(svg.contains("stroke-dasharray") || svg.matches("<polyline").count() > 0, "{file} draws marks");
     }
+    // A dashed black line through the panel at the promotion time (and a tick in the band).
+    let svg = std::fs::read_to_string(dir.join("throughput.svg")).unwrap();
+    let x = time_axis(&svg)(promotion.at_ns as f64 / 1e9);
+    let at_promotion = vertical_lines(&svg, "#000000").into_iter().filter(|l| (l - x).abs() <= 1.5).count();
+    assert!(at_promotion >= 5, "dashes of the failover line at {x} px: {at_promotion}");
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(md.contains("## Failovers"), "{md}");
     assert!(md.contains(&format!("| {} |", promotion.switch_lsn)), "{md}");

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod figure;
 pub mod runs;
 pub mod style;
+pub mod sweep;
 pub mod timeline;
 
 use std::path::Path;
