@@ -258,7 +258,8 @@ pub fn run_seeds(
     let should_stop = || interrupt.load(Ordering::SeqCst) || (fail_fast && failed.load(Ordering::SeqCst));
     let work = |&seed: &u64| {
         let outcome = match run_seed(scenario, seed, None) {
-            Ok(summary) => SeedOutcome::Ran(Box::new(summary)),
+            // The plots' per-second series are not kept across thousands of seeds.
+            Ok(summary) => SeedOutcome::Ran(Box::new(Summary { timeline: None, ..summary })),
             Err(failure) => SeedOutcome::Panicked(failure),
         };
         let result = SeedResult { seed, outcome };
@@ -501,7 +502,7 @@ pub fn sweep_dir(out: &Path, scenario: &str, shard: Option<Shard>) -> PathBuf {
     }
 }
 
-/// Writes `seeds.jsonl`, `summary.json` and `summary.md` into `dir`.
+/// Writes `seeds.jsonl`, `summary.json`, `summary.md` and `distributions.svg` into `dir`.
 pub fn write_sweep(dir: &Path, run: &SeedRun, summary: &SweepSummary) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut lines = String::new();
@@ -512,7 +513,10 @@ pub fn write_sweep(dir: &Path, run: &SeedRun, summary: &SweepSummary) -> std::io
     std::fs::write(dir.join("seeds.jsonl"), lines)?;
     let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("summary.json"), json + "\n")?;
-    std::fs::write(dir.join("summary.md"), summary.render_markdown())?;
+    let markdown = summary.render_markdown()
+        + "\n![lost writes, unavailability and p99 commit latency across seeds](distributions.svg)\n";
+    std::fs::write(dir.join("summary.md"), markdown)?;
+    crate::plot::sweep::write_sweep_plot(dir, run, &summary.scenario)?;
     Ok(())
 }
 
