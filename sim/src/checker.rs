@@ -86,6 +86,10 @@ pub fn check(world: &World) -> Verdict {
     }
     violations.extend(check_replica_prefix(world));
     violations.extend(check_reads(world));
+    if let Some(example) = &world.slow_commit_example {
+        let detail = format!("{} commits waited past max_commit_wait; first: {example}", world.slow_commits);
+        violations.push(Violation { invariant: "commits_release", detail });
+    }
     let convergence = check_converged(world);
     let converged = convergence.is_empty();
     let converged_gates = world.scenario.expect.converged != Some(false);
@@ -106,6 +110,10 @@ pub fn check(world: &World) -> Verdict {
         ("read_your_writes", status("read_your_writes")),
         ("monotonic_reads", status("monotonic_reads")),
         ("no_dirty_reads", status("no_dirty_reads")),
+        (
+            "commits_release",
+            if world.scenario.expect.max_commit_wait_ns.is_none() { "not_checked" } else { status("commits_release") },
+        ),
         (
             "converged",
             if converged {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::run::{report_dir, run_seed, write_report};
+use crate::run::{report_dir, write_report};
 use crate::scenario::load_scenario;
 
 #[derive(Parser, Debug)]
@@ -32,6 +32,10 @@ pub enum Command {
         /// Write every event as JSON lines to this file.
         #[arg(long, value_name = "FILE.jsonl")]
         trace: Option<PathBuf>,
+        /// Write every client operation (invoke, completion, outcome, node, LSN, value) as JSON
+        /// lines to this file.
+        #[arg(long, value_name = "FILE.jsonl")]
+        history: Option<PathBuf>,
         /// Put the report tree under this folder instead of reports/.
         #[arg(long, default_value = "reports")]
         out: PathBuf,
@@ -137,8 +141,8 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run { scenario, seed, overrides, json, trace, out } => {
-            run(scenario, seed, overrides, json, trace, out)
+        Command::Run { scenario, seed, overrides, json, trace, history, out } => {
+            run(scenario, seed, overrides, json, [trace, history], out)
         }
         Command::Validate { scenarios } => validate(scenarios),
         Command::Shrink { scenario, seed, overrides, out } => shrink(scenario, seed, overrides, out),
@@ -211,7 +215,26 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn run(path: PathBuf, seed: u64, overrides: Vec<String>, json: bool, trace: Option<PathBuf>, out: PathBuf) -> ExitCode {
+type Sink = Option<Box<dyn std::io::Write + Send>>;
+
+fn create_sink(file: &Option<PathBuf>) -> Result<Sink, String> {
+    match file {
+        None => Ok(None),
+        Some(path) => std::fs::File::create(path)
+            .map(|f| Some(Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write + Send>))
+            .map_err(|e| format!("error: cannot create {}: {e}", path.display())),
+    }
+}
+
+/// `files`: the trace and the history file, if asked for.
+fn run(
+    path: PathBuf,
+    seed: u64,
+    overrides: Vec<String>,
+    json: bool,
+    files: [Option<PathBuf>; 2],
+    out: PathBuf,
+) -> ExitCode {
     let scenario = match load_scenario(&path, &overrides) {
         Ok(s) => s,
         Err(e) => {
@@ -219,17 +242,15 @@ fn run(path: PathBuf, seed: u64, overrides: Vec<String>, json: bool, trace: Opti
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let sink: Option<Box<dyn std::io::Write + Send>> = match &trace {
-        None => None,
-        Some(file) => match std::fs::File::create(file) {
-            Ok(f) => Some(Box::new(std::io::BufWriter::new(f))),
-            Err(e) => {
-                eprintln!("error: cannot create trace file {}: {e}", file.display());
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
-        },
+    let [trace, history] = files;
+    let (sink, history) = match (create_sink(&trace), create_sink(&history)) {
+        (Ok(sink), Ok(history)) => (sink, history),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
     };
-    let summary = match run_seed(&scenario, seed, sink) {
+    let summary = match crate::run::run_seed_with_history(&scenario, seed, sink, history) {
         Ok(s) => s,
         Err(failure) => {
             eprintln!("error: {failure}");

@@ -41,10 +41,21 @@ pub fn run_seed(
     seed: u64,
     trace_sink: Option<Box<dyn Write + Send>>,
 ) -> Result<Summary, RunFailure> {
+    run_seed_with_history(scenario, seed, trace_sink, None)
+}
+
+/// [`run_seed`], also writing every client operation as one JSON line to `history_sink`.
+pub fn run_seed_with_history(
+    scenario: &Scenario,
+    seed: u64,
+    trace_sink: Option<Box<dyn Write + Send>>,
+    history_sink: Option<Box<dyn Write + Send>>,
+) -> Result<Summary, RunFailure> {
     // Wall-clock time of the run itself, for the report only; nothing simulated reads it.
     let started = std::time::Instant::now();
     let result = guarded(scenario, seed, || {
         let mut world = World::new(scenario.clone(), seed, Trace::new(trace_sink));
+        world.history_sink = history_sink;
         world.run();
         for slot in &world.nodes {
             if let Some(engine) = &slot.engine {

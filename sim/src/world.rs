@@ -3,6 +3,7 @@
 //! through `Node::step` inputs and outputs.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use repsim_engine::config::{BootRole, NodeConfig};
 use repsim_engine::io::{ClientId, ComputeTask, IoId, Observation, Reply, TimerId};
@@ -159,6 +160,10 @@ pub struct InFlight {
     pub node: NodeId,
     pub incarnation: u64,
     pub sent_ns: u64,
+    /// When the request reached the server, and whether enough synchronous standbys were
+    /// connected then (for `commits_release`).
+    pub arrived_ns: u64,
+    pub sync_ok_at_arrival: bool,
 }
 
 pub struct World {
@@ -193,6 +198,12 @@ pub struct World {
     /// Stale reads and the session guarantees, checked as reads complete.
     pub reads: crate::reads::ReadChecker,
     read_cursor: usize,
+    /// `commits_release`: commits that waited past `max_commit_wait` with enough synchronous
+    /// standbys connected, and the first of them.
+    pub slow_commits: u64,
+    pub slow_commit_example: Option<String>,
+    /// `--history`: every client operation as one JSON line.
+    pub history_sink: Option<Box<dyn std::io::Write + Send>>,
     /// Each standby's lag in bytes as the primary last reported it (for `lag_aware`).
     pub standby_lag_bytes: Vec<Option<u64>>,
 }
@@ -298,6 +309,9 @@ impl World {
             dual_primary_ns: 0,
             reads: crate::reads::ReadChecker::new(scenario.workload.clients as usize),
             read_cursor: 0,
+            slow_commits: 0,
+            slow_commit_example: None,
+            history_sink: None,
             standby_lag_bytes: vec![None; scenario.cluster.nodes.len()],
             scenario,
         }
@@ -497,6 +511,9 @@ impl World {
                 self.schedule(done, EventKind::Input { node, incarnation, input: Input::ComputeDone(task) });
             }
             Output::Reply { client, op_id, reply } => {
+                if let (Reply::Committed { .. }, Some(max_wait)) = (&reply, self.scenario.expect.max_commit_wait_ns) {
+                    self.check_commit_release(node, client.0 as u32, op_id, max_wait);
+                }
                 let at = self.now_ns + self.net.sample_client_latency();
                 let timeline = self.nodes[node as usize].engine.as_ref().map_or(0, |e| e.timeline());
                 let commit_lsn = match &reply {
@@ -908,13 +925,27 @@ impl World {
         let Some(node) = self.route(&planned.op) else {
             // The proxy has no healthy primary: the connection is refused at once.
             let op_id = planned.op_id;
-            let flight = InFlight { planned, node: NO_NODE, incarnation: 0, sent_ns: self.now_ns };
+            let flight = InFlight {
+                planned,
+                node: NO_NODE,
+                incarnation: 0,
+                sent_ns: self.now_ns,
+                arrived_ns: 0,
+                sync_ok_at_arrival: false,
+            };
             self.sessions[session as usize].current = Some(flight);
             self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
             return;
         };
         let incarnation = self.nodes[node as usize].incarnation;
-        self.sessions[session as usize].current = Some(InFlight { planned, node, incarnation, sent_ns: self.now_ns });
+        self.sessions[session as usize].current = Some(InFlight {
+            planned,
+            node,
+            incarnation,
+            sent_ns: self.now_ns,
+            arrived_ns: 0,
+            sync_ok_at_arrival: false,
+        });
         self.schedule(at, EventKind::RequestArrives { session });
     }
 
@@ -930,6 +961,11 @@ impl World {
             return;
         }
         let incarnation = self.nodes[node as usize].incarnation;
+        let sync_ok = self.scenario.expect.max_commit_wait_ns.is_some() && self.enough_sync_standbys(node);
+        if let Some(flight) = self.sessions[session as usize].current.as_mut() {
+            flight.arrived_ns = self.now_ns;
+            flight.sync_ok_at_arrival = sync_ok;
+        }
         let spec = &self.scenario.nodes[node as usize];
         let flight = self.sessions[session as usize].current.as_mut().expect("checked above");
         flight.incarnation = incarnation;
@@ -981,13 +1017,73 @@ impl World {
             Outcome::TooStale => unreachable!("retried above"),
         }
         self.history.record(&flight.planned.op, flight.node, &outcome);
+        self.write_history_line(session, &flight, &outcome);
         self.next_for_session(session);
+    }
+
+    /// `--history`: invoke and completion times, outcome, node, LSN and value of one operation.
+    fn write_history_line(&mut self, session: u32, flight: &InFlight, outcome: &Outcome) {
+        let Some(sink) = self.history_sink.as_mut() else { return };
+        let (kind, write_id, key) = match flight.planned.op {
+            Op::Write { write_id, key, .. } => ("write", write_id, key),
+            Op::Read { key } => ("read", 0, key),
+        };
+        let (result, lsn, value) = match outcome {
+            Outcome::Committed { commit_lsn, .. } => ("ok", commit_lsn.to_string(), write_id),
+            Outcome::Read { value, read_lsn } => ("ok", read_lsn.to_string(), value.map_or(0, |v| v.write_id)),
+            Outcome::RolledBack => ("rolled_back", String::new(), write_id),
+            Outcome::Failed | Outcome::TooStale => ("failed", String::new(), 0),
+            Outcome::Indeterminate => ("indeterminate", String::new(), 0),
+        };
+        let node = self.nodes.get(flight.node as usize).map_or("", |s| s.name.as_str());
+        let line = serde_json::json!({
+            "session": session, "op_id": flight.planned.op_id, "kind": kind, "key": key,
+            "invoke_ns": flight.planned.intended_ns, "complete_ns": self.now_ns,
+            "outcome": result, "node": node, "lsn": lsn, "value_write_id": value,
+        });
+        if writeln!(sink, "{line}").is_err() {
+            self.history_sink = None;
+            self.trace.write_error.get_or_insert("could not write the history file".into());
+        }
     }
 
     fn reply_arrives_failed(&mut self, session: u32, flight: InFlight) {
         self.metrics.failed_ops += 1;
         self.history.record(&flight.planned.op, flight.node, &Outcome::Failed);
         self.next_for_session(session);
+    }
+
+    /// `synchronous_standby_names` is satisfied on `node`: as many standbys are `sync` or
+    /// `quorum` as it asks for (or it asks for none).
+    fn enough_sync_standbys(&self, node: NodeId) -> bool {
+        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return false };
+        let names = &engine.config().synchronous_standby_names;
+        if names.is_empty() {
+            return true;
+        }
+        let sync = engine.pg_stat_replication().iter().filter(|r| matches!(r.sync_state, "sync" | "quorum")).count();
+        sync >= names.num_sync as usize
+    }
+
+    /// `commits_release`: a commit that waited past `max_commit_wait` although enough
+    /// synchronous standbys were connected when it arrived and when it was released.
+    fn check_commit_release(&mut self, node: NodeId, session: u32, op_id: u64, max_wait_ns: u64) {
+        let Some(flight) = self.sessions.get(session as usize).and_then(|s| s.current.as_ref()) else { return };
+        if flight.planned.op_id != op_id || !flight.sync_ok_at_arrival {
+            return;
+        }
+        let waited_ns = self.now_ns.saturating_sub(flight.arrived_ns);
+        if waited_ns > max_wait_ns && self.enough_sync_standbys(node) {
+            self.slow_commits += 1;
+            if self.slow_commit_example.is_none() {
+                self.slow_commit_example = Some(format!(
+                    "session {session} op {op_id} waited {:.1} ms on {} from {:.3}s with enough synchronous standbys connected",
+                    waited_ns as f64 / 1e6,
+                    self.nodes[node as usize].name,
+                    flight.arrived_ns as f64 / 1e9
+                ));
+            }
+        }
     }
 
     /// Feeds the read checker: acknowledged writes, rollbacks, and what each read saw.

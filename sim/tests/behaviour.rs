@@ -124,3 +124,22 @@ fn wal_is_recycled_so_memory_is_bounded_by_retention() {
         assert!(node.disk_bytes <= 8 * 1024 * 1024, "{name} has {} bytes on disk", node.disk_bytes);
     }
 }
+
+#[test]
+fn commits_release_holds_with_healthy_standbys_and_fails_when_a_silent_standby_holds_them() {
+    let healthy = level_run(7, "on");
+    assert_eq!(healthy.invariants["commits_release"], "not_checked");
+    let checked = common::run(
+        "sync-vs-async",
+        7,
+        &["duration=6s", "settle=2s", "expect.min_commits=0", "expect.max_commit_wait=1s"],
+    );
+    assert_eq!(checked.invariants["commits_release"], "ok", "{:?}", checked.violations);
+    // The partitioned synchronous standby still counts as connected until wal_sender_timeout:
+    // commits wait 5 s with "enough" synchronous standbys, which the liveness check reports.
+    let stalled = common::run("standby-partition", 1, &["expect.max_commit_wait=1s"]);
+    assert_eq!(stalled.invariants["commits_release"], "violated");
+    let v = stalled.violations.iter().find(|v| v.invariant == "commits_release").expect("reported");
+    assert!(v.detail.contains("waited"), "{}", v.detail);
+    assert!(!stalled.ok);
+}

@@ -146,3 +146,29 @@ fn a_panic_inside_a_run_is_reported_with_its_seed_and_reproduce_command() {
     assert!(failure.to_string().contains("repsim run"));
     assert!(failure.reproduce.ends_with("sync-vs-async.toml --seed 731"), "{}", failure.reproduce);
 }
+
+#[test]
+fn a_history_file_has_one_line_per_completed_operation() {
+    let scenario = common::scenario_path("sync-vs-async");
+    let history = std::env::temp_dir().join("repsim-cli-test-history.jsonl");
+    let out_dir = std::env::temp_dir().join("repsim-cli-test-history");
+    let (_, stdout, stderr) = repsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--json",
+        "--set",
+        "duration=1s",
+        "--history",
+        history.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    let text = std::fs::read_to_string(&history).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ok_writes = lines.iter().filter(|l| l["kind"] == "write" && l["outcome"] == "ok").count() as u64;
+    let ok_reads = lines.iter().filter(|l| l["kind"] == "read" && l["outcome"] == "ok").count() as u64;
+    assert_eq!(ok_writes, v["commits"].as_u64().unwrap());
+    assert_eq!(ok_reads, v["reads"].as_u64().unwrap());
+    assert!(lines.iter().all(|l| l["complete_ns"].as_u64() >= l["invoke_ns"].as_u64()));
+}

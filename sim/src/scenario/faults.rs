@@ -424,6 +424,7 @@ const EXPECT_KEYS: &[&str] = &[
     "read_your_writes",
     "monotonic_reads",
     "max_stale_reads",
+    "max_commit_wait",
 ];
 
 pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
@@ -444,5 +445,6 @@ pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
         read_your_writes: s.opt("read_your_writes", Field::bool)?,
         monotonic_reads: s.opt("monotonic_reads", Field::bool)?,
         max_stale_reads: s.opt("max_stale_reads", |f| f.u64_at_least(0, "0"))?,
+        max_commit_wait_ns: s.opt("max_commit_wait", Field::duration_ns)?,
     })
 }

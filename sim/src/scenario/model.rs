@@ -349,4 +349,6 @@ pub struct Expect {
     /// Assert monotonic reads whatever the router promises.
     pub monotonic_reads: Option<bool>,
     pub max_stale_reads: Option<u64>,
+    /// `commits_release`: with enough synchronous standbys connected, no commit waits longer.
+    pub max_commit_wait_ns: Option<u64>,
 }
