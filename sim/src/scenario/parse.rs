@@ -11,7 +11,6 @@ use super::sections::{read_disks, read_network, read_nodes, read_workload};
 use super::tree::{Kind, Table};
 
 const SECOND_NS: u64 = 1_000_000_000;
-const MS_NS: u64 = 1_000_000;
 const MB: u64 = 1024 * 1024;
 
 const CLUSTER_EXAMPLE: &str = "add a cluster table:\n  [cluster]\n  nodes = [\"pg1\", \"pg2\"]\n  primary = \"pg1\"";
@@ -139,24 +138,26 @@ const REPLICATION_KEYS: &[&str] = &[
     "max_slot_wal_keep_size",
 ];
 
+/// PostgreSQL's defaults, taken from the engine's so that there is one list of them.
 fn default_replication() -> Replication {
+    let d = repsim_engine::config::NodeConfig::with_defaults(0, vec![String::new()]);
     Replication {
-        synchronous_commit: SyncCommitLevel::On,
-        synchronous_standby_names: SyncStandbyNames::empty(),
-        wal_segment_size_bytes: 16 * MB,
-        wal_keep_size_bytes: 0,
-        max_wal_size_bytes: 1024 * MB,
-        checkpoint_timeout_ns: 300 * SECOND_NS,
-        checkpoint_completion_target: 0.9,
-        wal_writer_delay_ns: 200 * MS_NS,
-        wal_writer_flush_after_bytes: MB,
-        wal_sender_timeout_ns: 60 * SECOND_NS,
-        wal_receiver_timeout_ns: 60 * SECOND_NS,
-        wal_receiver_status_interval_ns: 10 * SECOND_NS,
-        wal_retrieve_retry_interval_ns: 5 * SECOND_NS,
-        recovery_min_apply_delay_ns: 0,
-        replication_slots: false,
-        max_slot_wal_keep_size_bytes: None,
+        synchronous_commit: d.synchronous_commit,
+        synchronous_standby_names: d.synchronous_standby_names,
+        wal_segment_size_bytes: d.wal_segment_size_bytes,
+        wal_keep_size_bytes: d.wal_keep_size_bytes,
+        max_wal_size_bytes: d.max_wal_size_bytes,
+        checkpoint_timeout_ns: d.checkpoint_timeout_ns,
+        checkpoint_completion_target: d.checkpoint_completion_target,
+        wal_writer_delay_ns: d.wal_writer_delay_ns,
+        wal_writer_flush_after_bytes: d.wal_writer_flush_after_bytes,
+        wal_sender_timeout_ns: d.wal_sender_timeout_ns,
+        wal_receiver_timeout_ns: d.wal_receiver_timeout_ns,
+        wal_receiver_status_interval_ns: d.wal_receiver_status_interval_ns,
+        wal_retrieve_retry_interval_ns: d.wal_retrieve_retry_interval_ns,
+        recovery_min_apply_delay_ns: d.recovery_min_apply_delay_ns,
+        replication_slots: d.replication_slots,
+        max_slot_wal_keep_size_bytes: d.max_slot_wal_keep_size_bytes,
     }
 }
 
