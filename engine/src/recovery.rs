@@ -52,7 +52,7 @@ impl Node {
         self.pick_latest_timeline(&image, control.timeline);
         let (wal, files) = self.load_wal(&image, control.redo);
         self.wal = wal;
-        let (end, prev, records) = self.redo(control.redo, control.redo_prev);
+        let (end, prev, records, durable) = self.redo(control.redo, control.redo_prev, control.checkpoint_lsn);
         self.wal.truncate(end, prev);
         self.drop_wal_beyond(&image, &files, end, out);
         for file in image.files.keys() {
@@ -66,7 +66,7 @@ impl Node {
         self.checkpointer.last = Some(control);
         self.replay.reset(end, prev);
         self.replay.recovered_end = end;
-        self.flusher.reset_to(end);
+        self.sync_wal_at_boot(durable, end, &files, out);
         out.push(Output::Observe(Observation::Recovered { redo: control.redo, end, records }));
         self.recovery_records = records;
         out.push(Output::Compute(ComputeTask::Recovery { records }));
@@ -107,6 +107,22 @@ impl Node {
             .find(|file| image.files.contains_key(file))
     }
 
+    /// After an unclean stop, WAL the OS still held may not be durable: PostgreSQL fsyncs the
+    /// data directory before redo (`SyncDataDirectory`). Until those fsyncs complete, only WAL
+    /// up to the checkpoint record counts as flushed (and may be streamed or acknowledged).
+    fn sync_wal_at_boot(&mut self, durable: Lsn, end: Lsn, files: &[FileId], out: &mut Vec<Output>) {
+        self.flusher.reset_to(end);
+        if files.is_empty() || end <= durable {
+            return;
+        }
+        self.flusher.flushed = durable;
+        for &file in files {
+            let io = self.new_io(crate::node::IoPurpose::WalFsync { end });
+            out.push(Output::Fsync { io, file });
+        }
+        self.flusher.fsync_in_flight = Some((end, files.len() as u32));
+    }
+
     /// The WAL segments from the redo point's segment on, as long as they are contiguous, and
     /// the file each came from.
     fn load_wal(&self, image: &DiskImage, redo: Lsn) -> (WalLog, Vec<FileId>) {
@@ -130,12 +146,18 @@ impl Node {
 
     /// Replays every valid record from `redo`; returns the end of the last valid record, its
     /// start and how many records were redone.
-    fn redo(&mut self, redo: Lsn, redo_prev: Lsn) -> (Lsn, Lsn, u64) {
+    /// Also returns the end of the checkpoint record: WAL up to there was fsynced before
+    /// pg_control pointed at it, so it is known to be durable.
+    fn redo(&mut self, redo: Lsn, redo_prev: Lsn, checkpoint_lsn: Lsn) -> (Lsn, Lsn, u64, Lsn) {
         let (mut at, mut prev, mut records) = (redo, redo_prev, 0u64);
+        let mut durable = redo;
         let end = self.wal.end();
         while let Ok((record, record_end)) = self.wal.decode_at(at, prev, end) {
             self.replay.apply_record(&mut self.store, &record);
             records += 1;
+            if at == checkpoint_lsn {
+                durable = record_end;
+            }
             prev = at;
             at = record_end;
         }
@@ -145,7 +167,7 @@ impl Node {
         if self.configured_role() == Role::Primary {
             self.replay.discard_pending();
         }
-        (at, prev, records)
+        (at, prev, records, durable.min(at))
     }
 
     /// Cuts the WAL file holding `end` there and removes later ones, so a torn or stale tail

@@ -95,9 +95,11 @@ impl Disk {
             }
             DiskOp::Fsync { file } => {
                 self.fsyncs += 1;
-                let f = self.files.entry(file).or_default();
-                for (offset, bytes) in std::mem::take(&mut f.volatile) {
-                    write_at(&mut f.durable, offset as usize, &bytes);
+                // fsync of a file that does not exist (removed meanwhile) does nothing.
+                if let Some(f) = self.files.get_mut(&file) {
+                    for (offset, bytes) in std::mem::take(&mut f.volatile) {
+                        write_at(&mut f.durable, offset as usize, &bytes);
+                    }
                 }
             }
         }
