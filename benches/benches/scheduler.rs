@@ -6,28 +6,16 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use repsim::scheduler::EventQueue;
+use repsim_benches::XorShift;
 
 /// Hold operations per measured iteration (keeps criterion's per-iteration overhead out).
 const OPS_PER_ITER: u64 = 1_000;
 /// Delays are uniform in [0, 2 ms): 1 ms mean.
 const MAX_DELAY_NS: u64 = 2_000_000;
 
-/// xorshift64: tiny, deterministic, good enough for event times.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn delay_ns(&mut self) -> u64 {
-        self.next() % MAX_DELAY_NS
-    }
+/// Uniform delays in [0, MAX_DELAY_NS) from the shared xorshift.
+fn delay_ns(rng: &mut XorShift) -> u64 {
+    rng.next() % MAX_DELAY_NS
 }
 
 fn hold(c: &mut Criterion) {
@@ -38,12 +26,12 @@ fn hold(c: &mut Criterion) {
             let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
             let mut q: EventQueue<u64> = EventQueue::with_capacity(pending + 1);
             for id in 0..pending as u64 {
-                q.push(rng.delay_ns(), id);
+                q.push(delay_ns(&mut rng), id);
             }
             b.iter(|| {
                 for _ in 0..OPS_PER_ITER {
                     let (at_ns, id) = q.pop().expect("the queue never drains");
-                    q.push(at_ns + rng.delay_ns(), black_box(id));
+                    q.push(at_ns + delay_ns(&mut rng), black_box(id));
                 }
             });
             assert_eq!(q.len(), pending);

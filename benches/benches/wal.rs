@@ -7,6 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use repsim_benches::XorShift;
 use repsim_engine::crc32c::crc32c;
 use repsim_engine::wal::log::WalLog;
 use repsim_engine::wal::record::{decode, encode, Record, RecordBody, RowChange};
@@ -17,19 +18,6 @@ const VALUE_BYTES: u32 = 100;
 const SEGMENT_BYTES: u64 = 16 << 20;
 /// Where the encoded stream starts (the first byte of segment 1, as after initdb).
 const BASE: Lsn = Lsn(SEGMENT_BYTES);
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
 
 /// `(xid, body)` for the mix.
 fn bodies() -> Vec<(u32, RecordBody)> {

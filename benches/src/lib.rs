@@ -196,6 +196,21 @@ pub fn stream_with_stats(messages: u64, window: u64, ack_every: u64) -> (KernelR
     (result, stats)
 }
 
+/// xorshift64: tiny, deterministic, good enough for bench inputs (no RNG dependency).
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,10 +146,7 @@ impl Node {
         self.checkpointer.last_started = now;
         let file = FileId::Data(control.data_file_id);
         let bytes = self.store.to_data_file(control.redo);
-        let write = self.new_io(IoPurpose::Checkpoint);
-        out.push(Output::Write { io: write, file, offset: 0, bytes });
-        let fsync = self.new_io(IoPurpose::Checkpoint);
-        out.push(Output::Fsync { io: fsync, file });
+        self.write_and_fsync(IoPurpose::Checkpoint, file, bytes, out);
         self.checkpointer.current = Some(control);
         self.checkpointer.phase = Phase::Data { pending: 2 };
     }
@@ -203,10 +200,7 @@ impl Node {
 
     fn write_control(&mut self, out: &mut Vec<Output>) {
         let control = self.checkpointer.current.expect("checkpoint in progress");
-        let write = self.new_io(IoPurpose::Checkpoint);
-        out.push(Output::Write { io: write, file: FileId::Control, offset: 0, bytes: control.encode() });
-        let fsync = self.new_io(IoPurpose::Checkpoint);
-        out.push(Output::Fsync { io: fsync, file: FileId::Control });
+        self.write_and_fsync(IoPurpose::Checkpoint, FileId::Control, control.encode(), out);
         self.checkpointer.phase = Phase::Control { pending: 2 };
     }
 

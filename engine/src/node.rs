@@ -7,7 +7,7 @@ use crate::checkpoint::Checkpointer;
 use crate::commit::CommitQueues;
 use crate::config::{BootRole, NodeConfig};
 use crate::flush::WalFlusher;
-use crate::io::{ComputeTask, ErrorKind, Input, Instant, IoId, NodeId, Observation, Output, Reply, Request};
+use crate::io::{ComputeTask, ErrorKind, FileId, Input, Instant, IoId, NodeId, Observation, Output, Reply, Request};
 use crate::lsn::Lsn;
 use crate::replay::Replay;
 use crate::storage::Store;
@@ -150,6 +150,14 @@ impl Node {
         self.next_io += 1;
         self.ios.insert(io, purpose);
         io
+    }
+
+    /// Writes a whole file and fsyncs it: two operations with the same purpose.
+    pub(crate) fn write_and_fsync(&mut self, purpose: IoPurpose, file: FileId, bytes: Vec<u8>, out: &mut Vec<Output>) {
+        let io = self.new_io(purpose);
+        out.push(Output::Write { io, file, offset: 0, bytes });
+        let io = self.new_io(purpose);
+        out.push(Output::Fsync { io, file });
     }
 
     fn on_disk_done(&mut self, now: Instant, io: IoId, out: &mut Vec<Output>) {

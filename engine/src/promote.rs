@@ -101,11 +101,7 @@ impl Node {
     }
 
     fn write_history_file(&mut self, timeline: u32, out: &mut Vec<Output>) {
-        let file = FileId::History(timeline);
-        let io = self.new_io(IoPurpose::Meta);
-        out.push(Output::Write { io, file, offset: 0, bytes: self.history.encode() });
-        let io = self.new_io(IoPurpose::Meta);
-        out.push(Output::Fsync { io, file });
+        self.write_and_fsync(IoPurpose::Meta, FileId::History(timeline), self.history.encode(), out);
     }
 
     /// The new timeline's segment holding `at` starts as a copy of the old one up to `at`.
@@ -114,10 +110,7 @@ impl Node {
         let seg_start = at.segment_start(segment);
         let Some(bytes) = self.wal.read(seg_start, at).map(<[u8]>::to_vec) else { return };
         let file = FileId::WalSegment { timeline: self.timeline, segno: at.segment(segment) };
-        let io = self.new_io(IoPurpose::Meta);
-        out.push(Output::Write { io, file, offset: 0, bytes });
-        let io = self.new_io(IoPurpose::Meta);
-        out.push(Output::Fsync { io, file });
+        self.write_and_fsync(IoPurpose::Meta, file, bytes, out);
     }
 
     /// The upstream opened a stream and told us its timeline. If it is newer and forked at or

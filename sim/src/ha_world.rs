@@ -146,6 +146,15 @@ impl World {
         }
     }
 
+    /// A host came up: its HA agent starts fresh and runs its first cycle at `at_ns`.
+    pub(crate) fn start_agent(&mut self, node: NodeId, at_ns: u64) {
+        let Some(ha) = self.ha.as_mut() else { return };
+        let config = ha.agent_config(&self.scenario.cluster.nodes, node as usize);
+        ha.agents[node as usize] = Some(HaAgent::new(config));
+        let incarnation = ha.agent_incarnation[node as usize];
+        self.schedule(at_ns, EventKind::HaTick { node, incarnation });
+    }
+
     /// Feeds one input to a node's agent and carries out what it asks.
     pub(crate) fn ha_step(&mut self, node: NodeId, input: HaInput) {
         let pg = self.pg_state(node);

@@ -623,16 +623,9 @@ impl World {
         slot.diverged = false;
         slot.wal_removed = false;
         slot.shutdown_complete = false;
-        let mut engine = Node::new(slot.config.clone());
         let image = slot.disk.durable_image();
-        let local = Instant(slot.clock.local(self.now_ns));
-        let mut out = std::mem::take(&mut self.out_buf);
-        engine.step(local, Input::Boot(image), &mut out);
-        slot.engine = Some(engine);
-        for output in out.drain(..) {
-            self.apply(node, output);
-        }
-        self.out_buf = out;
+        slot.engine = Some(Node::new(slot.config.clone()));
+        self.step_node(node, Input::Boot(image));
         if self.nodes[node as usize].incarnation > 0 {
             // Peers' next packet to the restarted node draws an RST.
             for peer in 0..self.nodes.len() as NodeId {
@@ -659,13 +652,11 @@ impl World {
     /// PostgreSQL stops (immediate or fast shutdown) while the host stays up: the page cache
     /// survives, connections are closed.
     pub(crate) fn stop_pg(&mut self, node: NodeId) {
-        let slot = &mut self.nodes[node as usize];
-        let Some(engine) = slot.engine.take() else { return };
-        slot.last_timeline = engine.timeline();
-        slot.incarnation += 1;
-        slot.timers.clear();
-        slot.disk.stop_process();
-        slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
+        if self.nodes[node as usize].engine.is_none() {
+            return;
+        }
+        self.drop_engine(node);
+        self.nodes[node as usize].disk.stop_process();
         for peer in 0..self.nodes.len() as NodeId {
             if peer != node {
                 if let Some(d) = self.net.close(self.now_ns, node, peer) {
@@ -676,6 +667,18 @@ impl World {
         self.fail_sessions_on(node);
     }
 
+    /// The PostgreSQL process is gone (its memory with it): a new incarnation, so that events
+    /// for the old one are dropped, with fresh CPU lanes.
+    fn drop_engine(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        if let Some(engine) = slot.engine.take() {
+            slot.last_timeline = engine.timeline();
+        }
+        slot.incarnation += 1;
+        slot.timers.clear();
+        slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
+    }
+
     /// Power loss: memory and unsynced writes are gone; in-flight client ops are indeterminate;
     /// the HA agent dies with the host.
     fn crash(&mut self, node: NodeId) {
@@ -684,15 +687,11 @@ impl World {
             return;
         }
         slot.host_up = false;
-        if let Some(engine) = slot.engine.take() {
-            slot.last_timeline = engine.timeline();
-        }
-        slot.incarnation += 1;
         slot.crashes += 1;
         slot.busy = false;
         slot.paused_until_ns = 0;
         slot.disk.crash();
-        slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
+        self.drop_engine(node);
         self.net.crash(node);
         if let Some(ha) = self.ha.as_mut() {
             ha.agents[node as usize] = None;
@@ -714,14 +713,10 @@ impl World {
             return;
         }
         slot.host_up = true;
-        match self.ha.as_mut() {
-            None => self.boot(node),
-            Some(ha) => {
-                let config = ha.agent_config(&self.scenario.cluster.nodes, node as usize);
-                ha.agents[node as usize] = Some(repsim_engine::ha::HaAgent::new(config));
-                let incarnation = ha.agent_incarnation[node as usize];
-                self.schedule(self.now_ns, EventKind::HaTick { node, incarnation });
-            }
+        if self.ha.is_some() {
+            self.start_agent(node, self.now_ns);
+        } else {
+            self.boot(node);
         }
     }
 
@@ -795,12 +790,7 @@ impl World {
             return;
         }
         slot.host_up = true;
-        if let Some(ha) = self.ha.as_mut() {
-            let config = ha.agent_config(&self.scenario.cluster.nodes, node as usize);
-            ha.agents[node as usize] = Some(repsim_engine::ha::HaAgent::new(config));
-            let incarnation = ha.agent_incarnation[node as usize];
-            self.schedule(self.now_ns + 1, EventKind::HaTick { node, incarnation });
-        }
+        self.start_agent(node, self.now_ns + 1);
         self.clone_from(node, primary);
     }
 
@@ -839,7 +829,7 @@ impl World {
     fn sample(&mut self) {
         let primary = self.router_primary.unwrap_or(self.scenario.cluster.primary as NodeId) as usize;
         if let Some(engine) = &self.nodes[primary].engine {
-            let flush = engine.status().flush_lsn;
+            let flush = engine.flush_lsn();
             for row in engine.pg_stat_replication() {
                 let replayed = row.replay_lsn.unwrap_or(row.sent_lsn);
                 let lag_bytes = flush.bytes_since(replayed);
