@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use repsim::run::run_seed;
+use repsim::cmd::run::run_seed;
 use repsim::scenario::{load_scenario, Scenario};
 
 const SCENARIO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/sync-vs-async.toml");

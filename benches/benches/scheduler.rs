@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use repsim::scheduler::EventQueue;
+use repsim::world::scheduler::EventQueue;
 use repsim_benches::XorShift;
 
 /// Hold operations per measured iteration (keeps criterion's per-iteration overhead out).

@@ -15,10 +15,11 @@
 //!   `window` sent but unacknowledged; B acknowledges every `ack_every`-th message (an ack
 //!   covers everything up to it); A sends more as acks arrive.
 
-use repsim::net::{Network, Packet, HEADER_OVERHEAD_BYTES};
-use repsim::rng::stream as rng_stream;
 use repsim::scenario::model::{Dist, Network as NetworkSpec};
-use repsim::scheduler::EventQueue;
+use repsim::world::net::{Network, HEADER_OVERHEAD_BYTES};
+use repsim::world::rng::stream as rng_stream;
+use repsim::world::scheduler::EventQueue;
+use repsim::world::wire::Packet;
 use repsim_engine::message::Message;
 use repsim_engine::{Lsn, NodeId};
 
@@ -105,7 +106,7 @@ struct Arrival {
 }
 
 /// The world's send path: the network decides the arrival, the queue holds the packet.
-fn send(q: &mut EventQueue<Arrival>, net: &mut Network, now_ns: u64, from: NodeId, to: NodeId, msg: Message) {
+fn send(q: &mut EventQueue<Arrival>, net: &mut Network<Packet>, now_ns: u64, from: NodeId, to: NodeId, msg: Message) {
     // `Network::send` hands the packet back unless a partition holds it, as in the world.
     let (delivery, packet) = net.send(now_ns, from, to, Packet::Msg(msg)).expect("no partitions in the kernels");
     q.push(delivery.at_ns, Arrival { from, to, epoch: delivery.epoch, packet });
@@ -162,7 +163,7 @@ pub fn stream_with_stats(messages: u64, window: u64, ack_every: u64) -> (KernelR
     let mut stats = StreamStats { data_delivered: 0, acks_delivered: 0, max_unacked: 0 };
     let mut last_ns = 0;
     let fill = |q: &mut EventQueue<Arrival>,
-                net: &mut Network,
+                net: &mut Network<Packet>,
                 now_ns: u64,
                 sent: &mut u64,
                 acked: u64,

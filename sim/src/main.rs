@@ -1,5 +1,5 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    repsim::cli::main_with(repsim::cli::Cli::parse())
+    repsim::cmd::main_with(repsim::cmd::Cli::parse())
 }

@@ -287,38 +287,6 @@ impl Unavailability {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unavailability_is_the_longest_gap_with_waiting_writes() {
-        let mut u = Unavailability::default();
-        u.invoked(0);
-        u.finished(10, true);
-        // Nothing outstanding from 10 to 100: not unavailable.
-        u.invoked(100);
-        u.invoked(150);
-        u.finished(600, false); // failed: no ack, the window stays open
-        u.finished(700, true); // window 100..700
-        u.invoked(800);
-        u.finish(900); // window 800..900 still open
-        assert_eq!(u.longest_ns, 600);
-        assert_eq!(u.longest_from_ns, 100);
-    }
-
-    #[test]
-    fn percentiles_are_ordered() {
-        let mut r = Recorder::default();
-        for v in 1..=1000 {
-            r.record(v * 1000);
-        }
-        let p = r.percentiles();
-        assert!(p.p50 <= p.p90 && p.p90 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max);
-        assert!((p.p50 as i64 - 500_000).abs() < 1_000);
-    }
-}
-
-#[cfg(test)]
 mod series_tests {
     use super::*;
 
@@ -375,5 +343,37 @@ mod zero_tests {
         r.record(5);
         assert_eq!(r.spread().p50, 0);
         assert_eq!(r.spread().max, 5);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailability_is_the_longest_gap_with_waiting_writes() {
+        let mut u = Unavailability::default();
+        u.invoked(0);
+        u.finished(10, true);
+        // Nothing outstanding from 10 to 100: not unavailable.
+        u.invoked(100);
+        u.invoked(150);
+        u.finished(600, false); // failed: no ack, the window stays open
+        u.finished(700, true); // window 100..700
+        u.invoked(800);
+        u.finish(900); // window 800..900 still open
+        assert_eq!(u.longest_ns, 600);
+        assert_eq!(u.longest_from_ns, 100);
+    }
+
+    #[test]
+    fn percentiles_are_ordered() {
+        let mut r = Recorder::default();
+        for v in 1..=1000 {
+            r.record(v * 1000);
+        }
+        let p = r.percentiles();
+        assert!(p.p50 <= p.p90 && p.p90 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max);
+        assert!((p.p50 as i64 - 500_000).abs() < 1_000);
     }
 }

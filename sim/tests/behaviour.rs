@@ -2,7 +2,7 @@
 
 mod common;
 
-use repsim::report::Summary;
+use repsim::report::summary::Summary;
 
 const LEVELS: [&str; 5] = ["off", "local", "remote_write", "on", "remote_apply"];
 

@@ -138,7 +138,7 @@ fn a_scenario_that_does_not_load_is_exit_2_and_the_others_still_run() {
 fn the_bundled_scenarios_load() {
     // The gate's input: every bundled scenario is valid (running them is .ci/run's job).
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let files = repsim::check::scenario_files(&[scenarios]).unwrap();
+    let files = repsim::cmd::check::scenario_files(&[scenarios]).unwrap();
     assert!(!files.is_empty());
     for f in files {
         repsim::scenario::load_scenario(&f, &[]).unwrap_or_else(|e| panic!("{e}"));

@@ -139,7 +139,7 @@ fn a_trace_file_has_one_json_line_per_event() {
 #[test]
 fn a_panic_inside_a_run_is_reported_with_its_seed_and_reproduce_command() {
     let scenario = common::load("sync-vs-async", &[]);
-    let failure = repsim::run::guarded(&scenario, 731, || -> u32 { panic!("invariant broken at 0/1000") })
+    let failure = repsim::cmd::run::guarded(&scenario, 731, || -> u32 { panic!("invariant broken at 0/1000") })
         .expect_err("the panic is caught");
     assert_eq!(failure.seed, 731);
     assert!(failure.message.contains("invariant broken at 0/1000"));

@@ -5,8 +5,8 @@ mod common;
 
 use std::process::Command;
 
-use repsim::run::run_seed;
-use repsim::trace::{first_divergence, SharedBuffer};
+use repsim::cmd::run::run_seed;
+use repsim::world::trace::{first_divergence, SharedBuffer};
 
 const SHORT: &[&str] = &["duration=3s", "settle=2s"];
 
@@ -38,7 +38,7 @@ fn same_seed_same_trace_in_one_process() {
 fn summaries_match_except_wall_time() {
     let a = common::run("sync-vs-async", 11, SHORT);
     let b = common::run("sync-vs-async", 11, SHORT);
-    let strip = |s: &repsim::report::Summary| {
+    let strip = |s: &repsim::report::summary::Summary| {
         let mut v = serde_json::to_value(s).unwrap();
         v.as_object_mut().unwrap().remove("wall_ms");
         v

@@ -2,7 +2,7 @@
 
 mod common;
 
-use repsim::report::Summary;
+use repsim::report::summary::Summary;
 
 /// Runs `seeds` on two threads (the machine has two cores); results come back in seed order.
 fn run_seeds(name: &str, seeds: std::ops::Range<u64>, overrides: &[&str]) -> Vec<(u64, Summary)> {

@@ -7,9 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use repsim::compare::{run_comparison, write_comparison, Axis};
-use repsim::plot::WindowKind;
-use repsim::progress::Progress;
+use repsim::cmd::compare::write_comparison;
+use repsim::cmd::compare::{run_comparison, Axis};
+use repsim::cmd::progress::Progress;
+use repsim::report::plot::WindowKind;
 
 fn out_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("repsim-reports-test-{name}"));
@@ -120,10 +121,10 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn run_and_write(test: &str, name: &str, seed: u64) -> (repsim::report::Summary, PathBuf) {
+fn run_and_write(test: &str, name: &str, seed: u64) -> (repsim::report::summary::Summary, PathBuf) {
     let summary = common::run(name, seed, &[]);
     let dir = out_dir(test);
-    repsim::run::write_report(&dir, &summary).expect("report written");
+    repsim::cmd::run::write_report(&dir, &summary).expect("report written");
     (summary, dir)
 }
 

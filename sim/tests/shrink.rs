@@ -2,9 +2,9 @@
 
 mod common;
 
-use repsim::run::run_seed;
+use repsim::cmd::run::run_seed;
+use repsim::cmd::shrink::{failure_signature, shrink, write_shrunk};
 use repsim::scenario::load_scenario;
-use repsim::shrink::{failure_signature, shrink, write_shrunk};
 
 #[test]
 fn shrink_keeps_the_failure_and_the_file_it_writes_reproduces_it() {

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use repsim::nemesis::{concrete_faults, fault_end_ns};
-use repsim::progress::Progress;
-use repsim::run::run_seed;
+use repsim::cmd::progress::Progress;
+use repsim::cmd::run::run_seed;
+use repsim::cmd::sweep::run_seeds;
 use repsim::scenario::{parse_scenario, FaultKind};
-use repsim::sweep::run_seeds;
+use repsim::world::nemesis::{concrete_faults, fault_end_ns};
 
 /// Short runs of sync-vs-async that pass (2 s of load misses its `min_commits`).
 const SHORT_OK: &[&str] = &["duration=2s", "settle=1s", "expect.min_commits=0"];
@@ -63,7 +63,7 @@ fn seed_lines(dir: &std::path::Path) -> Vec<(u64, serde_json::Value)> {
         .collect()
 }
 
-fn without_wall_ms(summary: &repsim::report::Summary) -> serde_json::Value {
+fn without_wall_ms(summary: &repsim::report::summary::Summary) -> serde_json::Value {
     let mut v = serde_json::to_value(summary).unwrap();
     v.as_object_mut().unwrap().remove("wall_ms");
     v

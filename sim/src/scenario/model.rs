@@ -56,7 +56,7 @@ pub struct Scenario {
     /// Sorted by `at_ns` (stable for equal times: file order).
     pub faults: Vec<Fault>,
     /// `[[faults]] random = { … }`: faults drawn per seed from the `faults` stream; expanded into
-    /// concrete ones by `crate::nemesis::concrete_faults`. File order.
+    /// concrete ones by `crate::world::nemesis::concrete_faults`. File order.
     pub random_faults: Vec<RandomFaults>,
     /// `[ha]`: a Patroni-style HA manager on every node. `None`: manual failover only.
     pub ha: Option<Ha>,

@@ -1,8 +1,8 @@
 //! Helpers for whole-system tests: load a scenario from `scenarios/` and run it.
 #![allow(dead_code)]
 
-use repsim::report::Summary;
-use repsim::run::run_seed;
+use repsim::cmd::run::run_seed;
+use repsim::report::summary::Summary;
 use repsim::scenario::{load_scenario, Scenario};
 
 pub fn scenario_path(name: &str) -> std::path::PathBuf {

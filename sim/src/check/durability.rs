@@ -1,0 +1,32 @@
+//! `acked_writes_durable`: every acknowledged write is in the final primary, judged against the
+//! promise it carried.
+
+use repsim_engine::config::SyncCommitLevel;
+
+use crate::check::history::INSERT_TABLE;
+use crate::check::verdict::{level_index, Losses};
+use crate::check::view::EndState;
+
+/// `acked_writes_durable`: every acknowledged insert must be in the final primary, unless its
+/// promise did not cover that node (an `off` commit covers nothing durable; a `local` one only
+/// the node that acknowledged it).
+pub fn check_losses(end: &EndState) -> Losses {
+    let mut losses = Losses::default();
+    let Some(primary) = end.final_primary() else { return losses };
+    let Some(engine) = end.nodes[primary].engine else {
+        return losses;
+    };
+    let store = engine.store();
+    for write in &end.history.acked_writes {
+        if store.get(INSERT_TABLE, write.write_id).is_some() {
+            continue;
+        }
+        losses.by_level[level_index(write.level)] += 1;
+        let kept_node_confirmed = write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0;
+        // A split-brain write is counted as such (`no_split_brain`), not as a broken promise.
+        if write.level >= SyncCommitLevel::Local && kept_node_confirmed && !write.split_brain {
+            losses.broken_promises.push(*write);
+        }
+    }
+    losses
+}

@@ -1,0 +1,105 @@
+//! What clients saw. Kept compact: every acknowledged insert with the promise it carried
+//! (needed to count lost writes exactly), and counts of everything else. Memory grows with
+//! acknowledged writes (16 bytes each), not with events.
+
+use repsim_engine::config::SyncCommitLevel;
+use repsim_engine::io::Promise;
+use repsim_engine::storage::Value;
+use repsim_engine::{Lsn, NodeId};
+
+use repsim_engine::io::Request;
+use repsim_engine::wal::record::RowChange;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Committed {
+        commit_lsn: Lsn,
+        promise: Promise,
+        /// Acknowledged by a node on a timeline that another node had already forked off:
+        /// a write on a deposed primary's dead branch.
+        split_brain: bool,
+    },
+    RolledBack,
+    Read {
+        value: Option<Value>,
+        read_lsn: Lsn,
+    },
+    /// Refused or errored: the operation certainly did not commit.
+    Failed,
+    /// The connection died with the operation in flight: it may or may not have committed.
+    Indeterminate,
+    /// A read-your-writes read whose standby did not replay far enough in time (retried on
+    /// the primary, never recorded).
+    TooStale,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckedWrite {
+    pub write_id: u64,
+    pub commit_lsn: Lsn,
+    pub level: SyncCommitLevel,
+    /// The node that acknowledged it.
+    pub node: NodeId,
+    /// Bit i set: standby i had confirmed it (the promise's `confirmed_by`).
+    pub confirmed_by_mask: u64,
+    /// Acknowledged on a deposed primary's dead branch.
+    pub split_brain: bool,
+}
+
+#[derive(Default)]
+pub struct History {
+    pub acked_writes: Vec<AckedWrite>,
+    pub indeterminate_writes: u64,
+    pub split_brain_writes: u64,
+}
+
+impl History {
+    pub fn record(&mut self, op: &Op, node: NodeId, outcome: &Outcome) {
+        match (op, outcome) {
+            (Op::Write { write_id, .. }, Outcome::Committed { commit_lsn, promise, split_brain }) => {
+                self.split_brain_writes += *split_brain as u64;
+                self.acked_writes.push(AckedWrite {
+                    write_id: *write_id,
+                    commit_lsn: *commit_lsn,
+                    level: promise.level,
+                    node,
+                    confirmed_by_mask: promise.confirmed_by.iter().fold(0, |m, n| m | 1u64 << (n % 64)),
+                    split_brain: *split_brain,
+                });
+            }
+            (Op::Write { .. }, Outcome::Indeterminate) => self.indeterminate_writes += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Table of unique inserts, one row per write: loss is checked against it.
+pub const INSERT_TABLE: u32 = 1;
+
+/// Table of registers updated by writes and read by reads.
+pub const REGISTER_TABLE: u32 = 2;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Write { write_id: u64, key: u64, commit: bool },
+    Read { key: u64 },
+}
+
+impl Op {
+    pub fn request(&self, value_size_bytes: u32) -> Request {
+        match *self {
+            Op::Write { write_id, key, commit } => Request::Write {
+                changes: vec![
+                    RowChange::Insert { table: INSERT_TABLE, key: write_id, write_id, value_len: value_size_bytes },
+                    RowChange::Update { table: REGISTER_TABLE, key, write_id, value_len: value_size_bytes },
+                ],
+                commit,
+            },
+            Op::Read { key } => Request::Read { table: REGISTER_TABLE, key },
+        }
+    }
+
+    pub fn is_write(&self) -> bool {
+        matches!(self, Op::Write { .. })
+    }
+}

@@ -1,0 +1,51 @@
+//! The narrow view through which the end-of-run checker reads the world: each node's name and
+//! running engine, the primaries, the history and the live findings. The world builds it
+//! (`World::end_state`); nothing in `check/` reads the world's internals.
+
+use repsim_engine::{Node, NodeId, Role};
+
+use crate::check::history::History;
+use crate::check::reads::ReadChecker;
+use crate::scenario::Scenario;
+
+pub struct NodeView<'a> {
+    pub name: &'a str,
+    /// The running PostgreSQL, if any.
+    pub engine: Option<&'a Node>,
+    /// A spare that was never added (no host, empty disk): not expected to converge.
+    pub never_added: bool,
+}
+
+pub struct EndState<'a> {
+    pub scenario: &'a Scenario,
+    pub nodes: Vec<NodeView<'a>>,
+    /// Where clients were sent last.
+    pub router_primary: Option<NodeId>,
+    /// The nodes promoted during the run, in order.
+    pub promoted: Vec<NodeId>,
+    pub history: &'a History,
+    pub reads: &'a ReadChecker,
+    /// `durable_fsync` violations found as they happened.
+    pub fsync_violations: &'a [String],
+    /// `commits_release`: commits that waited too long, and the first of them.
+    pub slow_commits: u64,
+    pub slow_commit_example: Option<&'a str>,
+}
+
+impl EndState<'_> {
+    fn is_primary(&self, i: usize) -> bool {
+        self.nodes[i].engine.is_some_and(|e| e.role() == Role::Primary)
+    }
+
+    /// The primary the cluster converged on: the one clients are routed to, else any node
+    /// running as primary (the most recently promoted first).
+    pub fn final_primary(&self) -> Option<usize> {
+        if let Some(node) = self.router_primary.map(|n| n as usize).filter(|&n| self.is_primary(n)) {
+            return Some(node);
+        }
+        if let Some(p) = self.promoted.iter().rev().map(|&n| n as usize).find(|&n| self.is_primary(n)) {
+            return Some(p);
+        }
+        (0..self.nodes.len()).find(|&i| self.is_primary(i))
+    }
+}

@@ -1,0 +1,168 @@
+//! The run's summary built from the finished world: metrics, losses, expectations. The one
+//! place that reads the world to produce `report::summary::Summary`, which the report renders.
+
+use crate::check::Verdict;
+use crate::report::summary::{
+    reproduce_for, Expectation, LossesByLevel, NodeSummary, PromotionSummary, StandbySummary, Summary,
+};
+use crate::report::timeline::Timeline;
+use crate::world::World;
+
+fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expectation> {
+    let e = &world.scenario.expect;
+    let mut out = Vec::new();
+    let mut push = |name: &str, expected: String, actual: String, ok: bool| {
+        out.push(Expectation { name: name.into(), expected, actual, ok })
+    };
+    if let Some(want) = e.lost_acked_writes {
+        let got = summary.lost_acked_writes;
+        push("lost_acked_writes", format!("<= {want}"), got.to_string(), got <= want);
+    }
+    if let Some(want) = e.converged {
+        push("converged", format!("== {want}"), verdict.converged.to_string(), verdict.converged == want);
+    }
+    if let Some(want) = e.min_commits {
+        push("min_commits", format!(">= {want}"), summary.commits.to_string(), summary.commits >= want);
+    }
+    if let Some(want) = e.max_commit_p99_ns {
+        let got = summary.commit_latency_ns.p99;
+        push("max_commit_p99", format!("<= {want} ns"), format!("{got} ns"), got <= want);
+    }
+    if let Some(want) = e.max_lag_bytes_p99 {
+        let got = summary.standbys.values().map(|s| s.lag_bytes.p99).max().unwrap_or(0);
+        push("max_lag_bytes_p99", format!("<= {want}"), got.to_string(), got <= want);
+    }
+    if let Some(want) = e.split_brain_writes {
+        let got = summary.split_brain_writes;
+        push("split_brain_writes", format!("<= {want}"), got.to_string(), got <= want);
+    }
+    if let Some(want) = e.max_unavailable_ns {
+        let got = summary.unavailable_ns;
+        push("max_unavailable", format!("<= {want} ns"), format!("{got} ns"), got <= want);
+    }
+    if let Some(want) = e.max_stale_reads {
+        let got = summary.stale_reads;
+        push("max_stale_reads", format!("<= {want}"), got.to_string(), got <= want);
+    }
+    if e.read_your_writes == Some(true) {
+        let got = world.reads.read_your_writes_count;
+        push("read_your_writes", "0 violations".into(), got.to_string(), got == 0);
+    }
+    if e.monotonic_reads == Some(true) {
+        let got = world.reads.monotonic_reads_count;
+        push("monotonic_reads", "0 violations".into(), got.to_string(), got == 0);
+    }
+    if let Some(want) = e.min_failovers {
+        push("min_failovers", format!(">= {want}"), summary.failovers.to_string(), summary.failovers >= want);
+    }
+    out
+}
+
+/// The command that reproduces this run.
+pub fn reproduce_command(world: &World) -> String {
+    reproduce_for(&world.scenario, world.seed)
+}
+
+pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: u64) -> Summary {
+    let m = &world.metrics;
+    let losses = &verdict.losses.by_level;
+    let primary = world.end_state().final_primary().unwrap_or(world.scenario.cluster.primary);
+    let wal_bytes = world.nodes[primary]
+        .engine
+        .as_ref()
+        .map_or(0, |e| e.status().insert_lsn.0.saturating_sub(world.scenario.replication.wal_segment_size_bytes));
+    let standbys = m
+        .standbys
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                StandbySummary {
+                    lag_bytes: s.lag_bytes.spread(),
+                    write_lag_ns: s.write_lag_ns.spread(),
+                    flush_lag_ns: s.flush_lag_ns.spread(),
+                    replay_lag_ns: s.replay_lag_ns.spread(),
+                },
+            )
+        })
+        .collect();
+    let nodes = world
+        .nodes
+        .iter()
+        .map(|slot| {
+            let status = slot.engine.as_ref().map(|e| e.status());
+            (
+                slot.name.clone(),
+                NodeSummary {
+                    role: status.as_ref().map_or("down".into(), |s| format!("{:?}", s.role).to_lowercase()),
+                    crashes: slot.crashes,
+                    flush_lsn: status.as_ref().map_or(String::new(), |s| s.flush_lsn.to_string()),
+                    replay_lsn: status.as_ref().map_or(String::new(), |s| s.replay_lsn.to_string()),
+                    checkpoints: status.as_ref().map_or(0, |s| s.checkpoints),
+                    wal_held_bytes: status.as_ref().map_or(0, |s| s.insert_lsn.bytes_since(s.wal_start_lsn)),
+                    disk_bytes: slot.disk.durable_bytes(),
+                },
+            )
+        })
+        .collect();
+    let mut summary = Summary {
+        scenario: world.scenario.name.clone(),
+        seed: world.seed,
+        trace_hash,
+        ok: false,
+        sim_duration_ns: world.scenario.duration_ns,
+        events: world.events,
+        wall_ms,
+        commits: m.commits,
+        commits_per_sec: m.commits as f64 / (world.scenario.duration_ns as f64 / 1e9),
+        rollbacks: m.rollbacks,
+        reads: m.reads,
+        failed_ops: m.failed_ops,
+        indeterminate_ops: m.indeterminate_ops,
+        refused_ops: world.workload.refused_ops,
+        commit_latency_ns: m.commit_latency_ns.percentiles(),
+        read_latency_ns: m.read_latency_ns.percentiles(),
+        standbys,
+        lost_acked_writes: verdict.losses.total(),
+        lost_acked_writes_by_level: LossesByLevel {
+            off: losses[0],
+            local: losses[1],
+            remote_write: losses[2],
+            on: losses[3],
+            remote_apply: losses[4],
+        },
+        split_brain_writes: world.history.split_brain_writes,
+        stale_reads: world.reads.stale_reads,
+        staleness_ns: world.reads.staleness_ns.spread(),
+        staleness_bytes: world.reads.staleness_bytes.spread(),
+        router: world.scenario.workload.router.name().to_string(),
+        unavailable_ns: m.unavailable.longest_ns,
+        unavailable_from_ns: m.unavailable.longest_from_ns,
+        failovers: world.promotions.len() as u64,
+        dual_primary_ns: world.dual_primary_ns,
+        promotions: world
+            .promotions
+            .iter()
+            .map(|p| PromotionSummary {
+                at_ns: p.at_ns,
+                node: world.nodes[p.node as usize].name.clone(),
+                timeline: p.timeline,
+                switch_lsn: p.switch.to_string(),
+                since_last_write_ack_ns: p.since_last_write_ack_ns,
+            })
+            .collect(),
+        ha_events: world.ha_log.iter().take(200).map(|(at, text)| format!("{:.3}s {text}", *at as f64 / 1e9)).collect(),
+        wal_bytes,
+        net_bytes: world.net.bytes_sent,
+        nodes,
+        invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        violations: verdict.violations.clone(),
+        expectations: Vec::new(),
+        overrides: world.scenario.overrides.clone(),
+        reproduce: reproduce_command(world),
+        timeline: Some(Box::new(Timeline::new(&world.scenario, &world.metrics))),
+    };
+    summary.expectations = expectations(world, &summary, verdict);
+    summary.ok = verdict.violations.is_empty() && summary.expectations.iter().all(|e| e.ok);
+    summary
+}

@@ -1,0 +1,10 @@
+//! What a run produced, for people and tools: the summary (JSON, Markdown, text), the plots,
+//! JUnit. Reads results, never the world.
+
+pub mod compare;
+pub mod format;
+pub mod junit;
+pub mod plot;
+pub mod summary;
+pub mod sweep;
+pub mod timeline;

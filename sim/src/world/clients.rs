@@ -1,0 +1,238 @@
+//! Client sessions: operations planned by the workload, routed (writes to the primary, reads
+//! as the router says), answered, recorded in the history.
+
+use std::io::Write;
+
+use repsim_engine::io::{ClientId, Reply};
+use repsim_engine::{Input, NodeId};
+
+use crate::check::history::Outcome;
+use crate::world::event::EventKind;
+use crate::world::session::{InFlight, NO_NODE};
+use crate::world::workload::{Op, PlannedOp};
+use crate::world::World;
+
+impl Outcome {
+    pub(crate) fn from_reply(reply: Reply, split_brain: bool) -> Outcome {
+        match reply {
+            Reply::Committed { commit_lsn, promise } => Outcome::Committed { commit_lsn, promise, split_brain },
+            Reply::RolledBack => Outcome::RolledBack,
+            Reply::Read { value, read_lsn } => Outcome::Read { value, read_lsn },
+            Reply::Error { kind: repsim_engine::io::ErrorKind::TooStale, .. } => Outcome::TooStale,
+            Reply::Error { .. } => Outcome::Failed,
+        }
+    }
+}
+
+impl World {
+    pub(crate) fn open_arrival(&mut self) {
+        if self.workload.stopped {
+            return;
+        }
+        let planned = self.workload.plan(self.now_ns);
+        match self.workload.idle_sessions.pop_front() {
+            Some(session) => self.send_op(session, planned),
+            None if self.workload.backlog.len() < crate::world::workload::MAX_BACKLOG_OPS => {
+                self.workload.backlog.push_back(planned)
+            }
+            None => self.workload.refused_ops += 1,
+        }
+        let gap = self.workload.next_arrival_gap_ns();
+        self.schedule(self.now_ns + gap, EventKind::OpenArrival);
+    }
+
+    pub(crate) fn session_ready(&mut self, session: u32) {
+        if self.workload.stopped {
+            return;
+        }
+        let planned = self.workload.plan(self.now_ns);
+        self.send_op(session, planned);
+    }
+
+    /// Where a session's requests go. Reads and writes both go to the configured primary for
+    /// now (routers come with failover).
+    /// Where an operation goes. Writes go to the primary; reads as the router says. A router
+    /// that finds no standby sends the read to the primary.
+    pub(crate) fn route(&mut self, op: &Op) -> Option<NodeId> {
+        use repsim_engine::client::RouterKind;
+        let router = self.scenario.workload.router;
+        if op.is_write() || router == RouterKind::Primary {
+            return self.router_primary;
+        }
+        let primary = self.router_primary;
+        let threshold = self.scenario.workload.delay_threshold_bytes;
+        let candidates: Vec<NodeId> = (0..self.nodes.len() as NodeId)
+            .filter(|&n| {
+                let serving = self.nodes[n as usize]
+                    .engine
+                    .as_ref()
+                    .is_some_and(|e| matches!(e.role(), repsim_engine::Role::Standby) || Some(n) == primary);
+                let standby = Some(n) != primary;
+                let lag_ok =
+                    self.standby_lag_bytes.get(n as usize).copied().flatten().is_none_or(|lag| lag <= threshold);
+                serving
+                    && match router {
+                        RouterKind::RoundRobin => true,
+                        RouterKind::LagAware => standby && lag_ok,
+                        _ => standby,
+                    }
+            })
+            .collect();
+        if candidates.is_empty() {
+            return primary;
+        }
+        self.read_cursor = self.read_cursor.wrapping_add(1);
+        Some(candidates[self.read_cursor % candidates.len()])
+    }
+
+    pub(crate) fn send_op(&mut self, session: u32, planned: PlannedOp) {
+        if planned.op.is_write() {
+            self.metrics.unavailable.invoked(planned.intended_ns);
+        }
+        let at = self.now_ns + self.net.sample_client_latency();
+        let Some(node) = self.route(&planned.op) else {
+            // The proxy has no healthy primary: the connection is refused at once.
+            let op_id = planned.op_id;
+            let flight = InFlight {
+                planned,
+                node: NO_NODE,
+                incarnation: 0,
+                sent_ns: self.now_ns,
+                arrived_ns: 0,
+                sync_ok_at_arrival: false,
+            };
+            self.sessions[session as usize].current = Some(flight);
+            self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
+            return;
+        };
+        let incarnation = self.nodes[node as usize].incarnation;
+        self.sessions[session as usize].current = Some(InFlight {
+            planned,
+            node,
+            incarnation,
+            sent_ns: self.now_ns,
+            arrived_ns: 0,
+            sync_ok_at_arrival: false,
+        });
+        self.schedule(at, EventKind::RequestArrives { session });
+    }
+
+    pub(crate) fn request_arrives(&mut self, session: u32) {
+        let Some(flight) = self.sessions[session as usize].current.as_ref() else {
+            return;
+        };
+        let (node, op_id) = (flight.node, flight.planned.op_id);
+        if !self.is_up(node) {
+            // Connection refused.
+            let at = self.now_ns + self.net.sample_client_latency();
+            self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
+            return;
+        }
+        let incarnation = self.nodes[node as usize].incarnation;
+        let sync_ok = self.scenario.expect.max_commit_wait_ns.is_some() && self.enough_sync_standbys(node);
+        if let Some(flight) = self.sessions[session as usize].current.as_mut() {
+            flight.arrived_ns = self.now_ns;
+            flight.sync_ok_at_arrival = sync_ok;
+        }
+        let spec = &self.scenario.nodes[node as usize];
+        let flight = self.sessions[session as usize].current.as_mut().expect("checked above");
+        flight.incarnation = incarnation;
+        let cost = match &flight.planned.op {
+            Op::Write { .. } => 2 * spec.statement_cpu_ns + spec.commit_cpu_ns,
+            Op::Read { .. } => spec.read_cpu_ns,
+        };
+        let mut request = flight.planned.op.request(self.scenario.workload.value_size_bytes);
+        let ryw = self.scenario.workload.router == repsim_engine::client::RouterKind::ReadYourWrites;
+        if let (true, repsim_engine::io::Request::Read { table, key }) = (ryw, &request) {
+            let min_lsn = self.sessions[session as usize].last_commit_lsn;
+            let wait_ns = self.scenario.workload.read_wait_ns;
+            request = repsim_engine::io::Request::ReadAfter { table: *table, key: *key, min_lsn, wait_ns };
+        }
+        let done = self.nodes[node as usize].cpu.backend(self.now_ns, cost);
+        let input = Input::Client { client: ClientId(session as u64), op_id, request };
+        self.schedule(done, EventKind::Input { node, incarnation, input });
+    }
+
+    pub(crate) fn reply_arrives(&mut self, session: u32, op_id: u64, outcome: Outcome) {
+        let slot = &mut self.sessions[session as usize];
+        if slot.current.as_ref().map(|f| f.planned.op_id) != Some(op_id) {
+            return; // a late reply for an operation already given up on
+        }
+        let flight = slot.current.take().expect("checked");
+        if outcome == Outcome::TooStale {
+            // read_your_writes: the standby did not catch up in time; read from the primary.
+            let Some(primary) = self.router_primary else {
+                return self.reply_arrives_failed(session, flight);
+            };
+            let incarnation = self.nodes[primary as usize].incarnation;
+            let retry = InFlight { node: primary, incarnation, sent_ns: self.now_ns, ..flight };
+            self.sessions[session as usize].current = Some(retry);
+            let at = self.now_ns + self.net.sample_client_latency();
+            return self.schedule(at, EventKind::RequestArrives { session });
+        }
+        let latency_ns = self.now_ns - flight.planned.intended_ns;
+        self.check_read_or_write(session, &flight, &outcome);
+        if flight.planned.op.is_write() {
+            let acked = matches!(outcome, Outcome::Committed { .. });
+            self.metrics.unavailable.finished(self.now_ns, acked);
+        }
+        match &outcome {
+            Outcome::Committed { .. } => self.metrics.commit(self.now_ns, latency_ns),
+            Outcome::Read { .. } => self.metrics.read(self.now_ns, latency_ns),
+            Outcome::RolledBack => self.metrics.rollbacks += 1,
+            Outcome::Failed => self.metrics.failed_ops += 1,
+            Outcome::Indeterminate => self.metrics.indeterminate_ops += 1,
+            Outcome::TooStale => unreachable!("retried above"),
+        }
+        self.history.record(&flight.planned.op, flight.node, &outcome);
+        self.write_history_line(session, &flight, &outcome);
+        self.next_for_session(session);
+    }
+
+    /// `--history`: invoke and completion times, outcome, node, LSN and value of one operation.
+    pub(crate) fn write_history_line(&mut self, session: u32, flight: &InFlight, outcome: &Outcome) {
+        let Some(sink) = self.history_sink.as_mut() else { return };
+        let (kind, write_id, key) = match flight.planned.op {
+            Op::Write { write_id, key, .. } => ("write", write_id, key),
+            Op::Read { key } => ("read", 0, key),
+        };
+        let (result, lsn, value) = match outcome {
+            Outcome::Committed { commit_lsn, .. } => ("ok", commit_lsn.to_string(), write_id),
+            Outcome::Read { value, read_lsn } => ("ok", read_lsn.to_string(), value.map_or(0, |v| v.write_id)),
+            Outcome::RolledBack => ("rolled_back", String::new(), write_id),
+            Outcome::Failed | Outcome::TooStale => ("failed", String::new(), 0),
+            Outcome::Indeterminate => ("indeterminate", String::new(), 0),
+        };
+        let node = self.nodes.get(flight.node as usize).map_or("", |s| s.name.as_str());
+        let line = serde_json::json!({
+            "session": session, "op_id": flight.planned.op_id, "kind": kind, "key": key,
+            "invoke_ns": flight.planned.intended_ns, "complete_ns": self.now_ns,
+            "outcome": result, "node": node, "lsn": lsn, "value_write_id": value,
+        });
+        if writeln!(sink, "{line}").is_err() {
+            self.history_sink = None;
+            self.trace.write_error.get_or_insert("could not write the history file".into());
+        }
+    }
+
+    pub(crate) fn reply_arrives_failed(&mut self, session: u32, flight: InFlight) {
+        self.metrics.failed_ops += 1;
+        self.history.record(&flight.planned.op, flight.node, &Outcome::Failed);
+        self.next_for_session(session);
+    }
+
+    pub(crate) fn next_for_session(&mut self, session: u32) {
+        if self.workload.stopped {
+            return;
+        }
+        if self.workload.is_open_loop() {
+            match self.workload.backlog.pop_front() {
+                Some(planned) => self.send_op(session, planned),
+                None => self.workload.idle_sessions.push_back(session),
+            }
+        } else {
+            let think = self.workload.think_ns();
+            self.schedule(self.now_ns + think, EventKind::SessionReady { session });
+        }
+    }
+}

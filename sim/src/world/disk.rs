@@ -1,0 +1,224 @@
+//! A node's disk: one FIFO queue of operations with write and fsync latency distributions and a
+//! bandwidth. Bytes written are volatile (the OS page cache) until an fsync of their file
+//! completes; a crash drops them, or with `torn_write_probability` keeps a random subset of
+//! their 512-byte sectors (a torn write). Truncate and remove are durable at once.
+
+use std::collections::BTreeMap;
+
+use repsim_engine::io::{DiskImage, FileId};
+
+use crate::scenario::model::DiskSpec;
+use crate::world::dist::sample_ns;
+use crate::world::rng::Rng;
+
+pub const SECTOR_BYTES: usize = 512;
+
+#[derive(Clone, Debug)]
+pub enum DiskOp {
+    Write { file: FileId, offset: u64, bytes: Vec<u8> },
+    Fsync { file: FileId },
+}
+
+#[derive(Clone, Debug, Default)]
+struct File {
+    durable: Vec<u8>,
+    /// Completed but unsynced writes, in completion order.
+    volatile: Vec<(u64, Vec<u8>)>,
+}
+
+pub struct Disk {
+    spec: DiskSpec,
+    files: BTreeMap<FileId, File>,
+    /// Operations issued, not completed, in order: completion time and the op.
+    queue: std::collections::VecDeque<(u64, DiskOp)>,
+    free_at_ns: u64,
+    /// Latencies are multiplied by this until `slow_until_ns`.
+    slow_factor: f64,
+    slow_until_ns: u64,
+    rng: Rng,
+    pub bytes_written: u64,
+    pub fsyncs: u64,
+}
+
+fn write_at(target: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
+    if target.len() < offset + bytes.len() {
+        target.resize(offset + bytes.len(), 0);
+    }
+    target[offset..offset + bytes.len()].copy_from_slice(bytes);
+}
+
+impl Disk {
+    pub fn new(spec: DiskSpec, image: DiskImage, rng: Rng) -> Disk {
+        let files = image.files.into_iter().map(|(id, durable)| (id, File { durable, volatile: Vec::new() })).collect();
+        Disk {
+            spec,
+            files,
+            queue: Default::default(),
+            free_at_ns: 0,
+            slow_factor: 1.0,
+            slow_until_ns: 0,
+            rng,
+            bytes_written: 0,
+            fsyncs: 0,
+        }
+    }
+
+    pub fn slow(&mut self, factor: f64, until_ns: u64) {
+        self.slow_factor = factor;
+        self.slow_until_ns = until_ns;
+    }
+
+    /// Queues an operation; returns when it completes.
+    pub fn submit(&mut self, now_ns: u64, op: DiskOp) -> u64 {
+        let (latency_ns, bytes) = match &op {
+            DiskOp::Write { bytes, .. } => (sample_ns(&self.spec.write, &mut self.rng), bytes.len() as u64),
+            DiskOp::Fsync { .. } => (sample_ns(&self.spec.fsync, &mut self.rng), 0),
+        };
+        let start = now_ns.max(self.free_at_ns);
+        let factor = if start < self.slow_until_ns { self.slow_factor } else { 1.0 };
+        let transfer_ns = (bytes as u128 * 1_000_000_000 / self.spec.bandwidth_bytes_per_sec.max(1) as u128) as u64;
+        let done = start + ((latency_ns + transfer_ns) as f64 * factor) as u64;
+        self.free_at_ns = done;
+        self.queue.push_back((done, op));
+        done
+    }
+
+    /// The oldest queued operation completes (the caller schedules completions in order).
+    pub fn complete_next(&mut self) {
+        let Some((_, op)) = self.queue.pop_front() else {
+            return;
+        };
+        match op {
+            DiskOp::Write { file, offset, bytes } => {
+                self.bytes_written += bytes.len() as u64;
+                self.files.entry(file).or_default().volatile.push((offset, bytes));
+            }
+            DiskOp::Fsync { file } => {
+                self.fsyncs += 1;
+                // fsync of a file that does not exist (removed meanwhile) does nothing.
+                if let Some(f) = self.files.get_mut(&file) {
+                    for (offset, bytes) in std::mem::take(&mut f.volatile) {
+                        write_at(&mut f.durable, offset as usize, &bytes);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn truncate(&mut self, file: FileId, len: u64) {
+        if let Some(f) = self.files.get_mut(&file) {
+            for (offset, bytes) in std::mem::take(&mut f.volatile) {
+                write_at(&mut f.durable, offset as usize, &bytes);
+            }
+            f.durable.truncate(len as usize);
+        }
+    }
+
+    pub fn remove(&mut self, file: FileId) {
+        self.files.remove(&file);
+    }
+
+    /// Power loss: queued operations vanish; unsynced bytes are lost, or torn.
+    pub fn crash(&mut self) {
+        self.queue.clear();
+        self.free_at_ns = 0;
+        let p = self.spec.torn_write_probability;
+        for f in self.files.values_mut() {
+            for (offset, bytes) in std::mem::take(&mut f.volatile) {
+                if p <= 0.0 {
+                    continue;
+                }
+                for (i, sector) in bytes.chunks(SECTOR_BYTES).enumerate() {
+                    if self.rng.chance(p) {
+                        write_at(&mut f.durable, offset as usize + i * SECTOR_BYTES, sector);
+                    }
+                }
+            }
+        }
+        self.files.retain(|_, f| !f.durable.is_empty());
+    }
+
+    /// The process stopped but the host stays up: the page cache is intact and will reach the
+    /// disk, so unsynced writes count as durable.
+    pub fn stop_process(&mut self) {
+        self.queue.clear();
+        for f in self.files.values_mut() {
+            for (offset, bytes) in std::mem::take(&mut f.volatile) {
+                write_at(&mut f.durable, offset as usize, &bytes);
+            }
+        }
+    }
+
+    /// A rewind or clone replaced the data directory.
+    pub fn replace_image(&mut self, image: DiskImage) {
+        self.queue.clear();
+        self.files =
+            image.files.into_iter().map(|(id, durable)| (id, File { durable, volatile: Vec::new() })).collect();
+    }
+
+    /// What survives a crash right now.
+    pub fn durable_image(&self) -> DiskImage {
+        DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.clone())).collect() }
+    }
+
+    /// Bytes held durably (for the memory-bound report).
+    pub fn durable_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.durable.len() as u64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::model::Dist;
+    use crate::world::rng::stream;
+
+    fn disk(torn: f64) -> Disk {
+        let spec = DiskSpec {
+            write: Dist::Constant { value_ns: 10 },
+            fsync: Dist::Constant { value_ns: 1000 },
+            bandwidth_bytes_per_sec: 1_000_000_000,
+            torn_write_probability: torn,
+        };
+        Disk::new(spec, DiskImage::default(), stream(1, "disk"))
+    }
+
+    const F: FileId = FileId::WalSegment { timeline: 1, segno: 1 };
+
+    #[test]
+    fn only_fsynced_bytes_survive_a_crash() {
+        let mut d = disk(0.0);
+        let t1 = d.submit(0, DiskOp::Write { file: F, offset: 0, bytes: vec![1; 100] });
+        let t2 = d.submit(0, DiskOp::Fsync { file: F });
+        assert!(t2 > t1);
+        d.complete_next();
+        d.complete_next();
+        d.submit(t2, DiskOp::Write { file: F, offset: 100, bytes: vec![2; 100] });
+        d.complete_next();
+        d.crash();
+        assert_eq!(d.durable_image().files[&F], vec![1; 100]);
+    }
+
+    #[test]
+    fn torn_writes_keep_whole_sectors_only() {
+        let mut d = disk(0.5);
+        d.submit(0, DiskOp::Write { file: F, offset: 0, bytes: vec![7; 64 * SECTOR_BYTES] });
+        d.complete_next();
+        d.crash();
+        let survived = d.durable_image().files.get(&F).cloned().unwrap_or_default();
+        assert!(survived.len() % SECTOR_BYTES == 0);
+        let kept = survived.chunks(SECTOR_BYTES).filter(|s| s[0] == 7).count();
+        assert!(kept > 0 && kept < 64, "kept {kept} of 64 sectors");
+        assert!(survived.chunks(SECTOR_BYTES).all(|s| s.iter().all(|&b| b == s[0])));
+    }
+
+    #[test]
+    fn operations_complete_in_order_and_slow_windows_stretch_them() {
+        let mut d = disk(0.0);
+        let a = d.submit(0, DiskOp::Fsync { file: F });
+        d.slow(10.0, 1_000_000);
+        let b = d.submit(0, DiskOp::Fsync { file: F });
+        assert_eq!(a, 1000);
+        assert_eq!(b, 1000 + 10_000);
+    }
+}

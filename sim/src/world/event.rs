@@ -1,0 +1,89 @@
+//! The events of the world's one queue, and which of them a paused node holds back.
+
+use repsim_engine::io::{IoId, TimerId};
+use repsim_engine::{Input, NodeId};
+
+use crate::check::history::Outcome;
+use crate::world::session::{Session, NO_NODE};
+use crate::world::wire::Packet;
+
+#[derive(Debug)]
+pub enum EventKind {
+    /// An input for a node incarnation, its CPU time already paid.
+    Input {
+        node: NodeId,
+        incarnation: u64,
+        input: Input,
+    },
+    Timer {
+        node: NodeId,
+        incarnation: u64,
+        id: TimerId,
+        generation: u64,
+    },
+    DiskDone {
+        node: NodeId,
+        incarnation: u64,
+        io: IoId,
+    },
+    Arrive {
+        from: NodeId,
+        to: NodeId,
+        epoch: u64,
+        packet: Packet,
+    },
+    /// A client request reaches a node.
+    RequestArrives {
+        session: u32,
+    },
+    /// A reply (or a connection failure) reaches a client.
+    ReplyArrives {
+        session: u32,
+        op_id: u64,
+        outcome: Outcome,
+    },
+    OpenArrival,
+    SessionReady {
+        session: u32,
+    },
+    Fault {
+        index: usize,
+    },
+    Sample,
+    Settle,
+    /// An HA agent's timer.
+    HaTick {
+        node: NodeId,
+        incarnation: u64,
+    },
+    /// The leader key may have expired: fire the DCS watch if it did.
+    DcsExpiry,
+    /// HAProxy's health check round.
+    ProxyCheck,
+    /// A pg_rewind or base backup finished copying.
+    DataCopied {
+        node: NodeId,
+        incarnation: u64,
+        image: Box<repsim_engine::io::DiskImage>,
+        upstream: NodeId,
+    },
+    /// A paused node resumes.
+    Resume {
+        node: NodeId,
+    },
+}
+
+/// The node whose processes an event needs, if a `pause` can hold it back.
+pub(crate) fn paused_target(kind: &EventKind, sessions: &[Session]) -> Option<NodeId> {
+    match kind {
+        EventKind::Input { node, .. }
+        | EventKind::Timer { node, .. }
+        | EventKind::DiskDone { node, .. }
+        | EventKind::HaTick { node, .. } => Some(*node),
+        EventKind::Arrive { to, .. } => Some(*to),
+        EventKind::RequestArrives { session } => {
+            sessions[*session as usize].current.as_ref().map(|f| f.node).filter(|n| *n != NO_NODE)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,105 @@
+//! The nemesis at work: a scheduled fault applied to the world, healing, and the settle phase.
+
+use repsim_engine::{Input, NodeId};
+
+use crate::metrics::{Mark, MarkKind};
+use crate::scenario::model::FaultKind;
+use crate::world::event::EventKind;
+use crate::world::wire::Packet;
+use crate::world::World;
+
+impl World {
+    pub(crate) fn fault(&mut self, index: usize) {
+        let fault = self.scenario.faults[index].clone();
+        match fault.kind {
+            FaultKind::Crash { node } => self.crash(node as NodeId),
+            FaultKind::Restart { node } => self.restart_host(node as NodeId),
+            FaultKind::Partition { a, b, one_way } => self.net.partition(&a, &b, one_way),
+            FaultKind::Heal => self.heal(),
+            FaultKind::SlowDisk { node, factor, for_ns } => {
+                self.nodes[node].disk.slow(factor, self.now_ns + for_ns);
+            }
+            FaultKind::Reset { a, b } => {
+                let (a, b) = (a as NodeId, b as NodeId);
+                if let Some(d) = self.net.close(self.now_ns, a, b) {
+                    self.schedule_arrival(a, b, d, Packet::Reset);
+                }
+                if self.is_up(a) {
+                    self.step_node(a, Input::ConnectionLost { peer: b });
+                }
+            }
+            FaultKind::PartitionDcs { node } => {
+                if let Some(dcs) = self.ha.as_ref().map(|h| h.dcs_endpoint as usize) {
+                    self.net.partition(&[node], &[dcs], false);
+                }
+            }
+            FaultKind::KillDcs => {
+                if let Some(ha) = self.ha.as_mut() {
+                    ha.dcs.up = false;
+                }
+            }
+            FaultKind::Pause { node, for_ns } => {
+                let until = self.now_ns + for_ns;
+                self.nodes[node].paused_until_ns = until;
+                self.schedule(until, EventKind::Resume { node: node as NodeId });
+                let label = format!("{} paused", self.nodes[node].name);
+                self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::Note, label });
+            }
+            FaultKind::ClockSkew { node, by_ns } => self.nodes[node].clock.offset_ns += by_ns,
+            FaultKind::ClockDrift { node, ppm } => {
+                // Keep the reading continuous: fold the drift so far into the offset.
+                let clock = &mut self.nodes[node].clock;
+                let reading = clock.local(self.now_ns) as i64;
+                clock.drift_ppm = ppm;
+                clock.offset_ns = 0;
+                clock.offset_ns = reading - clock.local(self.now_ns) as i64;
+            }
+            FaultKind::Promote { node } => {
+                if self.is_up(node as NodeId) {
+                    self.step_node(node as NodeId, Input::Admin(repsim_engine::io::Command::Promote));
+                }
+            }
+            FaultKind::AddStandby { node } => self.add_standby(node as NodeId),
+            FaultKind::Switchover { node } => {
+                if let Some(ha) = self.ha.as_mut() {
+                    let to = self.scenario.cluster.nodes[node].clone();
+                    if let Some(from) = ha.dcs.leader(self.now_ns) {
+                        ha.dcs.set_switchover(from, to);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn heal(&mut self) {
+        for (from, to, packet, d) in self.net.heal(self.now_ns) {
+            self.schedule_arrival(from, to, d, packet);
+        }
+    }
+
+    /// End of `duration`: clients stop, faults heal, crashed nodes restart, pauses end, the
+    /// DCS comes back.
+    pub(crate) fn settle(&mut self) {
+        self.settling = true;
+        self.workload.stopped = true;
+        self.workload.backlog.clear();
+        self.heal();
+        if let Some(ha) = self.ha.as_mut() {
+            ha.dcs.up = true;
+        }
+        for node in 0..self.nodes.len() {
+            self.nodes[node].disk.slow(1.0, 0);
+            if self.nodes[node].paused_until_ns > self.now_ns {
+                self.nodes[node].paused_until_ns = self.now_ns;
+            }
+            if self.nodes[node].host_up && self.ha.is_none() {
+                self.boot(node as NodeId);
+            }
+            let never_added =
+                self.scenario.cluster.spares.contains(&node) && self.nodes[node].disk.durable_bytes() == 0;
+            if !never_added {
+                self.restart_host(node as NodeId);
+            }
+        }
+    }
+}

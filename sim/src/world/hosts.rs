@@ -1,0 +1,324 @@
+//! Hosting the nodes: feeding a node its inputs and carrying out its outputs, and each
+//! host's life: boot, PostgreSQL stop, power loss, restart, adding a spare.
+
+use repsim_engine::io::{ComputeTask, Observation, Reply};
+use repsim_engine::message::Message;
+use repsim_engine::{Input, Instant, Node, NodeId, Output};
+
+use crate::check::history::Outcome;
+use crate::metrics::{Mark, MarkKind};
+use crate::world::cpu::{Cpu, Lane};
+use crate::world::disk::DiskOp;
+use crate::world::event::EventKind;
+use crate::world::net::Delivery;
+use crate::world::wire::Packet;
+use crate::world::{Promotion, World};
+
+impl World {
+    /// Accumulates the time during which two or more nodes ran as primary.
+    pub(crate) fn track_primaries(&mut self) {
+        let primaries = self
+            .nodes
+            .iter()
+            .filter(|s| s.engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Primary))
+            .count();
+        match (primaries >= 2, self.dual_primary_since_ns) {
+            (true, None) => self.dual_primary_since_ns = Some(self.now_ns),
+            (false, Some(since)) => {
+                self.dual_primary_ns += self.now_ns - since;
+                self.dual_primary_since_ns = None;
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn is_up(&self, node: NodeId) -> bool {
+        self.nodes[node as usize].engine.is_some()
+    }
+
+    /// Feeds one input to a node and carries out what it asks.
+    pub(crate) fn step_node(&mut self, node: NodeId, input: Input) {
+        let slot = &mut self.nodes[node as usize];
+        let Some(engine) = slot.engine.as_mut() else {
+            return;
+        };
+        let local = Instant(slot.clock.local(self.now_ns));
+        let incarnation = slot.incarnation;
+        let mut out = std::mem::take(&mut self.out_buf);
+        engine.step(local, input, &mut out);
+        for output in out.drain(..) {
+            if self.nodes[node as usize].incarnation != incarnation {
+                break; // the node went down (PANIC) part-way through its outputs
+            }
+            self.apply(node, output);
+        }
+        out.clear();
+        self.out_buf = out;
+    }
+
+    pub(crate) fn apply(&mut self, node: NodeId, output: Output) {
+        let incarnation = self.nodes[node as usize].incarnation;
+        match output {
+            Output::Send { to, msg } => {
+                let cost = match msg {
+                    Message::XLogData { .. } => self.scenario.nodes[node as usize].wal_send_cpu_ns,
+                    _ => 0,
+                };
+                let depart = self.nodes[node as usize].cpu.lane(Lane::Sender(to), self.now_ns, cost);
+                if let Some((d, packet)) = self.net.send(depart, node, to, Packet::Msg(msg)) {
+                    self.schedule_arrival(node, to, d, packet);
+                }
+            }
+            Output::Disconnect { peer } => {
+                if let Some(d) = self.net.close(self.now_ns, node, peer) {
+                    self.schedule_arrival(node, peer, d, Packet::Reset);
+                }
+            }
+            Output::SetTimer { id, at } => {
+                let slot = &mut self.nodes[node as usize];
+                let generation = slot.timers.get(&id).map_or(1, |g| g + 1);
+                slot.timers.insert(id, generation);
+                let at_ns = slot.clock.true_time(at.0).max(self.now_ns);
+                self.schedule(at_ns, EventKind::Timer { node, incarnation, id, generation });
+            }
+            Output::Write { io, file, offset, bytes } => {
+                let done = self.nodes[node as usize].disk.submit(self.now_ns, DiskOp::Write { file, offset, bytes });
+                self.schedule(done, EventKind::DiskDone { node, incarnation, io });
+            }
+            Output::Fsync { io, file } => {
+                let done = self.nodes[node as usize].disk.submit(self.now_ns, DiskOp::Fsync { file });
+                self.schedule(done, EventKind::DiskDone { node, incarnation, io });
+            }
+            Output::Truncate { file, len } => self.nodes[node as usize].disk.truncate(file, len),
+            Output::Remove { file } => self.nodes[node as usize].disk.remove(file),
+            Output::Compute(task) => {
+                let spec = &self.scenario.nodes[node as usize];
+                let records = match task {
+                    ComputeTask::Recovery { records } | ComputeTask::Replay { records } => records,
+                };
+                let cost = records * spec.replay_record_cpu_ns;
+                let done = self.nodes[node as usize].cpu.lane(Lane::Startup, self.now_ns, cost);
+                self.schedule(done, EventKind::Input { node, incarnation, input: Input::ComputeDone(task) });
+            }
+            Output::Reply { client, op_id, reply } => {
+                if let (Reply::Committed { .. }, Some(max_wait)) = (&reply, self.scenario.expect.max_commit_wait_ns) {
+                    self.check_commit_release(node, client.0 as u32, op_id, max_wait);
+                }
+                let at = self.now_ns + self.net.sample_client_latency();
+                let timeline = self.nodes[node as usize].engine.as_ref().map_or(0, |e| e.timeline());
+                let commit_lsn = match &reply {
+                    Reply::Committed { commit_lsn, .. } => Some(*commit_lsn),
+                    _ => None,
+                };
+                // A commit past a fork point another node already took: on a dead branch.
+                let split_brain = commit_lsn.is_some_and(|lsn| {
+                    self.promotions.iter().any(|p| p.from_timeline == timeline && p.node != node && lsn > p.switch)
+                });
+                let outcome = Outcome::from_reply(reply, split_brain);
+                self.schedule(at, EventKind::ReplyArrives { session: client.0 as u32, op_id, outcome });
+            }
+            Output::Observe(observation) => self.observe(node, observation),
+        }
+    }
+
+    pub(crate) fn schedule_arrival(&mut self, from: NodeId, to: NodeId, d: Delivery, packet: Packet) {
+        self.schedule(d.at_ns.max(self.now_ns), EventKind::Arrive { from, to, epoch: d.epoch, packet });
+    }
+
+    pub(crate) fn arrive(&mut self, from: NodeId, to: NodeId, epoch: u64, packet: Packet) {
+        let to_dcs = self.ha.as_ref().is_some_and(|h| h.dcs_endpoint == to);
+        if !self.net.accepts(from, to, epoch) || (!to_dcs && !self.nodes[to as usize].host_up) {
+            return;
+        }
+        if let Packet::Ha(msg) = packet {
+            return self.ha_arrive(from, to, *msg);
+        }
+        if !self.is_up(to) {
+            return;
+        }
+        let incarnation = self.nodes[to as usize].incarnation;
+        let (cost, input) = match packet {
+            Packet::Ha(_) => unreachable!("handled above"),
+            Packet::Reset => {
+                self.net.learn_reset(from, to, epoch);
+                (0, Input::ConnectionLost { peer: from })
+            }
+            Packet::Msg(msg) => {
+                let cost = match msg {
+                    Message::XLogData { .. } => self.scenario.nodes[to as usize].wal_receive_cpu_ns,
+                    _ => 0,
+                };
+                (cost, Input::Message { from, msg })
+            }
+        };
+        // One process per connection handles its messages in order (walsender, walreceiver).
+        let at = self.nodes[to as usize].cpu.lane(Lane::Connection(from), self.now_ns, cost);
+        if at == self.now_ns {
+            self.step_node(to, input);
+        } else {
+            self.schedule(at, EventKind::Input { node: to, incarnation, input });
+        }
+    }
+
+    pub(crate) fn observe(&mut self, node: NodeId, observation: Observation) {
+        let slot = &mut self.nodes[node as usize];
+        match observation {
+            Observation::Flushed { lsn } => slot.max_flushed = slot.max_flushed.max(lsn),
+            Observation::Recovered { end, .. } if end < slot.max_flushed => {
+                self.fsync_violations.push(format!(
+                    "{} recovered WAL only to {end} after a crash, but had reported {} as fsynced",
+                    slot.name, slot.max_flushed
+                ));
+            }
+            Observation::Promoted { timeline, switch } => {
+                // Bytes past the switch point were never part of the new history.
+                slot.max_flushed = switch;
+                let label = format!("{} promoted: timeline {timeline} at {switch}", slot.name);
+                let since_last_write_ack_ns = self.now_ns.saturating_sub(self.metrics.unavailable.last_ack_ns());
+                self.promotions.push(Promotion {
+                    at_ns: self.now_ns,
+                    node,
+                    from_timeline: timeline - 1,
+                    timeline,
+                    switch,
+                    since_last_write_ack_ns,
+                });
+                self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::Failover, label });
+                if self.ha.is_none() {
+                    // An operator promoting by hand re-points the application at once.
+                    self.router_primary = Some(node);
+                }
+            }
+            Observation::WalReceiverStopped { reason } if reason.contains("not in this server's history") => {
+                slot.diverged = true;
+            }
+            Observation::WalReceiverStopped { reason } if reason.contains("has already been removed") => {
+                slot.wal_removed = true;
+            }
+            Observation::ShutdownComplete { .. } => {
+                slot.shutdown_complete = true;
+                self.stop_pg(node);
+            }
+            Observation::Panic { .. } => self.crash(node),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn boot(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        if slot.engine.is_some() || !slot.host_up {
+            return;
+        }
+        slot.timers.clear();
+        slot.diverged = false;
+        slot.wal_removed = false;
+        slot.shutdown_complete = false;
+        let image = slot.disk.durable_image();
+        slot.engine = Some(Node::new(slot.config.clone()));
+        self.step_node(node, Input::Boot(image));
+        if self.nodes[node as usize].incarnation > 0 {
+            // Peers' next packet to the restarted node draws an RST.
+            for peer in 0..self.nodes.len() as NodeId {
+                if peer != node {
+                    if let Some(d) = self.net.announce_restart(self.now_ns, node, peer) {
+                        self.schedule_arrival(node, peer, d, Packet::Reset);
+                    }
+                }
+            }
+        }
+    }
+
+    /// In-flight client operations on `node` end without an answer.
+    pub(crate) fn fail_sessions_on(&mut self, node: NodeId) {
+        for session in 0..self.sessions.len() {
+            let Some(flight) = self.sessions[session].current.as_ref().filter(|f| f.node == node) else { continue };
+            let op_id = flight.planned.op_id;
+            let at = self.now_ns + self.net.sample_client_latency();
+            let session = session as u32;
+            self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Indeterminate });
+        }
+    }
+
+    /// PostgreSQL stops (immediate or fast shutdown) while the host stays up: the page cache
+    /// survives, connections are closed.
+    pub(crate) fn stop_pg(&mut self, node: NodeId) {
+        if self.nodes[node as usize].engine.is_none() {
+            return;
+        }
+        self.drop_engine(node);
+        self.nodes[node as usize].disk.stop_process();
+        for peer in 0..self.nodes.len() as NodeId {
+            if peer != node {
+                if let Some(d) = self.net.close(self.now_ns, node, peer) {
+                    self.schedule_arrival(node, peer, d, Packet::Reset);
+                }
+            }
+        }
+        self.fail_sessions_on(node);
+    }
+
+    /// The PostgreSQL process is gone (its memory with it): a new incarnation, so that events
+    /// for the old one are dropped, with fresh CPU lanes.
+    pub(crate) fn drop_engine(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        if let Some(engine) = slot.engine.take() {
+            slot.last_timeline = engine.timeline();
+        }
+        slot.incarnation += 1;
+        slot.timers.clear();
+        slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
+    }
+
+    /// Power loss: memory and unsynced writes are gone; in-flight client ops are indeterminate;
+    /// the HA agent dies with the host.
+    pub(crate) fn crash(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        if !slot.host_up {
+            return;
+        }
+        slot.host_up = false;
+        slot.crashes += 1;
+        slot.busy = false;
+        slot.paused_until_ns = 0;
+        slot.disk.crash();
+        self.drop_engine(node);
+        self.net.crash(node);
+        if let Some(ha) = self.ha.as_mut() {
+            ha.agents[node as usize] = None;
+            ha.agent_incarnation[node as usize] += 1;
+        }
+        self.metrics.marks.push(Mark {
+            at_ns: self.now_ns,
+            kind: MarkKind::RoleChange,
+            label: format!("{} crashed", self.nodes[node as usize].name),
+        });
+        self.fail_sessions_on(node);
+    }
+
+    /// The host comes back. Without an HA manager PostgreSQL starts in its configured role;
+    /// with one, the agent starts and decides.
+    pub(crate) fn restart_host(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node as usize];
+        if slot.host_up {
+            return;
+        }
+        slot.host_up = true;
+        if self.ha.is_some() {
+            self.start_agent(node, self.now_ns);
+        } else {
+            self.boot(node);
+        }
+    }
+
+    /// `add_standby`: power on a spare and clone it from the current primary.
+    pub(crate) fn add_standby(&mut self, node: NodeId) {
+        let Some(primary) = self.router_primary.filter(|&p| self.is_up(p)) else { return };
+        let slot = &mut self.nodes[node as usize];
+        if slot.host_up || slot.engine.is_some() {
+            return;
+        }
+        slot.host_up = true;
+        self.start_agent(node, self.now_ns + 1);
+        self.clone_from(node, primary);
+    }
+}

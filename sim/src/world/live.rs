@@ -1,0 +1,92 @@
+//! Live checks fed as things happen: `commits_release` and the read checker.
+
+use repsim_engine::NodeId;
+
+use crate::check::history::Outcome;
+use crate::world::session::InFlight;
+use crate::world::workload::Op;
+use crate::world::World;
+
+impl World {
+    /// `synchronous_standby_names` is satisfied on `node`: as many standbys are `sync` or
+    /// `quorum` as it asks for (or it asks for none).
+    pub(crate) fn enough_sync_standbys(&self, node: NodeId) -> bool {
+        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return false };
+        let names = &engine.config().synchronous_standby_names;
+        if names.is_empty() {
+            return true;
+        }
+        let sync = engine.pg_stat_replication().iter().filter(|r| matches!(r.sync_state, "sync" | "quorum")).count();
+        sync >= names.num_sync as usize
+    }
+
+    /// `commits_release`: a commit that waited past `max_commit_wait` although enough
+    /// synchronous standbys were connected when it arrived and when it was released.
+    pub(crate) fn check_commit_release(&mut self, node: NodeId, session: u32, op_id: u64, max_wait_ns: u64) {
+        let Some(flight) = self.sessions.get(session as usize).and_then(|s| s.current.as_ref()) else { return };
+        if flight.planned.op_id != op_id || !flight.sync_ok_at_arrival {
+            return;
+        }
+        let waited_ns = self.now_ns.saturating_sub(flight.arrived_ns);
+        if waited_ns > max_wait_ns && self.enough_sync_standbys(node) {
+            self.slow_commits += 1;
+            if self.slow_commit_example.is_none() {
+                self.slow_commit_example = Some(format!(
+                    "session {session} op {op_id} waited {:.1} ms on {} from {:.3}s with enough synchronous standbys connected",
+                    waited_ns as f64 / 1e6,
+                    self.nodes[node as usize].name,
+                    flight.arrived_ns as f64 / 1e9
+                ));
+            }
+        }
+    }
+
+    /// Feeds the read checker: acknowledged writes, rollbacks, and what each read saw.
+    pub(crate) fn check_read_or_write(&mut self, session: u32, flight: &InFlight, outcome: &Outcome) {
+        match (&flight.planned.op, outcome) {
+            (Op::Write { write_id, key, .. }, Outcome::Committed { commit_lsn, .. }) => {
+                self.sessions[session as usize].last_commit_lsn = *commit_lsn;
+                self.reads.write_acked(session, *key, *write_id, *commit_lsn, self.now_ns);
+            }
+            (Op::Write { write_id, .. }, Outcome::RolledBack) => self.reads.write_rolled_back(*write_id),
+            (Op::Read { key }, Outcome::Read { value, .. }) => {
+                let node = self.nodes.get(flight.node as usize).map_or("", |s| s.name.as_str());
+                self.reads.read(crate::check::reads::Read {
+                    session,
+                    key: *key,
+                    node,
+                    invoked_at_ns: flight.planned.intended_ns,
+                    completed_at_ns: self.now_ns,
+                    value: *value,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+impl World {
+    /// The narrow view the end-of-run checker reads (`check::view`).
+    pub fn end_state(&self) -> crate::check::view::EndState<'_> {
+        use crate::check::view::{EndState, NodeView};
+        EndState {
+            scenario: &self.scenario,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|slot| NodeView {
+                    name: &slot.name,
+                    engine: slot.engine.as_ref(),
+                    never_added: !slot.host_up && slot.disk.durable_bytes() == 0,
+                })
+                .collect(),
+            router_primary: self.router_primary,
+            promoted: self.promotions.iter().map(|p| p.node).collect(),
+            history: &self.history,
+            reads: &self.reads,
+            fsync_violations: &self.fsync_violations,
+            slow_commits: self.slow_commits,
+            slow_commit_example: self.slow_commit_example.as_deref(),
+        }
+    }
+}

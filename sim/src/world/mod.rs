@@ -1,0 +1,309 @@
+//! The simulated world: one priority queue of events keyed `(time_ns, seq)`, the nodes, their
+//! clocks, CPUs and disks, the network, the clients and the nemesis. The engine is driven only
+//! through `Node::step` inputs and outputs.
+
+pub mod agents;
+pub mod clients;
+pub mod clock;
+pub mod cpu;
+pub mod dcs;
+pub mod disk;
+pub mod dist;
+pub mod event;
+pub mod faults;
+pub mod ha;
+pub mod hosts;
+pub mod live;
+pub mod nemesis;
+pub mod net;
+pub mod rng;
+pub mod scheduler;
+pub mod session;
+pub mod slot;
+pub mod trace;
+pub mod wire;
+pub mod workload;
+
+use std::collections::BTreeMap;
+
+use repsim_engine::{initdb, Input, NodeId, Output};
+
+use crate::check::history::History;
+use crate::metrics::{Metrics, SAMPLE_INTERVAL_NS};
+use crate::scenario::model::Scenario;
+use crate::world::clock::NodeClock;
+use crate::world::cpu::Cpu;
+use crate::world::disk::Disk;
+use crate::world::event::{paused_target, EventKind};
+use crate::world::net::Network;
+use crate::world::rng::stream;
+use crate::world::scheduler::EventQueue;
+use crate::world::session::Session;
+use crate::world::slot::{node_configs, NodeSlot};
+use crate::world::trace::{Trace, TraceRecord};
+use crate::world::wire::Packet;
+use crate::world::workload::Workload;
+
+/// A promotion, for split-brain accounting and the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Promotion {
+    pub at_ns: u64,
+    pub node: NodeId,
+    /// The timeline it left and the one it started.
+    pub from_timeline: u32,
+    pub timeline: u32,
+    pub switch: repsim_engine::Lsn,
+    /// Time from the last acknowledged write (the old primary's last) to this promotion.
+    pub since_last_write_ack_ns: u64,
+}
+
+pub struct World {
+    pub scenario: Scenario,
+    pub seed: u64,
+    pub now_ns: u64,
+    queue: EventQueue<EventKind>,
+    pub nodes: Vec<NodeSlot>,
+    pub net: Network<Packet>,
+    pub workload: Workload,
+    pub sessions: Vec<Session>,
+    pub metrics: Metrics,
+    pub history: History,
+    pub trace: Trace,
+    pub events: u64,
+    /// Facts for the checker: `durable_fsync` violations found as they happen.
+    pub fsync_violations: Vec<String>,
+    pub end_ns: u64,
+    pub settling: bool,
+    out_buf: Vec<Output>,
+    /// The HA manager, DCS and agents, when the scenario has `[ha]`.
+    pub ha: Option<crate::world::ha::HaWorld>,
+    /// What the HA agents decided, in order (for the report).
+    pub ha_log: Vec<(u64, String)>,
+    /// Where clients send their operations: HAProxy's view of the primary with `[ha]`, else
+    /// the configured primary or the last one promoted by hand.
+    pub router_primary: Option<NodeId>,
+    pub promotions: Vec<Promotion>,
+    /// Two or more nodes running as primary: since when, and the total so far.
+    dual_primary_since_ns: Option<u64>,
+    pub dual_primary_ns: u64,
+    /// Stale reads and the session guarantees, checked as reads complete.
+    pub reads: crate::check::reads::ReadChecker,
+    read_cursor: usize,
+    /// `commits_release`: commits that waited past `max_commit_wait` with enough synchronous
+    /// standbys connected, and the first of them.
+    pub slow_commits: u64,
+    pub slow_commit_example: Option<String>,
+    /// `--history`: every client operation as one JSON line.
+    pub history_sink: Option<Box<dyn std::io::Write + Send>>,
+    /// Each standby's lag in bytes as the primary last reported it (for `lag_aware`).
+    pub standby_lag_bytes: Vec<Option<u64>>,
+}
+
+impl World {
+    pub fn new(mut scenario: Scenario, seed: u64, trace: Trace) -> World {
+        // The faults this seed runs: the file's plus its random ones drawn from the `faults`
+        // stream (nemesis.rs); from here on `scenario.faults` is that concrete list.
+        scenario.faults = crate::world::nemesis::concrete_faults(&scenario, seed);
+        let configs = node_configs(&scenario);
+        let image = initdb(&configs[scenario.cluster.primary]);
+        let nodes = configs
+            .into_iter()
+            .enumerate()
+            .map(|(i, config)| {
+                let spec = &scenario.nodes[i];
+                let name = spec.name.clone();
+                // A spare starts with an empty disk: it is cloned when added.
+                let disk_image = if scenario.cluster.spares.contains(&i) { Default::default() } else { image.clone() };
+                NodeSlot {
+                    disk: Disk::new(scenario.disks[i].clone(), disk_image, stream(seed, &format!("disk/{name}"))),
+                    cpu: Cpu::new(spec.cpus),
+                    clock: NodeClock { offset_ns: spec.clock_offset_ns, drift_ppm: spec.clock_drift_ppm },
+                    name,
+                    engine: None,
+                    config,
+                    incarnation: 0,
+                    timers: BTreeMap::new(),
+                    max_flushed: repsim_engine::Lsn::INVALID,
+                    crashes: 0,
+                    host_up: !scenario.cluster.spares.contains(&i),
+                    busy: false,
+                    diverged: false,
+                    wal_removed: false,
+                    shutdown_complete: false,
+                    last_timeline: 1,
+                    paused_until_ns: 0,
+                }
+            })
+            .collect();
+        // With an HA manager the DCS is one more network endpoint, after the nodes.
+        let endpoints = scenario.cluster.nodes.len() + scenario.ha.is_some() as usize;
+        let net = Network::new(&scenario.network, endpoints, stream(seed, "network"));
+        let ha = scenario
+            .ha
+            .clone()
+            .map(|spec| crate::world::ha::HaWorld::new(spec, &scenario.cluster.nodes, scenario.cluster.primary));
+        let router_primary = Some(scenario.cluster.primary as NodeId);
+        let workload = Workload::new(scenario.workload.clone(), stream(seed, "workload"));
+        let sessions = (0..scenario.workload.clients).map(|_| Session::default()).collect();
+        let end_ns = scenario.duration_ns + scenario.settle_ns;
+        World {
+            seed,
+            now_ns: 0,
+            queue: EventQueue::with_capacity(1024),
+            nodes,
+            net,
+            workload,
+            sessions,
+            metrics: Metrics::default(),
+            history: History::default(),
+            trace,
+            events: 0,
+            fsync_violations: Vec::new(),
+            end_ns,
+            settling: false,
+            out_buf: Vec::new(),
+            ha,
+            ha_log: Vec::new(),
+            router_primary,
+            promotions: Vec::new(),
+            dual_primary_since_ns: None,
+            dual_primary_ns: 0,
+            reads: crate::check::reads::ReadChecker::new(scenario.workload.clients as usize),
+            read_cursor: 0,
+            slow_commits: 0,
+            slow_commit_example: None,
+            history_sink: None,
+            standby_lag_bytes: vec![None; scenario.cluster.nodes.len()],
+            scenario,
+        }
+    }
+
+    pub fn schedule(&mut self, at_ns: u64, kind: EventKind) {
+        self.queue.push(at_ns, kind);
+    }
+
+    /// Runs the whole scenario: `duration`, then `settle`.
+    pub fn run(&mut self) {
+        for node in 0..self.nodes.len() {
+            self.boot(node as NodeId);
+        }
+        for index in 0..self.scenario.faults.len() {
+            let at = self.scenario.faults[index].at_ns;
+            self.schedule(at, EventKind::Fault { index });
+        }
+        if self.workload.is_open_loop() {
+            let gap = self.workload.next_arrival_gap_ns();
+            self.schedule(gap, EventKind::OpenArrival);
+        } else {
+            for session in 0..self.sessions.len() as u32 {
+                let think = self.workload.think_ns();
+                self.schedule(think, EventKind::SessionReady { session });
+            }
+        }
+        self.schedule(SAMPLE_INTERVAL_NS, EventKind::Sample);
+        self.schedule(self.scenario.duration_ns, EventKind::Settle);
+        if let Some((loop_wait, first_check)) =
+            self.ha.as_ref().map(|h| (h.spec.loop_wait_ns, h.spec.check_interval_ns))
+        {
+            // Agents' cycles are not synchronised: each starts at a phase drawn from `ha`.
+            let mut rng = stream(self.seed, "ha");
+            for node in 0..self.nodes.len() as NodeId {
+                let at = rng.below(loop_wait);
+                self.schedule(at, EventKind::HaTick { node, incarnation: 0 });
+            }
+            // Clients start on the configured primary; HAProxy's checks take over from there.
+            self.schedule(first_check, EventKind::ProxyCheck);
+        }
+        while let Some((at_ns, kind)) = self.queue.pop() {
+            if at_ns > self.end_ns {
+                break;
+            }
+            self.now_ns = at_ns;
+            if let Some(node) = paused_target(&kind, &self.sessions).filter(|&n| (n as usize) < self.nodes.len()) {
+                let until = self.nodes[node as usize].paused_until_ns;
+                if until > at_ns {
+                    // A paused process sees nothing until it resumes.
+                    self.schedule(until, kind);
+                    continue;
+                }
+            }
+            self.events += 1;
+            self.trace.record(at_ns, &TraceRecord::of(&kind));
+            self.handle(kind);
+            self.track_primaries();
+        }
+        self.now_ns = self.end_ns;
+        if let Some(since) = self.dual_primary_since_ns.take() {
+            self.dual_primary_ns += self.end_ns - since;
+        }
+        self.metrics.unavailable.finish(self.scenario.duration_ns.min(self.now_ns));
+    }
+
+    fn handle(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::Input { node, incarnation, input } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.step_node(node, input);
+                }
+            }
+            EventKind::Timer { node, incarnation, id, generation } => {
+                let slot = &self.nodes[node as usize];
+                if slot.incarnation == incarnation && slot.timers.get(&id) == Some(&generation) {
+                    self.step_node(node, Input::Timer(id));
+                }
+            }
+            EventKind::DiskDone { node, incarnation, io } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.nodes[node as usize].disk.complete_next();
+                    self.step_node(node, Input::DiskDone(io));
+                }
+            }
+            EventKind::Arrive { from, to, epoch, packet } => self.arrive(from, to, epoch, packet),
+            EventKind::RequestArrives { session } => self.request_arrives(session),
+            EventKind::ReplyArrives { session, op_id, outcome } => self.reply_arrives(session, op_id, outcome),
+            EventKind::OpenArrival => self.open_arrival(),
+            EventKind::SessionReady { session } => self.session_ready(session),
+            EventKind::Fault { index } => self.fault(index),
+            EventKind::Sample => self.sample(),
+            EventKind::Settle => self.settle(),
+            EventKind::HaTick { node, incarnation } => {
+                if self.ha.as_ref().is_some_and(|h| h.agent_incarnation[node as usize] == incarnation) {
+                    self.ha_step(node, repsim_engine::ha::HaInput::Tick);
+                }
+            }
+            EventKind::DcsExpiry => self.dcs_watch(),
+            EventKind::ProxyCheck => self.proxy_check(),
+            EventKind::DataCopied { node, incarnation, image, upstream } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.data_copied(node, *image, upstream);
+                }
+            }
+            EventKind::Resume { .. } => {}
+        }
+    }
+
+    pub(crate) fn is_paused(&self, node: NodeId) -> bool {
+        self.nodes[node as usize].paused_until_ns > self.now_ns
+    }
+
+    fn sample(&mut self) {
+        let primary = self.router_primary.unwrap_or(self.scenario.cluster.primary as NodeId) as usize;
+        if let Some(engine) = &self.nodes[primary].engine {
+            let flush = engine.flush_lsn();
+            for row in engine.pg_stat_replication() {
+                let replayed = row.replay_lsn.unwrap_or(row.sent_lsn);
+                let lag_bytes = flush.bytes_since(replayed);
+                if let Some(slot) = self.standby_lag_bytes.get_mut(row.standby as usize) {
+                    *slot = Some(lag_bytes);
+                }
+                let lags = [row.write_lag_ns, row.flush_lag_ns, row.replay_lag_ns];
+                self.metrics.lag_sample(self.now_ns, &row.application_name, lag_bytes, lags);
+            }
+        }
+        if self.now_ns + SAMPLE_INTERVAL_NS <= self.end_ns {
+            self.schedule(self.now_ns + SAMPLE_INTERVAL_NS, EventKind::Sample);
+        }
+    }
+
+    // ---- clients ----
+}

@@ -1,0 +1,27 @@
+//! A client session and its one operation in flight.
+
+use repsim_engine::NodeId;
+
+use crate::world::workload::PlannedOp;
+
+/// `InFlight::node` of an operation no server accepted.
+pub const NO_NODE: NodeId = NodeId::MAX;
+
+/// A client session and its one operation in flight.
+#[derive(Default)]
+pub struct Session {
+    pub current: Option<InFlight>,
+    /// The commit LSN of the session's last acknowledged write (read-your-writes by LSN).
+    pub last_commit_lsn: repsim_engine::Lsn,
+}
+
+pub struct InFlight {
+    pub planned: PlannedOp,
+    pub node: NodeId,
+    pub incarnation: u64,
+    pub sent_ns: u64,
+    /// When the request reached the server, and whether enough synchronous standbys were
+    /// connected then (for `commits_release`).
+    pub arrived_ns: u64,
+    pub sync_ok_at_arrival: bool,
+}

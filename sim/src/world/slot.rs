@@ -1,0 +1,71 @@
+//! One host of the world: its PostgreSQL (when running), clock, disk, CPU and what the world
+//! knows of it; and the engine configuration each node boots with.
+
+use std::collections::BTreeMap;
+
+use repsim_engine::config::{BootRole, NodeConfig};
+use repsim_engine::io::TimerId;
+use repsim_engine::Node;
+
+use crate::scenario::model::Scenario;
+use crate::world::clock::NodeClock;
+use crate::world::cpu::Cpu;
+use crate::world::disk::Disk;
+
+pub struct NodeSlot {
+    pub name: String,
+    pub engine: Option<Node>,
+    pub config: NodeConfig,
+    pub incarnation: u64,
+    pub clock: NodeClock,
+    pub(crate) timers: BTreeMap<TimerId, u64>,
+    pub disk: Disk,
+    pub cpu: Cpu,
+    /// Highest LSN this node ever reported durable, for `durable_fsync`.
+    pub max_flushed: repsim_engine::Lsn,
+    pub crashes: u32,
+    /// The host runs (its PostgreSQL may still be stopped).
+    pub host_up: bool,
+    /// A rewind or clone is copying data.
+    pub busy: bool,
+    /// The upstream refused our WAL: it goes past the upstream's fork point.
+    pub diverged: bool,
+    /// The upstream no longer has the WAL we need ("requested WAL segment … removed").
+    pub wal_removed: bool,
+    /// A fast shutdown (switchover) completed and PostgreSQL stopped.
+    pub shutdown_complete: bool,
+    /// The timeline PostgreSQL was on when it last stopped.
+    pub last_timeline: u32,
+    /// Processing resumes at this time (`pause`).
+    pub paused_until_ns: u64,
+}
+
+/// Builds each node's engine configuration from the scenario.
+pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
+    let names = s.cluster.nodes.clone();
+    (0..names.len())
+        .map(|i| {
+            let mut c = NodeConfig::with_defaults(i as u32, names.clone());
+            let r = &s.replication;
+            c.boot_role = if i == s.cluster.primary { BootRole::Primary } else { BootRole::Standby };
+            c.primary_conninfo = (i != s.cluster.primary).then_some(s.cluster.primary as u32);
+            c.synchronous_commit = r.synchronous_commit;
+            c.synchronous_standby_names = r.synchronous_standby_names.clone();
+            c.wal_segment_size_bytes = r.wal_segment_size_bytes;
+            c.wal_keep_size_bytes = r.wal_keep_size_bytes;
+            c.max_wal_size_bytes = r.max_wal_size_bytes;
+            c.checkpoint_timeout_ns = r.checkpoint_timeout_ns;
+            c.checkpoint_completion_target = r.checkpoint_completion_target;
+            c.wal_writer_delay_ns = r.wal_writer_delay_ns;
+            c.wal_writer_flush_after_bytes = r.wal_writer_flush_after_bytes;
+            c.wal_sender_timeout_ns = r.wal_sender_timeout_ns;
+            c.wal_receiver_timeout_ns = r.wal_receiver_timeout_ns;
+            c.wal_receiver_status_interval_ns = r.wal_receiver_status_interval_ns;
+            c.wal_retrieve_retry_interval_ns = r.wal_retrieve_retry_interval_ns;
+            c.recovery_min_apply_delay_ns = r.recovery_min_apply_delay_ns;
+            c.replication_slots = r.replication_slots;
+            c.max_slot_wal_keep_size_bytes = r.max_slot_wal_keep_size_bytes;
+            c
+        })
+        .collect()
+}
