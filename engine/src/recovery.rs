@@ -75,10 +75,14 @@ impl Node {
     /// `recovery_target_timeline = latest`: the newest timeline with a history file, else the
     /// one in pg_control.
     fn pick_latest_timeline(&mut self, image: &DiskImage, control_timeline: u32) {
+        // PostgreSQL writes a history file under a temporary name, fsyncs it and renames it
+        // (`writeTimeLineHistory`), so a history file is whole or absent. One without its
+        // content (its only fsync failed, or power was lost first) never existed.
+        let whole = |t: u32, bytes: &Vec<u8>| t <= 1 || History::decode(bytes).is_some_and(|h| !h.switches.is_empty());
         let latest = image
             .files
-            .keys()
-            .filter_map(|f| if let FileId::History(t) = f { Some(*t) } else { None })
+            .iter()
+            .filter_map(|(f, bytes)| if let FileId::History(t) = f { whole(*t, bytes).then_some(*t) } else { None })
             .max()
             .unwrap_or(1)
             .max(control_timeline);

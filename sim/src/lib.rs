@@ -10,4 +10,5 @@ pub mod cmd;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod swarm;
 pub mod world;

@@ -9,7 +9,9 @@ use crate::check::view::EndState;
 
 /// `acked_writes_durable`: every acknowledged insert must be in the final primary, unless its
 /// promise did not cover that node (an `off` commit covers nothing durable; a `local` one only
-/// the node that acknowledged it).
+/// the node that acknowledged it). A promise is judged by what it survives: a node's own
+/// fsynced WAL survives its power loss but not the loss of its disk; a standby's
+/// `remote_write` confirmation (WAL in its OS, not fsynced) survives neither.
 pub fn check_losses(end: &EndState) -> Losses {
     let mut losses = Losses::default();
     let Some(primary) = end.final_primary() else { return losses };
@@ -22,7 +24,14 @@ pub fn check_losses(end: &EndState) -> Losses {
             continue;
         }
         losses.by_level[level_index(write.level)] += 1;
-        let kept_node_confirmed = write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0;
+        let kept = &end.nodes[primary];
+        let lost_after_ack = |times: &[u64]| times.iter().any(|&t| t >= write.acked_at_ns);
+        let promise_survived = !lost_after_ack(kept.disk_losses_ns)
+            && (write.level != SyncCommitLevel::RemoteWrite
+                || write.node as usize == primary
+                || !lost_after_ack(kept.power_losses_ns));
+        let kept_node_confirmed =
+            (write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0) && promise_survived;
         // A split-brain write is counted as such (`no_split_brain`), not as a broken promise.
         if write.level >= SyncCommitLevel::Local && kept_node_confirmed && !write.split_brain {
             losses.broken_promises.push(*write);

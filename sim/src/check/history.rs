@@ -18,6 +18,8 @@ pub enum Outcome {
         /// Acknowledged by a node on a timeline that another node had already forked off:
         /// a write on a deposed primary's dead branch.
         split_brain: bool,
+        /// When the primary released the commit (sent the acknowledgement).
+        released_at_ns: u64,
     },
     RolledBack,
     Read {
@@ -44,6 +46,8 @@ pub struct AckedWrite {
     pub confirmed_by_mask: u64,
     /// Acknowledged on a deposed primary's dead branch.
     pub split_brain: bool,
+    /// When the primary released the commit (sent the acknowledgement).
+    pub acked_at_ns: u64,
 }
 
 #[derive(Default)]
@@ -56,7 +60,7 @@ pub struct History {
 impl History {
     pub fn record(&mut self, op: &Op, node: NodeId, outcome: &Outcome) {
         match (op, outcome) {
-            (Op::Write { write_id, .. }, Outcome::Committed { commit_lsn, promise, split_brain }) => {
+            (Op::Write { write_id, .. }, Outcome::Committed { commit_lsn, promise, split_brain, released_at_ns }) => {
                 self.split_brain_writes += *split_brain as u64;
                 self.acked_writes.push(AckedWrite {
                     write_id: *write_id,
@@ -65,6 +69,7 @@ impl History {
                     node,
                     confirmed_by_mask: promise.confirmed_by.iter().fold(0, |m, n| m | 1u64 << (n % 64)),
                     split_brain: *split_brain,
+                    acked_at_ns: *released_at_ns,
                 });
             }
             (Op::Write { .. }, Outcome::Indeterminate) => self.indeterminate_writes += 1,

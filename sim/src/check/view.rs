@@ -14,6 +14,9 @@ pub struct NodeView<'a> {
     pub engine: Option<&'a Node>,
     /// A spare that was never added (no host, empty disk): not expected to converge.
     pub never_added: bool,
+    /// When the host lost power, and when it lost its disk.
+    pub power_losses_ns: &'a [u64],
+    pub disk_losses_ns: &'a [u64],
 }
 
 pub struct EndState<'a> {

@@ -8,6 +8,7 @@ pub mod progress;
 pub mod run;
 pub mod shrink;
 pub mod summarize;
+pub mod swarm;
 pub mod sweep;
 pub mod validate;
 
@@ -95,6 +96,37 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Swarm testing: random scenarios drawn from the whole scenario space, one per seed, each
+    /// checked by every invariant; failing seeds are written as scenario files and shrunk.
+    ///
+    /// Exit 0 when every seed passes, 1 when one fails or panics, 2 on bad input, 130 on Ctrl-C.
+    Swarm {
+        /// Seeds as a Rust range: 1..1000 is 1 to 999, 1..=1000 is 1 to 1000.
+        #[arg(long, value_name = "A..B")]
+        seeds: Option<String>,
+        /// One seed (with --print: write its scenario and exit).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        /// Run seeds from 1 (or --seeds' start) until this much wall-clock time has passed, e.g.
+        /// 10m; the range that ran is printed, so the run can be repeated exactly.
+        #[arg(long = "for", value_name = "DURATION")]
+        for_: Option<String>,
+        /// With --seed: print the drawn scenario (TOML) instead of running it.
+        #[arg(long)]
+        print: bool,
+        /// Worker threads (default: one per core).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Put seeds.jsonl and the failing scenarios under this folder instead of reports/.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// Do not shrink failing seeds (shrinking reruns a failing seed a few dozen times).
+        #[arg(long)]
+        no_shrink: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// The CI gate: every *.toml under PATHS (default scenarios/), each over seeds 1..=N,
     /// against its [expect] and every invariant.
     ///
@@ -160,6 +192,18 @@ pub fn main_with(cli: Cli) -> ExitCode {
                 overrides,
                 fail_fast,
                 out,
+                quiet,
+            })
+        }
+        Command::Swarm { seeds, seed, for_, print, jobs, out, no_shrink, quiet } => {
+            crate::cmd::swarm::swarm_command(crate::cmd::swarm::SwarmArgs {
+                seeds,
+                seed,
+                for_,
+                print,
+                jobs,
+                out,
+                shrink: !no_shrink,
                 quiet,
             })
         }

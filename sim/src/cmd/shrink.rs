@@ -128,6 +128,8 @@ pub fn fault_toml(fault: &Fault, names: &[String]) -> String {
         FaultKind::Promote { node } => format!("promote = {}", n(*node)),
         FaultKind::Switchover { node } => format!("switchover = {}", n(*node)),
         FaultKind::AddStandby { node } => format!("add_standby = {}", n(*node)),
+        FaultKind::FsyncError { node } => format!("fsync_error = {}", n(*node)),
+        FaultKind::LoseDisk { node } => format!("lose_disk = {}", n(*node)),
     };
     format!("{{ at = \"{}\", {action} }}", secs(fault.at_ns))
 }

@@ -207,11 +207,12 @@ pub fn fault_windows(scenario: &Scenario) -> (Vec<Window>, Vec<Mark>) {
         let mut mark = |label: String| marks.push(Mark { at_ns: at, kind: MarkKind::Fault, label });
         #[allow(unreachable_patterns)] // new fault kinds are marked as instants until drawn here
         match &fault.kind {
-            FaultKind::Crash { node } => {
+            FaultKind::Crash { node } | FaultKind::LoseDisk { node } => {
+                let what = if matches!(fault.kind, FaultKind::LoseDisk { .. }) { "lose disk" } else { "crash" };
                 let restart = later()
                     .find(|f| matches!(f.kind, FaultKind::Restart { node: n } if n == *node))
                     .map_or(end, |f| f.at_ns);
-                window(WindowKind::Crash, restart, format!("crash {}", name(*node)));
+                window(WindowKind::Crash, restart, format!("{what} {}", name(*node)));
             }
             FaultKind::Partition { a, b, one_way } => {
                 let arrow = if *one_way { " -> " } else { " | " };
@@ -236,6 +237,7 @@ pub fn fault_windows(scenario: &Scenario) -> (Vec<Window>, Vec<Mark>) {
             FaultKind::ClockDrift { node, ppm } => mark(format!("clock {} drifts {ppm} ppm", name(*node))),
             FaultKind::Promote { node } => mark(format!("pg_promote() on {}", name(*node))),
             FaultKind::Switchover { node } => mark(format!("switchover to {}", name(*node))),
+            FaultKind::FsyncError { node } => mark(format!("fsync error on {}", name(*node))),
             other => {
                 let text = format!("{other:?}");
                 mark(text.split([' ', '{', '(']).next().unwrap_or("fault").to_lowercase());

@@ -22,6 +22,8 @@ const ACTIONS: &[&str] = &[
     "promote",
     "switchover",
     "add_standby",
+    "fsync_error",
+    "lose_disk",
 ];
 const FAULT_KEYS: &[&str] = &[
     "at",
@@ -44,6 +46,8 @@ const FAULT_KEYS: &[&str] = &[
     "promote",
     "switchover",
     "add_standby",
+    "fsync_error",
+    "lose_disk",
 ];
 
 const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
@@ -60,7 +64,9 @@ const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
     clock_drift = \"pg1\", ppm = 500.0\n  \
     promote = \"pg2\"    (pg_promote by an operator)\n  \
     switchover = \"pg2\"    (planned, through the HA manager)\n  \
-    add_standby = \"pg4\"    (clone a `cluster.spare` node from the primary)";
+    add_standby = \"pg4\"    (clone a `cluster.spare` node from the primary)\n  \
+    fsync_error = \"pg2\"    (the next fsync fails: PostgreSQL PANICs)\n  \
+    lose_disk = \"pg2\"    (power loss and an empty disk; re-cloned on restart)";
 
 /// The run's timing, for checking fault times.
 struct Timing {
@@ -218,7 +224,9 @@ fn read_kinds(field: &Field, nodes: &[String]) -> Result<Vec<RandomFaultKind>, D
                 .error(format!("unknown kind of random fault `{name}` in `{}`", field.path))
                 .help(format!("{suggestion}{help}")));
         };
-        if nodes.len() < 2 && matches!(kind, RandomFaultKind::Partition | RandomFaultKind::Reset) {
+        if nodes.len() < 2
+            && matches!(kind, RandomFaultKind::Partition | RandomFaultKind::Reset | RandomFaultKind::DoubleCrash)
+        {
             return Err(element
                 .error(format!("a `{name}` fault needs at least two nodes, and the cluster has one"))
                 .help("remove it from `kinds`, or add nodes to `cluster.nodes`"));
@@ -346,6 +354,8 @@ fn read_action(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKin
         "promote" => Ok(FaultKind::Promote { node: action.node(nodes)? }),
         "switchover" => Ok(FaultKind::Switchover { node: action.node(nodes)? }),
         "add_standby" => Ok(FaultKind::AddStandby { node: action.node(nodes)? }),
+        "fsync_error" => Ok(FaultKind::FsyncError { node: action.node(nodes)? }),
+        "lose_disk" => Ok(FaultKind::LoseDisk { node: action.node(nodes)? }),
         _ => {
             let (a, b) = read_node_pair(action, nodes)?;
             Ok(FaultKind::Reset { a, b })

@@ -16,7 +16,7 @@ mod overrides;
 mod parse;
 mod sections;
 mod tree;
-mod units;
+pub mod units;
 
 use std::fmt;
 use std::path::Path;

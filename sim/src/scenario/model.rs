@@ -251,6 +251,16 @@ pub enum FaultKind {
         node: usize,
         ppm: f64,
     },
+    /// `fsync_error = "pg2"`: the node's next fsync fails (EIO). The kernel has dropped the
+    /// file's dirty pages (the 2018 "fsyncgate"); PostgreSQL PANICs.
+    FsyncError {
+        node: usize,
+    },
+    /// `lose_disk = "pg2"`: the host loses power and its disk is replaced by an empty one. On
+    /// restart it is cloned again from the primary (pg_basebackup), as an operator would.
+    LoseDisk {
+        node: usize,
+    },
     /// `promote = "pg2"`: `pg_promote()` by an operator (no HA manager involved).
     Promote {
         node: usize,
@@ -308,16 +318,26 @@ pub enum RandomFaultKind {
     Pause,
     /// Cut the drawn node off from the DCS; heal after the drawn length (nothing without `[ha]`).
     PartitionDcs,
+    /// Power loss of the drawn node and of a second node at the same instant (for example the
+    /// primary and its synchronous standby); both restart after the drawn downtime.
+    DoubleCrash,
+    /// The drawn node's next fsync fails (PostgreSQL PANICs); it restarts after the downtime.
+    FsyncError,
+    /// The drawn node loses power and its disk; it is re-cloned after the drawn downtime.
+    LoseDisk,
 }
 
 impl RandomFaultKind {
-    pub const ALL: [RandomFaultKind; 6] = [
+    pub const ALL: [RandomFaultKind; 9] = [
         RandomFaultKind::Crash,
         RandomFaultKind::Partition,
         RandomFaultKind::SlowDisk,
         RandomFaultKind::Reset,
         RandomFaultKind::Pause,
         RandomFaultKind::PartitionDcs,
+        RandomFaultKind::DoubleCrash,
+        RandomFaultKind::FsyncError,
+        RandomFaultKind::LoseDisk,
     ];
 
     /// The name used in scenario files.
@@ -329,6 +349,9 @@ impl RandomFaultKind {
             RandomFaultKind::Reset => "reset",
             RandomFaultKind::Pause => "pause",
             RandomFaultKind::PartitionDcs => "partition_dcs",
+            RandomFaultKind::DoubleCrash => "double_crash",
+            RandomFaultKind::FsyncError => "fsync_error",
+            RandomFaultKind::LoseDisk => "lose_disk",
         }
     }
 }

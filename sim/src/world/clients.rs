@@ -13,9 +13,11 @@ use crate::world::workload::{Op, PlannedOp};
 use crate::world::World;
 
 impl Outcome {
-    pub(crate) fn from_reply(reply: Reply, split_brain: bool) -> Outcome {
+    pub(crate) fn from_reply(reply: Reply, split_brain: bool, released_at_ns: u64) -> Outcome {
         match reply {
-            Reply::Committed { commit_lsn, promise } => Outcome::Committed { commit_lsn, promise, split_brain },
+            Reply::Committed { commit_lsn, promise } => {
+                Outcome::Committed { commit_lsn, promise, split_brain, released_at_ns }
+            }
             Reply::RolledBack => Outcome::RolledBack,
             Reply::Read { value, read_lsn } => Outcome::Read { value, read_lsn },
             Reply::Error { kind: repsim_engine::io::ErrorKind::TooStale, .. } => Outcome::TooStale,
@@ -106,6 +108,7 @@ impl World {
             return;
         };
         let incarnation = self.nodes[node as usize].incarnation;
+        let op_id = planned.op_id;
         self.sessions[session as usize].current = Some(InFlight {
             planned,
             node,
@@ -114,15 +117,15 @@ impl World {
             arrived_ns: 0,
             sync_ok_at_arrival: false,
         });
-        self.schedule(at, EventKind::RequestArrives { session });
+        self.schedule(at, EventKind::RequestArrives { session, op_id });
     }
 
-    pub(crate) fn request_arrives(&mut self, session: u32) {
-        let Some(flight) = self.sessions[session as usize].current.as_ref() else {
-            return;
+    pub(crate) fn request_arrives(&mut self, session: u32, op_id: u64) {
+        let Some(flight) = self.sessions[session as usize].current.as_ref().filter(|f| f.planned.op_id == op_id) else {
+            return; // the operation ended while its request was held back
         };
-        let (node, op_id) = (flight.node, flight.planned.op_id);
-        if !self.is_up(node) {
+        let node = flight.node;
+        if node == NO_NODE || !self.is_up(node) {
             // Connection refused.
             let at = self.now_ns + self.net.sample_client_latency();
             self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
@@ -168,7 +171,8 @@ impl World {
             let retry = InFlight { node: primary, incarnation, sent_ns: self.now_ns, ..flight };
             self.sessions[session as usize].current = Some(retry);
             let at = self.now_ns + self.net.sample_client_latency();
-            return self.schedule(at, EventKind::RequestArrives { session });
+            let op_id = self.sessions[session as usize].current.as_ref().map_or(0, |f| f.planned.op_id);
+            return self.schedule(at, EventKind::RequestArrives { session, op_id });
         }
         let latency_ns = self.now_ns - flight.planned.intended_ns;
         self.check_read_or_write(session, &flight, &outcome);

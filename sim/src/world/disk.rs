@@ -29,8 +29,11 @@ struct File {
 pub struct Disk {
     spec: DiskSpec,
     files: BTreeMap<FileId, File>,
-    /// Operations issued, not completed, in order: completion time and the op.
-    queue: std::collections::VecDeque<(u64, DiskOp)>,
+    /// Operations issued, not completed, in order: completion time, the op, and whether it
+    /// fails (`fsync_error`).
+    queue: std::collections::VecDeque<(u64, DiskOp, bool)>,
+    /// `fsync_error`: the next fsync submitted fails.
+    fail_next_fsync: bool,
     free_at_ns: u64,
     /// Latencies are multiplied by this until `slow_until_ns`.
     slow_factor: f64,
@@ -54,6 +57,7 @@ impl Disk {
             spec,
             files,
             queue: Default::default(),
+            fail_next_fsync: false,
             free_at_ns: 0,
             slow_factor: 1.0,
             slow_until_ns: 0,
@@ -61,6 +65,11 @@ impl Disk {
             bytes_written: 0,
             fsyncs: 0,
         }
+    }
+
+    /// `fsync_error`: the next fsync submitted fails.
+    pub fn fail_next_fsync(&mut self) {
+        self.fail_next_fsync = true;
     }
 
     pub fn slow(&mut self, factor: f64, until_ns: u64) {
@@ -74,20 +83,34 @@ impl Disk {
             DiskOp::Write { bytes, .. } => (sample_ns(&self.spec.write, &mut self.rng), bytes.len() as u64),
             DiskOp::Fsync { .. } => (sample_ns(&self.spec.fsync, &mut self.rng), 0),
         };
+        let fails = matches!(op, DiskOp::Fsync { .. }) && std::mem::take(&mut self.fail_next_fsync);
         let start = now_ns.max(self.free_at_ns);
         let factor = if start < self.slow_until_ns { self.slow_factor } else { 1.0 };
         let transfer_ns = (bytes as u128 * 1_000_000_000 / self.spec.bandwidth_bytes_per_sec.max(1) as u128) as u64;
-        let done = start + ((latency_ns + transfer_ns) as f64 * factor) as u64;
+        // Saturating: the scenario's bounds keep runs far from u64 time, and a saturated
+        // completion simply never happens within the run.
+        let service_ns = (latency_ns.saturating_add(transfer_ns) as f64 * factor) as u64;
+        let done = start.saturating_add(service_ns);
         self.free_at_ns = done;
-        self.queue.push_back((done, op));
+        self.queue.push_back((done, op, fails));
         done
     }
 
     /// The oldest queued operation completes (the caller schedules completions in order).
-    pub fn complete_next(&mut self) {
-        let Some((_, op)) = self.queue.pop_front() else {
-            return;
+    /// Returns false if it failed: a failed fsync loses the file's unsynced bytes, as Linux
+    /// drops the dirty pages after reporting EIO.
+    pub fn complete_next(&mut self) -> bool {
+        let Some((_, op, fails)) = self.queue.pop_front() else {
+            return true;
         };
+        if fails {
+            if let DiskOp::Fsync { file } = op {
+                if let Some(f) = self.files.get_mut(&file) {
+                    f.volatile.clear();
+                }
+            }
+            return false;
+        }
         match op {
             DiskOp::Write { file, offset, bytes } => {
                 self.bytes_written += bytes.len() as u64;
@@ -103,6 +126,7 @@ impl Disk {
                 }
             }
         }
+        true
     }
 
     pub fn truncate(&mut self, file: FileId, len: u64) {

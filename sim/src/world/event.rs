@@ -35,6 +35,9 @@ pub enum EventKind {
     /// A client request reaches a node.
     RequestArrives {
         session: u32,
+        /// The operation it carries: a request held back (by a pause) past its operation's
+        /// end is dropped.
+        op_id: u64,
     },
     /// A reply (or a connection failure) reaches a client.
     ReplyArrives {
@@ -68,6 +71,12 @@ pub enum EventKind {
         upstream: NodeId,
     },
     /// A paused node resumes.
+    /// PostgreSQL restarts after a PANIC (`restart_after_crash`, or systemd); with `[ha]`
+    /// the agent restarts it instead.
+    RestartAfterPanic {
+        node: NodeId,
+        incarnation: u64,
+    },
     Resume {
         node: NodeId,
     },
@@ -81,7 +90,7 @@ pub(crate) fn paused_target(kind: &EventKind, sessions: &[Session]) -> Option<No
         | EventKind::DiskDone { node, .. }
         | EventKind::HaTick { node, .. } => Some(*node),
         EventKind::Arrive { to, .. } => Some(*to),
-        EventKind::RequestArrives { session } => {
+        EventKind::RequestArrives { session, .. } => {
             sessions[*session as usize].current.as_ref().map(|f| f.node).filter(|n| *n != NO_NODE)
         }
         _ => None,

@@ -60,6 +60,14 @@ impl World {
                 }
             }
             FaultKind::AddStandby { node } => self.add_standby(node as NodeId),
+            FaultKind::FsyncError { node } => self.nodes[node].disk.fail_next_fsync(),
+            FaultKind::LoseDisk { node } => {
+                self.crash(node as NodeId);
+                self.nodes[node].disk.replace_image(Default::default());
+                self.nodes[node].max_flushed = Default::default();
+                self.nodes[node].disk_replaced = true;
+                self.nodes[node].disk_losses_ns.push(self.now_ns);
+            }
             FaultKind::Switchover { node } => {
                 if let Some(ha) = self.ha.as_mut() {
                     let to = self.scenario.cluster.nodes[node].clone();
@@ -91,6 +99,7 @@ impl World {
             self.nodes[node].disk.slow(1.0, 0);
             if self.nodes[node].paused_until_ns > self.now_ns {
                 self.nodes[node].paused_until_ns = self.now_ns;
+                self.release_held_events(node as NodeId);
             }
             if self.nodes[node].host_up && self.ha.is_none() {
                 self.boot(node as NodeId);

@@ -14,6 +14,10 @@ use crate::world::net::Delivery;
 use crate::world::wire::Packet;
 use crate::world::{Promotion, World};
 
+/// How long after a PANIC PostgreSQL is started again without an HA manager: systemd's
+/// default `RestartSec` is 100 ms; a second covers the postmaster's own crash handling.
+pub const RESTART_AFTER_PANIC_NS: u64 = 1_000_000_000;
+
 impl World {
     /// Accumulates the time during which two or more nodes ran as primary.
     pub(crate) fn track_primaries(&mut self) {
@@ -114,7 +118,7 @@ impl World {
                 let split_brain = commit_lsn.is_some_and(|lsn| {
                     self.promotions.iter().any(|p| p.from_timeline == timeline && p.node != node && lsn > p.switch)
                 });
-                let outcome = Outcome::from_reply(reply, split_brain);
+                let outcome = Outcome::from_reply(reply, split_brain, self.now_ns);
                 self.schedule(at, EventKind::ReplyArrives { session: client.0 as u32, op_id, outcome });
             }
             Output::Observe(observation) => self.observe(node, observation),
@@ -199,15 +203,15 @@ impl World {
                 slot.shutdown_complete = true;
                 self.stop_pg(node);
             }
-            Observation::Panic { .. } => self.crash(node),
+            Observation::Panic { reason } => self.panicked(node, reason),
             _ => {}
         }
     }
 
     pub(crate) fn boot(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node as usize];
-        if slot.engine.is_some() || !slot.host_up {
-            return;
+        if slot.engine.is_some() || !slot.host_up || slot.disk_replaced {
+            return; // an empty, replaced disk is cloned first (`reclone_replaced_disk`)
         }
         slot.timers.clear();
         slot.diverged = false;
@@ -269,6 +273,19 @@ impl World {
         slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
     }
 
+    /// PostgreSQL PANICked: its processes die, the host and its page cache stay (a failed
+    /// fsync has already lost that file's dirty pages, `Disk::complete_next`). The postmaster
+    /// or systemd starts it again after `RESTART_AFTER_PANIC_NS`; with `[ha]` the agent does.
+    pub(crate) fn panicked(&mut self, node: NodeId, reason: String) {
+        let label = format!("{} PANIC: {reason}", self.nodes[node as usize].name);
+        self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::RoleChange, label });
+        self.stop_pg(node);
+        if self.ha.is_none() {
+            let incarnation = self.nodes[node as usize].incarnation;
+            self.schedule(self.now_ns + RESTART_AFTER_PANIC_NS, EventKind::RestartAfterPanic { node, incarnation });
+        }
+    }
+
     /// Power loss: memory and unsynced writes are gone; in-flight client ops are indeterminate;
     /// the HA agent dies with the host.
     pub(crate) fn crash(&mut self, node: NodeId) {
@@ -278,6 +295,7 @@ impl World {
         }
         slot.host_up = false;
         slot.crashes += 1;
+        slot.power_losses_ns.push(self.now_ns);
         slot.busy = false;
         slot.paused_until_ns = 0;
         slot.disk.crash();
@@ -293,6 +311,9 @@ impl World {
             label: format!("{} crashed", self.nodes[node as usize].name),
         });
         self.fail_sessions_on(node);
+        // What a paused node had not seen yet dies with it (each event finds the old
+        // incarnation, a closed connection or a host that is down).
+        self.release_held_events(node);
     }
 
     /// The host comes back. Without an HA manager PostgreSQL starts in its configured role;
@@ -305,9 +326,34 @@ impl World {
         slot.host_up = true;
         if self.ha.is_some() {
             self.start_agent(node, self.now_ns);
-        } else {
+        }
+        if self.nodes[node as usize].disk_replaced {
+            self.reclone_replaced_disk(node);
+        } else if self.ha.is_none() {
             self.boot(node);
         }
+    }
+
+    /// A host whose disk was replaced is cloned from the primary (pg_basebackup), as an
+    /// operator or Patroni would; with no primary running yet, `sample` tries again.
+    pub(crate) fn reclone_replaced_disk(&mut self, node: NodeId) {
+        let slot = &self.nodes[node as usize];
+        if !slot.host_up || slot.busy || slot.engine.is_some() || !slot.disk_replaced {
+            return;
+        }
+        let Some(primary) = self.running_primary() else { return };
+        self.nodes[node as usize].disk_replaced = false;
+        self.clone_from(node, primary);
+    }
+
+    /// A node running as primary: the one clients are routed to if it is, else any.
+    pub(crate) fn running_primary(&self) -> Option<NodeId> {
+        let is_primary = |n: NodeId| {
+            self.nodes[n as usize].engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Primary)
+        };
+        self.router_primary
+            .filter(|&p| is_primary(p))
+            .or_else(|| (0..self.nodes.len() as NodeId).find(|&n| is_primary(n)))
     }
 
     /// `add_standby`: power on a spare and clone it from the current primary.

@@ -78,6 +78,8 @@ impl World {
                     name: &slot.name,
                     engine: slot.engine.as_ref(),
                     never_added: !slot.host_up && slot.disk.durable_bytes() == 0,
+                    power_losses_ns: &slot.power_losses_ns,
+                    disk_losses_ns: &slot.disk_losses_ns,
                 })
                 .collect(),
             router_primary: self.router_primary,

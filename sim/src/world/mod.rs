@@ -132,6 +132,10 @@ impl World {
                     shutdown_complete: false,
                     last_timeline: 1,
                     paused_until_ns: 0,
+                    held_events: Vec::new(),
+                    disk_replaced: false,
+                    power_losses_ns: Vec::new(),
+                    disk_losses_ns: Vec::new(),
                 }
             })
             .collect();
@@ -220,10 +224,10 @@ impl World {
             }
             self.now_ns = at_ns;
             if let Some(node) = paused_target(&kind, &self.sessions).filter(|&n| (n as usize) < self.nodes.len()) {
-                let until = self.nodes[node as usize].paused_until_ns;
-                if until > at_ns {
-                    // A paused process sees nothing until it resumes.
-                    self.schedule(until, kind);
+                if self.nodes[node as usize].paused_until_ns > at_ns {
+                    // A paused process sees nothing until it resumes; what reaches it waits,
+                    // in order.
+                    self.nodes[node as usize].held_events.push(kind);
                     continue;
                 }
             }
@@ -254,12 +258,15 @@ impl World {
             }
             EventKind::DiskDone { node, incarnation, io } => {
                 if self.nodes[node as usize].incarnation == incarnation {
-                    self.nodes[node as usize].disk.complete_next();
-                    self.step_node(node, Input::DiskDone(io));
+                    let input = match self.nodes[node as usize].disk.complete_next() {
+                        true => Input::DiskDone(io),
+                        false => Input::DiskFailed(io),
+                    };
+                    self.step_node(node, input);
                 }
             }
             EventKind::Arrive { from, to, epoch, packet } => self.arrive(from, to, epoch, packet),
-            EventKind::RequestArrives { session } => self.request_arrives(session),
+            EventKind::RequestArrives { session, op_id } => self.request_arrives(session, op_id),
             EventKind::ReplyArrives { session, op_id, outcome } => self.reply_arrives(session, op_id, outcome),
             EventKind::OpenArrival => self.open_arrival(),
             EventKind::SessionReady { session } => self.session_ready(session),
@@ -278,7 +285,24 @@ impl World {
                     self.data_copied(node, *image, upstream);
                 }
             }
-            EventKind::Resume { .. } => {}
+            EventKind::RestartAfterPanic { node, incarnation } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.boot(node);
+                }
+            }
+            EventKind::Resume { node } => {
+                if !self.is_paused(node) {
+                    self.release_held_events(node);
+                }
+            }
+        }
+    }
+
+    /// The pause of `node` is over: what it missed is delivered now, in the order it came.
+    pub(crate) fn release_held_events(&mut self, node: NodeId) {
+        let held = std::mem::take(&mut self.nodes[node as usize].held_events);
+        for kind in held {
+            self.schedule(self.now_ns, kind);
         }
     }
 
@@ -287,6 +311,11 @@ impl World {
     }
 
     fn sample(&mut self) {
+        for node in 0..self.nodes.len() as NodeId {
+            if self.nodes[node as usize].disk_replaced {
+                self.reclone_replaced_disk(node);
+            }
+        }
         let primary = self.router_primary.unwrap_or(self.scenario.cluster.primary as NodeId) as usize;
         if let Some(engine) = &self.nodes[primary].engine {
             let flush = engine.flush_lsn();

@@ -113,6 +113,30 @@ fn expand(spec: &RandomFaults, node_count: usize, rng: &mut crate::world::rng::R
                 paused_until[node] = at + for_ns;
                 push(at, FaultKind::Pause { node, for_ns });
             }
+            RandomFaultKind::DoubleCrash => {
+                if down_until[node] > at || down_until[peer] > at || peer == node {
+                    continue;
+                }
+                for n in [node, peer] {
+                    down_until[n] = end.max(at + 1);
+                    push(at, FaultKind::Crash { node: n });
+                }
+                for n in [node, peer] {
+                    push(end, FaultKind::Restart { node: n });
+                }
+            }
+            RandomFaultKind::FsyncError | RandomFaultKind::LoseDisk => {
+                if down_until[node] > at {
+                    continue;
+                }
+                down_until[node] = end.max(at + 1);
+                let fault = match kind {
+                    RandomFaultKind::FsyncError => FaultKind::FsyncError { node },
+                    _ => FaultKind::LoseDisk { node },
+                };
+                push(at, fault);
+                push(end, FaultKind::Restart { node });
+            }
             RandomFaultKind::Reset => {
                 if peer != node {
                     push(at, FaultKind::Reset { a: node, b: peer });

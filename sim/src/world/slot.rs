@@ -38,6 +38,16 @@ pub struct NodeSlot {
     pub last_timeline: u32,
     /// Processing resumes at this time (`pause`).
     pub paused_until_ns: u64,
+    /// Events that reached the node while it was paused, in arrival order; released, in that
+    /// order, when the pause ends (at its end, at settle, or when the host loses power).
+    pub held_events: Vec<crate::world::event::EventKind>,
+    /// `lose_disk`: the disk was replaced by an empty one; the host is re-cloned from the
+    /// primary when it comes back (and as soon as there is a primary to clone from).
+    pub disk_replaced: bool,
+    /// When the host lost power, and when it lost its disk (`lose_disk`): a promise a node
+    /// made before either is judged by what survives them (`check::durability`).
+    pub power_losses_ns: Vec<u64>,
+    pub disk_losses_ns: Vec<u64>,
 }
 
 /// Builds each node's engine configuration from the scenario.

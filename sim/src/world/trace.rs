@@ -72,7 +72,7 @@ impl TraceRecord {
                 Packet::Reset => r("arrive", *to as i64, *from as i64, "reset", 0),
                 Packet::Ha(msg) => r("arrive", *to as i64, *from as i64, ha_kind(msg), 0),
             },
-            EventKind::RequestArrives { session } => r("request", -1, *session as i64, "", 0),
+            EventKind::RequestArrives { session, .. } => r("request", -1, *session as i64, "", 0),
             EventKind::ReplyArrives { session, op_id, outcome } => {
                 let detail = match outcome {
                     Outcome::Committed { .. } => "committed",
@@ -94,6 +94,7 @@ impl TraceRecord {
             EventKind::ProxyCheck => r("proxy_check", -1, -1, "", 0),
             EventKind::DataCopied { node, upstream, .. } => r("data_copied", *node as i64, *upstream as i64, "", 0),
             EventKind::Resume { node } => r("resume", *node as i64, -1, "", 0),
+            EventKind::RestartAfterPanic { node, .. } => r("restart_after_panic", *node as i64, -1, "", 0),
         }
     }
 }
