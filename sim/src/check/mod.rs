@@ -44,7 +44,7 @@ pub fn check(end: &EndState) -> Verdict {
     }
     let convergence = check_converged(end);
     let converged = convergence.is_empty();
-    let converged_gates = end.scenario.expect.converged != Some(false);
+    let converged_gates = end.scenario.expect.converged != Some(false) && end.scenario.expect.liveness;
     if converged_gates {
         violations.extend(convergence);
     }
@@ -68,7 +68,9 @@ pub fn check(end: &EndState) -> Verdict {
         ),
         (
             "converged",
-            if converged {
+            if !end.scenario.expect.liveness {
+                "not_checked"
+            } else if converged {
                 "ok"
             } else if converged_gates {
                 "violated"

@@ -435,6 +435,7 @@ const EXPECT_KEYS: &[&str] = &[
     "monotonic_reads",
     "max_stale_reads",
     "max_commit_wait",
+    "liveness",
 ];
 
 pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
@@ -456,5 +457,6 @@ pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
         monotonic_reads: s.opt("monotonic_reads", Field::bool)?,
         max_stale_reads: s.opt("max_stale_reads", |f| f.u64_at_least(0, "0"))?,
         max_commit_wait_ns: s.opt("max_commit_wait", Field::duration_ns)?,
+        liveness: s.opt("liveness", Field::bool)?.unwrap_or(true),
     })
 }

@@ -357,7 +357,7 @@ impl RandomFaultKind {
 }
 
 /// `[expect]`: what the CI gate asserts. `None` = not asserted (still reported).
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Expect {
     pub lost_acked_writes: Option<u64>,
     pub converged: Option<bool>,
@@ -374,4 +374,27 @@ pub struct Expect {
     pub max_stale_reads: Option<u64>,
     /// `commits_release`: with enough synchronous standbys connected, no commit waits longer.
     pub max_commit_wait_ns: Option<u64>,
+    /// `liveness = false`: the fault plan may leave the cluster unable to recover on its own
+    /// (an operator's pg_promote outside the HA manager, every copy of the data lost), so
+    /// `converged` is reported but not judged. Safety invariants are judged either way.
+    pub liveness: bool,
+}
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            lost_acked_writes: None,
+            converged: None,
+            min_commits: None,
+            max_commit_p99_ns: None,
+            max_lag_bytes_p99: None,
+            split_brain_writes: None,
+            max_unavailable_ns: None,
+            min_failovers: None,
+            read_your_writes: None,
+            monotonic_reads: None,
+            max_stale_reads: None,
+            max_commit_wait_ns: None,
+            liveness: true,
+        }
+    }
 }

@@ -415,6 +415,17 @@ fn faults(text: &mut String, rng: &mut Rng, s: &Shape, kinds: &[Kind]) {
         draw_fault(rng, s, kind, at_ns, &mut faults);
     }
     faults.sort_by_key(|(at_ns, _)| *at_ns);
+    // Liveness is judged only where the fault plan lets the cluster recover on its own (as
+    // FoundationDB checks recovery only under survivable fault sets): an operator's
+    // `pg_promote` outside the HA manager can leave a member that needs a manual re-clone,
+    // and losing two disks can lose every copy. Safety invariants are checked either way.
+    let promoted = faults.iter().any(|(_, a)| a.starts_with("promote"));
+    let mut lost: Vec<&str> = faults.iter().filter_map(|(_, a)| a.strip_prefix("lose_disk = ")).collect();
+    lost.sort_unstable();
+    lost.dedup();
+    if promoted || lost.len() >= 2 {
+        put!(text, "\n[expect]\nliveness = false");
+    }
     for (at_ns, action) in faults {
         put!(text, "\n[[faults]]\nat = \"{}\"\n{action}", dur(at_ns));
     }

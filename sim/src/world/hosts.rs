@@ -324,12 +324,14 @@ impl World {
             return;
         }
         slot.host_up = true;
+        if slot.disk_replaced {
+            // Nothing to run until it is cloned: its agent starts with the copy, as for a
+            // spare (Patroni on an empty data directory bootstraps from the leader).
+            return self.reclone_replaced_disk(node);
+        }
         if self.ha.is_some() {
             self.start_agent(node, self.now_ns);
-        }
-        if self.nodes[node as usize].disk_replaced {
-            self.reclone_replaced_disk(node);
-        } else if self.ha.is_none() {
+        } else {
             self.boot(node);
         }
     }
@@ -343,6 +345,7 @@ impl World {
         }
         let Some(primary) = self.running_primary() else { return };
         self.nodes[node as usize].disk_replaced = false;
+        self.start_agent(node, self.now_ns + 1);
         self.clone_from(node, primary);
     }
 
