@@ -50,8 +50,12 @@ pub struct ReadChecker {
     pub staleness_bytes: Recorder,
     pub read_your_writes: Vec<ReadAnomaly>,
     pub read_your_writes_count: u64,
+    /// `read_your_writes` anomalies per write the read should have seen, so that those a lost
+    /// write explains (its promise allowed the loss) can be told apart at the end.
+    pub read_your_writes_by_expected: BTreeMap<u64, u64>,
     pub monotonic_reads: Vec<ReadAnomaly>,
     pub monotonic_reads_count: u64,
+    pub monotonic_reads_by_expected: BTreeMap<u64, u64>,
     pub dirty_reads: Vec<ReadAnomaly>,
     pub dirty_reads_count: u64,
 }
@@ -64,6 +68,9 @@ pub struct Read<'a> {
     pub invoked_at_ns: u64,
     pub completed_at_ns: u64,
     pub value: Option<Value>,
+    /// The snapshot the read was served from: the replayed LSN on a standby, the end of WAL
+    /// on a primary.
+    pub read_lsn: Lsn,
 }
 
 impl ReadChecker {
@@ -93,13 +100,16 @@ impl ReadChecker {
         self.acked.get(&key)?.iter().find(|w| w.write_id == write_id).map(|w| w.commit_lsn)
     }
 
-    /// Whether `(returned write id, its LSN if known)` is older than `(write id, LSN)`.
-    /// Write ids are drawn in order, so an unknown returned write older by id is older.
-    fn older(returned: (u64, Option<Lsn>), than: (u64, Lsn)) -> bool {
+    /// Whether the returned write `(id, its commit LSN if known)`, read from a snapshot at
+    /// `read_lsn`, is older than `(write id, commit LSN)`. Ordered by commit LSN, never by
+    /// write id (ids are drawn when an operation is planned, commits land in another order).
+    /// A returned write whose LSN is not known (committed but not yet acknowledged, or no
+    /// longer remembered) is older exactly when the snapshot itself is older.
+    fn older(returned: (u64, Option<Lsn>), read_lsn: Lsn, than: (u64, Lsn)) -> bool {
         match returned {
             (0, _) => true,
             (_, Some(lsn)) => lsn < than.1,
-            (id, None) => id < than.0,
+            (_, None) => read_lsn < than.1,
         }
     }
 
@@ -127,30 +137,32 @@ impl ReadChecker {
             self.acked.get(&r.key).and_then(|h| h.iter().rev().find(|w| w.acked_at_ns < r.invoked_at_ns)).copied();
         if let Some(newest) = newest {
             if newest.write_id != returned_id
-                && Self::older((returned_id, returned_lsn), (newest.write_id, newest.commit_lsn))
+                && Self::older((returned_id, returned_lsn), r.read_lsn, (newest.write_id, newest.commit_lsn))
             {
                 self.stale_reads += 1;
                 self.staleness_bytes.record(newest.commit_lsn.bytes_since(returned_lsn.unwrap_or_default()));
                 // How long the returned value had been superseded when the read completed.
                 let superseded_at = self.acked[&r.key]
                     .iter()
-                    .find(|w| Self::older((returned_id, returned_lsn), (w.write_id, w.commit_lsn)))
+                    .find(|w| Self::older((returned_id, returned_lsn), r.read_lsn, (w.write_id, w.commit_lsn)))
                     .map_or(newest.acked_at_ns, |w| w.acked_at_ns);
                 self.staleness_ns.record(r.completed_at_ns.saturating_sub(superseded_at));
             }
         }
         let session = r.session as usize;
         if let Some(&own) = self.session_writes[session].get(&r.key) {
-            if own.0 != returned_id && Self::older((returned_id, returned_lsn), own) {
+            if own.0 != returned_id && Self::older((returned_id, returned_lsn), r.read_lsn, own) {
                 self.read_your_writes_count += 1;
+                *self.read_your_writes_by_expected.entry(own.0).or_default() += 1;
                 if self.read_your_writes.len() < KEPT_EXAMPLES {
                     self.read_your_writes.push(anomaly(own));
                 }
             }
         }
         if let Some(&seen) = self.session_reads[session].get(&r.key) {
-            if seen.0 != returned_id && Self::older((returned_id, returned_lsn), seen) {
+            if seen.0 != returned_id && Self::older((returned_id, returned_lsn), r.read_lsn, seen) {
                 self.monotonic_reads_count += 1;
+                *self.monotonic_reads_by_expected.entry(seen.0).or_default() += 1;
                 if self.monotonic_reads.len() < KEPT_EXAMPLES {
                     self.monotonic_reads.push(anomaly(seen));
                 }
@@ -174,7 +186,23 @@ mod tests {
     }
 
     fn read(c: &mut ReadChecker, session: u32, at: u64, v: Option<Value>) {
-        c.read(Read { session, key: 7, node: "pg2", invoked_at_ns: at, completed_at_ns: at + 5, value: v });
+        read_at(c, session, at, v, Lsn(1_000));
+    }
+
+    fn read_at(c: &mut ReadChecker, session: u32, at: u64, v: Option<Value>, read_lsn: Lsn) {
+        c.read(Read { session, key: 7, node: "pg2", invoked_at_ns: at, completed_at_ns: at + 5, value: v, read_lsn });
+    }
+
+    #[test]
+    fn writes_are_ordered_by_commit_lsn_not_by_write_id() {
+        // Session 0's write 5 committed at LSN 200. Write 3, planned earlier by another
+        // session, committed later (LSN 300) and is not acknowledged yet: its LSN is unknown.
+        let mut c = ReadChecker::new(2);
+        c.write_acked(0, 7, 5, Lsn(200), 10);
+        read_at(&mut c, 0, 20, value(3), Lsn(320));
+        assert_eq!(c.read_your_writes_count, 0, "a snapshot past our commit returned a newer write");
+        read_at(&mut c, 0, 21, value(3), Lsn(150));
+        assert_eq!(c.read_your_writes_count, 1, "a snapshot before our commit missed our write");
     }
 
     #[test]

@@ -45,11 +45,13 @@ fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expe
         push("max_stale_reads", format!("<= {want}"), got.to_string(), got <= want);
     }
     if e.read_your_writes == Some(true) {
-        let got = world.reads.read_your_writes_count;
+        let end = world.end_state();
+        let got = crate::check::sessions::unexplained(&end, &world.reads.read_your_writes_by_expected, &[]).count;
         push("read_your_writes", "0 violations".into(), got.to_string(), got == 0);
     }
     if e.monotonic_reads == Some(true) {
-        let got = world.reads.monotonic_reads_count;
+        let end = world.end_state();
+        let got = crate::check::sessions::unexplained(&end, &world.reads.monotonic_reads_by_expected, &[]).count;
         push("monotonic_reads", "0 violations".into(), got.to_string(), got == 0);
     }
     if let Some(want) = e.min_failovers {

@@ -49,7 +49,7 @@ impl World {
                 self.reads.write_acked(session, *key, *write_id, *commit_lsn, self.now_ns);
             }
             (Op::Write { write_id, .. }, Outcome::RolledBack) => self.reads.write_rolled_back(*write_id),
-            (Op::Read { key }, Outcome::Read { value, .. }) => {
+            (Op::Read { key }, Outcome::Read { value, read_lsn }) => {
                 let node = self.nodes.get(flight.node as usize).map_or("", |s| s.name.as_str());
                 self.reads.read(crate::check::reads::Read {
                     session,
@@ -58,6 +58,7 @@ impl World {
                     invoked_at_ns: flight.planned.intended_ns,
                     completed_at_ns: self.now_ns,
                     value: *value,
+                    read_lsn: *read_lsn,
                 });
             }
             _ => {}
