@@ -92,6 +92,7 @@ impl Node {
         match self.role {
             Role::Primary => self.on_primary_flushed(now, out),
             Role::Standby => self.receiver_wal_flushed(now, out),
+            Role::Recovering if self.redo_done => return self.finish_recovery(now, out),
             _ => {}
         }
         self.checkpoint_after_flush(now, out);

@@ -71,6 +71,8 @@ pub struct Node {
     pub(crate) waiting_reads: Vec<crate::client::WaitingRead>,
     /// Records redone by crash recovery, waiting for their CPU time.
     pub(crate) recovery_records: u64,
+    /// Redo's CPU work is done; recovery ends once the boot-time fsyncs are done too.
+    pub(crate) redo_done: bool,
 }
 
 impl Node {
@@ -97,6 +99,7 @@ impl Node {
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,
+            redo_done: false,
             waiting_reads: Vec::new(),
             cfg,
         }

@@ -117,6 +117,28 @@ impl Node {
     /// after our position (the walsender checked), cross to it, as
     /// `recovery_target_timeline = latest` does.
     pub(crate) fn on_stream_start(&mut self, now: Instant, timeline: u32, history: History, out: &mut Vec<Output>) {
+        // PostgreSQL checks the upstream's timeline history before following it
+        // (`rescanLatestTimeLine` in xlogrecovery.c): a timeline number is not an identity (two
+        // promotions off timeline 1 without a shared archive both create "timeline 2"), so the
+        // upstream's history must extend ours, and a newer timeline must fork off at or after
+        // all the WAL we hold.
+        let held = self.wal.end().max(self.replay.lsn);
+        let extends = history.switches.starts_with(&self.history.switches);
+        let follows = match timeline.cmp(&self.timeline) {
+            std::cmp::Ordering::Equal => history == self.history,
+            std::cmp::Ordering::Greater => {
+                extends && history.end_of(self.timeline).is_some_and(|switch| switch >= held)
+            }
+            std::cmp::Ordering::Less => false,
+        };
+        if !follows {
+            let reason = format!(
+                "new timeline {timeline} forked off current timeline {} before current recovery point {held}: \
+                 not in this server's history",
+                self.timeline
+            );
+            return self.stop_walreceiver(now, reason, out);
+        }
         if self.receiver.state == ReceiverState::Connecting {
             self.receiver.state = ReceiverState::Streaming;
         }

@@ -192,9 +192,16 @@ impl Node {
     }
 
     /// Redo's CPU time has passed: open for business in the configured role.
+    /// PostgreSQL fsyncs the data directory before redo (`SyncDataDirectory` in
+    /// `StartupXLOG`), so a server never opens, streams or reports positions on WAL that is not
+    /// yet durable: recovery ends once redo and the boot-time fsyncs are both done.
     pub(crate) fn finish_recovery(&mut self, now: Instant, out: &mut Vec<Output>) {
         if self.role != Role::Recovering {
             return;
+        }
+        self.redo_done = true;
+        if self.flusher.fsync_in_flight.is_some() {
+            return; // `on_wal_fsynced` finishes recovery
         }
         self.role = self.configured_role();
         out.push(Output::SetTimer { id: TimerId::Checkpoint, at: Instant(now.0 + self.cfg.checkpoint_timeout_ns) });

@@ -118,11 +118,16 @@ fn crash_recovery_keeps_exactly_the_fsynced_commits() {
     }
     assert!(outs.contains(&Output::Truncate { file: seg1(), len: end.0 % SEG }));
     h.complete_compute(P);
+    assert_eq!(h.node(P).role(), Role::Recovering, "open only once the boot-time fsyncs are done");
+    h.complete_all_io(P);
     assert_eq!(h.node(P).role(), Role::Primary);
-    // New WAL continues right at the recovered end.
+    // New WAL continues right at the recovered end (after the end-of-recovery checkpoint
+    // record, written meanwhile).
+    let insert_at = h.node(P).status().insert_lsn;
+    assert!(insert_at >= end && insert_at.0 - end.0 < 200, "{insert_at} after {end}");
     let outs = h.write(P, 7, vec![insert(7, 7007, 100)]);
     let writes = wal_writes(&outs);
-    assert_eq!(writes.first().map(|w| (w.0, w.1)), Some((1, end.0 % SEG)), "{writes:?}");
+    assert_eq!(writes.first().map(|w| (w.0, w.1)), Some((1, insert_at.0 % SEG)), "{writes:?}");
 
     // A crash of the server process alone keeps written-but-unfsynced WAL too (spec §7.1).
     let mut h = Harness::new();
@@ -143,9 +148,9 @@ fn end_of_recovery_checkpoint_makes_the_recovered_state_the_new_base() {
     h.crash(P);
     let outs = h.boot(cfg.clone(), image);
     let (_, end, _) = recovered(&outs);
-    let outs = h.complete_compute(P);
+    let mut outs = h.complete_compute(P);
+    outs.extend(h.complete_all_io(P));
     assert!(outs.iter().any(|o| matches!(o, Output::Write { file: FileId::Data(1), .. })), "{outs:?}");
-    let outs = h.complete_all_io(P);
     assert_eq!(checkpoints(&outs).iter().map(|c| c.0).collect::<Vec<_>>(), vec![end]);
     // Booting from the new image redoes from the end-of-recovery checkpoint.
     let image = h.crash_image(P);
@@ -186,8 +191,10 @@ fn torn_last_record_stops_redo_and_truncates_the_segment() {
     let mut h = Harness::new();
     let outs = h.boot(cfg.clone(), image);
     assert_redo_stopped_before_last_commit(&outs, &h, last_start);
-    // Nothing more is lost: the recovered node's own image recovers the same.
+    // Nothing more is lost: the recovered node's own image recovers the same. Recovery ends
+    // once redo and the boot-time fsyncs (SyncDataDirectory) are both done.
     h.complete_compute(P);
+    h.complete_all_io(P);
     let op = durable_commit(&mut h, 9, 9, 1, 100);
     let image = h.crash_image(P);
     let mut h = Harness::new();

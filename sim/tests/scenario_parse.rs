@@ -548,3 +548,30 @@ fn never_panics_on_truncated_or_mangled_input() {
         }
     }
 }
+
+#[test]
+fn values_that_cannot_be_simulated_are_located_errors_not_panics_or_hangs() {
+    // Each of these once panicked, overflowed simulated time, exhausted memory or looped
+    // (issue 9): now each is an error naming the key, with what to write instead.
+    let cases: &[(&str, &[&str])] = &[
+        ("[disk]\nfsync = \"9223372036854775807ns\"\n", &["`disk.fsync`", "24h"]),
+        ("[workload]\nclients = 4294967295\n", &["`workload.clients` must be at most 10000"]),
+        ("[workload]\nkeys = 1000000000000\n", &["`workload.keys` must be at most 10000000"]),
+        ("[node]\nclock_drift_ppm = -1000000\n", &["`node.clock_drift_ppm` must be between"]),
+        ("[replication]\nwal_writer_delay = \"1ns\"\n", &["`replication.wal_writer_delay`", "at least 1ms"]),
+        ("[replication]\nwal_receiver_status_interval = \"1ns\"\n", &["at least 1ms", "\"0\" to turn it off"]),
+        ("[replication]\ncheckpoint_timeout = \"1ns\"\n", &["`replication.checkpoint_timeout`"]),
+        ("[ha]\nmanager = \"patroni\"\nttl = \"24h\"\nloop_wait = \"24h\"\nretry_timeout = \"24h\"\n", &["loop_wait"]),
+        ("[ha]\nmanager = \"patroni\"\ncheck_interval = \"1ns\"\n", &["`ha.check_interval`", "at least 1ms"]),
+        ("[[faults]]\nat = \"1s\"\nslow_disk = \"pg1\"\nfactor = 1e30\nfor = \"1s\"\n", &["factor", "10000"]),
+        ("[[faults]]\nat = \"1s\"\nclock_drift = \"pg1\"\nppm = -1000000.0\n", &["ppm", "between"]),
+    ];
+    for (extra, parts) in cases {
+        let message = error_of(&with(extra), &[]);
+        assert_has(&message, parts);
+        assert!(message.contains(PATH), "the file is named: {message}");
+    }
+    // Zero still turns the timeouts and the status interval off, as in PostgreSQL.
+    let off = parse(&with("[replication]\nwal_receiver_status_interval = \"0\"\nwal_sender_timeout = \"0\"\n"));
+    assert_eq!(off.replication.wal_receiver_status_interval_ns, 0);
+}

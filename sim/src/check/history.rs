@@ -20,6 +20,8 @@ pub enum Outcome {
         split_brain: bool,
         /// When the primary released the commit (sent the acknowledgement).
         released_at_ns: u64,
+        /// The timeline of the node that acknowledged it.
+        timeline: u32,
     },
     RolledBack,
     Read {
@@ -48,6 +50,8 @@ pub struct AckedWrite {
     pub split_brain: bool,
     /// When the primary released the commit (sent the acknowledgement).
     pub acked_at_ns: u64,
+    /// The timeline of the node that acknowledged it.
+    pub timeline: u32,
 }
 
 #[derive(Default)]
@@ -60,7 +64,10 @@ pub struct History {
 impl History {
     pub fn record(&mut self, op: &Op, node: NodeId, outcome: &Outcome) {
         match (op, outcome) {
-            (Op::Write { write_id, .. }, Outcome::Committed { commit_lsn, promise, split_brain, released_at_ns }) => {
+            (
+                Op::Write { write_id, .. },
+                Outcome::Committed { commit_lsn, promise, split_brain, released_at_ns, timeline },
+            ) => {
                 self.split_brain_writes += *split_brain as u64;
                 self.acked_writes.push(AckedWrite {
                     write_id: *write_id,
@@ -70,6 +77,7 @@ impl History {
                     confirmed_by_mask: promise.confirmed_by.iter().fold(0, |m, n| m | 1u64 << (n % 64)),
                     split_brain: *split_brain,
                     acked_at_ns: *released_at_ns,
+                    timeline: *timeline,
                 });
             }
             (Op::Write { .. }, Outcome::Indeterminate) => self.indeterminate_writes += 1,

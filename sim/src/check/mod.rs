@@ -4,6 +4,7 @@
 pub mod converged;
 pub mod durability;
 pub mod history;
+pub mod oracle;
 pub mod reads;
 pub mod replica_prefix;
 pub mod sessions;
@@ -36,6 +37,10 @@ pub fn check(end: &EndState) -> Verdict {
     for detail in end.fsync_violations {
         violations.push(Violation { invariant: "durable_fsync", detail: detail.clone() });
     }
+    for (invariant, finding) in &end.live.by_invariant {
+        let detail = format!("{} times; first: {}", finding.count, finding.examples.join("; "));
+        violations.push(Violation { invariant, detail });
+    }
     violations.extend(check_replica_prefix(end));
     violations.extend(check_reads(end));
     if let Some(example) = end.slow_commit_example {
@@ -62,6 +67,10 @@ pub fn check(end: &EndState) -> Verdict {
         ("read_your_writes", status("read_your_writes")),
         ("monotonic_reads", status("monotonic_reads")),
         ("no_dirty_reads", status("no_dirty_reads")),
+        ("promise_audit", status("promise_audit")),
+        ("honest_reports", status("honest_reports")),
+        ("promotion_replayed", status("promotion_replayed")),
+        ("sync_promotion", status("sync_promotion")),
         (
             "commits_release",
             if end.scenario.expect.max_commit_wait_ns.is_none() { "not_checked" } else { status("commits_release") },

@@ -1,6 +1,7 @@
 //! `replica_prefix`: where a standby and the primary both still hold WAL, the bytes agree.
 
-use repsim_engine::Lsn;
+use repsim_engine::timeline::History;
+use repsim_engine::{Lsn, Role};
 
 use crate::check::verdict::Violation;
 use crate::check::view::EndState;
@@ -17,12 +18,20 @@ pub(crate) fn check_replica_prefix(end: &EndState) -> Vec<Violation> {
         let Some(standby) = slot.engine.filter(|_| i != primary_index) else {
             continue;
         };
-        if standby.timeline() != primary.timeline() {
-            continue; // not following the final primary (yet): `converged` reports it
+        if standby.role() != Role::Standby {
+            continue; // a second primary: split brain, judged by `no_split_brain`
         }
+        // Compare only where both histories agree on which timeline wrote each byte (two
+        // timelines may share a number); a standby not following yet is `converged`'s matter.
+        let agreed = agreed_until(
+            primary.timeline_history(),
+            primary.timeline(),
+            standby.timeline_history(),
+            standby.timeline(),
+        );
         let s = standby.status();
         let from = Lsn(p.wal_start_lsn.0.max(s.wal_start_lsn.0));
-        let to = Lsn(p.flush_lsn.0.min(s.flush_lsn.0));
+        let to = Lsn(p.flush_lsn.0.min(s.flush_lsn.0).min(agreed.0));
         if from >= to {
             continue;
         }
@@ -42,4 +51,45 @@ pub(crate) fn check_replica_prefix(end: &EndState) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// The LSN up to which two timeline histories agree on which timeline wrote each byte.
+fn agreed_until(a: &History, a_timeline: u32, b: &History, b_timeline: u32) -> Lsn {
+    // The i-th stretch of a history: the timeline that wrote it and where it ends.
+    let stretch = |h: &History, current: u32, i: usize| {
+        h.switches.get(i).map_or((current, Lsn(u64::MAX)), |s| (s.parent, s.switch))
+    };
+    let mut agreed = Lsn(0);
+    for i in 0..=a.switches.len().max(b.switches.len()) {
+        let ((ta, ea), (tb, eb)) = (stretch(a, a_timeline, i), stretch(b, b_timeline, i));
+        if ta != tb {
+            return agreed;
+        }
+        if ea != eb || ea.0 == u64::MAX {
+            return Lsn(ea.0.min(eb.0));
+        }
+        agreed = ea;
+    }
+    agreed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use repsim_engine::timeline::TimelineSwitch;
+
+    fn history(switches: &[(u32, u64)]) -> History {
+        History { switches: switches.iter().map(|&(parent, at)| TimelineSwitch { parent, switch: Lsn(at) }).collect() }
+    }
+
+    #[test]
+    fn histories_agree_up_to_their_first_difference() {
+        let one = History::default();
+        assert_eq!(agreed_until(&one, 1, &one, 1), Lsn(u64::MAX));
+        // Two different "timeline 2"s, forked at 100 and at 150: they agree up to 100.
+        assert_eq!(agreed_until(&history(&[(1, 100)]), 2, &history(&[(1, 150)]), 2), Lsn(100));
+        // A standby still on timeline 1: everything up to the switch point.
+        assert_eq!(agreed_until(&history(&[(1, 100)]), 2, &one, 1), Lsn(100));
+        assert_eq!(agreed_until(&history(&[(1, 100), (2, 300)]), 3, &history(&[(1, 100)]), 2), Lsn(300));
+    }
 }

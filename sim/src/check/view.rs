@@ -28,6 +28,8 @@ pub struct EndState<'a> {
     pub promoted: Vec<NodeId>,
     pub history: &'a History,
     pub reads: &'a ReadChecker,
+    /// What the live oracles found.
+    pub live: &'a crate::check::oracle::LiveFindings,
     /// `durable_fsync` violations found as they happened.
     pub fsync_violations: &'a [String],
     /// `commits_release`: commits that waited too long, and the first of them.

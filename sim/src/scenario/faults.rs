@@ -2,7 +2,7 @@
 
 use super::diag::{did_you_mean, line_col, Diag};
 use super::dist::read_dist;
-use super::fields::{Field, Section};
+use super::fields::{Field, Section, MAX_CLOCK_DRIFT_PPM, MAX_SLOW_DISK_FACTOR};
 use super::model::{Dist, Expect, Fault, FaultKind, RandomFaultKind, RandomFaults};
 use super::sections::read_node_pair;
 use super::units::{format_duration_ns, parse_duration_ns};
@@ -171,7 +171,7 @@ fn read_random(s: &Section, nodes: &[String], timing: &Timing, source: &str) -> 
                     .error(format!("`factor` must be at least 1, found {factor}"))
                     .help("disk latencies are multiplied by `factor`; write e.g. `factor = 10.0`"));
             }
-            factor
+            f.float_in(1.0, MAX_SLOW_DISK_FACTOR, "10.0")?
         }
     };
     let span = s.span.clone().or_else(|| field.key_span.clone());
@@ -349,7 +349,7 @@ fn read_action(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKin
         }),
         "clock_drift" => Ok(FaultKind::ClockDrift {
             node: action.node(nodes)?,
-            ppm: s.required("ppm", "ppm = 500.0")?.float("500.0")?,
+            ppm: s.required("ppm", "ppm = 500.0")?.float_in(-MAX_CLOCK_DRIFT_PPM, MAX_CLOCK_DRIFT_PPM, "500.0")?,
         }),
         "promote" => Ok(FaultKind::Promote { node: action.node(nodes)? }),
         "switchover" => Ok(FaultKind::Switchover { node: action.node(nodes)? }),
@@ -381,6 +381,7 @@ fn read_slow_disk(s: &Section, action: &Field, nodes: &[String]) -> Result<Fault
             .error(format!("`factor` must be at least 1, found {factor}"))
             .help("disk latencies are multiplied by `factor`; write e.g. `factor = 10.0`"));
     }
+    factor_field.float_in(1.0, MAX_SLOW_DISK_FACTOR, "10.0")?;
     let for_ns = s.required("for", "for = \"5s\"")?.positive_duration_ns()?;
     Ok(FaultKind::SlowDisk { node, factor, for_ns })
 }

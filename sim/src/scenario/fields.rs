@@ -5,6 +5,18 @@ use super::diag::{did_you_mean, Diag};
 use super::tree::{Kind, Span, Table, Value};
 use super::units::{self, UnitError};
 
+/// The longest duration a scenario may write (24 hours): every simulated time is a sum of a
+/// few such values and stays far below 2^64 ns (584 years).
+pub const MAX_DURATION_NS: u64 = 24 * 3600 * 1_000_000_000;
+/// The shortest periodic interval (timers, loops, checks).
+pub const MIN_INTERVAL_NS: u64 = 1_000_000;
+/// Bounds of other values that would make a run impossible rather than interesting.
+pub const MAX_CLIENTS: u64 = 10_000;
+pub const MAX_KEYS: u64 = 10_000_000;
+pub const MAX_SLOW_DISK_FACTOR: f64 = 10_000.0;
+/// A clock drifting by more than 10% is a broken clock, not a drifting one.
+pub const MAX_CLOCK_DRIFT_PPM: f64 = 100_000.0;
+
 /// The keys of the top level of a scenario file.
 pub(crate) const TOP_KEYS: &[&str] = &[
     "name",
@@ -279,7 +291,59 @@ impl<'a> Field<'a> {
 
     pub fn duration_ns(&self) -> Result<u64, Diag> {
         let text = self.unit_text("duration", "ms")?;
-        units::parse_duration_ns(text).map_err(|e| self.unit_error(e))
+        let ns = units::parse_duration_ns(text).map_err(|e| self.unit_error(e))?;
+        self.within_bounds(ns)
+    }
+
+    fn within_bounds(&self, ns: u64) -> Result<u64, Diag> {
+        if ns > MAX_DURATION_NS {
+            return Err(self
+                .error(format!("`{}` is longer than the longest duration repsim simulates, 24h", self.path))
+                .help(format!(
+                    "write at most `{} = \"24h\"`: simulated times stay far from 64-bit overflow when added up",
+                    self.key()
+                )));
+        }
+        Ok(ns)
+    }
+
+    /// A periodic interval: at least 1 ms (a shorter one floods the event queue without
+    /// telling anything new; PostgreSQL's own minimum is 1 ms or more for each), or 0 where
+    /// `zero_disables` (PostgreSQL's "0 turns it off").
+    pub fn interval_ns(&self, zero_disables: bool) -> Result<u64, Diag> {
+        let ns = self.duration_ns()?;
+        if ns == 0 && zero_disables {
+            return Ok(0);
+        }
+        if ns < MIN_INTERVAL_NS {
+            let zero = if zero_disables { " (or \"0\" to turn it off)" } else { "" };
+            return Err(self
+                .error(format!("`{}` is a periodic interval and must be at least 1ms", self.path))
+                .help(format!("write e.g. `{} = \"1ms\"`{zero}", self.key())));
+        }
+        Ok(ns)
+    }
+
+    /// A number in `[min, max]`.
+    pub fn float_in(&self, min: f64, max: f64, example: &str) -> Result<f64, Diag> {
+        let number = self.float(example)?;
+        if !(min..=max).contains(&number) {
+            return Err(self
+                .error(format!("`{}` must be between {min} and {max}, found {number}", self.path))
+                .help(format!("write e.g. `{} = {example}`", self.key())));
+        }
+        Ok(number)
+    }
+
+    /// An integer in `[min, max]`.
+    pub fn u64_in(&self, min: u64, max: u64, example: &str) -> Result<u64, Diag> {
+        let number = self.u64_at_least(min, example)?;
+        if number > max {
+            return Err(self
+                .error(format!("`{}` must be at most {max}, found {number}", self.path))
+                .help(format!("write e.g. `{} = {example}`", self.key())));
+        }
+        Ok(number)
     }
 
     /// A duration strictly above zero.
@@ -295,7 +359,9 @@ impl<'a> Field<'a> {
 
     pub fn signed_duration_ns(&self) -> Result<i64, Diag> {
         let text = self.unit_text("duration", "ms")?;
-        units::parse_signed_duration_ns(text).map_err(|e| self.unit_error(e))
+        let ns = units::parse_signed_duration_ns(text).map_err(|e| self.unit_error(e))?;
+        self.within_bounds(ns.unsigned_abs())?;
+        Ok(ns)
     }
 
     pub fn size_bytes(&self) -> Result<u64, Diag> {

@@ -46,15 +46,15 @@ pub(crate) fn read_ha(top: &Section, nodes: &[String]) -> Result<Option<Ha>, Dia
         failover_priority: vec![1; nodes.len()],
         check_interval_ns: 3 * SECOND_NS,
     };
-    s.set("ttl", &mut ha.ttl_ns, Field::positive_duration_ns)?;
-    s.set("loop_wait", &mut ha.loop_wait_ns, Field::positive_duration_ns)?;
-    s.set("retry_timeout", &mut ha.retry_timeout_ns, Field::positive_duration_ns)?;
+    s.set("ttl", &mut ha.ttl_ns, |f| f.interval_ns(false))?;
+    s.set("loop_wait", &mut ha.loop_wait_ns, |f| f.interval_ns(false))?;
+    s.set("retry_timeout", &mut ha.retry_timeout_ns, |f| f.interval_ns(false))?;
     s.set("maximum_lag_on_failover", &mut ha.maximum_lag_on_failover_bytes, Field::size_bytes)?;
     s.set("synchronous_mode", &mut ha.synchronous_mode, Field::bool)?;
     s.set("synchronous_mode_strict", &mut ha.synchronous_mode_strict, Field::bool)?;
     s.set("use_pg_rewind", &mut ha.use_pg_rewind, Field::bool)?;
     s.set("remove_data_directory_on_rewind_failure", &mut ha.remove_data_directory_on_rewind_failure, Field::bool)?;
-    s.set("check_interval", &mut ha.check_interval_ns, Field::positive_duration_ns)?;
+    s.set("check_interval", &mut ha.check_interval_ns, |f| f.interval_ns(false))?;
     if let Some(list) = s.get("nofailover") {
         for item in list.array("[\"pg3\"]")? {
             ha.nofailover.push(list.element(item).node(nodes)?);

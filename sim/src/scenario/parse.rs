@@ -173,14 +173,14 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     s.set("wal_segment_size", &mut r.wal_segment_size_bytes, read_segment_size)?;
     s.set("wal_keep_size", &mut r.wal_keep_size_bytes, Field::size_bytes)?;
     s.set("max_wal_size", &mut r.max_wal_size_bytes, Field::size_bytes)?;
-    s.set("checkpoint_timeout", &mut r.checkpoint_timeout_ns, Field::positive_duration_ns)?;
+    s.set("checkpoint_timeout", &mut r.checkpoint_timeout_ns, |f| f.interval_ns(false))?;
     s.set("checkpoint_completion_target", &mut r.checkpoint_completion_target, |f| f.probability(true))?;
-    s.set("wal_writer_delay", &mut r.wal_writer_delay_ns, Field::positive_duration_ns)?;
+    s.set("wal_writer_delay", &mut r.wal_writer_delay_ns, |f| f.interval_ns(false))?;
     s.set("wal_writer_flush_after", &mut r.wal_writer_flush_after_bytes, Field::size_bytes)?;
-    s.set("wal_sender_timeout", &mut r.wal_sender_timeout_ns, Field::duration_ns)?;
-    s.set("wal_receiver_timeout", &mut r.wal_receiver_timeout_ns, Field::duration_ns)?;
-    s.set("wal_receiver_status_interval", &mut r.wal_receiver_status_interval_ns, Field::duration_ns)?;
-    s.set("wal_retrieve_retry_interval", &mut r.wal_retrieve_retry_interval_ns, Field::positive_duration_ns)?;
+    s.set("wal_sender_timeout", &mut r.wal_sender_timeout_ns, |f| f.interval_ns(true))?;
+    s.set("wal_receiver_timeout", &mut r.wal_receiver_timeout_ns, |f| f.interval_ns(true))?;
+    s.set("wal_receiver_status_interval", &mut r.wal_receiver_status_interval_ns, |f| f.interval_ns(true))?;
+    s.set("wal_retrieve_retry_interval", &mut r.wal_retrieve_retry_interval_ns, |f| f.interval_ns(false))?;
     s.set("recovery_min_apply_delay", &mut r.recovery_min_apply_delay_ns, Field::duration_ns)?;
     s.set("replication_slots", &mut r.replication_slots, Field::bool)?;
     if let Some(field) = s.get("max_slot_wal_keep_size") {

@@ -2,7 +2,7 @@
 
 use super::diag::{did_you_mean, Diag};
 use super::dist::read_dist;
-use super::fields::{Field, Section};
+use super::fields::{Field, Section, MAX_CLIENTS, MAX_CLOCK_DRIFT_PPM, MAX_KEYS};
 use super::model::{Arrival, DiskSpec, Dist, KeyDistribution, LinkSpec, Network, NodeSpec, Workload};
 use super::tree::Kind;
 
@@ -46,7 +46,9 @@ fn apply_node_keys(s: &Section, spec: &mut NodeSpec) -> Result<(), Diag> {
     s.set("wal_receive_cpu", &mut spec.wal_receive_cpu_ns, Field::duration_ns)?;
     s.set("replay_record_cpu", &mut spec.replay_record_cpu_ns, Field::duration_ns)?;
     s.set("clock_offset", &mut spec.clock_offset_ns, Field::signed_duration_ns)?;
-    s.set("clock_drift_ppm", &mut spec.clock_drift_ppm, |f| f.float("50.0"))
+    s.set("clock_drift_ppm", &mut spec.clock_drift_ppm, |f| {
+        f.float_in(-MAX_CLOCK_DRIFT_PPM, MAX_CLOCK_DRIFT_PPM, "50.0")
+    })
 }
 
 /// `[node]` with the `[node.NAME]` overrides, one entry per node in `nodes` order.
@@ -232,10 +234,10 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     };
     let s = field.section()?;
     s.check_keys(WORKLOAD_KEYS)?;
-    s.set("clients", &mut w.clients, |f| f.u32_at_least(1, "8"))?;
+    s.set("clients", &mut w.clients, |f| f.u64_in(1, MAX_CLIENTS, "8").map(|n| n as u32))?;
     s.set("arrival", &mut w.arrival, read_arrival)?;
     s.set("write_fraction", &mut w.write_fraction, |f| f.probability(true))?;
-    s.set("keys", &mut w.keys, |f| f.u64_at_least(1, "1000"))?;
+    s.set("keys", &mut w.keys, |f| f.u64_in(1, MAX_KEYS, "1000"))?;
     s.set("key_distribution", &mut w.key_distribution, read_key_distribution)?;
     s.set("value_size", &mut w.value_size_bytes, read_value_size)?;
     s.set("abort_fraction", &mut w.abort_fraction, |f| f.probability(true))?;

@@ -13,10 +13,10 @@ use crate::world::workload::{Op, PlannedOp};
 use crate::world::World;
 
 impl Outcome {
-    pub(crate) fn from_reply(reply: Reply, split_brain: bool, released_at_ns: u64) -> Outcome {
+    pub(crate) fn from_reply(reply: Reply, split_brain: bool, released_at_ns: u64, timeline: u32) -> Outcome {
         match reply {
             Reply::Committed { commit_lsn, promise } => {
-                Outcome::Committed { commit_lsn, promise, split_brain, released_at_ns }
+                Outcome::Committed { commit_lsn, promise, split_brain, released_at_ns, timeline }
             }
             Reply::RolledBack => Outcome::RolledBack,
             Reply::Read { value, read_lsn } => Outcome::Read { value, read_lsn },

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use repsim_engine::io::{DiskImage, FileId};
 
+use crate::check::oracle::WalFacts;
 use crate::scenario::model::DiskSpec;
 use crate::world::dist::sample_ns;
 use crate::world::rng::Rng;
@@ -127,6 +128,26 @@ impl Disk {
             }
         }
         true
+    }
+
+    /// God's view of the WAL on this disk, for the live oracles: the end of the WAL the OS
+    /// holds (written, possibly volatile) and of the WAL that survives power loss (durable),
+    /// over the segment files of timelines up to `max_timeline`.
+    pub fn wal_extent(&self, segment_size_bytes: u64, max_timeline: u32) -> WalFacts {
+        let mut extent = WalFacts::default();
+        for (id, file) in &self.files {
+            let FileId::WalSegment { timeline, segno } = *id else { continue };
+            if timeline > max_timeline {
+                continue;
+            }
+            let base = segno * segment_size_bytes;
+            let durable = base + file.durable.len() as u64;
+            let written =
+                file.volatile.iter().map(|(offset, bytes)| base + offset + bytes.len() as u64).max().unwrap_or(0);
+            extent.durable_end = extent.durable_end.max(durable);
+            extent.written_end = extent.written_end.max(durable).max(written);
+        }
+        extent
     }
 
     pub fn truncate(&mut self, file: FileId, len: u64) {

@@ -64,6 +64,9 @@ impl World {
         let incarnation = self.nodes[node as usize].incarnation;
         match output {
             Output::Send { to, msg } => {
+                if matches!(msg, Message::StatusUpdate { .. } | Message::XLogData { .. }) {
+                    self.audit_send(node, &msg);
+                }
                 let cost = match msg {
                     Message::XLogData { .. } => self.scenario.nodes[node as usize].wal_send_cpu_ns,
                     _ => 0,
@@ -105,6 +108,9 @@ impl World {
                 self.schedule(done, EventKind::Input { node, incarnation, input: Input::ComputeDone(task) });
             }
             Output::Reply { client, op_id, reply } => {
+                if let Reply::Committed { commit_lsn, promise } = &reply {
+                    self.audit_commit(node, client.0 as u32, *commit_lsn, promise);
+                }
                 if let (Reply::Committed { .. }, Some(max_wait)) = (&reply, self.scenario.expect.max_commit_wait_ns) {
                     self.check_commit_release(node, client.0 as u32, op_id, max_wait);
                 }
@@ -118,7 +124,7 @@ impl World {
                 let split_brain = commit_lsn.is_some_and(|lsn| {
                     self.promotions.iter().any(|p| p.from_timeline == timeline && p.node != node && lsn > p.switch)
                 });
-                let outcome = Outcome::from_reply(reply, split_brain, self.now_ns);
+                let outcome = Outcome::from_reply(reply, split_brain, self.now_ns, timeline);
                 self.schedule(at, EventKind::ReplyArrives { session: client.0 as u32, op_id, outcome });
             }
             Output::Observe(observation) => self.observe(node, observation),
@@ -175,6 +181,8 @@ impl World {
                 ));
             }
             Observation::Promoted { timeline, switch } => {
+                self.audit_promotion(node, timeline - 1);
+                let slot = &mut self.nodes[node as usize];
                 // Bytes past the switch point were never part of the new history.
                 slot.max_flushed = switch;
                 let label = format!("{} promoted: timeline {timeline} at {switch}", slot.name);
@@ -193,7 +201,9 @@ impl World {
                     self.router_primary = Some(node);
                 }
             }
-            Observation::WalReceiverStopped { reason } if reason.contains("not in this server's history") => {
+            Observation::WalReceiverStopped { reason }
+                if reason.contains("not in this server's history") || reason.contains("differs from local WAL") =>
+            {
                 slot.diverged = true;
             }
             Observation::WalReceiverStopped { reason } if reason.contains("has already been removed") => {

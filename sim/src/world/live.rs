@@ -87,6 +87,7 @@ impl World {
             promoted: self.promotions.iter().map(|p| p.node).collect(),
             history: &self.history,
             reads: &self.reads,
+            live: &self.live,
             fsync_violations: &self.fsync_violations,
             slow_commits: self.slow_commits,
             slow_commit_example: self.slow_commit_example.as_deref(),

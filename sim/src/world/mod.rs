@@ -16,6 +16,7 @@ pub mod hosts;
 pub mod live;
 pub mod nemesis;
 pub mod net;
+pub mod oracles;
 pub mod rng;
 pub mod scheduler;
 pub mod session;
@@ -72,6 +73,8 @@ pub struct World {
     pub events: u64,
     /// Facts for the checker: `durable_fsync` violations found as they happen.
     pub fsync_violations: Vec<String>,
+    /// What the god's-eye oracles found as things happened (`world/oracles.rs`).
+    pub live: crate::check::oracle::LiveFindings,
     pub end_ns: u64,
     pub settling: bool,
     out_buf: Vec<Output>,
@@ -163,6 +166,7 @@ impl World {
             trace,
             events: 0,
             fsync_violations: Vec::new(),
+            live: Default::default(),
             end_ns,
             settling: false,
             out_buf: Vec::new(),

@@ -1,0 +1,57 @@
+//! Promotion: a standby starts accepting writes only after replaying all the WAL it made
+//! durable (PostgreSQL ends recovery at the end of the valid WAL, `StartupXLOG`); under
+//! Patroni's `synchronous_mode`, the promoted node holds every commit acknowledged with a
+//! synchronous standby's confirmation (Patroni promotes only a member of the `sync` key).
+
+use repsim_engine::config::SyncCommitLevel;
+use repsim_engine::storage::Store;
+use repsim_engine::{Lsn, NodeId};
+
+use crate::check::history::{History, INSERT_TABLE};
+
+/// Writes acknowledged by another node on the timeline `node` leaves, whose commit record the
+/// node's disk holds durably (`durable_end`), missing from its tables at promotion.
+pub fn unreplayed(
+    history: &History,
+    node: NodeId,
+    from_timeline: u32,
+    durable_end: u64,
+    store: &Store,
+) -> Option<String> {
+    let mut missing = history.acked_writes.iter().filter(|w| {
+        w.node != node
+            && w.timeline == from_timeline
+            && !w.split_brain
+            && w.commit_lsn.0 <= durable_end
+            && store.get(INSERT_TABLE, w.write_id).is_none()
+    });
+    let first = missing.next()?;
+    Some(format!(
+        "promoted with write {} (commit {}) durable in its WAL (to {}) but not replayed ({} more)",
+        first.write_id,
+        first.commit_lsn,
+        Lsn(durable_end),
+        missing.count()
+    ))
+}
+
+/// Writes acknowledged on `from_timeline` with a synchronous standby's confirmation (level
+/// `on` or `remote_apply`) that the promoted node does not hold.
+pub fn missing_sync_commits(history: &History, node: NodeId, from_timeline: u32, store: &Store) -> Option<String> {
+    let mut missing = history.acked_writes.iter().filter(|w| {
+        w.node != node
+            && w.timeline == from_timeline
+            && !w.split_brain
+            && w.level >= SyncCommitLevel::On
+            && w.confirmed_by_mask != 0
+            && store.get(INSERT_TABLE, w.write_id).is_none()
+    });
+    let first = missing.next()?;
+    Some(format!(
+        "promoted without write {} acknowledged under {} at {} with a synchronous confirmation ({} more)",
+        first.write_id,
+        first.level.name(),
+        first.commit_lsn,
+        missing.count()
+    ))
+}

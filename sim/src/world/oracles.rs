@@ -1,0 +1,124 @@
+//! Feeding the god's-eye oracles (`check::oracle`) at the instant things happen: the facts
+//! come from the world's disks and the nodes' tables, the rules from `check/`.
+
+use repsim_engine::config::SyncCommitLevel;
+use repsim_engine::io::Promise;
+use repsim_engine::message::Message;
+use repsim_engine::{Lsn, NodeId, Role};
+
+use crate::check::history::{Op, INSERT_TABLE};
+use crate::check::oracle::syncrep::{audit, Candidate};
+use crate::check::oracle::{promotion, reports, WalFacts};
+use crate::world::World;
+
+impl World {
+    /// `node`'s WAL on its disk, over the timelines up to `max_timeline`.
+    fn wal_facts(&self, node: NodeId, max_timeline: u32) -> WalFacts {
+        let segment = self.scenario.replication.wal_segment_size_bytes;
+        self.nodes[node as usize].disk.wal_extent(segment, max_timeline)
+    }
+
+    /// A node sends `msg`: a standby's status update must be honest, and a primary's WAL
+    /// must be durable on its own disk first.
+    pub(crate) fn audit_send(&mut self, node: NodeId, msg: &Message) {
+        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
+        let timeline = engine.timeline();
+        let finding = match msg {
+            Message::StatusUpdate { write, flush, apply, .. } => {
+                reports::status_update(*write, *flush, *apply, self.wal_facts(node, timeline))
+            }
+            Message::XLogData { start, bytes, .. } if engine.role() == Role::Primary => {
+                reports::wal_sent(Lsn(start.0 + bytes.len() as u64), self.wal_facts(node, timeline))
+            }
+            _ => None,
+        };
+        if let Some(text) = finding {
+            let name = self.nodes[node as usize].name.clone();
+            self.live.record("honest_reports", self.now_ns, || format!("{name} {text}"));
+        }
+    }
+
+    /// A commit is acknowledged under `promise`: the WAL is durable on the primary, and the
+    /// standbys `synchronous_standby_names` requires hold it at the promised level, judged
+    /// by the reference model of `check::oracle::syncrep`.
+    pub(crate) fn audit_commit(&mut self, node: NodeId, session: u32, commit_lsn: Lsn, promise: &Promise) {
+        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
+        let timeline = engine.timeline();
+        let name = self.nodes[node as usize].name.clone();
+        let level = promise.level;
+        if level >= SyncCommitLevel::Local {
+            let own = self.wal_facts(node, timeline);
+            if commit_lsn.0 > own.durable_end {
+                let text = format!(
+                    "{name} acknowledged a commit at {commit_lsn} under {} with its WAL durable only to {}",
+                    level.name(),
+                    Lsn(own.durable_end)
+                );
+                self.live.record("promise_audit", self.now_ns, || text);
+            }
+        }
+        let names = engine.config().synchronous_standby_names.clone();
+        if level < SyncCommitLevel::RemoteWrite || names.is_empty() {
+            return;
+        }
+        let flight = self.sessions.get(session as usize).and_then(|s| s.current.as_ref());
+        let write_id = match flight.map(|f| &f.planned.op) {
+            Some(Op::Write { write_id, .. }) => *write_id,
+            _ => return,
+        };
+        // A standby that lost power (or its disk) while this commit was in flight may have
+        // held it and lost it since: the promise is judged where it could still be checked.
+        let since_ns = flight.map_or(self.now_ns, |f| f.arrived_ns);
+        let rows = engine.pg_stat_replication();
+        let mut facts: Vec<(String, bool, bool)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let standby = row.standby;
+            let slot = &self.nodes[standby as usize];
+            let wal = self.wal_facts(standby, timeline);
+            let lost_since = |times: &[u64]| times.iter().any(|&t| t >= since_ns);
+            let holds = lost_since(&slot.disk_losses_ns)
+                || match level {
+                    SyncCommitLevel::RemoteWrite => {
+                        wal.written_end >= commit_lsn.0 || lost_since(&slot.power_losses_ns)
+                    }
+                    SyncCommitLevel::On => wal.durable_end >= commit_lsn.0,
+                    _ => match slot.engine.as_ref().filter(|e| e.role() == Role::Standby) {
+                        Some(e) => e.store().get(INSERT_TABLE, write_id).is_some(),
+                        // Down or restarting: it replays the commit from its durable WAL.
+                        None => wal.durable_end >= commit_lsn.0,
+                    },
+                };
+            let eligible = row.state == "streaming" && row.flush_lsn.is_some();
+            facts.push((row.application_name.clone(), eligible, holds));
+        }
+        let candidates: Vec<Candidate> = facts
+            .iter()
+            .map(|(n, eligible, holds)| Candidate { name: n, eligible: *eligible, holds: *holds })
+            .collect();
+        if let Err(why) = audit(&names, &candidates) {
+            let text = format!(
+                "{name} acknowledged write {write_id} at {commit_lsn} under {} ({}): {why}",
+                level.name(),
+                names.names.join(", ")
+            );
+            self.live.record("promise_audit", self.now_ns, || text);
+        }
+    }
+
+    /// `node` was promoted off `from_timeline`: it replayed every commit its disk held, and
+    /// under `synchronous_mode` it holds every synchronously confirmed commit.
+    pub(crate) fn audit_promotion(&mut self, node: NodeId, from_timeline: u32) {
+        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
+        let durable_end = self.wal_facts(node, from_timeline).durable_end;
+        let name = self.nodes[node as usize].name.clone();
+        let store = engine.store();
+        if let Some(text) = promotion::unreplayed(&self.history, node, from_timeline, durable_end, store) {
+            self.live.record("promotion_replayed", self.now_ns, || format!("{name} {text}"));
+        }
+        if self.ha.as_ref().is_some_and(|h| h.spec.synchronous_mode) {
+            if let Some(text) = promotion::missing_sync_commits(&self.history, node, from_timeline, store) {
+                self.live.record("sync_promotion", self.now_ns, || format!("{name} {text}"));
+            }
+        }
+    }
+}
