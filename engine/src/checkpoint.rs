@@ -75,6 +75,11 @@ pub struct Checkpointer {
     last_started: Instant,
     /// Another checkpoint was asked for while one ran.
     requested: bool,
+    /// The next checkpoint is immediate (end of crash recovery), not spread.
+    pub(crate) immediate: bool,
+    /// A spread checkpoint finished writing before its spread would end: its WAL is recycled
+    /// then (or once WAL volume catches up), from this redo point.
+    deferred_redo: Option<Lsn>,
     pub completed: u64,
 }
 
@@ -91,9 +96,19 @@ impl Node {
     /// since the last redo point.
     pub(crate) fn checkpoint_if_wal_volume(&mut self, now: Instant, out: &mut Vec<Output>) {
         let segment = self.cfg.wal_segment_size_bytes;
-        let redo_seg = self.checkpointer.last.map_or(0, |c| c.redo.segment(segment));
-        let filled_seg = self.wal.end().segment(segment);
-        if filled_seg + 1 >= redo_seg + self.cfg.checkpoint_segments() {
+        if let Some(redo) = self.checkpointer.deferred_redo {
+            // WAL volume ends a spread checkpoint early too (`IsCheckpointOnSchedule`).
+            let target = self.cfg.checkpoint_completion_target * (self.cfg.checkpoint_segments() * segment) as f64;
+            if self.wal.end().bytes_since(redo) as f64 >= target {
+                self.deferred_recycle(out);
+            }
+        }
+        // PostgreSQL moves RedoRecPtr when a checkpoint starts, and asks for the next one when a
+        // *finished* segment reaches CheckPointSegments past it (`XLogCheckpointNeeded` with
+        // the segment just filled): finished >= redo_seg + CheckPointSegments - 1.
+        let redo = self.checkpointer.current.or(self.checkpointer.last).map(|c| c.redo);
+        let redo_seg = redo.map_or(0, |r| r.segment(segment));
+        if self.wal.end().segment(segment) >= redo_seg + self.cfg.checkpoint_segments() {
             self.request_checkpoint(now, out);
         }
     }
@@ -204,6 +219,13 @@ impl Node {
         self.checkpointer.phase = Phase::Control { pending: 2 };
     }
 
+    /// The spread of the last checkpoint is over: recycle the WAL it made unnecessary.
+    pub(crate) fn deferred_recycle(&mut self, out: &mut Vec<Output>) {
+        if let Some(redo) = self.checkpointer.deferred_redo.take() {
+            self.recycle_wal(redo, out);
+        }
+    }
+
     fn finish_checkpoint(&mut self, now: Instant, out: &mut Vec<Output>) {
         let control = self.checkpointer.current.take().expect("checkpoint in progress");
         if let Some(previous) = self.checkpointer.last {
@@ -214,7 +236,20 @@ impl Node {
         self.checkpointer.last = Some(control);
         self.checkpointer.phase = Phase::Idle;
         self.checkpointer.completed += 1;
-        let removed_below = self.recycle_wal(control.redo, out);
+        // A checkpoint writes its pages at once here, where PostgreSQL spreads the writes over
+        // checkpoint_completion_target x checkpoint_timeout (`IsCheckpointOnSchedule`) and
+        // removes old WAL only at the end: the removal keeps PostgreSQL's timing. Crash
+        // recovery's end-of-recovery checkpoint is immediate.
+        let spread_ns = (self.cfg.checkpoint_completion_target * self.cfg.checkpoint_timeout_ns as f64) as u64;
+        let due = Instant(self.checkpointer.last_started.0.saturating_add(spread_ns));
+        let removed_below = if !std::mem::take(&mut self.checkpointer.immediate) && now < due {
+            self.checkpointer.deferred_redo = Some(control.redo);
+            out.push(Output::SetTimer { id: TimerId::Recycle, at: due });
+            self.wal.start()
+        } else {
+            self.checkpointer.deferred_redo = None;
+            self.recycle_wal(control.redo, out)
+        };
         out.push(Output::Observe(Observation::Checkpoint { redo: control.redo, removed_below }));
         if std::mem::take(&mut self.checkpointer.requested) {
             self.request_checkpoint(now, out);

@@ -48,6 +48,8 @@ pub enum TimerId {
     ApplyDelay,
     /// The earliest deadline of reads waiting for replay.
     ReadWait,
+    /// A spread checkpoint's end: its WAL recycling is due.
+    Recycle,
 }
 
 /// Work the node's CPU must do before the engine continues it (replay is single-threaded, as

@@ -201,6 +201,7 @@ impl Node {
             TimerId::WalReceiver => self.on_walreceiver_timer(now, out),
             TimerId::ApplyDelay => self.kick_replay(now, out),
             TimerId::ReadWait => self.release_waiting_reads(now, out),
+            TimerId::Recycle => self.deferred_recycle(out),
         }
     }
 

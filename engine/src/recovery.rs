@@ -131,7 +131,13 @@ impl Node {
     /// the file each came from.
     fn load_wal(&self, image: &DiskImage, redo: Lsn) -> (WalLog, Vec<FileId>) {
         let segment = self.cfg.wal_segment_size_bytes;
-        let first = redo.segment(segment);
+        // Older whole segments still in pg_wal (kept for wal_keep_size or slots) stay readable
+        // by walsenders after a restart, as they are in PostgreSQL.
+        let mut first = redo.segment(segment);
+        while first > 1 && self.segment_file(image, first - 1).is_some_and(|f| image.files[&f].len() as u64 >= segment)
+        {
+            first -= 1;
+        }
         let mut wal = WalLog::new(segment, Lsn(first * segment), Lsn::INVALID);
         let mut files = Vec::new();
         let mut segno = first;
@@ -212,7 +218,9 @@ impl Node {
                     at: Instant(now.0 + self.cfg.wal_writer_delay_ns),
                 });
                 if self.recovery_records > 1 {
-                    // The end-of-recovery checkpoint (PostgreSQL requests one after crash redo).
+                    // The end-of-recovery checkpoint (PostgreSQL requests one after crash redo,
+                    // CHECKPOINT_IMMEDIATE).
+                    self.checkpointer.immediate = true;
                     self.request_checkpoint(now, out);
                 }
             }

@@ -113,7 +113,10 @@ impl World {
 
     pub(crate) fn send_ha(&mut self, from: NodeId, to: NodeId, msg: HaMsg) {
         if let Some((d, packet)) = self.net.send_fresh(self.now_ns, from, to, Packet::Ha(Box::new(msg))) {
-            self.schedule(d.at_ns.max(self.now_ns), EventKind::Arrive { from, to, epoch: d.epoch, packet });
+            self.schedule(
+                d.at_ns.max(self.now_ns),
+                EventKind::Arrive { from, to, epoch: d.epoch, packet, buffered: false },
+            );
         }
     }
 

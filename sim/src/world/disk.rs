@@ -86,12 +86,21 @@ impl Disk {
         };
         let fails = matches!(op, DiskOp::Fsync { .. }) && std::mem::take(&mut self.fail_next_fsync);
         let start = now_ns.max(self.free_at_ns);
-        let factor = if start < self.slow_until_ns { self.slow_factor } else { 1.0 };
         let transfer_ns = (bytes as u128 * 1_000_000_000 / self.spec.bandwidth_bytes_per_sec.max(1) as u128) as u64;
-        // Saturating: the scenario's bounds keep runs far from u64 time, and a saturated
-        // completion simply never happens within the run.
-        let service_ns = (latency_ns.saturating_add(transfer_ns) as f64 * factor) as u64;
-        let done = start.saturating_add(service_ns);
+        // A slow window stretches only the part of an operation inside it: work done at
+        // 1/factor speed until the window ends, at full speed after. (Saturating: the
+        // scenario's bounds keep runs far from u64 time.)
+        let work_ns = latency_ns.saturating_add(transfer_ns) as f64;
+        let done = if start < self.slow_until_ns {
+            let window_ns = (self.slow_until_ns - start) as f64;
+            if work_ns * self.slow_factor <= window_ns {
+                start.saturating_add((work_ns * self.slow_factor) as u64)
+            } else {
+                self.slow_until_ns.saturating_add((work_ns - window_ns / self.slow_factor) as u64)
+            }
+        } else {
+            start.saturating_add(work_ns as u64)
+        };
         self.free_at_ns = done;
         self.queue.push_back((done, op, fails));
         done

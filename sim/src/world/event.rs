@@ -31,6 +31,9 @@ pub enum EventKind {
         to: NodeId,
         epoch: u64,
         packet: Packet,
+        /// Taken in by a paused host's kernel (socket buffer) before the process stopped
+        /// reading: the sender losing its connection since does not take it back.
+        buffered: bool,
     },
     /// A client request reaches a node.
     RequestArrives {

@@ -230,7 +230,15 @@ impl World {
             if let Some(node) = paused_target(&kind, &self.sessions).filter(|&n| (n as usize) < self.nodes.len()) {
                 if self.nodes[node as usize].paused_until_ns > at_ns {
                     // A paused process sees nothing until it resumes; what reaches it waits,
-                    // in order.
+                    // in order. Data its kernel accepted stays readable even if the sender
+                    // loses the connection meanwhile.
+                    let mut kind = kind;
+                    if let EventKind::Arrive { from, to, epoch, buffered, .. } = &mut kind {
+                        if !*buffered && !self.net.accepts(*from, *to, *epoch) {
+                            continue;
+                        }
+                        *buffered = true;
+                    }
                     self.nodes[node as usize].held_events.push(kind);
                     continue;
                 }
@@ -269,7 +277,7 @@ impl World {
                     self.step_node(node, input);
                 }
             }
-            EventKind::Arrive { from, to, epoch, packet } => self.arrive(from, to, epoch, packet),
+            EventKind::Arrive { from, to, epoch, packet, buffered } => self.arrive(from, to, epoch, packet, buffered),
             EventKind::RequestArrives { session, op_id } => self.request_arrives(session, op_id),
             EventKind::ReplyArrives { session, op_id, outcome } => self.reply_arrives(session, op_id, outcome),
             EventKind::OpenArrival => self.open_arrival(),

@@ -177,6 +177,12 @@ impl<P: Payload> Network<P> {
         self.epoch[self.pair(from, to)] == epoch || self.fin_epoch[self.link(from, to)] == Some(epoch)
     }
 
+    /// `to` still reads the connection of `epoch` from `from` (it has not learnt of a reset or
+    /// opened another): data its kernel buffered on it can be read.
+    pub fn receiver_on(&self, from: NodeId, to: NodeId, epoch: u64) -> bool {
+        self.view[self.link(to, from)] == epoch
+    }
+
     /// `from` closes its connection to `to`: a new epoch begins at once for `from`, and `to`
     /// learns in band. Returns the notice's delivery, if not held.
     pub fn close(&mut self, now_ns: u64, from: NodeId, to: NodeId) -> Option<Delivery> {
