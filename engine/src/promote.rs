@@ -61,6 +61,10 @@ impl Node {
             }
         }
         self.receiver.state = ReceiverState::Stopped;
+        // WalRcvDie: the exiting walreceiver fsyncs everything it wrote (XLogWalRcvFlush), and
+        // the startup process replays all WAL already streamed into pg_wal before it ends
+        // recovery (xlogrecovery.c, WaitForWALToBecomeAvailable).
+        self.flush_wal(out);
         self.maybe_finish_promotion(now, out);
     }
 
@@ -68,6 +72,11 @@ impl Node {
     /// complete record that was flushed.
     pub(crate) fn maybe_finish_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
         if !self.promote_requested || self.replay_busy() {
+            return;
+        }
+        // The walreceiver's last writes and their fsync first (`receiver_wal_flushed` calls
+        // back here).
+        if self.flusher.flushed < self.flusher.write_requested {
             return;
         }
         if self.replay_has_more() {
@@ -79,8 +88,8 @@ impl Node {
 
     fn finish_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.promote_requested = false;
-        // E: the end of the last complete record replayed. Anything after it (a partial record,
-        // WAL written but not flushed) is not part of the new history.
+        // E: the end of the last complete record replayed. Anything after it (a partial record)
+        // is not part of the new history; everything streamed was flushed and replayed first.
         let switch = self.replay.lsn;
         self.wal.truncate(switch.min(self.wal.end()), self.replay.prev);
         self.replay.discard_pending();

@@ -149,6 +149,7 @@ impl Node {
     pub(crate) fn receiver_wal_flushed(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.send_status_if_moved(now, out);
         self.kick_replay(now, out);
+        self.maybe_finish_promotion(now, out);
     }
 
     fn send_status_if_moved(&mut self, now: Instant, out: &mut Vec<Output>) {

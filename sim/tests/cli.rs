@@ -172,3 +172,31 @@ fn a_history_file_has_one_line_per_completed_operation() {
     assert_eq!(ok_reads, v["reads"].as_u64().unwrap());
     assert!(lines.iter().all(|l| l["complete_ns"].as_u64() >= l["invoke_ns"].as_u64()));
 }
+
+#[test]
+fn swarm_prints_a_seed_s_scenario_and_runs_a_range_with_one_json_line_per_seed() {
+    let (code, text, stderr) = repsim(&["swarm", "--seed", "3", "--print"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (again, _, _) = (repsim(&["swarm", "--seed", "3", "--print"]).1, (), ());
+    assert_eq!(text, again, "a seed draws the same scenario every time");
+    let path = temp_file("swarm-3.toml", &text);
+    let (code, _, stderr) = repsim(&["validate", &path]);
+    assert_eq!(code, 0, "the drawn scenario is a valid scenario file: {stderr}");
+
+    let out = std::env::temp_dir().join("repsim-cli-test").join("swarm-out");
+    let _ = std::fs::remove_dir_all(&out);
+    let (code, stdout, stderr) =
+        repsim(&["swarm", "--seeds", "1..4", "--quiet", "--no-shrink", "--out", out.to_str().unwrap()]);
+    assert!(code == 0 || code == 1, "{stderr}");
+    assert!(stdout.contains("seeds 1..4 ran (3 seeds)"), "{stdout}");
+    let lines = std::fs::read_to_string(out.join("swarm/seeds.jsonl")).unwrap();
+    let seeds: Vec<u64> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seed"].as_u64().unwrap())
+        .collect();
+    let mut sorted = seeds.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, vec![1, 2, 3]);
+    let (code, _, stderr) = repsim(&["swarm", "--seeds", "5..3"]);
+    assert_eq!(code, 2, "a bad range is bad input: {stderr}");
+}

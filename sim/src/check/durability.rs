@@ -29,7 +29,7 @@ pub fn check_losses(end: &EndState) -> Losses {
         let promise_survived = !lost_after_ack(kept.disk_losses_ns)
             && (write.level != SyncCommitLevel::RemoteWrite
                 || write.node as usize == primary
-                || !lost_after_ack(kept.power_losses_ns));
+                || !(lost_after_ack(kept.power_losses_ns) || lost_after_ack(kept.cache_losses_ns)));
         let kept_node_confirmed =
             (write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0) && promise_survived;
         // A split-brain write is counted as such (`no_split_brain`), not as a broken promise.

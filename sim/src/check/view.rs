@@ -16,6 +16,8 @@ pub struct NodeView<'a> {
     pub never_added: bool,
     /// When the host lost power, and when it lost its disk.
     pub power_losses_ns: &'a [u64],
+    /// Failed fsyncs: the file's unsynced bytes were dropped.
+    pub cache_losses_ns: &'a [u64],
     pub disk_losses_ns: &'a [u64],
 }
 

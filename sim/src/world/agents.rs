@@ -179,6 +179,7 @@ impl World {
                     kind: MarkKind::Note,
                     label: format!("promote {name}"),
                 });
+                self.nodes[node as usize].promote_by_ha = true;
                 self.admin(node, Command::Promote);
             }
             PgAction::Demote { upstream } => {

@@ -56,6 +56,7 @@ impl World {
             }
             FaultKind::Promote { node } => {
                 if self.is_up(node as NodeId) {
+                    self.nodes[node].promote_by_ha = false;
                     self.step_node(node as NodeId, Input::Admin(repsim_engine::io::Command::Promote));
                 }
             }

@@ -184,7 +184,8 @@ impl World {
             // WAL is what it recovered.
             Observation::Recovered { end, .. } => slot.max_flushed = end,
             Observation::Promoted { timeline, switch } => {
-                self.audit_promotion(node, timeline - 1);
+                let by_ha = std::mem::take(&mut self.nodes[node as usize].promote_by_ha);
+                self.audit_promotion(node, timeline - 1, by_ha);
                 let slot = &mut self.nodes[node as usize];
                 // Bytes past the switch point were never part of the new history.
                 slot.max_flushed = switch;
@@ -305,6 +306,7 @@ impl World {
     pub(crate) fn panicked(&mut self, node: NodeId, reason: String) {
         let label = format!("{} PANIC: {reason}", self.nodes[node as usize].name);
         self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::RoleChange, label });
+        self.note_lost_wal(node);
         self.stop_pg(node);
         if self.ha.is_none() {
             let incarnation = self.nodes[node as usize].incarnation;
@@ -325,6 +327,7 @@ impl World {
         slot.busy = false;
         slot.paused_until_ns = 0;
         slot.disk.crash();
+        self.note_lost_wal(node);
         self.drop_engine(node);
         self.net.crash(node);
         if let Some(ha) = self.ha.as_mut() {

@@ -75,6 +75,9 @@ pub struct World {
     pub fsync_violations: Vec<String>,
     /// What the god's-eye oracles found as things happened (`world/oracles.rs`).
     pub live: crate::check::oracle::LiveFindings,
+    /// A primary lost WAL it had not made durable (power loss, PANIC): crash recovery reuses
+    /// those LSNs on the same timeline.
+    pub lost_wal: Vec<crate::check::oracle::promotion::LostWal>,
     pub end_ns: u64,
     pub settling: bool,
     out_buf: Vec<Output>,
@@ -139,6 +142,8 @@ impl World {
                     disk_replaced: false,
                     power_losses_ns: Vec::new(),
                     disk_losses_ns: Vec::new(),
+                    cache_losses_ns: Vec::new(),
+                    promote_by_ha: false,
                 }
             })
             .collect();
@@ -167,6 +172,7 @@ impl World {
             events: 0,
             fsync_violations: Vec::new(),
             live: Default::default(),
+            lost_wal: Vec::new(),
             end_ns,
             settling: false,
             out_buf: Vec::new(),
@@ -272,7 +278,10 @@ impl World {
                 if self.nodes[node as usize].incarnation == incarnation {
                     let input = match self.nodes[node as usize].disk.complete_next() {
                         true => Input::DiskDone(io),
-                        false => Input::DiskFailed(io),
+                        false => {
+                            self.nodes[node as usize].cache_losses_ns.push(self.now_ns);
+                            Input::DiskFailed(io)
+                        }
                     };
                     self.step_node(node, input);
                 }

@@ -79,7 +79,9 @@ impl World {
             let holds = lost_since(&slot.disk_losses_ns)
                 || match level {
                     SyncCommitLevel::RemoteWrite => {
-                        wal.written_end >= commit_lsn.0 || lost_since(&slot.power_losses_ns)
+                        wal.written_end >= commit_lsn.0
+                            || lost_since(&slot.power_losses_ns)
+                            || lost_since(&slot.cache_losses_ns)
                     }
                     SyncCommitLevel::On => wal.durable_end >= commit_lsn.0,
                     _ => match slot.engine.as_ref().filter(|e| e.role() == Role::Standby) {
@@ -105,18 +107,37 @@ impl World {
         }
     }
 
+    /// `node`, a primary, lost its memory (power loss, after the disk dropped unsynced bytes;
+    /// or a PANIC, after a failed fsync dropped a file's dirty pages): WAL past its durable
+    /// end existed nowhere else (a walsender sends only flushed WAL).
+    pub(crate) fn note_lost_wal(&mut self, node: NodeId) {
+        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
+        if !matches!(engine.role(), Role::Primary | Role::Panicked) {
+            return;
+        }
+        let timeline = engine.timeline();
+        let end = self.wal_facts(node, timeline).written_end;
+        self.lost_wal.push(promotion::LostWal { node, timeline, end, at_ns: self.now_ns });
+    }
+
     /// `node` was promoted off `from_timeline`: it replayed every commit its disk held, and
     /// under `synchronous_mode` it holds every synchronously confirmed commit.
-    pub(crate) fn audit_promotion(&mut self, node: NodeId, from_timeline: u32) {
+    pub(crate) fn audit_promotion(&mut self, node: NodeId, from_timeline: u32, by_ha: bool) {
         let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
         let durable_end = self.wal_facts(node, from_timeline).durable_end;
         let name = self.nodes[node as usize].name.clone();
         let store = engine.store();
-        if let Some(text) = promotion::unreplayed(&self.history, node, from_timeline, durable_end, store) {
+        if let Some(text) =
+            promotion::unreplayed(&self.history, node, from_timeline, durable_end, store, &self.lost_wal)
+        {
             self.live.record("promotion_replayed", self.now_ns, || format!("{name} {text}"));
         }
-        if self.ha.as_ref().is_some_and(|h| h.spec.synchronous_mode) {
-            if let Some(text) = promotion::missing_sync_commits(&self.history, node, from_timeline, store) {
+        // Patroni promotes only a member of the `sync` key; an operator's pg_promote of any
+        // other standby loses synchronously confirmed commits in PostgreSQL too.
+        if by_ha && self.ha.as_ref().is_some_and(|h| h.spec.synchronous_mode) {
+            if let Some(text) =
+                promotion::missing_sync_commits(&self.history, node, from_timeline, store, &self.lost_wal)
+            {
                 self.live.record("sync_promotion", self.now_ns, || format!("{name} {text}"));
             }
         }

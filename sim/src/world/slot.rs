@@ -48,6 +48,10 @@ pub struct NodeSlot {
     /// made before either is judged by what survives them (`check::durability`).
     pub power_losses_ns: Vec<u64>,
     pub disk_losses_ns: Vec<u64>,
+    /// Failed fsyncs: the kernel dropped the file's dirty pages (what `remote_write` promised).
+    pub cache_losses_ns: Vec<u64>,
+    /// The HA agent asked for the promotion in progress (an operator's `promote` did not).
+    pub promote_by_ha: bool,
 }
 
 /// Builds each node's engine configuration from the scenario.

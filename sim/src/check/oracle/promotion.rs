@@ -7,7 +7,24 @@ use repsim_engine::config::SyncCommitLevel;
 use repsim_engine::storage::Store;
 use repsim_engine::{Lsn, NodeId};
 
-use crate::check::history::{History, INSERT_TABLE};
+use crate::check::history::{AckedWrite, History, INSERT_TABLE};
+
+/// A primary lost its WAL past `end` on `timeline` at `at_ns` (power loss or PANIC before the
+/// bytes were durable). Writes it had acknowledged there exist nowhere, and crash recovery
+/// writes other records at those LSNs on the same timeline.
+#[derive(Clone, Copy, Debug)]
+pub struct LostWal {
+    pub node: NodeId,
+    pub timeline: u32,
+    pub end: u64,
+    pub at_ns: u64,
+}
+
+fn lost(w: &AckedWrite, lost_wal: &[LostWal]) -> bool {
+    lost_wal
+        .iter()
+        .any(|l| l.node == w.node && l.timeline == w.timeline && l.at_ns >= w.acked_at_ns && w.commit_lsn.0 > l.end)
+}
 
 /// Writes acknowledged by another node on the timeline `node` leaves, whose commit record the
 /// node's disk holds durably (`durable_end`), missing from its tables at promotion.
@@ -17,9 +34,11 @@ pub fn unreplayed(
     from_timeline: u32,
     durable_end: u64,
     store: &Store,
+    lost_wal: &[LostWal],
 ) -> Option<String> {
     let mut missing = history.acked_writes.iter().filter(|w| {
         w.node != node
+            && !lost(w, lost_wal)
             && w.timeline == from_timeline
             && !w.split_brain
             && w.commit_lsn.0 <= durable_end
@@ -37,9 +56,16 @@ pub fn unreplayed(
 
 /// Writes acknowledged on `from_timeline` with a synchronous standby's confirmation (level
 /// `on` or `remote_apply`) that the promoted node does not hold.
-pub fn missing_sync_commits(history: &History, node: NodeId, from_timeline: u32, store: &Store) -> Option<String> {
+pub fn missing_sync_commits(
+    history: &History,
+    node: NodeId,
+    from_timeline: u32,
+    store: &Store,
+    lost_wal: &[LostWal],
+) -> Option<String> {
     let mut missing = history.acked_writes.iter().filter(|w| {
         w.node != node
+            && !lost(w, lost_wal)
             && w.timeline == from_timeline
             && !w.split_brain
             && w.level >= SyncCommitLevel::On
