@@ -556,3 +556,20 @@ fn a_failed_wal_fsync_panics_and_acknowledges_nothing() {
     h.boot(cfg, image);
     assert!(!has_key(&h, P, 1));
 }
+
+#[test]
+fn a_history_file_without_content_is_as_if_it_never_existed() {
+    // PostgreSQL writes a history file under a temporary name, fsyncs and renames it, so it is
+    // whole or absent. An empty one (its only fsync failed, or power was lost first) must not
+    // make recovery look for WAL on a timeline that was never created (it panicked).
+    let cfg = cfg_with(small_segments);
+    let mut h = primary(&cfg);
+    durable_commit(&mut h, 1, 1, 1, 100);
+    let mut image = h.crash_image(P);
+    image.files.insert(FileId::History(2), Vec::new());
+    let mut h = Harness::new();
+    let outs = h.boot(cfg, image);
+    assert!(!outs.iter().any(|o| matches!(o, Output::Observe(Observation::Panic { .. }))), "{outs:?}");
+    assert_eq!(h.node(P).timeline(), 1);
+    assert!(has_key(&h, P, 1), "the commit on timeline 1 was recovered");
+}
