@@ -340,7 +340,11 @@ impl HaAgent {
                 self.dcs_failed(now, op, pg, out)
             }
             Step::Probing { deadline, .. } if now >= *deadline => self.finish_race(now, pg, out),
-            _ => {}
+            // A tick before the deadline (the local clock was stepped back or slowed since the
+            // timer was set): wait on, or the request is never given up on.
+            Step::Dcs { deadline, .. } | Step::Probing { deadline, .. } => {
+                out.push(HaOutput::SetTimer { at: *deadline })
+            }
         }
     }
 
@@ -708,7 +712,9 @@ impl HaAgent {
         }
         let picked = still.first().cloned().or_else(|| {
             let mut rows: Vec<&StandbyRow> = pg.standbys.iter().filter(|s| s.streaming).collect();
-            rows.sort_by(|a, b| b.flush.cmp(&a.flush).then(a.name.cmp(&b.name)));
+            // Patroni sorts by (sync_state, lsn) descending: the standby already synchronous
+            // stays picked while it catches up, instead of flapping to whichever is ahead.
+            rows.sort_by(|a, b| b.sync_state.cmp(a.sync_state).then(b.flush.cmp(&a.flush)).then(a.name.cmp(&b.name)));
             rows.first().map(|s| s.name.clone())
         });
         let wanted = match &picked {

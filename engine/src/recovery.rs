@@ -52,6 +52,9 @@ impl Node {
         self.pick_latest_timeline(&image, control.timeline);
         let (wal, files) = self.load_wal(&image, control.redo);
         self.wal = wal;
+        if control.redo < self.wal.start() || control.redo > self.wal.end() {
+            return self.panic_at_boot(format!("could not locate a valid checkpoint record at {}", control.redo), out);
+        }
         let (end, prev, records, durable) = self.redo(control.redo, control.redo_prev, control.checkpoint_lsn);
         self.wal.truncate(end, prev);
         self.drop_wal_beyond(&image, &files, end, out);
@@ -108,7 +111,10 @@ impl Node {
             .rev()
             .filter(|(_, from, to)| *from < seg_end && *to > seg_start)
             .map(|(tli, _, _)| FileId::WalSegment { timeline: *tli, segno })
-            .find(|file| image.files.contains_key(file))
+            // PostgreSQL installs a new timeline's first segment by copying it to a temporary
+            // file, fsyncing and renaming it (`XLogFileCopy`, `durable_rename`): it is whole or
+            // absent. One with no durable content (power lost before its fsync) never existed.
+            .find(|file| image.files.get(file).is_some_and(|bytes| !bytes.is_empty()))
     }
 
     /// After an unclean stop, WAL the OS still held may not be durable: PostgreSQL fsyncs the

@@ -573,3 +573,23 @@ fn a_history_file_without_content_is_as_if_it_never_existed() {
     assert_eq!(h.node(P).timeline(), 1);
     assert!(has_key(&h, P, 1), "the commit on timeline 1 was recovered");
 }
+
+#[test]
+fn a_new_timeline_segment_without_content_is_as_if_it_never_existed() {
+    // Promotion installs the new timeline's first segment as a copy, fsynced then renamed
+    // (XLogFileCopy): whole or absent. An empty one (power lost before its fsync) must not hide
+    // the parent timeline's segment that holds the redo point (recovery panicked in truncate).
+    use repsim_engine::timeline::{History, TimelineSwitch};
+    let cfg = cfg_with(small_segments);
+    let mut h = primary(&cfg);
+    durable_commit(&mut h, 1, 1, 1, 100);
+    let end = h.node(P).status().insert_lsn;
+    let mut image = h.crash_image(P);
+    let history = History { switches: vec![TimelineSwitch { parent: 1, switch: end }] };
+    image.files.insert(FileId::History(2), history.encode());
+    image.files.insert(FileId::WalSegment { timeline: 2, segno: end.segment(SEG) }, Vec::new());
+    let mut h = Harness::new();
+    let outs = h.boot(cfg, image);
+    assert!(!outs.iter().any(|o| matches!(o, Output::Observe(Observation::Panic { .. }))), "{outs:?}");
+    assert!(has_key(&h, P, 1), "the commit on timeline 1 was recovered");
+}

@@ -49,3 +49,42 @@ pub(crate) fn check_converged(end: &EndState) -> Vec<Violation> {
     }
     out
 }
+
+/// Why the cluster could not converge on its own, when that is what PostgreSQL and Patroni
+/// would do too: then `converged` is reported, not judged.
+pub fn excuse(end: &EndState) -> Option<String> {
+    for n in end.nodes.iter() {
+        let Some(s) = n.engine.map(|e| e.status()) else { continue };
+        // Only an operation really still on the disk excuses it: a flusher that never asked
+        // for the fsync is a bug, and is judged.
+        if s.insert_lsn > s.flush_lsn && n.disk_busy {
+            return Some(format!(
+                "{}'s WAL is written to {} but flushed only to {} (an fsync still in flight at the end, \
+                 from the disk's latency tail): a longer settle judges it",
+                n.name, s.insert_lsn, s.flush_lsn
+            ));
+        }
+    }
+    if !end.ha {
+        if let Some(n) = end.nodes.iter().find(|n| n.wal_removed && n.engine.is_some_and(|e| e.role() != Role::Primary))
+        {
+            return Some(format!(
+                "{}'s upstream removed WAL it needs (\"requested WAL segment has already been removed\"): \
+                 without an HA manager it waits for an operator's re-clone, as in PostgreSQL",
+                n.name
+            ));
+        }
+    }
+    let disk_lost = end.nodes.iter().any(|n| !n.disk_losses_ns.is_empty());
+    let refused = |n: &crate::check::view::NodeView| n.last_ha_event.is_some_and(|e| e.contains("not a candidate"));
+    let running: Vec<_> = end.nodes.iter().filter(|n| n.engine.is_some()).collect();
+    if end.ha && disk_lost && end.final_primary().is_none() && !running.is_empty() && running.iter().all(|n| refused(n))
+    {
+        return Some(
+            "the leader lost its disk and the HA rules (sync key, nofailover, maximum_lag_on_failover) \
+             refuse every survivor, as Patroni would: an operator decides"
+                .into(),
+        );
+    }
+    None
+}

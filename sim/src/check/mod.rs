@@ -49,7 +49,9 @@ pub fn check(end: &EndState) -> Verdict {
     }
     let convergence = check_converged(end);
     let converged = convergence.is_empty();
-    let converged_gates = end.scenario.expect.converged != Some(false) && end.scenario.expect.liveness;
+    let excuse = if converged { None } else { crate::check::converged::excuse(end) };
+    let converged_gates =
+        end.scenario.expect.converged != Some(false) && end.scenario.expect.liveness && excuse.is_none();
     if converged_gates {
         violations.extend(convergence);
     }
@@ -81,12 +83,15 @@ pub fn check(end: &EndState) -> Verdict {
                 "not_checked"
             } else if converged {
                 "ok"
-            } else if converged_gates {
-                "violated"
-            } else {
+            } else if end.scenario.expect.converged == Some(false) {
                 "not_converged_as_expected"
+            } else if excuse.is_some() {
+                "not_checked"
+            } else {
+                "violated"
             },
         ),
     ];
-    Verdict { losses, converged, violations, invariants }
+    let notes = excuse.map(|why| format!("converged not judged: {why}")).into_iter().collect();
+    Verdict { losses, converged, violations, invariants, notes }
 }

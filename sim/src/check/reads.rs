@@ -91,6 +91,17 @@ impl ReadChecker {
         self.session_writes[session as usize].insert(key, (write_id, commit_lsn));
     }
 
+    /// Clients were re-pointed to a node with another history: forget the acknowledged writes
+    /// it does not hold, so that reads are judged against the history they now read.
+    pub fn history_changed(&mut self, holds: impl Fn(u64) -> bool) {
+        for writes in self.acked.values_mut() {
+            writes.retain(|w| holds(w.write_id));
+        }
+        for per_key in self.session_writes.iter_mut().chain(self.session_reads.iter_mut()) {
+            per_key.retain(|_, (id, _)| holds(*id));
+        }
+    }
+
     pub fn write_rolled_back(&mut self, write_id: u64) {
         self.aborted.insert(write_id);
     }

@@ -31,6 +31,9 @@ pub struct Verdict {
     pub violations: Vec<Violation>,
     /// Invariant name -> "ok" or "violated", in a fixed order.
     pub invariants: Vec<(&'static str, &'static str)>,
+    /// Why a check was not judged (e.g. `converged` when the fault plan or the disk left no
+    /// chance to converge).
+    pub notes: Vec<String>,
 }
 
 pub(crate) fn level_index(level: SyncCommitLevel) -> usize {

@@ -19,10 +19,18 @@ pub struct NodeView<'a> {
     /// Failed fsyncs: the file's unsynced bytes were dropped.
     pub cache_losses_ns: &'a [u64],
     pub disk_losses_ns: &'a [u64],
+    /// Its upstream refused it: "requested WAL segment has already been removed".
+    pub wal_removed: bool,
+    /// Its disk still has an operation queued at the end.
+    pub disk_busy: bool,
+    /// The last thing its HA agent decided, if it has one.
+    pub last_ha_event: Option<&'a str>,
 }
 
 pub struct EndState<'a> {
     pub scenario: &'a Scenario,
+    /// An HA manager runs (`[ha]`).
+    pub ha: bool,
     pub nodes: Vec<NodeView<'a>>,
     /// Where clients were sent last.
     pub router_primary: Option<NodeId>,

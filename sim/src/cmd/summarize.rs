@@ -159,6 +159,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         nodes,
         invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         violations: verdict.violations.clone(),
+        notes: verdict.notes.clone(),
         expectations: Vec::new(),
         overrides: world.scenario.overrides.clone(),
         reproduce: reproduce_command(world),

@@ -94,6 +94,8 @@ pub struct Summary {
     pub nodes: BTreeMap<String, NodeSummary>,
     pub invariants: BTreeMap<String, String>,
     pub violations: Vec<Violation>,
+    /// Why a check was reported but not judged.
+    pub notes: Vec<String>,
     pub expectations: Vec<Expectation>,
     pub overrides: Vec<String>,
     pub reproduce: String,

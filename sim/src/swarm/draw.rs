@@ -135,12 +135,12 @@ pub fn draw_toml(seed: u64) -> String {
     put!(text, "primary = \"{}\"", shape.names[shape.primary]);
     put!(text, "spare = {}", shape.list(&(shape.running..shape.names.len()).collect::<Vec<_>>()));
     replication(&mut text, rng, &shape);
-    ha(&mut text, rng, &shape);
+    let can_rejoin = ha(&mut text, rng, &shape);
     node(&mut text, rng, &shape);
     network(&mut text, rng, &shape);
     disk(&mut text, rng, &shape);
     workload(&mut text, rng);
-    faults(&mut text, rng, &shape, &kinds);
+    faults(&mut text, rng, &shape, &kinds, can_rejoin);
     text
 }
 
@@ -235,16 +235,20 @@ fn standby_names(rng: &mut Rng, s: &Shape) -> String {
     }
 }
 
-fn ha(text: &mut String, rng: &mut Rng, s: &Shape) {
-    let Some(h) = &s.ha else { return };
+/// Draws `[ha]`; returns whether a diverged member can rejoin on its own (pg_rewind or a
+/// re-clone allowed). Patroni with neither leaves it for `patronictl reinit`.
+fn ha(text: &mut String, rng: &mut Rng, s: &Shape) -> bool {
+    let Some(h) = &s.ha else { return true };
     put!(text, "\n[ha]\nmanager = \"patroni\"");
     put!(text, "ttl = \"{}s\"\nloop_wait = \"{}s\"", h.ttl_s, h.loop_wait_s);
     put!(text, "retry_timeout = \"{}s\"", h.retry_timeout_s);
     put!(text, "maximum_lag_on_failover = \"{}\"", size(pick(rng, &[0, 64 * KB, MB, 16 * MB, GB])));
     let sync_mode = rng.chance(0.5);
     put!(text, "synchronous_mode = {sync_mode}\nsynchronous_mode_strict = {}", sync_mode && rng.chance(0.3));
-    put!(text, "use_pg_rewind = {}", rng.chance(0.5));
-    put!(text, "remove_data_directory_on_rewind_failure = {}", rng.chance(0.5));
+    let rewind = rng.chance(0.5);
+    let reclone = rng.chance(0.5);
+    put!(text, "use_pg_rewind = {rewind}");
+    put!(text, "remove_data_directory_on_rewind_failure = {reclone}");
     // Tag one standby nofailover only when another candidate is left.
     if s.running >= 3 && rng.chance(0.2) {
         put!(text, "nofailover = [\"{}\"]", s.standby(rng));
@@ -254,6 +258,7 @@ fn ha(text: &mut String, rng: &mut Rng, s: &Shape) {
     }
     // HAProxy's `inter`; 100 ms keeps the health checks from dominating the event queue.
     put!(text, "check_interval = \"{}\"", dur(range(rng, 100, 3_000) * MS_NS));
+    rewind || reclone
 }
 
 fn node(text: &mut String, rng: &mut Rng, s: &Shape) {
@@ -404,7 +409,7 @@ fn workload(text: &mut String, rng: &mut Rng) {
 
 /// A budget of 0-8 faults among the kinds switched on, at times in `[0, duration)`, sorted by
 /// time (the parser sorts stably too, so two crashes at one instant keep their order).
-fn faults(text: &mut String, rng: &mut Rng, s: &Shape, kinds: &[Kind]) {
+fn faults(text: &mut String, rng: &mut Rng, s: &Shape, kinds: &[Kind], can_rejoin: bool) {
     if kinds.is_empty() {
         return;
     }
@@ -418,12 +423,13 @@ fn faults(text: &mut String, rng: &mut Rng, s: &Shape, kinds: &[Kind]) {
     // Liveness is judged only where the fault plan lets the cluster recover on its own (as
     // FoundationDB checks recovery only under survivable fault sets): an operator's
     // `pg_promote` outside the HA manager can leave a member that needs a manual re-clone,
-    // and losing two disks can lose every copy. Safety invariants are checked either way.
+    // losing two disks can lose every copy, and an HA manager allowed neither pg_rewind nor a
+    // re-clone leaves a diverged member for an operator. Safety invariants are checked either way.
     let promoted = faults.iter().any(|(_, a)| a.starts_with("promote"));
     let mut lost: Vec<&str> = faults.iter().filter_map(|(_, a)| a.strip_prefix("lose_disk = ")).collect();
     lost.sort_unstable();
     lost.dedup();
-    if promoted || lost.len() >= 2 {
+    if promoted || lost.len() >= 2 || (!can_rejoin && !faults.is_empty()) {
         put!(text, "\n[expect]\nliveness = false");
     }
     for (at_ns, action) in faults {

@@ -286,6 +286,7 @@ impl World {
     pub(crate) fn data_copied(&mut self, node: NodeId, image: DiskImage, upstream: NodeId) {
         let slot = &mut self.nodes[node as usize];
         slot.busy = false;
+        slot.disk_replaced = false;
         slot.disk.replace_image(image);
         slot.max_flushed = Default::default();
         slot.diverged = false;

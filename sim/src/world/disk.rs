@@ -68,6 +68,11 @@ impl Disk {
         }
     }
 
+    /// An operation is still queued (for the end-of-run checker).
+    pub fn is_busy(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
     /// `fsync_error`: the next fsync submitted fails.
     pub fn fail_next_fsync(&mut self) {
         self.fail_next_fsync = true;

@@ -182,7 +182,14 @@ impl World {
             // A standby may have flushed part of a record; recovery ends at the last whole one.
             // What the disk kept was judged at boot (`boot`); from here the node's flushed
             // WAL is what it recovered.
-            Observation::Recovered { end, .. } => slot.max_flushed = end,
+            Observation::Recovered { end, .. } => {
+                slot.max_flushed = end;
+                // Torn sectors can keep bytes past a hole: the WAL a crash lost is what
+                // recovery did not find valid, not the length of the file.
+                if let Some(lost) = self.lost_wal.iter_mut().rev().find(|l| l.node == node) {
+                    lost.end = lost.end.min(end.0);
+                }
+            }
             Observation::Promoted { timeline, switch } => {
                 let by_ha = std::mem::take(&mut self.nodes[node as usize].promote_by_ha);
                 self.audit_promotion(node, timeline - 1, by_ha);
@@ -203,6 +210,12 @@ impl World {
                 if self.ha.is_none() {
                     // An operator promoting by hand re-points the application at once.
                     self.router_primary = Some(node);
+                    // The application now reads a history that forked at the switch point:
+                    // acknowledged writes it does not hold were lost (judged by
+                    // `acked_writes_durable`), not missed by a read.
+                    if let Some(store) = self.nodes[node as usize].engine.as_ref().map(|e| e.store()) {
+                        self.reads.history_changed(|id| store.get(crate::check::history::INSERT_TABLE, id).is_some());
+                    }
                 }
             }
             Observation::WalReceiverStopped { reason }
@@ -373,7 +386,8 @@ impl World {
             return;
         }
         let Some(primary) = self.running_primary() else { return };
-        self.nodes[node as usize].disk_replaced = false;
+        // `disk_replaced` stays set until the copy lands (`data_copied`): a crash during the
+        // copy leaves the disk empty, and the node must be cloned again when it comes back.
         self.start_agent(node, self.now_ns + 1);
         self.clone_from(node, primary);
     }

@@ -70,8 +70,13 @@ impl World {
     /// The narrow view the end-of-run checker reads (`check::view`).
     pub fn end_state(&self) -> crate::check::view::EndState<'_> {
         use crate::check::view::{EndState, NodeView};
+        let last_ha_event = |name: &str| {
+            let prefix = format!("{name}: ");
+            self.ha_log.iter().rev().find_map(|(_, text)| text.strip_prefix(prefix.as_str()))
+        };
         EndState {
             scenario: &self.scenario,
+            ha: self.ha.is_some(),
             nodes: self
                 .nodes
                 .iter()
@@ -82,6 +87,9 @@ impl World {
                     power_losses_ns: &slot.power_losses_ns,
                     cache_losses_ns: &slot.cache_losses_ns,
                     disk_losses_ns: &slot.disk_losses_ns,
+                    wal_removed: slot.wal_removed,
+                    disk_busy: slot.disk.is_busy(),
+                    last_ha_event: last_ha_event(&slot.name),
                 })
                 .collect(),
             router_primary: self.router_primary,

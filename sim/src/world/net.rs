@@ -172,9 +172,13 @@ impl<P: Payload> Network<P> {
         self.send_on_epoch(now_ns, from, to, epoch, packet, now_ns)
     }
 
-    /// A packet arriving now is accepted only on the connection's current epoch.
+    /// A packet arriving now is accepted only on the connection's current epoch, or on the one
+    /// its sender closed (FIN: data sent before it is still delivered) while the receiver still
+    /// reads that connection. A receiver that lost power since has no socket for it: TCP
+    /// answers such data with RST, and a new process never sees it.
     pub fn accepts(&self, from: NodeId, to: NodeId, epoch: u64) -> bool {
-        self.epoch[self.pair(from, to)] == epoch || self.fin_epoch[self.link(from, to)] == Some(epoch)
+        self.epoch[self.pair(from, to)] == epoch
+            || (self.fin_epoch[self.link(from, to)] == Some(epoch) && self.view[self.link(to, from)] == epoch)
     }
 
     /// `to` still reads the connection of `epoch` from `from` (it has not learnt of a reset or
