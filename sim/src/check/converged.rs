@@ -65,15 +65,15 @@ pub fn excuse(end: &EndState) -> Option<String> {
             ));
         }
     }
-    if !end.ha {
-        if let Some(n) = end.nodes.iter().find(|n| n.wal_removed && n.engine.is_some_and(|e| e.role() != Role::Primary))
-        {
-            return Some(format!(
-                "{}'s upstream removed WAL it needs (\"requested WAL segment has already been removed\"): \
-                 without an HA manager it waits for an operator's re-clone, as in PostgreSQL",
-                n.name
-            ));
-        }
+    // A standby whose upstream removed the WAL it needs (no slot, too small a wal_keep_size)
+    // waits for an operator's re-clone in PostgreSQL, and under Patroni unless it may re-clone
+    // by itself (remove_data_directory_on_rewind_failure).
+    if let Some(n) = end.nodes.iter().find(|n| n.wal_removed && !n.engine.is_some_and(|e| e.role() == Role::Primary)) {
+        return Some(format!(
+            "{}'s upstream removed WAL it needs (\"requested WAL segment has already been removed\", no slot \
+             and too small a wal_keep_size): it waits for an operator's re-clone, as in PostgreSQL",
+            n.name
+        ));
     }
     let disk_lost = end.nodes.iter().any(|n| !n.disk_losses_ns.is_empty());
     let refused = |n: &crate::check::view::NodeView| n.last_ha_event.is_some_and(|e| e.contains("not a candidate"));

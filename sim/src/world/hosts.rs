@@ -141,7 +141,13 @@ impl World {
     pub(crate) fn arrive(&mut self, from: NodeId, to: NodeId, epoch: u64, packet: Packet, buffered: bool) {
         let to_dcs = self.ha.as_ref().is_some_and(|h| h.dcs_endpoint == to);
         // Buffered data is read unless the receiver itself has moved to another connection.
-        let open = if buffered { self.net.receiver_on(from, to, epoch) } else { self.net.accepts(from, to, epoch) };
+        let open = match (&packet, buffered) {
+            // A reset announces a newer connection: it is read even if it was held while the
+            // receiver was paused and still views the old one (else it never reconnects).
+            (Packet::Reset, true) => self.net.receiver_not_past(from, to, epoch),
+            (_, true) => self.net.receiver_on(from, to, epoch),
+            _ => self.net.accepts(from, to, epoch),
+        };
         if !open || (!to_dcs && !self.nodes[to as usize].host_up) {
             return;
         }

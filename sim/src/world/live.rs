@@ -45,8 +45,19 @@ impl World {
     pub(crate) fn check_read_or_write(&mut self, session: u32, flight: &InFlight, outcome: &Outcome) {
         match (&flight.planned.op, outcome) {
             (Op::Write { write_id, key, .. }, Outcome::Committed { commit_lsn, .. }) => {
-                self.sessions[session as usize].last_commit_lsn = *commit_lsn;
-                self.reads.write_acked(session, *key, *write_id, *commit_lsn, self.now_ns);
+                // Acknowledged by a primary the application has since left (an operator
+                // re-pointed it while the commit was in flight): the write is on the abandoned
+                // branch, judged as lost by `acked_writes_durable`, not as a read that missed it.
+                let abandoned = self.router_primary.filter(|p| *p != flight.node).is_some_and(|p| {
+                    self.nodes[p as usize]
+                        .engine
+                        .as_ref()
+                        .is_some_and(|e| e.store().get(crate::check::history::INSERT_TABLE, *write_id).is_none())
+                });
+                if !abandoned {
+                    self.sessions[session as usize].last_commit_lsn = *commit_lsn;
+                    self.reads.write_acked(session, *key, *write_id, *commit_lsn, self.now_ns);
+                }
             }
             (Op::Write { write_id, .. }, Outcome::RolledBack) => self.reads.write_rolled_back(*write_id),
             (Op::Read { key }, Outcome::Read { value, read_lsn }) => {

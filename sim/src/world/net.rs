@@ -187,6 +187,11 @@ impl<P: Payload> Network<P> {
         self.view[self.link(to, from)] == epoch
     }
 
+    /// `to` has not moved past the connection of `epoch` from `from` (a reset on it is news).
+    pub fn receiver_not_past(&self, from: NodeId, to: NodeId, epoch: u64) -> bool {
+        self.view[self.link(to, from)] <= epoch
+    }
+
     /// `from` closes its connection to `to`: a new epoch begins at once for `from`, and `to`
     /// learns in band. Returns the notice's delivery, if not held.
     pub fn close(&mut self, now_ns: u64, from: NodeId, to: NodeId) -> Option<Delivery> {
