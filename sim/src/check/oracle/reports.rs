@@ -28,3 +28,25 @@ pub fn wal_sent(end: Lsn, wal: WalFacts) -> Option<String> {
     (end.0 > wal.durable_end)
         .then(|| format!("sent WAL up to {end}, but its disk holds WAL durably only to {}", Lsn(wal.durable_end)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DISK: WalFacts = WalFacts { written_end: 300, durable_end: 200 };
+
+    #[test]
+    fn a_status_update_may_report_only_what_the_disk_holds() {
+        assert_eq!(status_update(Lsn(300), Lsn(200), Lsn(150), DISK), None);
+        let flush = status_update(Lsn(300), Lsn(250), Lsn(150), DISK).expect("flush past durable");
+        assert!(flush.contains("reported flush 0/FA"), "{flush}");
+        assert!(status_update(Lsn(350), Lsn(200), Lsn(150), DISK).is_some(), "write past written");
+        assert!(status_update(Lsn(300), Lsn(200), Lsn(210), DISK).is_some(), "replay past flush");
+    }
+
+    #[test]
+    fn a_primary_sends_only_wal_its_disk_holds_durably() {
+        assert_eq!(wal_sent(Lsn(200), DISK), None);
+        assert!(wal_sent(Lsn(201), DISK).is_some());
+    }
+}
