@@ -149,7 +149,9 @@ impl Disk {
     /// over the segment files of timelines up to `max_timeline`.
     pub fn wal_extent(&self, segment_size_bytes: u64, max_timeline: u32) -> WalFacts {
         let mut extent = WalFacts::default();
-        for (id, file) in &self.files {
+        // FileId orders WAL segments together, after Control and Data and before History.
+        let segments = FileId::WalSegment { timeline: 0, segno: 0 }..FileId::History(0);
+        for (id, file) in self.files.range(segments) {
             let FileId::WalSegment { timeline, segno } = *id else { continue };
             if timeline > max_timeline {
                 continue;

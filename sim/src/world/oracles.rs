@@ -42,69 +42,72 @@ impl World {
     /// standbys `synchronous_standby_names` requires hold it at the promised level, judged
     /// by the reference model of `check::oracle::syncrep`.
     pub(crate) fn audit_commit(&mut self, node: NodeId, session: u32, commit_lsn: Lsn, promise: &Promise) {
-        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
+        for text in self.broken_promises(node, session, commit_lsn, promise.level) {
+            self.live.record("promise_audit", self.now_ns, || text);
+        }
+    }
+
+    /// What `audit_commit` finds, borrowing the world (nothing is copied unless it is broken).
+    fn broken_promises(&self, node: NodeId, session: u32, commit_lsn: Lsn, level: SyncCommitLevel) -> Vec<String> {
+        let mut found = Vec::new();
+        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return found };
         let timeline = engine.timeline();
-        let name = self.nodes[node as usize].name.clone();
-        let level = promise.level;
+        let name = &self.nodes[node as usize].name;
         if level >= SyncCommitLevel::Local {
             let own = self.wal_facts(node, timeline);
             if commit_lsn.0 > own.durable_end {
-                let text = format!(
+                found.push(format!(
                     "{name} acknowledged a commit at {commit_lsn} under {} with its WAL durable only to {}",
                     level.name(),
                     Lsn(own.durable_end)
-                );
-                self.live.record("promise_audit", self.now_ns, || text);
+                ));
             }
         }
-        let names = engine.config().synchronous_standby_names.clone();
+        let names = &engine.config().synchronous_standby_names;
         if level < SyncCommitLevel::RemoteWrite || names.is_empty() {
-            return;
+            return found;
         }
         let flight = self.sessions.get(session as usize).and_then(|s| s.current.as_ref());
         let write_id = match flight.map(|f| &f.planned.op) {
             Some(Op::Write { write_id, .. }) => *write_id,
-            _ => return,
+            _ => return found,
         };
         // A standby that lost power (or its disk) while this commit was in flight may have
         // held it and lost it since: the promise is judged where it could still be checked.
         let since_ns = flight.map_or(self.now_ns, |f| f.arrived_ns);
+        let lost_since = |times: &[u64]| times.iter().any(|&t| t >= since_ns);
         let rows = engine.pg_stat_replication();
-        let mut facts: Vec<(String, bool, bool)> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let standby = row.standby;
-            let slot = &self.nodes[standby as usize];
-            let wal = self.wal_facts(standby, timeline);
-            let lost_since = |times: &[u64]| times.iter().any(|&t| t >= since_ns);
-            let holds = lost_since(&slot.disk_losses_ns)
-                || match level {
-                    SyncCommitLevel::RemoteWrite => {
-                        wal.written_end >= commit_lsn.0
-                            || lost_since(&slot.power_losses_ns)
-                            || lost_since(&slot.cache_losses_ns)
-                    }
-                    SyncCommitLevel::On => wal.durable_end >= commit_lsn.0,
-                    _ => match slot.engine.as_ref().filter(|e| e.role() == Role::Standby) {
-                        Some(e) => e.store().get(INSERT_TABLE, write_id).is_some(),
-                        // Down or restarting: it replays the commit from its durable WAL.
-                        None => wal.durable_end >= commit_lsn.0,
-                    },
-                };
-            let eligible = row.state == "streaming" && row.flush_lsn.is_some();
-            facts.push((row.application_name.clone(), eligible, holds));
-        }
-        let candidates: Vec<Candidate> = facts
+        let candidates: Vec<Candidate> = rows
             .iter()
-            .map(|(n, eligible, holds)| Candidate { name: n, eligible: *eligible, holds: *holds })
+            .map(|row| {
+                let slot = &self.nodes[row.standby as usize];
+                let wal = self.wal_facts(row.standby, timeline);
+                let holds = lost_since(&slot.disk_losses_ns)
+                    || match level {
+                        SyncCommitLevel::RemoteWrite => {
+                            wal.written_end >= commit_lsn.0
+                                || lost_since(&slot.power_losses_ns)
+                                || lost_since(&slot.cache_losses_ns)
+                        }
+                        SyncCommitLevel::On => wal.durable_end >= commit_lsn.0,
+                        _ => match slot.engine.as_ref().filter(|e| e.role() == Role::Standby) {
+                            Some(e) => e.store().get(INSERT_TABLE, write_id).is_some(),
+                            // Down or restarting: it replays the commit from its durable WAL.
+                            None => wal.durable_end >= commit_lsn.0,
+                        },
+                    };
+                let eligible = row.state == "streaming" && row.flush_lsn.is_some();
+                Candidate { name: &row.application_name, eligible, holds }
+            })
             .collect();
-        if let Err(why) = audit(&names, &candidates) {
-            let text = format!(
+        if let Err(why) = audit(names, &candidates) {
+            found.push(format!(
                 "{name} acknowledged write {write_id} at {commit_lsn} under {} ({}): {why}",
                 level.name(),
                 names.names.join(", ")
-            );
-            self.live.record("promise_audit", self.now_ns, || text);
+            ));
         }
+        found
     }
 
     /// `node`, a primary, lost its memory (power loss, after the disk dropped unsynced bytes;
@@ -120,6 +123,8 @@ impl World {
         self.lost_wal.push(promotion::LostWal { node, timeline, end, at_ns: self.now_ns });
     }
 
+    /// `node` was promoted off `from_timeline`: it replayed every commit its disk held, and
+    /// under `synchronous_mode` it holds every synchronously confirmed commit.
     /// `node` was promoted off `from_timeline`: it replayed every commit its disk held, and
     /// under `synchronous_mode` it holds every synchronously confirmed commit.
     pub(crate) fn audit_promotion(&mut self, node: NodeId, from_timeline: u32, by_ha: bool) {

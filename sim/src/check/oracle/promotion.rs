@@ -26,6 +26,29 @@ fn lost(w: &AckedWrite, lost_wal: &[LostWal]) -> bool {
         .any(|l| l.node == w.node && l.timeline == w.timeline && l.at_ns >= w.acked_at_ns && w.commit_lsn.0 > l.end)
 }
 
+/// The first write acknowledged by another node on `from_timeline` (not on a dead branch, not
+/// lost with its primary's unflushed WAL) that `store` lacks and `also` selects, and how many
+/// more there are.
+fn missing<'a>(
+    history: &'a History,
+    node: NodeId,
+    from_timeline: u32,
+    store: &Store,
+    lost_wal: &[LostWal],
+    also: impl Fn(&AckedWrite) -> bool,
+) -> Option<(&'a AckedWrite, usize)> {
+    let mut missing = history.acked_writes.iter().filter(|w| {
+        w.node != node
+            && w.timeline == from_timeline
+            && !w.split_brain
+            && also(w)
+            && !lost(w, lost_wal)
+            && store.get(INSERT_TABLE, w.write_id).is_none()
+    });
+    let first = missing.next()?;
+    Some((first, missing.count()))
+}
+
 /// Writes acknowledged by another node on the timeline `node` leaves, whose commit record the
 /// node's disk holds durably (`durable_end`), missing from its tables at promotion.
 pub fn unreplayed(
@@ -36,21 +59,12 @@ pub fn unreplayed(
     store: &Store,
     lost_wal: &[LostWal],
 ) -> Option<String> {
-    let mut missing = history.acked_writes.iter().filter(|w| {
-        w.node != node
-            && !lost(w, lost_wal)
-            && w.timeline == from_timeline
-            && !w.split_brain
-            && w.commit_lsn.0 <= durable_end
-            && store.get(INSERT_TABLE, w.write_id).is_none()
-    });
-    let first = missing.next()?;
+    let (first, more) = missing(history, node, from_timeline, store, lost_wal, |w| w.commit_lsn.0 <= durable_end)?;
     Some(format!(
-        "promoted with write {} (commit {}) durable in its WAL (to {}) but not replayed ({} more)",
+        "promoted with write {} (commit {}) durable in its WAL (to {}) but not replayed ({more} more)",
         first.write_id,
         first.commit_lsn,
         Lsn(durable_end),
-        missing.count()
     ))
 }
 
@@ -63,21 +77,13 @@ pub fn missing_sync_commits(
     store: &Store,
     lost_wal: &[LostWal],
 ) -> Option<String> {
-    let mut missing = history.acked_writes.iter().filter(|w| {
-        w.node != node
-            && !lost(w, lost_wal)
-            && w.timeline == from_timeline
-            && !w.split_brain
-            && w.level >= SyncCommitLevel::On
-            && w.confirmed_by_mask != 0
-            && store.get(INSERT_TABLE, w.write_id).is_none()
-    });
-    let first = missing.next()?;
+    let (first, more) = missing(history, node, from_timeline, store, lost_wal, |w| {
+        w.level >= SyncCommitLevel::On && w.confirmed_by_mask != 0
+    })?;
     Some(format!(
-        "promoted without write {} acknowledged under {} at {} with a synchronous confirmation ({} more)",
+        "promoted without write {} acknowledged under {} at {} with a synchronous confirmation ({more} more)",
         first.write_id,
         first.level.name(),
         first.commit_lsn,
-        missing.count()
     ))
 }
