@@ -60,6 +60,7 @@ pub(crate) struct WaitingRead {
     pub op_id: u64,
     pub table: u32,
     pub key: u64,
+    pub min_timeline: u32,
     pub min_lsn: Lsn,
     pub deadline: Instant,
 }
@@ -72,19 +73,28 @@ impl Node {
         &mut self,
         now: Instant,
         read: (ClientId, u64, u32, u64),
-        min_lsn: Lsn,
+        (min_timeline, min_lsn): (u32, Lsn),
         wait_ns: u64,
         out: &mut Vec<Output>,
     ) {
         let (client, op_id, table, key) = read;
-        let seen = if self.role == Role::Primary { self.wal.end() } else { self.replay.lsn };
-        if seen >= min_lsn {
+        if let Some(seen) = self.seen_through(min_timeline, min_lsn) {
             let reply = Reply::Read { value: self.store.get(table, key), read_lsn: seen };
             return out.push(Output::Reply { client, op_id, reply });
         }
         let deadline = Instant(now.0 + wait_ns);
-        self.waiting_reads.push(WaitingRead { client, op_id, table, key, min_lsn, deadline });
+        self.waiting_reads.push(WaitingRead { client, op_id, table, key, min_timeline, min_lsn, deadline });
         self.arm_read_wait(out);
+    }
+
+    /// What a read here sees, if that includes WAL position `lsn` of `timeline`: the position
+    /// is ours when `timeline` is our timeline, or an ancestor we left at or after `lsn`.
+    fn seen_through(&self, timeline: u32, lsn: Lsn) -> Option<Lsn> {
+        let seen = if self.role == Role::Primary { self.wal.end() } else { self.replay.lsn };
+        let on_our_history = lsn == Lsn::INVALID
+            || timeline == self.timeline
+            || (timeline < self.timeline && self.history.end_of(timeline).is_some_and(|switch| switch >= lsn));
+        (seen >= lsn && on_our_history).then_some(seen)
     }
 
     fn arm_read_wait(&self, out: &mut Vec<Output>) {
@@ -98,11 +108,10 @@ impl Node {
         if self.waiting_reads.is_empty() {
             return;
         }
-        let replayed = self.replay.lsn;
         let mut still = Vec::new();
         for read in std::mem::take(&mut self.waiting_reads) {
-            if replayed >= read.min_lsn {
-                let reply = Reply::Read { value: self.store.get(read.table, read.key), read_lsn: replayed };
+            if let Some(seen) = self.seen_through(read.min_timeline, read.min_lsn) {
+                let reply = Reply::Read { value: self.store.get(read.table, read.key), read_lsn: seen };
                 out.push(Output::Reply { client: read.client, op_id: read.op_id, reply });
             } else if now >= read.deadline {
                 let reply =

@@ -249,6 +249,10 @@ pub struct HaAgent {
     ssn_after_cas: Option<(SyncStandbyNames, Option<String>)>,
     /// After a failed rewind without permission to re-clone, the node stays out of service.
     pub needs_reinit: bool,
+    /// Patroni's `state_handler.role == primary`: this agent saw its PostgreSQL running as a
+    /// primary (or started it as one) since it last started it read-only. A fresh agent (after
+    /// the host rebooted) has not, and a promotion counts only once it completed.
+    pg_ran_as_primary: bool,
 }
 
 impl HaAgent {
@@ -267,6 +271,7 @@ impl HaAgent {
             recheck_soon: false,
             ssn_after_cas: None,
             needs_reinit: false,
+            pg_ran_as_primary: false,
         }
     }
 
@@ -301,6 +306,26 @@ impl HaAgent {
 
     /// The one entry point. `pg` is the local PostgreSQL right now.
     pub fn step(&mut self, now: Instant, input: HaInput, pg: &PgState, out: &mut Vec<HaOutput>) {
+        if pg.role == PgRole::Primary {
+            self.pg_ran_as_primary = true;
+        }
+        let first = out.len();
+        self.dispatch(now, input, pg, out);
+        for output in &out[first..] {
+            match output {
+                HaOutput::Pg(PgAction::StartPrimary) => self.pg_ran_as_primary = true,
+                HaOutput::Pg(
+                    PgAction::StartStandby { .. }
+                    | PgAction::Demote { .. }
+                    | PgAction::Rewind { .. }
+                    | PgAction::Reinit { .. },
+                ) => self.pg_ran_as_primary = false,
+                _ => {}
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant, input: HaInput, pg: &PgState, out: &mut Vec<HaOutput>) {
         match input {
             HaInput::Tick => self.on_tick(now, pg, out),
             HaInput::LeaderChanged => {
@@ -479,7 +504,17 @@ impl HaAgent {
         }
         if leader.as_deref() == Some(me.as_str()) {
             if pg.role == PgRole::Stopped && !self.switchover_stopping {
-                out.push(HaOutput::Pg(PgAction::StartPrimary));
+                // Patroni `Ha.recover()`: only a PostgreSQL it knew as a running primary is
+                // started as a primary again; any other (one that died mid-promotion, or one a
+                // fresh agent finds stopped) starts read-only and is promoted next cycle, so it
+                // takes a new timeline.
+                if self.pg_ran_as_primary {
+                    out.push(HaOutput::Event("starting primary after failure".into()));
+                    out.push(HaOutput::Pg(PgAction::StartPrimary));
+                } else {
+                    out.push(HaOutput::Event("starting as readonly because i had the session lock".into()));
+                    out.push(HaOutput::Pg(PgAction::StartStandby { upstream: None }));
+                }
             }
             return self.send(now, DcsOp::RenewLeader, out);
         }

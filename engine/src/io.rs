@@ -77,11 +77,15 @@ pub enum Request {
         table: u32,
         key: u64,
     },
-    /// A read that must see at least `min_lsn` (read-your-writes by LSN): a standby waits up to
-    /// `wait_ns` for replay to get there, else answers `ErrorKind::TooStale`.
+    /// A read that must see at least `min_lsn` of timeline `min_timeline` (read-your-writes by
+    /// LSN): a standby waits up to `wait_ns` for replay to get there, else answers
+    /// `ErrorKind::TooStale`. An LSN names different WAL on two timelines, so a node whose
+    /// history does not hold that position (it still replays the old primary's branch past the
+    /// fork, or has not crossed to the new timeline) has not seen it.
     ReadAfter {
         table: u32,
         key: u64,
+        min_timeline: u32,
         min_lsn: Lsn,
         wait_ns: u64,
     },

@@ -40,6 +40,11 @@ pub(crate) enum IoPurpose {
     Checkpoint,
     /// History files and timeline-file copies: nothing waits for them.
     Meta,
+    /// The fsync of a promotion's timeline history file: the timeline switch at `switch`
+    /// waits for it.
+    PromotionHistory {
+        switch: Lsn,
+    },
 }
 
 pub struct Node {
@@ -172,6 +177,7 @@ impl Node {
             IoPurpose::WalFsync { end } => self.on_wal_fsynced(now, end, out),
             IoPurpose::Checkpoint => self.on_checkpoint_io_done(now, out),
             IoPurpose::Meta => {}
+            IoPurpose::PromotionHistory { switch } => self.history_file_durable(now, switch, out),
         }
     }
 
@@ -231,8 +237,8 @@ impl Node {
             (Role::Standby, Request::Read { table, key }) => {
                 out.push(reply(Reply::Read { value: self.store.get(table, key), read_lsn: self.replay.lsn }))
             }
-            (Role::Primary | Role::Standby, Request::ReadAfter { table, key, min_lsn, wait_ns }) => {
-                self.read_after(now, (client, op_id, table, key), min_lsn, wait_ns, out)
+            (Role::Primary | Role::Standby, Request::ReadAfter { table, key, min_timeline, min_lsn, wait_ns }) => {
+                self.read_after(now, (client, op_id, table, key), (min_timeline, min_lsn), wait_ns, out)
             }
             (Role::Standby, Request::Write { .. }) => out.push(reply(Reply::Error {
                 kind: ErrorKind::ReadOnly,

@@ -71,7 +71,7 @@ impl Node {
     /// Called after every replay batch: promotion completes once replay has consumed every
     /// complete record that was flushed.
     pub(crate) fn maybe_finish_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
-        if !self.promote_requested || self.replay_busy() {
+        if !self.promote_requested || self.replay_busy() || self.history_file_pending() {
             return;
         }
         // The walreceiver's last writes and their fsync first (`receiver_wal_flushed` calls
@@ -86,8 +86,12 @@ impl Node {
         self.finish_promotion(now, out);
     }
 
-    fn finish_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
-        self.promote_requested = false;
+    /// End of recovery, first half (`StartupXLOG`): cut the WAL at the last complete record
+    /// replayed and write the new timeline's history file. PostgreSQL writes and fsyncs that
+    /// file (`writeTimeLineHistory` in timeline.c, a failed fsync PANICs) before it writes any
+    /// WAL on the new timeline, so a crash here leaves no new-timeline WAL without its history.
+    /// The switch itself waits for that fsync ([`Node::history_file_durable`]).
+    fn finish_promotion(&mut self, _now: Instant, out: &mut Vec<Output>) {
         // E: the end of the last complete record replayed. Anything after it (a partial record)
         // is not part of the new history; everything streamed was flushed and replayed first.
         let switch = self.replay.lsn;
@@ -96,8 +100,28 @@ impl Node {
         self.ios.retain(|_, p| !matches!(p, IoPurpose::WalWrite { .. } | IoPurpose::WalFsync { .. }));
         self.flusher.reset_to(switch);
         let new_timeline = self.timeline + 1;
+        let history = self.history.child(self.timeline, switch);
+        let file = FileId::History(new_timeline);
+        let io = self.new_io(IoPurpose::Meta);
+        out.push(Output::Write { io, file, offset: 0, bytes: history.encode() });
+        let io = self.new_io(IoPurpose::PromotionHistory { switch });
+        out.push(Output::Fsync { io, file });
+    }
+
+    fn history_file_pending(&self) -> bool {
+        self.ios.values().any(|p| matches!(p, IoPurpose::PromotionHistory { .. }))
+    }
+
+    /// End of recovery, second half: the history file is durable, so the new timeline begins.
+    /// (PostgreSQL unlinks `standby.signal` just before writing the history file; here the
+    /// node's boot role flips with the switch, which differs only if that fsync fails.)
+    pub(crate) fn history_file_durable(&mut self, now: Instant, switch: Lsn, out: &mut Vec<Output>) {
+        if !self.promote_requested || self.role != Role::Standby {
+            return;
+        }
+        self.promote_requested = false;
+        let new_timeline = self.timeline + 1;
         self.history = self.history.child(self.timeline, switch);
-        self.write_history_file(new_timeline, out);
         self.timeline = new_timeline;
         self.start_timeline_file(switch, out);
         self.role = Role::Primary;

@@ -289,11 +289,36 @@ fn renewal_ok_promotes_a_replica_that_holds_the_key() {
 }
 
 #[test]
-fn a_stopped_postgres_holding_the_key_is_started_as_primary() {
-    let mut rig = Rig::new(config("pg1"), pg(PgRole::Stopped));
+fn a_primary_that_died_while_holding_the_key_is_started_as_primary_again() {
+    let mut rig = Rig::new(config("pg1"), pg(PgRole::Primary));
+    rig.cycle(view(Some("pg1")));
+    rig.advance(LOOP_WAIT);
+    rig.pg = pg(PgRole::Stopped);
     let out = rig.read(view(Some("pg1")));
     assert_eq!(pg_actions(&out), vec![PgAction::StartPrimary]);
     assert_eq!(dcs(&out).map(|(_, op)| op), Some(DcsOp::RenewLeader));
+}
+
+/// Patroni `recover()`: a PostgreSQL the agent never saw running as a primary (it died during
+/// its promotion, or the agent itself is new after a reboot) starts read-only and is promoted,
+/// so it takes a new timeline instead of writing on the old one.
+#[test]
+fn a_stopped_postgres_not_known_as_primary_starts_read_only_then_is_promoted() {
+    let mut rig = Rig::new(config("pg1"), pg(PgRole::Replica));
+    rig.cycle(view(Some("pg1")));
+    rig.advance(LOOP_WAIT);
+    rig.pg = pg(PgRole::Stopped);
+    let out = rig.read(view(Some("pg1")));
+    assert_eq!(pg_actions(&out), vec![PgAction::StartStandby { upstream: None }]);
+    rig.drain_ok(out);
+    rig.advance(LOOP_WAIT);
+    rig.pg = pg(PgRole::Replica);
+    let (_, all) = rig.cycle(view(Some("pg1")));
+    assert_eq!(pg_actions(&all), vec![PgAction::Promote]);
+    // A fresh agent (the host rebooted) does not know what its PostgreSQL was.
+    let mut fresh = Rig::new(config("pg1"), pg(PgRole::Stopped));
+    let out = fresh.read(view(Some("pg1")));
+    assert_eq!(pg_actions(&out), vec![PgAction::StartStandby { upstream: None }]);
 }
 
 #[test]

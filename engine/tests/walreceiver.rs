@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use repsim_engine::config::{NodeConfig, SyncCommitLevel};
-use repsim_engine::io::{ErrorKind, Input, Observation, Output, Reply, TimerId};
+use repsim_engine::io::{ErrorKind, Input, Observation, Output, Reply, Request, TimerId};
 use repsim_engine::message::Message;
 use repsim_engine::walsender::{MAX_SEND_BYTES, WAL_PAGE_BYTES};
 use repsim_engine::{Lsn, NodeId};
@@ -320,6 +320,33 @@ fn standby_reads_see_only_replayed_commits() {
     }
     h.complete_compute(S);
     assert_eq!(h.read(S, TABLE, 5), Reply::Read { value: Some(value(55, 10)), read_lsn: lsn });
+}
+
+/// Read-your-writes by LSN (spec: P3 routing): a read waits for replay of the session's commit,
+/// and the commit's timeline must be on the standby's history, since an LSN names different WAL
+/// on two timelines (swarm seeds 2926 and 3665: a standby still on the old primary's branch past
+/// the fork served a read after the session wrote on the new timeline).
+#[test]
+fn an_lsn_read_waits_for_replay_and_for_the_sessions_timeline() {
+    let mut h = streaming_pair(SyncCommitLevel::Local, "");
+    h.write(P, 1, vec![insert(5, 55, 10)]);
+    let lsn = h.node(P).status().insert_lsn;
+    h.complete_all_io(P);
+    h.deliver(P, S);
+    h.complete_all_io(S);
+    let read_after = |min_timeline, op_id| Input::Client {
+        client: repsim_engine::io::ClientId(7),
+        op_id,
+        request: Request::ReadAfter { table: TABLE, key: 5, min_timeline, min_lsn: lsn, wait_ns: 1_000_000 },
+    };
+    assert!(replies(&h.step(S, read_after(1, 1))).is_empty(), "answered before replay reached the LSN");
+    let outs = h.complete_compute(S);
+    assert_eq!(replies(&outs), vec![(1, Reply::Read { value: Some(value(55, 10)), read_lsn: lsn })]);
+    // The same LSN on timeline 2, which this standby (still on timeline 1) has not seen.
+    assert!(replies(&h.step(S, read_after(2, 2))).is_empty(), "served a position of another timeline");
+    h.advance(1_000_000);
+    let outs = h.step(S, Input::Timer(TimerId::ReadWait));
+    assert!(matches!(&replies(&outs)[..], [(2, Reply::Error { kind: ErrorKind::TooStale, .. })]), "{outs:?}");
 }
 
 #[test]

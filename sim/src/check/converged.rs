@@ -75,6 +75,17 @@ pub fn excuse(end: &EndState) -> Option<String> {
             n.name
         ));
     }
+    // A node whose WAL went past the new timeline's fork, under an HA manager that may neither
+    // pg_rewind nor re-clone it (Patroni's defaults: use_pg_rewind and
+    // remove_data_directory_on_rewind_failure both false), stays out until an operator reinits it.
+    if let Some(n) = end.nodes.iter().find(|n| n.needs_reinit) {
+        return Some(format!(
+            "{} diverged from the new timeline and the HA manager may neither pg_rewind nor re-clone it \
+             (use_pg_rewind = false, remove_data_directory_on_rewind_failure = false): it waits for an \
+             operator's reinit, as under Patroni",
+            n.name
+        ));
+    }
     let disk_lost = end.nodes.iter().any(|n| !n.disk_losses_ns.is_empty());
     let refused = |n: &crate::check::view::NodeView| n.last_ha_event.is_some_and(|e| e.contains("not a candidate"));
     let running: Vec<_> = end.nodes.iter().filter(|n| n.engine.is_some()).collect();

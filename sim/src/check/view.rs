@@ -25,6 +25,8 @@ pub struct NodeView<'a> {
     pub disk_busy: bool,
     /// The last thing its HA agent decided, if it has one.
     pub last_ha_event: Option<&'a str>,
+    /// Its HA agent found it diverged and may neither rewind nor re-clone it.
+    pub needs_reinit: bool,
 }
 
 pub struct EndState<'a> {

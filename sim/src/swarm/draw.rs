@@ -186,8 +186,15 @@ fn replication(text: &mut String, rng: &mut Rng, s: &Shape) {
     put!(text, "wal_writer_delay = \"{writer_delay_ms}ms\"");
     put!(text, "wal_writer_flush_after = \"{}\"", size(pick(rng, &[0, 8 * KB, MB, 16 * MB])));
     // 0 disables a timeout (rare: a dead peer then goes unnoticed until TCP says so).
+    // A standby whose stream stalls (a packet in its seventh retransmission holds the
+    // connection for 25 s) notices only after wal_receiver_timeout and then reconnects: that
+    // must fit in `settle`, after the retry interval and the catch-up (seed 783).
+    let receiver_timeout_max_ms = (s.settle_ns / MS_NS).saturating_sub(15_000).max(1_000);
     for key in ["wal_sender_timeout", "wal_receiver_timeout"] {
-        let ms = if rng.chance(0.05) { 0 } else { range(rng, 1_000, 30_000) };
+        let mut ms = if rng.chance(0.05) { 0 } else { range(rng, 1_000, 30_000) };
+        if key == "wal_receiver_timeout" {
+            ms = ms.min(receiver_timeout_max_ms);
+        }
         put!(text, "{key} = \"{}\"", dur(ms * MS_NS));
     }
     let status_ms = match rng.below(20) {

@@ -147,9 +147,10 @@ impl World {
         let mut request = flight.planned.op.request(self.scenario.workload.value_size_bytes);
         let ryw = self.scenario.workload.router == repsim_engine::client::RouterKind::ReadYourWrites;
         if let (true, repsim_engine::io::Request::Read { table, key }) = (ryw, &request) {
-            let min_lsn = self.sessions[session as usize].last_commit_lsn;
+            let (min_timeline, min_lsn) = self.sessions[session as usize].last_commit;
             let wait_ns = self.scenario.workload.read_wait_ns;
-            request = repsim_engine::io::Request::ReadAfter { table: *table, key: *key, min_lsn, wait_ns };
+            request =
+                repsim_engine::io::Request::ReadAfter { table: *table, key: *key, min_timeline, min_lsn, wait_ns };
         }
         let done = self.nodes[node as usize].cpu.backend(self.now_ns, cost);
         let input = Input::Client { client: ClientId(session as u64), op_id, request };

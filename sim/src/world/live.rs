@@ -44,7 +44,7 @@ impl World {
     /// Feeds the read checker: acknowledged writes, rollbacks, and what each read saw.
     pub(crate) fn check_read_or_write(&mut self, session: u32, flight: &InFlight, outcome: &Outcome) {
         match (&flight.planned.op, outcome) {
-            (Op::Write { write_id, key, .. }, Outcome::Committed { commit_lsn, .. }) => {
+            (Op::Write { write_id, key, .. }, Outcome::Committed { commit_lsn, timeline, .. }) => {
                 // Acknowledged by a primary the application has since left (an operator
                 // re-pointed it while the commit was in flight): the write is on the abandoned
                 // branch, judged as lost by `acked_writes_durable`, not as a read that missed it.
@@ -55,7 +55,7 @@ impl World {
                         .is_some_and(|e| e.store().get(crate::check::history::INSERT_TABLE, *write_id).is_none())
                 });
                 if !abandoned {
-                    self.sessions[session as usize].last_commit_lsn = *commit_lsn;
+                    self.sessions[session as usize].last_commit = (*timeline, *commit_lsn);
                     self.reads.write_acked(session, *key, *write_id, *commit_lsn, self.now_ns);
                 }
             }
@@ -91,7 +91,8 @@ impl World {
             nodes: self
                 .nodes
                 .iter()
-                .map(|slot| NodeView {
+                .enumerate()
+                .map(|(i, slot)| NodeView {
                     name: &slot.name,
                     engine: slot.engine.as_ref(),
                     never_added: !slot.host_up && slot.disk.durable_bytes() == 0,
@@ -101,6 +102,11 @@ impl World {
                     wal_removed: slot.wal_removed,
                     disk_busy: slot.disk.is_busy(),
                     last_ha_event: last_ha_event(&slot.name),
+                    needs_reinit: self
+                        .ha
+                        .as_ref()
+                        .and_then(|h| h.agents[i].as_ref())
+                        .is_some_and(|agent| agent.needs_reinit),
                 })
                 .collect(),
             router_primary: self.router_primary,

@@ -23,6 +23,7 @@ pub const RTO_MAX_NS: u64 = 120_000_000_000;
 pub trait Payload {
     fn wire_bytes(&self) -> u64;
     fn reset() -> Self;
+    fn is_reset(&self) -> bool;
 }
 
 #[derive(Clone, Debug)]
@@ -35,6 +36,9 @@ struct LinkParams {
 #[derive(Clone, Copy, Debug, Default)]
 struct LinkState {
     serial_free_at_ns: u64,
+    /// In-order delivery holds per connection: the epoch of the last packet sent on this
+    /// link, and when it arrives.
+    last_epoch: u64,
     last_delivery_ns: u64,
     blocked: bool,
 }
@@ -159,9 +163,18 @@ impl<P: Payload> Network<P> {
         let state = &mut self.state[index];
         let start = now_ns.max(state.serial_free_at_ns);
         state.serial_free_at_ns = start + serial_ns;
-        // TCP delivers in order: a late (retransmitted) packet holds back those behind it.
-        let at_ns = (state.serial_free_at_ns + latency_ns + retransmit_ns).max(state.last_delivery_ns);
-        state.last_delivery_ns = at_ns;
+        let mut at_ns = state.serial_free_at_ns + latency_ns + retransmit_ns;
+        // TCP delivers in order within a connection: a late (retransmitted) packet holds back
+        // those behind it on the same connection. A new connection is not held back by the old
+        // one's retransmissions, except for the notice that the old one is gone: a FIN follows
+        // the data sent before it (and what the closer sends next follows its FIN).
+        if epoch == state.last_epoch || (epoch > state.last_epoch && packet.is_reset()) {
+            at_ns = at_ns.max(state.last_delivery_ns);
+        }
+        if epoch >= state.last_epoch {
+            state.last_epoch = epoch;
+            state.last_delivery_ns = at_ns;
+        }
         Some((Delivery { at_ns, epoch }, packet))
     }
 
@@ -227,6 +240,9 @@ impl<P: Payload> Network<P> {
                 self.fin_epoch[own] = None;
                 let back = self.link(peer, node);
                 self.fin_epoch[back] = None;
+                // A host without power retransmits nothing: its next connection's notices are
+                // not held behind packets it can no longer resend.
+                self.state[own].last_delivery_ns = 0;
             }
         }
         self.held.retain(|h| h.from != node && h.to != node);
@@ -324,6 +340,9 @@ mod tests {
         fn reset() -> Self {
             TestPacket::Reset
         }
+        fn is_reset(&self) -> bool {
+            matches!(self, TestPacket::Reset)
+        }
     }
 
     fn msg(len: usize) -> TestPacket {
@@ -372,6 +391,38 @@ mod tests {
         assert!(net.send(0, 0, 1, msg(10)).is_none());
         net.crash(0);
         assert!(net.heal(5).is_empty());
+    }
+
+    /// Seed 783 of the swarm: a packet retransmitted seven times (25 s) on one connection held
+    /// back every packet of the next connection on that link, so a standby could not reconnect.
+    #[test]
+    fn a_new_connection_is_not_held_behind_the_old_ones_retransmissions_but_its_fin_is() {
+        const LINK_0_1: usize = 1; // from 0 to 1 of 2 nodes
+        let mut net = Network::new(&spec(1_000, 1_000_000_000, 0.0), 2, stream(1, "n"));
+        // A packet from 0 to 1 that takes 25.4 s of retransmissions.
+        net.params[LINK_0_1].loss = 1.0;
+        let (stuck, _) = net.send(0, 0, 1, msg(10)).unwrap();
+        assert!(stuck.at_ns > 25_000_000_000);
+        net.params[LINK_0_1].loss = 0.0;
+        // Node 1 gives up on the connection: its FIN to 0 is on the other direction.
+        net.close(1_000, 1, 0).unwrap();
+        net.learn_reset(1, 0, net.current_epoch(0, 1));
+        let (fresh, _) = net.send(2_000, 0, 1, msg(10)).unwrap();
+        assert!(
+            fresh.epoch > stuck.epoch && fresh.at_ns < 1_000_000,
+            "held behind the old connection: {}",
+            fresh.at_ns
+        );
+        // Within one connection the order holds, and a FIN from 0 follows what 0 sent before it.
+        let (next, _) = net.send(3_000, 0, 1, msg(10)).unwrap();
+        assert!(next.at_ns >= fresh.at_ns);
+        net.params[LINK_0_1].loss = 1.0;
+        let (late, _) = net.send(4_000, 0, 1, msg(10)).unwrap();
+        net.params[LINK_0_1].loss = 0.0;
+        let fin = net.close(5_000, 0, 1).unwrap();
+        assert!(fin.at_ns >= late.at_ns, "the FIN overtook the data before it");
+        let (after_fin, _) = net.send(6_000, 0, 1, msg(10)).unwrap();
+        assert!(after_fin.at_ns >= fin.at_ns, "the closer's next connection overtook its FIN");
     }
 
     #[test]

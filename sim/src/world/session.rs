@@ -11,8 +11,9 @@ pub const NO_NODE: NodeId = NodeId::MAX;
 #[derive(Default)]
 pub struct Session {
     pub current: Option<InFlight>,
-    /// The commit LSN of the session's last acknowledged write (read-your-writes by LSN).
-    pub last_commit_lsn: repsim_engine::Lsn,
+    /// The timeline and commit LSN of the session's last acknowledged write (read-your-writes
+    /// by LSN); LSN 0 before the first.
+    pub last_commit: (u32, repsim_engine::Lsn),
 }
 
 pub struct InFlight {

@@ -29,4 +29,8 @@ impl Payload for Packet {
     fn reset() -> Self {
         Packet::Reset
     }
+
+    fn is_reset(&self) -> bool {
+        matches!(self, Packet::Reset)
+    }
 }
