@@ -138,8 +138,11 @@ pub struct PgState {
     pub wal_position: Lsn,
     pub flush: Lsn,
     pub upstream: Option<NodeId>,
-    /// The walreceiver was refused: our WAL goes past the upstream's fork point.
+    /// The walreceiver was refused: our WAL goes past the upstream's fork point, or the
+    /// upstream removed WAL we need (`wal_removed`).
     pub diverged: bool,
+    /// The refusal was "requested WAL segment has already been removed".
+    pub wal_removed: bool,
     pub standbys: Vec<StandbyRow>,
     pub synchronous_standby_names: SyncStandbyNames,
     /// The timeline history of the local server.
@@ -541,7 +544,7 @@ impl HaAgent {
             PgRole::Replica => {
                 let Some(source) = upstream else { return };
                 if pg.diverged {
-                    self.rejoin(source, out);
+                    self.rejoin(source, pg.wal_removed, out);
                 } else if pg.upstream != Some(source) {
                     out.push(HaOutput::Pg(PgAction::Follow { upstream: source }));
                 }
@@ -549,8 +552,15 @@ impl HaAgent {
         }
     }
 
-    /// §1.8: our WAL went past the new timeline's fork.
-    fn rejoin(&mut self, source: NodeId, out: &mut Vec<HaOutput>) {
+    /// §1.8: our WAL went past the new timeline's fork, or (`wal_removed`) the leader no
+    /// longer has the WAL we need to stream from.
+    fn rejoin(&mut self, source: NodeId, wal_removed: bool, out: &mut Vec<HaOutput>) {
+        // PostgreSQL's words for each case (walsender.c, xlogrecovery.c).
+        let why = if wal_removed {
+            "requested WAL segment has already been removed on the leader"
+        } else {
+            "diverged from the leader's timeline"
+        };
         if self.needs_reinit {
             if self.cfg.remove_data_directory_on_rewind_failure {
                 self.needs_reinit = false;
@@ -560,14 +570,14 @@ impl HaAgent {
             return;
         }
         if self.cfg.use_pg_rewind {
-            out.push(HaOutput::Event("diverged from the leader's timeline: pg_rewind".into()));
+            out.push(HaOutput::Event(format!("{why}: pg_rewind")));
             out.push(HaOutput::Pg(PgAction::Rewind { source }));
         } else if self.cfg.remove_data_directory_on_rewind_failure {
-            out.push(HaOutput::Event("diverged from the leader's timeline: re-cloning".into()));
+            out.push(HaOutput::Event(format!("{why}: re-cloning")));
             out.push(HaOutput::Pg(PgAction::Reinit { source }));
         } else {
             self.needs_reinit = true;
-            out.push(HaOutput::Event("diverged and may not rewind: needs reinit".into()));
+            out.push(HaOutput::Event(format!("{why}, and may neither rewind nor re-clone: needs reinit")));
         }
     }
 

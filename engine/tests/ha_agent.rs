@@ -55,6 +55,7 @@ fn pg(role: PgRole) -> PgState {
         flush: WAL,
         upstream: None,
         diverged: false,
+        wal_removed: false,
         standbys: Vec::new(),
         synchronous_standby_names: SyncStandbyNames::empty(),
         history: History::default(),
@@ -453,6 +454,19 @@ fn a_diverged_replica_is_recloned_when_only_remove_data_directory_on_rewind_fail
     let mut rig = Rig::new(cfg, PgState { diverged: true, upstream: Some(PG2), ..pg(PgRole::Replica) });
     let out = rig.read(view(Some("pg2")));
     assert_eq!(pg_actions(&out), vec![PgAction::Reinit { source: PG2 }]);
+}
+
+/// The agent says what PostgreSQL said: a standby whose leader recycled the WAL it needs did
+/// not diverge (issue: HA log truth).
+#[test]
+fn a_standby_whose_wal_was_removed_is_logged_as_such_not_as_diverged() {
+    let state = PgState { diverged: true, wal_removed: true, upstream: Some(PG2), ..pg(PgRole::Replica) };
+    let mut rig = Rig::new(config("pg1"), state);
+    let (_, all) = rig.cycle(view(Some("pg2")));
+    let events: Vec<&String> =
+        all.iter().filter_map(|o| if let HaOutput::Event(e) = o { Some(e) } else { None }).collect();
+    assert!(events.iter().any(|e| e.contains("requested WAL segment has already been removed")), "{events:?}");
+    assert!(!events.iter().any(|e| e.contains("diverged")), "{events:?}");
 }
 
 #[test]

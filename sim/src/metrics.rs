@@ -232,9 +232,15 @@ impl Metrics {
     }
 }
 
+/// The shortest stretch without an acknowledged write that counts as an outage: one second, the
+/// order of a health check interval. Shorter gaps are ordinary commit latency (a synchronous
+/// commit across regions, an fsync tail), not unavailability.
+pub const OUTAGE_MIN_NS: u64 = 1_000_000_000;
+
 /// RTO as clients feel it: the longest stretch ending at a write acknowledgement (or at the end
 /// of the run) that began when a write was asked for after the last acknowledgement, during
 /// which none was acknowledged. Failed writes do not end it: the clients were still asking.
+/// Reported as unavailability only from `OUTAGE_MIN_NS` on.
 #[derive(Default)]
 pub struct Unavailability {
     last_ack_ns: u64,
@@ -272,6 +278,15 @@ impl Unavailability {
         if now_ns.saturating_sub(from) > self.longest_ns {
             self.longest_ns = now_ns - from;
             self.longest_from_ns = from;
+        }
+    }
+
+    /// The longest gap if it is an outage (at least `OUTAGE_MIN_NS`), else 0.
+    pub fn outage_ns(&self) -> u64 {
+        if self.longest_ns >= OUTAGE_MIN_NS {
+            self.longest_ns
+        } else {
+            0
         }
     }
 

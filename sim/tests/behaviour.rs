@@ -44,9 +44,10 @@ fn a_primary_crash_loses_acknowledged_writes_only_under_off() {
     for seed in 1..=3 {
         let off = common::run("primary-crash-restart", seed, &["replication.synchronous_commit=off"]);
         assert_eq!(off.lost_acked_writes, off.lost_acked_writes_by_level.off, "seed {seed}");
-        // Expected loss, not a bug: the invariant holds, only the file's expectation fails.
+        // Expected loss, not a bug: the invariant holds, and the file bounds only the levels
+        // that promise durability, so the run passes with its loss measured.
         assert_eq!(off.invariants["acked_writes_durable"], "ok");
-        assert!(!off.ok, "seed {seed}: the scenario expects no loss, so `off` must fail it");
+        assert!(off.ok, "seed {seed}: {:?} {:?}", off.violations, off.expectations);
         lost_under_off += off.lost_acked_writes;
         let local = common::run("primary-crash-restart", seed, &[]);
         assert_eq!(local.lost_acked_writes, 0, "seed {seed}: local lost writes");

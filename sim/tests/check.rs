@@ -68,8 +68,10 @@ fn all_passing_is_exit_0_with_one_line_per_scenario_in_path_order() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ok ") || l.starts_with("FAIL")).collect();
     assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(lines[0].starts_with("ok   scenarios/b.toml") && lines[0].ends_with("  2/2 seeds"), "{stdout}");
-    assert!(lines[1].starts_with("ok   scenarios/more/a.toml") && lines[1].ends_with("  2/2 seeds"), "{stdout}");
+    assert!(lines[0].starts_with("ok   scenarios/b.toml") && lines[0].contains("  2/2 seeds"), "{stdout}");
+    assert!(lines[1].starts_with("ok   scenarios/more/a.toml") && lines[1].contains("  2/2 seeds"), "{stdout}");
+    // The invariants no seed judged are named on the line (the scenarios set no max_commit_wait).
+    assert!(lines[0].ends_with("seeds (not checked: commits_release, sync_promotion)"), "{stdout}");
 }
 
 #[test]
@@ -80,14 +82,10 @@ fn a_violation_is_exit_1_with_the_first_failing_reproduce_command_and_junit() {
     let (code, stdout, stderr) =
         repsim_in(&dir, &["check", "scenarios", "--seeds", "2", "--junit", "out/junit.xml", "--quiet"]);
     assert_eq!(code, 1, "{stdout}{stderr}");
-    assert!(
-        stdout.contains(
-            "FAIL scenarios/lossy.toml  0/2 seeds; first failing: repsim run scenarios/lossy.toml --seed 1\n"
-        ),
-        "{stdout}"
-    );
+    let lossy = stdout.lines().find(|l| l.starts_with("FAIL scenarios/lossy.toml  0/2 seeds")).expect("a FAIL line");
+    assert!(lossy.ends_with("; first failing: repsim run scenarios/lossy.toml --seed 1"), "{stdout}");
     let safe = stdout.lines().find(|l| l.starts_with("ok   scenarios/safe.toml ")).expect("a line for safe.toml");
-    assert!(safe.ends_with(" 2/2 seeds"), "{stdout}");
+    assert!(safe.contains(" 2/2 seeds"), "{stdout}");
 
     let xml = std::fs::read_to_string(dir.join("out/junit.xml")).expect("junit written");
     let doc = parse_xml(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));

@@ -52,13 +52,19 @@ fn a_violated_expectation_is_exit_1_with_the_reproduce_command() {
         "2",
         "--set",
         "replication.synchronous_commit=off",
+        // The file allows loss under `off`; this run demands none at any level.
+        "--set",
+        "expect.lost_acked_writes=0",
         "--out",
         out_dir.to_str().unwrap(),
     ];
     let (code, stdout, _) = repsim(&args);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("VIOLATED"), "{stdout}");
-    assert!(stdout.contains("--seed 2 --set 'replication.synchronous_commit=off'"), "{stdout}");
+    assert!(
+        stdout.contains("--seed 2 --set 'replication.synchronous_commit=off' --set 'expect.lost_acked_writes=0'"),
+        "{stdout}"
+    );
     let summary = out_dir.join("primary-crash-restart/seed-2/summary.json");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
     assert_eq!(json["ok"], false);
@@ -199,4 +205,104 @@ fn swarm_prints_a_seed_s_scenario_and_runs_a_range_with_one_json_line_per_seed()
     assert_eq!(sorted, vec![1, 2, 3]);
     let (code, _, stderr) = repsim(&["swarm", "--seeds", "5..3"]);
     assert_eq!(code, 2, "a bad range is bad input: {stderr}");
+}
+
+const SMALL: &str =
+    "name = \"small\"\nduration = \"2s\"\nsettle = \"1s\"\n[cluster]\nnodes = [\"pg1\", \"pg2\"]\nprimary = \"pg1\"\n";
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::process::Stdio;
+    let path = temp_file("pipe.toml", SMALL);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_repsim"))
+        .args(["run", &path, "--out", &std::env::temp_dir().join("repsim-cli-test/out").to_string_lossy()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // `| true`: the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
+
+#[test]
+fn zero_disables_a_timeout_from_the_command_line_as_in_a_file() {
+    let path = temp_file("zero.toml", SMALL);
+    let (code, _, stderr) = repsim(&["validate", &path]);
+    assert_eq!(code, 0, "{stderr}");
+    let scenario =
+        repsim::scenario::load_scenario(std::path::Path::new(&path), &["replication.wal_sender_timeout=0".to_string()])
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scenario.replication.wal_sender_timeout_ns, 0);
+}
+
+#[test]
+fn overrides_are_validated_together_whatever_their_order() {
+    let path = temp_file("order.toml", SMALL);
+    let load = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        repsim::scenario::load_scenario(std::path::Path::new(&path), &sets)
+    };
+    // A fault at 2.5 s: within duration + settle (3 s); with duration 1 s only if settle grows.
+    let with_fault = format!("{SMALL}[[faults]]\nat = \"2500ms\"\ncrash = \"pg2\"\n");
+    std::fs::write(&path, with_fault).unwrap();
+    assert!(load(&["duration=1s", "settle=5s"]).is_ok());
+    assert!(load(&["settle=5s", "duration=1s"]).is_ok());
+    let error = load(&["duration=1s"]).expect_err("the fault is past the end").message;
+    assert!(error.contains("--set duration=1s"), "{error}");
+}
+
+#[test]
+fn an_unwritable_history_file_is_bad_output_exit_2_and_called_history() {
+    let path = temp_file("io.toml", SMALL);
+    let (code, _, stderr) = repsim(&["run", &path, "--history", "/dev/full"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("cannot write the history file"), "{stderr}");
+    assert!(!stderr.contains("trace") && !stderr.contains("seed 42 failed"), "{stderr}");
+    let (code, _, stderr) = repsim(&["run", &path, "--trace", "/dev/full"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("cannot write the trace file"), "{stderr}");
+}
+
+#[test]
+fn a_negative_seed_gets_a_plain_error_not_a_tip_that_does_not_work() {
+    let path = temp_file("seed.toml", SMALL);
+    let (code, _, stderr) = repsim(&["run", &path, "--seed", "-1"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("invalid value '-1'"), "{stderr}");
+    assert!(!stderr.contains("tip:"), "{stderr}");
+}
+
+#[test]
+fn invalid_utf8_is_located() {
+    let dir = std::env::temp_dir().join("repsim-cli-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("latin1.toml");
+    std::fs::write(&path, b"name = \"t\"\ndescription = \"caf\xe9\"\n").unwrap();
+    let (code, _, stderr) = repsim(&["validate", &path.to_string_lossy()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not valid UTF-8") && stderr.contains("line 2, column 19"), "{stderr}");
+}
+
+#[test]
+fn a_switchover_without_an_ha_manager_is_rejected_where_it_is_written() {
+    let path = temp_file("switch.toml", &format!("{SMALL}[[faults]]\nat = \"1s\"\nswitchover = \"pg2\"\n"));
+    let (code, _, stderr) = repsim(&["validate", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("needs an HA manager") && stderr.contains(&format!("{path}:9:")), "{stderr}");
+}
+
+#[test]
+fn validate_counts_random_fault_rules_and_prints_warnings() {
+    let text = format!(
+        "{}[replication]\nsynchronous_commit = \"on\"\nsynchronous_standby_names = \"FIRST 2 (pg2)\"\n[[faults]]\nrandom = {{ rate = \"1/10s\", kinds = [\"crash\"] }}\n",
+        SMALL
+    );
+    let path = temp_file("random.toml", &text);
+    let (code, stdout, stderr) = repsim(&["validate", &path]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("(2 nodes, 0 faults, 1 random fault rule)"), "{stdout}");
+    assert!(stderr.contains("warning:") && stderr.contains("asks for 2 synchronous standbys"), "{stderr}");
 }

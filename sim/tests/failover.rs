@@ -45,7 +45,7 @@ fn asynchronous_failover_loses_writes_in_some_seeds_and_reports_them() {
         // The loss is expected for an asynchronous promise: reported, not a broken invariant.
         assert_eq!(s.lost_acked_writes, s.lost_acked_writes_by_level.local, "seed {seed}");
         assert_eq!(s.invariants["acked_writes_durable"], "ok", "seed {seed}");
-        assert_eq!(s.ok, s.lost_acked_writes == 0, "seed {seed}: the file expects no loss");
+        assert!(s.ok, "seed {seed}: the file bounds only synchronous levels: {:?}", s.expectations);
         // Bounded by maximum_lag_on_failover (1 MiB) of WAL: a few hundred writes at most.
         assert!(s.lost_acked_writes < 1_000, "seed {seed}: {}", s.lost_acked_writes);
     }
@@ -92,7 +92,9 @@ fn a_paused_leader_acknowledges_on_a_dead_timeline_only_without_synchronous_repl
 fn a_standby_past_wal_keep_size_is_stuck_unless_a_slot_or_a_reclone_saves_it() {
     let stuck = common::run("standby-falls-behind", 1, &[]);
     assert!(stuck.ok, "{:?}", stuck.expectations);
-    assert_eq!(stuck.invariants["converged"], "not_converged_as_expected");
+    assert_eq!(stuck.invariants["converged"], "not_checked");
+    assert!(stuck.not_checked["converged"].contains("[expect] converged = false"), "{:?}", stuck.not_checked);
+    assert!(stuck.not_checked["converged"].contains("it did not"), "{:?}", stuck.not_checked);
     let slot = common::run("standby-falls-behind", 1, &["replication.replication_slots=true", "expect.converged=true"]);
     assert!(slot.ok, "{:?} {:?}", slot.violations, slot.expectations);
     let ha = common::run(
@@ -108,7 +110,7 @@ fn a_standby_past_wal_keep_size_is_stuck_unless_a_slot_or_a_reclone_saves_it() {
         1,
         &["replication.replication_slots=true", "replication.max_slot_wal_keep_size=2MB"],
     );
-    assert_eq!(bounded.invariants["converged"], "not_converged_as_expected");
+    assert_eq!(bounded.invariants["converged"], "not_checked");
 }
 
 #[test]

@@ -68,3 +68,21 @@ fn lag_aware_skips_standbys_past_the_delay_threshold() {
     );
     assert!(tight.stale_reads < loose.stale_reads, "{} vs {}", tight.stale_reads, loose.stale_reads);
 }
+
+/// A session that reads past its own write lost under `off` saw the loss its promise allowed:
+/// reported under `lost_acked_writes_by_level.off`, not as a `read_your_writes` violation.
+#[test]
+fn a_read_missing_a_lost_off_write_is_the_loss_not_a_read_your_writes_violation() {
+    let mut lost = 0;
+    for seed in 1..=5 {
+        let s = common::run(
+            "primary-crash-restart",
+            seed,
+            &["replication.synchronous_commit=off", "expect.read_your_writes=true"],
+        );
+        lost += s.lost_acked_writes_by_level.off;
+        assert_eq!(s.invariants["read_your_writes"], "ok", "seed {seed}: {:?}", s.violations);
+        assert!(s.ok, "seed {seed}: {:?} {:?}", s.violations, s.expectations);
+    }
+    assert!(lost > 0, "no write was lost under off: the test proves nothing");
+}

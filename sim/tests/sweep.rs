@@ -17,8 +17,14 @@ use repsim::world::nemesis::{concrete_faults, fault_end_ns};
 /// Short runs of sync-vs-async that pass (2 s of load misses its `min_commits`).
 const SHORT_OK: &[&str] = &["duration=2s", "settle=1s", "expect.min_commits=0"];
 /// primary-crash-restart, shortened, at `off`: its `[expect] lost_acked_writes = 0` breaks.
-const SHORT_LOSSY: &[&str] =
-    &["faults.0.at=1s", "faults.1.at=1500ms", "duration=2s", "settle=2s", "replication.synchronous_commit=off"];
+const SHORT_LOSSY: &[&str] = &[
+    "faults.0.at=1s",
+    "faults.1.at=1500ms",
+    "duration=2s",
+    "settle=2s",
+    "replication.synchronous_commit=off",
+    "expect.lost_acked_writes=0",
+];
 
 fn repsim(args: &[String]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_repsim")).args(args).output().expect("binary runs");
@@ -83,7 +89,7 @@ fn sweep_seeds_on_two_threads_equal_single_runs() {
         assert_eq!(*line, without_wall_ms(&alone), "seed {seed}");
     }
     // The library entry point, too: two threads, results in seed order, each as if alone.
-    let run = run_seeds(&scenario, &[6, 3], 2, false, &AtomicBool::new(false), &Progress::hidden());
+    let run = run_seeds(&scenario, &[6, 3], 2, false, &AtomicBool::new(false), &Progress::hidden(), None);
     assert_eq!(run.results.iter().map(|r| r.seed).collect::<Vec<_>>(), [6, 3]);
     for result in &run.results {
         let alone = run_seed(&scenario, result.seed, None).unwrap();

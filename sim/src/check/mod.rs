@@ -15,7 +15,7 @@ use crate::check::converged::check_converged;
 pub use crate::check::durability::check_losses;
 use crate::check::replica_prefix::check_replica_prefix;
 use crate::check::sessions::check_reads;
-pub use crate::check::verdict::{Losses, Verdict, Violation};
+pub use crate::check::verdict::{CheckState, Losses, Verdict, Violation};
 use crate::check::view::EndState;
 
 pub fn check(end: &EndState) -> Verdict {
@@ -55,43 +55,84 @@ pub fn check(end: &EndState) -> Verdict {
     if converged_gates {
         violations.extend(convergence);
     }
-    let status = |name: &str| {
+    let judged = |name: &str| {
         if violations.iter().any(|v| v.invariant == name) {
-            "violated"
+            CheckState::Violated
         } else {
-            "ok"
+            CheckState::Ok
         }
     };
+    let expect = &end.scenario.expect;
+    let router = end.scenario.workload.router;
+    let unless =
+        |checked: bool, name: &str, why: String| if checked { judged(name) } else { CheckState::NotChecked(why) };
     let invariants = vec![
-        ("acked_writes_durable", status("acked_writes_durable")),
-        ("durable_fsync", status("durable_fsync")),
-        ("replica_prefix", status("replica_prefix")),
-        ("read_your_writes", status("read_your_writes")),
-        ("monotonic_reads", status("monotonic_reads")),
-        ("no_dirty_reads", status("no_dirty_reads")),
-        ("promise_audit", status("promise_audit")),
-        ("honest_reports", status("honest_reports")),
-        ("promotion_replayed", status("promotion_replayed")),
-        ("sync_promotion", status("sync_promotion")),
+        ("acked_writes_durable", judged("acked_writes_durable")),
+        ("durable_fsync", judged("durable_fsync")),
+        ("replica_prefix", judged("replica_prefix")),
+        (
+            "read_your_writes",
+            unless(
+                router.promises_read_your_writes() || expect.read_your_writes == Some(true),
+                "read_your_writes",
+                format!(
+                    "the {} router does not promise it; `[expect] read_your_writes = true` judges it",
+                    router.name()
+                ),
+            ),
+        ),
+        (
+            "monotonic_reads",
+            unless(
+                router.promises_monotonic_reads() || expect.monotonic_reads == Some(true),
+                "monotonic_reads",
+                format!(
+                    "the {} router does not promise it; `[expect] monotonic_reads = true` judges it",
+                    router.name()
+                ),
+            ),
+        ),
+        ("no_dirty_reads", judged("no_dirty_reads")),
+        ("promise_audit", judged("promise_audit")),
+        ("honest_reports", judged("honest_reports")),
+        ("promotion_replayed", judged("promotion_replayed")),
+        (
+            "sync_promotion",
+            unless(
+                end.ha && end.scenario.ha.as_ref().is_some_and(|h| h.synchronous_mode),
+                "sync_promotion",
+                "it applies to Patroni's synchronous_mode, which this scenario does not use".into(),
+            ),
+        ),
         (
             "commits_release",
-            if end.scenario.expect.max_commit_wait_ns.is_none() { "not_checked" } else { status("commits_release") },
+            unless(
+                expect.max_commit_wait_ns.is_some(),
+                "commits_release",
+                "no `[expect] max_commit_wait` bounds how long a commit may wait".into(),
+            ),
         ),
-        (
-            "converged",
-            if !end.scenario.expect.liveness {
-                "not_checked"
-            } else if converged {
-                "ok"
-            } else if end.scenario.expect.converged == Some(false) {
-                "not_converged_as_expected"
-            } else if excuse.is_some() {
-                "not_checked"
-            } else {
-                "violated"
-            },
-        ),
+        ("converged", converged_state(end, converged, excuse, judged("converged"))),
     ];
-    let notes = excuse.map(|why| format!("converged not judged: {why}")).into_iter().collect();
-    Verdict { losses, converged, violations, invariants, notes }
+    Verdict { losses, converged, violations, invariants }
+}
+
+/// `converged` is judged unless the scenario or the run says it cannot be.
+fn converged_state(end: &EndState, converged: bool, excuse: Option<String>, judged: CheckState) -> CheckState {
+    let expect = &end.scenario.expect;
+    if !expect.liveness {
+        return CheckState::NotChecked(
+            "`[expect] liveness = false`: the fault plan may leave no way to converge".into(),
+        );
+    }
+    if expect.converged == Some(false) {
+        let measured = if converged { "it converged anyway" } else { "it did not" };
+        return CheckState::NotChecked(format!(
+            "`[expect] converged = false`: the scenario expects a node not to catch up ({measured})"
+        ));
+    }
+    match excuse {
+        Some(why) => CheckState::NotChecked(why),
+        None => judged,
+    }
 }

@@ -25,15 +25,41 @@ impl Losses {
     }
 }
 
+/// The state of one check, the same in every output (terminal, `summary.md`, JSON, JUnit,
+/// sweep and check tables).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckState {
+    Ok,
+    Violated,
+    /// Not judged in this run, and why (the router does not promise it, the scenario says it
+    /// is expected not to hold, the fault plan left no chance).
+    NotChecked(String),
+}
+
+impl CheckState {
+    /// `ok`, `violated` or `not_checked`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckState::Ok => "ok",
+            CheckState::Violated => "violated",
+            CheckState::NotChecked(_) => "not_checked",
+        }
+    }
+
+    pub fn why(&self) -> Option<&str> {
+        match self {
+            CheckState::NotChecked(why) => Some(why),
+            _ => None,
+        }
+    }
+}
+
 pub struct Verdict {
     pub losses: Losses,
     pub converged: bool,
     pub violations: Vec<Violation>,
-    /// Invariant name -> "ok" or "violated", in a fixed order.
-    pub invariants: Vec<(&'static str, &'static str)>,
-    /// Why a check was not judged (e.g. `converged` when the fault plan or the disk left no
-    /// chance to converge).
-    pub notes: Vec<String>,
+    /// Every invariant and its state, in a fixed order.
+    pub invariants: Vec<(&'static str, CheckState)>,
 }
 
 pub(crate) fn level_index(level: SyncCommitLevel) -> usize {

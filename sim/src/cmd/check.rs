@@ -7,6 +7,7 @@
 //! the JUnit report marks it as an error); 130 when Ctrl-C stopped it before the end with no
 //! failure found.
 
+use crate::cmd::exit::say;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use crate::cmd::exit::{EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATED}
 use crate::cmd::progress::{interrupt_flag, Progress};
 use crate::cmd::sweep::{default_jobs, run_seeds, with_error_prefix};
 use crate::report::junit::{self, TestCase, Verdict};
-use crate::report::sweep::{FailingSeed, SeedRun, StoppedBy};
+use crate::report::sweep::{CheckTally, FailingSeed, SeedRun, StoppedBy};
 use crate::scenario::{load_scenario, Scenario};
 
 /// The arguments of `repsim check`.
@@ -88,6 +89,17 @@ impl ScenarioCheck {
         }
     }
 
+    /// The invariants no seed judged.
+    fn never_checked(&self) -> Vec<String> {
+        let ScenarioOutcome::Ran { run, .. } = &self.outcome else { return Vec::new() };
+        let summaries = run.results.iter().filter_map(|r| r.summary());
+        CheckTally::of(summaries)
+            .into_iter()
+            .filter(|(_, t)| t.not_checked > 0 && t.ok == 0 && t.violated == 0)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     /// The stdout line, e.g. `ok   scenarios/x.toml  10/10 seeds`.
     pub fn line(&self, width: usize) -> String {
         let path = &self.path;
@@ -100,6 +112,12 @@ impl ScenarioCheck {
                     format!(" (interrupted: {} run)", run.results.len())
                 } else {
                     String::new()
+                };
+                let unjudged = self.never_checked();
+                let partial = if unjudged.is_empty() {
+                    partial
+                } else {
+                    format!("{partial} (not checked: {})", unjudged.join(", "))
                 };
                 match self.failures().first() {
                     None => format!("ok   {path:<width$}  {passed}/{seeds} seeds{partial}"),
@@ -146,7 +164,9 @@ impl ScenarioCheck {
         };
         let system_out = match &self.outcome {
             ScenarioOutcome::Ran { run, seeds } => {
-                Some(format!("{} of {seeds} seeds passed", run.results.iter().filter(|r| r.passed()).count()))
+                let passed = run.results.iter().filter(|r| r.passed()).count();
+                let checks = CheckTally::of(run.results.iter().filter_map(|r| r.summary()));
+                Some(format!("{passed} of {seeds} seeds passed\n\n{}", CheckTally::table(&checks)))
             }
             _ => None,
         };
@@ -174,7 +194,7 @@ pub fn check_all(files: &[PathBuf], seeds: u64, jobs: usize, progress: &Progress
             Ok(_) if interrupt.load(std::sync::atomic::Ordering::SeqCst) => ScenarioOutcome::NotRun,
             Ok(scenario) => {
                 progress.set_label(&scenario.name);
-                let run = run_seeds(&scenario, &seed_list, jobs, false, interrupt, progress);
+                let run = run_seeds(&scenario, &seed_list, jobs, false, interrupt, progress, None);
                 ScenarioOutcome::Ran { run, seeds }
             }
         };
@@ -223,7 +243,7 @@ pub fn check_command(args: CheckArgs) -> ExitCode {
             _ => 0,
         })
         .sum();
-    println!(
+    say!(
         "check: {} scenarios, {} seeds each: {} ok, {failed} failed, {bad} did not load{}",
         checks.len(),
         args.seeds,
@@ -242,7 +262,7 @@ pub fn check_command(args: CheckArgs) -> ExitCode {
             eprintln!("error: cannot write the JUnit report {}: {e}", path.display());
             return ExitCode::from(EXIT_BAD_INPUT);
         }
-        println!("junit: {}", path.display());
+        say!("junit: {}", path.display());
     }
     let code = if bad > 0 {
         EXIT_BAD_INPUT

@@ -13,6 +13,7 @@
 //! Exit 0 unless the input is bad (2) or a run panicked (1): a comparison measures, it does not
 //! gate, so violated expectations are reported (the `runs ok` column), not failed on.
 
+use crate::cmd::exit::{say, say_raw};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -222,7 +223,7 @@ pub fn compare_command(args: CompareArgs) -> ExitCode {
     };
     progress.finish();
     let dir = compare_dir(&args.out, &comparison.scenario);
-    print!("{}", render_table(&comparison));
+    say_raw!("{}", render_table(&comparison));
     for row in &comparison.rows {
         for p in &row.panicked {
             eprintln!(
@@ -235,7 +236,7 @@ pub fn compare_command(args: CompareArgs) -> ExitCode {
         eprintln!("error: cannot write the comparison to {}: {e}", dir.display());
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    println!("report: {}", dir.display());
+    say!("report: {}", dir.display());
     ExitCode::from(if comparison.panicked() > 0 { EXIT_VIOLATED } else { EXIT_OK })
 }
 

@@ -29,7 +29,8 @@ pub enum Command {
     /// Run one scenario with one seed: summary on stdout, report in reports/<scenario>/seed-<seed>/.
     Run {
         scenario: PathBuf,
-        #[arg(long, default_value_t = 42)]
+        /// A seed: 0 to 18446744073709551615.
+        #[arg(long, default_value_t = 42, allow_negative_numbers = true)]
         seed: u64,
         /// Override a scenario value, e.g. --set replication.synchronous_commit=off
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -52,10 +53,14 @@ pub enum Command {
     /// shorter duration, fewer clients; writes it next to the report and prints how to run it.
     Shrink {
         scenario: PathBuf,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         seed: u64,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        /// The failing check to keep, e.g. lost_acked_writes or read_your_writes (default: the
+        /// first failing check: the scenario's [expect] entries, then the invariants).
+        #[arg(long, value_name = "CHECK")]
+        keep: Option<String>,
         #[arg(long, default_value = "reports")]
         out: PathBuf,
     },
@@ -105,7 +110,7 @@ pub enum Command {
         #[arg(long, value_name = "A..B")]
         seeds: Option<String>,
         /// One seed (with --print: write its scenario and exit).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
         seed: Option<u64>,
         /// Run seeds from 1 (or --seeds' start) until this much wall-clock time has passed, e.g.
         /// 10m; the range that ran is printed, so the run can be repeated exactly.
@@ -180,8 +185,8 @@ pub fn main_with(cli: Cli) -> ExitCode {
             crate::cmd::run::run_command(scenario, seed, overrides, json, [trace, history], out)
         }
         Command::Validate { scenarios } => crate::cmd::validate::validate_command(scenarios),
-        Command::Shrink { scenario, seed, overrides, out } => {
-            crate::cmd::shrink::shrink_command(scenario, seed, overrides, out)
+        Command::Shrink { scenario, seed, overrides, keep, out } => {
+            crate::cmd::shrink::shrink_command(scenario, seed, overrides, keep, out)
         }
         Command::Sweep { scenario, seeds, jobs, shard, overrides, fail_fast, out, quiet } => {
             crate::cmd::sweep::sweep_command(crate::cmd::sweep::SweepArgs {

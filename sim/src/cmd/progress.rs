@@ -4,6 +4,7 @@
 //! The bar is drawn only when stderr is a terminal and `--quiet` was not given, so logs and
 //! pipes never see it; it is safe to update from worker threads.
 
+use crate::cmd::exit::say;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -69,8 +70,8 @@ impl Progress {
     /// Prints a line on stdout without tearing the bar.
     pub fn println(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(bar) => bar.suspend(|| say!("{line}")),
+            None => say!("{line}"),
         }
     }
 

@@ -1,6 +1,7 @@
 //! One run of one scenario with one seed, protected against panics: a panic inside the
 //! simulation becomes a failed run that names its seed and the command that reproduces it.
 
+use crate::cmd::exit::{say, say_raw};
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -57,17 +58,21 @@ pub fn run_seed_with_history(
             }
         }
         world.trace.flush();
+        if let Some(Err(e)) = world.history_sink.as_mut().map(|sink| sink.flush()) {
+            world.history_error.get_or_insert(format!("cannot write the history file: {e}"));
+        }
         let verdict = check::check(&world.end_state());
         (world.trace.hash_hex(), verdict, world)
     });
     let wall_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok((hash, verdict, world)) => {
-            if let Some(error) = &world.trace.write_error {
+            if let Some(error) = world.trace.write_error.as_ref().or(world.history_error.as_ref()) {
                 return Err(RunFailure {
                     seed,
-                    message: format!("could not write the trace: {error}"),
+                    message: error.clone(),
                     reproduce: reproduce_command(&world),
+                    io_error: true,
                 });
             }
             Ok(summarize(&world, &verdict, hash, wall_ms))
@@ -82,6 +87,7 @@ pub fn guarded<T>(scenario: &Scenario, seed: u64, body: impl FnOnce() -> T) -> R
         seed,
         message: format!("panic inside the simulation: {}", panic_text(payload)),
         reproduce: reproduce_for(scenario, seed),
+        io_error: false,
     })
 }
 
@@ -126,6 +132,9 @@ pub fn run_command(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    for warning in scenario.warnings() {
+        eprintln!("warning: {warning}");
+    }
     let [trace, history] = files;
     let (sink, history) = match (create_sink(&trace), create_sink(&history)) {
         (Ok(sink), Ok(history)) => (sink, history),
@@ -136,6 +145,10 @@ pub fn run_command(
     };
     let summary = match run_seed_with_history(&scenario, seed, sink, history) {
         Ok(s) => s,
+        Err(failure) if failure.io_error => {
+            eprintln!("error: {}", failure.message);
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
         Err(failure) => {
             eprintln!("error: {failure}");
             return ExitCode::from(EXIT_VIOLATED);
@@ -147,10 +160,10 @@ pub fn run_command(
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     if json {
-        println!("{}", serde_json::to_string(&summary).expect("summary serialises"));
+        say!("{}", serde_json::to_string(&summary).expect("summary serialises"));
     } else {
-        print!("{}", crate::report::summary::render_text(&summary));
-        println!("report: {}", dir.display());
+        say_raw!("{}", crate::report::summary::render_text(&summary));
+        say!("report: {}", dir.display());
     }
     ExitCode::from(if summary.ok { EXIT_OK } else { EXIT_VIOLATED })
 }

@@ -5,6 +5,7 @@
 //! candidate is kept when the run still violates the same invariant or expectation. The result
 //! is written as a scenario file whose reproduce command is printed.
 
+use crate::cmd::exit::say;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,34 +17,62 @@ use crate::report::summary::Summary;
 use crate::scenario::load_scenario;
 use crate::scenario::model::{Fault, FaultKind, Scenario};
 
-/// What a failing run is failing at: its first violated invariant, else its first failed
-/// expectation, else the panic.
-pub fn failure_signature(result: &Result<Summary, RunFailure>) -> Option<String> {
+/// Every check a run fails, named as the report names them: its `[expect]` entries first, in
+/// file order (what the user wrote about this scenario), then the invariants, in the verdict's
+/// order (safety first); `panic` for a run that panicked. Empty for a passing run.
+pub fn failing_checks(result: &Result<Summary, RunFailure>) -> Vec<String> {
     match result {
-        Err(_) => Some("panic".into()),
-        Ok(s) if s.ok => None,
-        Ok(s) => s
-            .violations
-            .first()
-            .map(|v| format!("invariant {}", v.invariant))
-            .or_else(|| s.expectations.iter().find(|e| !e.ok).map(|e| format!("expectation {}", e.name))),
+        Err(_) => vec!["panic".into()],
+        Ok(s) => {
+            let mut out: Vec<String> =
+                s.expectations.iter().filter(|e| !e.ok).map(|e| format!("expectation {}", e.name)).collect();
+            for v in &s.violations {
+                let name = format!("invariant {}", v.invariant);
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+            out
+        }
     }
+}
+
+/// What a failing run is failing at: its first failing check (see [`failing_checks`]).
+pub fn failure_signature(result: &Result<Summary, RunFailure>) -> Option<String> {
+    failing_checks(result).into_iter().next()
 }
 
 pub struct Shrunk {
     pub scenario: Scenario,
+    /// The failing check every candidate kept.
     pub signature: String,
+    /// The other checks the original run failed.
+    pub also_failing: Vec<String>,
     pub runs: u32,
 }
 
 fn still_fails(candidate: &Scenario, seed: u64, signature: &str, runs: &mut u32) -> bool {
     *runs += 1;
-    failure_signature(&run_seed(candidate, seed, None)).as_deref() == Some(signature)
+    failing_checks(&run_seed(candidate, seed, None)).iter().any(|c| c == signature)
 }
 
-/// Shrinks `original` (which must fail with `seed`). `None` if it does not fail.
-pub fn shrink(original: &Scenario, seed: u64) -> Option<Shrunk> {
-    let signature = failure_signature(&run_seed(original, seed, None))?;
+/// `keep` as a user writes it (`lost_acked_writes`, `invariant read_your_writes`) matched
+/// against the failing checks.
+fn chosen(failing: &[String], keep: &str) -> Option<String> {
+    failing.iter().find(|c| c.as_str() == keep || c.split_once(' ').is_some_and(|(_, name)| name == keep)).cloned()
+}
+
+/// Shrinks `original` (which must fail with `seed`), keeping the failure of the check `keep`
+/// (default: the first failing check). `Ok(None)` if it does not fail; `Err` with the failing
+/// checks if `keep` is not one of them.
+pub fn shrink_keeping(original: &Scenario, seed: u64, keep: Option<&str>) -> Result<Option<Shrunk>, Vec<String>> {
+    let failing = failing_checks(&run_seed(original, seed, None));
+    let Some(first) = failing.first().cloned() else { return Ok(None) };
+    let signature = match keep {
+        None => first,
+        Some(keep) => chosen(&failing, keep).ok_or_else(|| failing.clone())?,
+    };
+    let also_failing = failing.into_iter().filter(|c| *c != signature).collect();
     let mut runs = 1;
     let mut best = original.clone();
     best.faults = crate::world::nemesis::concrete_faults(original, seed);
@@ -76,19 +105,7 @@ pub fn shrink(original: &Scenario, seed: u64) -> Option<Shrunk> {
             best = candidate;
         }
     }
-    // Duration: halve while it still fails and the faults still fit.
-    loop {
-        let mut candidate = best.clone();
-        candidate.duration_ns /= 2;
-        let end = candidate.duration_ns + candidate.settle_ns;
-        if candidate.duration_ns < 1_000_000_000 || candidate.faults.iter().any(|f| f.at_ns >= end) {
-            break;
-        }
-        if !still_fails(&candidate, seed, &signature, &mut runs) {
-            break;
-        }
-        best = candidate;
-    }
+    shorten_duration(&mut best, seed, &signature, &mut runs);
     // Clients: halve while it still fails.
     while best.workload.clients > 1 {
         let mut candidate = best.clone();
@@ -98,7 +115,34 @@ pub fn shrink(original: &Scenario, seed: u64) -> Option<Shrunk> {
         }
         best = candidate;
     }
-    Some(Shrunk { scenario: best, signature, runs })
+    Ok(Some(Shrunk { scenario: best, signature, also_failing, runs }))
+}
+
+/// Shrinks keeping the first failing check; `None` if `original` passes with `seed`.
+pub fn shrink(original: &Scenario, seed: u64) -> Option<Shrunk> {
+    shrink_keeping(original, seed, None).ok().flatten()
+}
+
+/// The shortest duration (to about a sixteenth, never under 1 s or before the last fault)
+/// that still fails: a bisection, so a failure at 30 s of a 60 s run ends near 30 s, where
+/// halving alone would stop at 60 s.
+fn shorten_duration(best: &mut Scenario, seed: u64, signature: &str, runs: &mut u32) {
+    const SECOND_NS: u64 = 1_000_000_000;
+    let last_fault_ns = best.faults.iter().map(|f| f.at_ns).max().unwrap_or(0);
+    // Faults may fall in the settle phase; the scenario must still hold them.
+    let mut lo = SECOND_NS.max(last_fault_ns.saturating_sub(best.settle_ns));
+    let mut hi = best.duration_ns;
+    while hi > lo && hi - lo > SECOND_NS.max(hi / 16) {
+        let mid = lo + (hi - lo) / 2;
+        let mut candidate = best.clone();
+        candidate.duration_ns = mid;
+        if still_fails(&candidate, seed, signature, runs) {
+            hi = mid;
+            *best = candidate;
+        } else {
+            lo = mid;
+        }
+    }
 }
 
 fn secs(ns: u64) -> String {
@@ -180,7 +224,13 @@ fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) {
     here.insert(last.to_string(), value);
 }
 
-pub fn shrink_command(path: PathBuf, seed: u64, overrides: Vec<String>, out: PathBuf) -> ExitCode {
+pub fn shrink_command(
+    path: PathBuf,
+    seed: u64,
+    overrides: Vec<String>,
+    keep: Option<String>,
+    out: PathBuf,
+) -> ExitCode {
     let scenario = match load_scenario(&path, &overrides) {
         Ok(s) => s,
         Err(e) => {
@@ -188,23 +238,43 @@ pub fn shrink_command(path: PathBuf, seed: u64, overrides: Vec<String>, out: Pat
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let Some(shrunk) = shrink(&scenario, seed) else {
-        println!("{} seed {seed} does not fail: nothing to shrink", path.display());
-        return ExitCode::from(EXIT_OK);
+    let shrunk = match shrink_keeping(&scenario, seed, keep.as_deref()) {
+        Ok(Some(shrunk)) => shrunk,
+        Ok(None) => {
+            say!("{} seed {seed} does not fail: nothing to shrink", path.display());
+            return ExitCode::from(EXIT_OK);
+        }
+        Err(failing) => {
+            eprintln!(
+                "error: --keep {}: seed {seed} does not fail that check\nhelp: it fails: {}",
+                keep.unwrap_or_default(),
+                failing.join(", ")
+            );
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
     };
     let dir = out.join(&scenario.name).join("shrink");
     match write_shrunk(&path, &shrunk.scenario, &dir) {
         Ok(file) => {
-            println!(
-                "{} seed {seed} fails with {}; shrunk in {} runs to {} faults, {} s, {} clients",
+            say!(
+                "{} seed {seed}: kept the failure of `{}`; shrunk in {} runs to {} faults, {:.1} s, {} clients",
                 path.display(),
                 shrunk.signature,
                 shrunk.runs,
                 shrunk.scenario.faults.len(),
-                shrunk.scenario.duration_ns / 1_000_000_000,
+                shrunk.scenario.duration_ns as f64 / 1e9,
                 shrunk.scenario.workload.clients
             );
-            println!("reproduce: repsim run {} --seed {seed}", file.display());
+            if !shrunk.also_failing.is_empty() {
+                let names: Vec<&str> =
+                    shrunk.also_failing.iter().map(|c| c.split_once(' ').map_or(c.as_str(), |(_, n)| n)).collect();
+                say!(
+                    "the original run also failed: {} (keep one of those instead with --keep {})",
+                    shrunk.also_failing.join(", "),
+                    names[0]
+                );
+            }
+            say!("reproduce: repsim run {} --seed {seed}", file.display());
             ExitCode::from(EXIT_VIOLATED)
         }
         Err(e) => {

@@ -2,10 +2,12 @@
 //! place that reads the world to produce `report::summary::Summary`, which the report renders.
 
 use crate::check::Verdict;
+use crate::report::format::{bytes, duration};
 use crate::report::summary::{
     reproduce_for, Expectation, LossesByLevel, NodeSummary, PromotionSummary, StandbySummary, Summary,
 };
 use crate::report::timeline::Timeline;
+use crate::scenario::model::LossBound;
 use crate::world::World;
 
 fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expectation> {
@@ -14,9 +16,24 @@ fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expe
     let mut push = |name: &str, expected: String, actual: String, ok: bool| {
         out.push(Expectation { name: name.into(), expected, actual, ok })
     };
-    if let Some(want) = e.lost_acked_writes {
-        let got = summary.lost_acked_writes;
-        push("lost_acked_writes", format!("<= {want}"), got.to_string(), got <= want);
+    match &e.lost_acked_writes {
+        Some(LossBound::All(want)) => {
+            let got = summary.lost_acked_writes;
+            push("lost_acked_writes", format!("<= {want}"), got.to_string(), got <= *want);
+        }
+        Some(LossBound::PerLevel(bounds)) => {
+            let (mut expected, mut actual, mut ok) = (Vec::new(), Vec::new(), true);
+            for (i, bound) in bounds.iter().enumerate() {
+                let Some(want) = bound else { continue };
+                let name = repsim_engine::config::SyncCommitLevel::ALL[i].name();
+                let got = verdict.losses.by_level[i];
+                expected.push(format!("{name} <= {want}"));
+                actual.push(format!("{name} {got}"));
+                ok &= got <= *want;
+            }
+            push("lost_acked_writes", expected.join(", "), actual.join(", "), ok);
+        }
+        None => {}
     }
     if let Some(want) = e.converged {
         push("converged", format!("== {want}"), verdict.converged.to_string(), verdict.converged == want);
@@ -26,11 +43,11 @@ fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expe
     }
     if let Some(want) = e.max_commit_p99_ns {
         let got = summary.commit_latency_ns.p99;
-        push("max_commit_p99", format!("<= {want} ns"), format!("{got} ns"), got <= want);
+        push("max_commit_p99", format!("<= {}", duration(want)), duration(got), got <= want);
     }
     if let Some(want) = e.max_lag_bytes_p99 {
         let got = summary.standbys.values().map(|s| s.lag_bytes.p99).max().unwrap_or(0);
-        push("max_lag_bytes_p99", format!("<= {want}"), got.to_string(), got <= want);
+        push("max_lag_bytes_p99", format!("<= {}", bytes(want)), bytes(got), got <= want);
     }
     if let Some(want) = e.split_brain_writes {
         let got = summary.split_brain_writes;
@@ -38,7 +55,7 @@ fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expe
     }
     if let Some(want) = e.max_unavailable_ns {
         let got = summary.unavailable_ns;
-        push("max_unavailable", format!("<= {want} ns"), format!("{got} ns"), got <= want);
+        push("max_unavailable", format!("<= {}", duration(want)), duration(got), got <= want);
     }
     if let Some(want) = e.max_stale_reads {
         let got = summary.stale_reads;
@@ -58,6 +75,37 @@ fn expectations(world: &World, summary: &Summary, verdict: &Verdict) -> Vec<Expe
         push("min_failovers", format!(">= {want}"), summary.failovers.to_string(), summary.failovers >= want);
     }
     out
+}
+
+/// The HA log for people: an event a node repeats with nothing else from that node in between
+/// is shown once, with how many times and until when ("×12 to 141.000s").
+pub fn collapse_repeats(log: &[(u64, String)]) -> Vec<String> {
+    // (first time, text, count, last time)
+    let mut groups: Vec<(u64, &str, u64, u64)> = Vec::new();
+    let mut last_of_node: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (at, text) in log {
+        let node = text.split_once(": ").map_or("", |(node, _)| node);
+        if let Some(&i) = last_of_node.get(node) {
+            if groups[i].1 == text.as_str() {
+                groups[i].2 += 1;
+                groups[i].3 = *at;
+                continue;
+            }
+        }
+        last_of_node.insert(node, groups.len());
+        groups.push((*at, text, 1, *at));
+    }
+    groups
+        .into_iter()
+        .map(|(first, text, count, last)| {
+            let line = format!("{:.3}s {text}", first as f64 / 1e9);
+            if count == 1 {
+                line
+            } else {
+                format!("{line} (×{count} to {:.3}s)", last as f64 / 1e9)
+            }
+        })
+        .collect()
 }
 
 /// The command that reproduces this run.
@@ -107,6 +155,13 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             )
         })
         .collect();
+    // Operations with no answer when the run ended, and how long each had waited.
+    let in_flight: Vec<u64> = world
+        .sessions
+        .iter()
+        .filter_map(|s| s.current.as_ref())
+        .map(|f| world.now_ns.saturating_sub(f.planned.intended_ns))
+        .collect();
     let mut summary = Summary {
         scenario: world.scenario.name.clone(),
         seed: world.seed,
@@ -138,7 +193,11 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         staleness_ns: world.reads.staleness_ns.spread(),
         staleness_bytes: world.reads.staleness_bytes.spread(),
         router: world.scenario.workload.router.name().to_string(),
-        unavailable_ns: m.unavailable.longest_ns,
+        warnings: world.scenario.warnings(),
+        in_flight_at_end: in_flight.len() as u64,
+        oldest_in_flight_ns: in_flight.iter().max().copied().unwrap_or(0),
+        unavailable_ns: m.unavailable.outage_ns(),
+        longest_write_gap_ns: m.unavailable.longest_ns,
         unavailable_from_ns: m.unavailable.longest_from_ns,
         failovers: world.promotions.len() as u64,
         dual_primary_ns: world.dual_primary_ns,
@@ -153,13 +212,17 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 since_last_write_ack_ns: p.since_last_write_ack_ns,
             })
             .collect(),
-        ha_events: world.ha_log.iter().take(200).map(|(at, text)| format!("{:.3}s {text}", *at as f64 / 1e9)).collect(),
+        ha_events: collapse_repeats(&world.ha_log).into_iter().take(200).collect(),
         wal_bytes,
         net_bytes: world.net.bytes_sent,
         nodes,
-        invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.name().to_string())).collect(),
+        not_checked: verdict
+            .invariants
+            .iter()
+            .filter_map(|(k, v)| v.why().map(|why| (k.to_string(), why.to_string())))
+            .collect(),
         violations: verdict.violations.clone(),
-        notes: verdict.notes.clone(),
         expectations: Vec::new(),
         overrides: world.scenario.overrides.clone(),
         reproduce: reproduce_command(world),

@@ -3,6 +3,7 @@
 //! in `<out>/swarm/seeds.jsonl`; each failing seed written as a standalone scenario file,
 //! shrunk, with the command that reproduces it.
 
+use crate::cmd::exit::{say, say_raw};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ fn run_swarm_seed(seed: u64, out: &Path) -> SeedResult {
             seed,
             message: format!("the swarm drew a scenario the parser refuses: {message}"),
             reproduce: format!("repsim swarm --seed {seed} --print"),
+            io_error: false,
         }),
     };
     SeedResult { seed, outcome }
@@ -72,7 +74,7 @@ pub fn swarm_command(args: SwarmArgs) -> ExitCode {
         ExitCode::from(EXIT_BAD_INPUT)
     };
     if let (Some(seed), true) = (args.seed, args.print) {
-        print!("{}", crate::swarm::draw::draw_toml(seed));
+        say_raw!("{}", crate::swarm::draw::draw_toml(seed));
         return ExitCode::from(EXIT_OK);
     }
     let (start, end) = match (&args.seeds, args.seed) {
@@ -143,14 +145,14 @@ pub fn swarm_command(args: SwarmArgs) -> ExitCode {
     let last = next.load(Ordering::SeqCst).min(end);
     let mut failures = failures.into_inner().expect("no worker panics");
     failures.sort_by_key(|r| r.seed);
-    println!("swarm: seeds {start}..{last} ran ({} seeds), {} failed", last - start, failures.len());
+    say!("swarm: seeds {start}..{last} ran ({} seeds), {} failed", last - start, failures.len());
     for failure in &failures {
         let reasons = failure.reasons().join("; ");
         let reproduce =
             record_failure(failure.seed, &args.out, args.shrink).unwrap_or_else(|e| format!("(cannot write: {e})"));
-        println!("seed {}: {reasons}\n  reproduce: {reproduce}", failure.seed);
+        say!("seed {}: {reasons}\n  reproduce: {reproduce}", failure.seed);
     }
-    println!("every seed: {}", dir.join("seeds.jsonl").display());
+    say!("every seed: {}", dir.join("seeds.jsonl").display());
     if interrupt.load(Ordering::SeqCst) {
         return ExitCode::from(EXIT_INTERRUPTED);
     }

@@ -13,6 +13,7 @@
 //! - `summary.json` ([`SweepSummary`]) and `summary.md`: counts, distributions across seeds,
 //!   and the failing seeds with the commands that reproduce them.
 
+use crate::cmd::exit::{say, say_raw};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -70,9 +71,54 @@ pub fn parallel_map<T: Sync, R: Send>(
     slots
 }
 
+/// `seeds.jsonl` written as seeds finish, in seed order: a finished seed waits only for the
+/// seeds before it, so whatever stops the sweep (a second Ctrl-C, SIGTERM, a power cut) the
+/// file holds every seed up to the first one still running.
+pub struct SeedLines {
+    state: std::sync::Mutex<SeedLinesState>,
+}
+
+struct SeedLinesState {
+    file: std::io::BufWriter<std::fs::File>,
+    /// Index (in the seed list) of the next line to write.
+    next: usize,
+    waiting: std::collections::BTreeMap<usize, String>,
+    error: Option<std::io::Error>,
+}
+
+impl SeedLines {
+    pub fn create(path: &Path) -> std::io::Result<SeedLines> {
+        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let state = SeedLinesState { file, next: 0, waiting: Default::default(), error: None };
+        Ok(SeedLines { state: std::sync::Mutex::new(state) })
+    }
+
+    /// The line of the seed at `index`; written now if every earlier seed's line is.
+    fn finished(&self, index: usize, line: String) {
+        use std::io::Write;
+        let mut s = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        s.waiting.insert(index, line);
+        loop {
+            let next = s.next;
+            let Some(line) = s.waiting.remove(&next) else { break };
+            let written = writeln!(s.file, "{line}").and_then(|()| s.file.flush());
+            if let Err(e) = written {
+                s.error.get_or_insert(e);
+            }
+            s.next += 1;
+        }
+    }
+
+    /// The first write error, if any.
+    pub fn finish(self) -> std::io::Result<()> {
+        let s = self.state.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        s.error.map_or(Ok(()), Err)
+    }
+}
+
 /// Runs `scenario` for each of `seeds` on `jobs` threads. With `fail_fast`, no seed starts
 /// after one has failed; once `interrupt` is set, no seed starts at all. Seeds already running
-/// finish either way.
+/// finish either way. With `lines`, each seed's line is appended as it finishes.
 pub fn run_seeds(
     scenario: &Scenario,
     seeds: &[u64],
@@ -80,7 +126,9 @@ pub fn run_seeds(
     fail_fast: bool,
     interrupt: &AtomicBool,
     progress: &Progress,
+    lines: Option<&SeedLines>,
 ) -> SeedRun {
+    let index_of: std::collections::BTreeMap<u64, usize> = seeds.iter().enumerate().map(|(i, s)| (*s, i)).collect();
     let failed = AtomicBool::new(false);
     let should_stop = || interrupt.load(Ordering::SeqCst) || (fail_fast && failed.load(Ordering::SeqCst));
     let work = |&seed: &u64| {
@@ -92,6 +140,9 @@ pub fn run_seeds(
         let result = SeedResult { seed, outcome };
         if !result.passed() {
             failed.store(true, Ordering::SeqCst);
+        }
+        if let Some(lines) = lines {
+            lines.finished(index_of[&seed], result.json_line(&scenario.name));
         }
         progress.finish_one(!result.passed());
         result
@@ -158,20 +209,27 @@ pub fn sweep_command(args: SweepArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
+    let dir = sweep_dir(&args.out, &scenario.name, shard);
+    let lines = match std::fs::create_dir_all(&dir).and_then(|()| SeedLines::create(&dir.join("seeds.jsonl"))) {
+        Ok(lines) => lines,
+        Err(e) => {
+            eprintln!("error: cannot create {}: {e}", dir.join("seeds.jsonl").display());
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     let interrupt = interrupt_flag();
     let progress = Progress::new(seeds.len() as u64, &scenario.name, args.quiet);
     let started = std::time::Instant::now();
-    let run = run_seeds(&scenario, &seeds, jobs, args.fail_fast, interrupt, &progress);
+    let run = run_seeds(&scenario, &seeds, jobs, args.fail_fast, interrupt, &progress, Some(&lines));
     let elapsed = started.elapsed().as_secs_f64();
     progress.finish();
     let summary = SweepSummary::of(&scenario, range, shard, &run);
-    let dir = sweep_dir(&args.out, &scenario.name, shard);
-    print!("{}", summary.render_text());
-    if let Err(e) = write_sweep(&dir, &run, &summary) {
+    say_raw!("{}", summary.render_text());
+    if let Err(e) = lines.finish().and_then(|()| write_sweep(&dir, &run, &summary)) {
         eprintln!("error: cannot write the sweep report to {}: {e}", dir.display());
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    println!("report: {}", dir.display());
+    say!("report: {}", dir.display());
     if !args.quiet {
         let ran = run.results.len() as f64;
         eprintln!(
@@ -198,15 +256,10 @@ pub(crate) fn with_error_prefix(message: &str) -> String {
     }
 }
 
-/// Writes `seeds.jsonl`, `summary.json`, `summary.md` and `distributions.svg` into `dir`.
+/// Writes `summary.json`, `summary.md` and `distributions.svg` into `dir` (`seeds.jsonl` is
+/// written as the seeds finish, by [`SeedLines`]).
 pub fn write_sweep(dir: &Path, run: &SeedRun, summary: &SweepSummary) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut lines = String::new();
-    for result in &run.results {
-        lines.push_str(&result.json_line(&summary.scenario));
-        lines.push('\n');
-    }
-    std::fs::write(dir.join("seeds.jsonl"), lines)?;
     let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("summary.json"), json + "\n")?;
     let markdown = summary.render_markdown()
@@ -220,6 +273,24 @@ pub fn write_sweep(dir: &Path, run: &SeedRun, summary: &SweepSummary) -> std::io
 mod tests {
     use super::*;
     use crate::report::sweep::Distribution;
+
+    /// A sweep stopped by anything (SIGTERM, a second Ctrl-C) keeps every finished seed up to
+    /// the first one still running: lines reach the file as soon as the seeds before them did.
+    #[test]
+    fn seed_lines_are_on_disk_as_soon_as_every_earlier_seed_finished() {
+        let dir = std::env::temp_dir().join(format!("repsim-seed-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("seeds.jsonl");
+        let lines = SeedLines::create(&path).unwrap();
+        let on_disk = || std::fs::read_to_string(&path).unwrap();
+        lines.finished(1, "{\"seed\":2}".into());
+        assert_eq!(on_disk(), "", "seed 2 waits for seed 1");
+        lines.finished(0, "{\"seed\":1}".into());
+        assert_eq!(on_disk(), "{\"seed\":1}\n{\"seed\":2}\n");
+        lines.finished(3, "{\"seed\":4}".into());
+        assert_eq!(on_disk().lines().count(), 2, "seed 3 is still running");
+        lines.finish().unwrap();
+    }
 
     #[test]
     fn ranges_are_rust_ranges() {

@@ -52,6 +52,17 @@ pub fn ms(ns: u64) -> String {
     format!("{:.2} ms", ns as f64 / 1e6)
 }
 
+/// A duration in the unit a person reads: `45 s`, `12.50 ms`, `800 µs`.
+pub fn duration(ns: u64) -> String {
+    let (div, unit) = time_unit(ns as f64);
+    let value = ns as f64 / div;
+    if value.fract() == 0.0 {
+        format!("{value} {unit}")
+    } else {
+        format!("{value:.2} {unit}")
+    }
+}
+
 /// Bytes in a readable unit, one decimal.
 pub fn bytes(b: u64) -> String {
     let (div, unit) = bytes_unit(b as f64);

@@ -79,7 +79,11 @@ pub struct Summary {
     pub staleness_bytes: Spread,
     /// The read router of the run.
     pub router: String,
+    /// The longest stretch without an acknowledged write while writes were asked for, if it
+    /// lasted at least `metrics::OUTAGE_MIN_NS` (1 s); else 0.
     pub unavailable_ns: u64,
+    /// That stretch whatever its length (ordinary commit latency included).
+    pub longest_write_gap_ns: u64,
     /// When the longest unavailability window began.
     pub unavailable_from_ns: u64,
     pub failovers: u64,
@@ -92,11 +96,20 @@ pub struct Summary {
     pub wal_bytes: u64,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
+    /// Every invariant: `ok`, `violated` or `not_checked`.
     pub invariants: BTreeMap<String, String>,
+    /// Why each `not_checked` invariant was not judged.
+    pub not_checked: BTreeMap<String, String>,
     pub violations: Vec<Violation>,
-    /// Why a check was reported but not judged.
-    pub notes: Vec<String>,
     pub expectations: Vec<Expectation>,
+    /// What the scenario asks for that is probably not meant (`Scenario::warnings`).
+    pub warnings: Vec<String>,
+    /// Client operations still waiting for an answer when the run ended (a commit waiting
+    /// for a synchronous standby that never comes): not in the latency percentiles, which
+    /// count only operations that finished.
+    pub in_flight_at_end: u64,
+    /// How long the oldest of them had waited.
+    pub oldest_in_flight_ns: u64,
     pub overrides: Vec<String>,
     pub reproduce: String,
     /// What the plots draw (per-second series, fault windows, marks, percentile curves); not
@@ -180,9 +193,22 @@ pub fn render_text(s: &Summary) -> String {
             ms(standby.replay_lag_ns.max)
         ));
     }
+    if s.in_flight_at_end > 0 {
+        line(format!(
+            "| still waiting at the end (not in the latencies) | {} (oldest {}) |",
+            s.in_flight_at_end,
+            ms(s.oldest_in_flight_ns)
+        ));
+    }
     line(String::new());
+    for warning in &s.warnings {
+        line(format!("- warning: {warning}"));
+    }
     for (name, state) in &s.invariants {
-        line(format!("- invariant `{name}`: {state}"));
+        match s.not_checked.get(name) {
+            Some(why) => line(format!("- invariant `{name}`: {state} ({why})")),
+            None => line(format!("- invariant `{name}`: {state}")),
+        }
     }
     for v in &s.violations {
         line(format!("  - VIOLATED `{}`: {}", v.invariant, v.detail));
@@ -199,6 +225,11 @@ pub fn render_text(s: &Summary) -> String {
     line(String::new());
     line(format!("reproduce: `{}`", s.reproduce));
     out
+}
+
+/// Text inside a markdown table cell: a `|` would end the cell.
+fn table_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }
 
 fn secs(ns: u64) -> String {
@@ -241,15 +272,23 @@ pub fn render_markdown(s: &Summary) -> String {
         let _ = writeln!(o, "Plots: {} · plotted data: [series.json](series.json)\n", links.join(" · "));
     }
 
+    for warning in &s.warnings {
+        let _ = writeln!(o, "**Warning:** {warning}\n");
+    }
     let _ = writeln!(o, "## Checks\n");
     let _ = writeln!(o, "| check | expected | actual | result |\n| --- | --- | --- | --- |");
     for (name, state) in &s.invariants {
-        let result = if state == "ok" { "ok" } else { "**VIOLATED**" };
+        let result = match (state.as_str(), s.not_checked.get(name)) {
+            ("ok", _) => "ok".to_string(),
+            ("violated", _) => "**VIOLATED**".to_string(),
+            (_, why) => format!("not checked: {}", table_cell(why.map_or("", String::as_str))),
+        };
         let _ = writeln!(o, "| invariant `{name}` | holds | {state} | {result} |");
     }
     for e in &s.expectations {
         let result = if e.ok { "ok" } else { "**VIOLATED**" };
-        let _ = writeln!(o, "| expect `{}` | {} | {} | {result} |", e.name, e.expected, e.actual);
+        let _ =
+            writeln!(o, "| expect `{}` | {} | {} | {result} |", e.name, table_cell(&e.expected), table_cell(&e.actual));
     }
     if !s.violations.is_empty() {
         let _ = writeln!(o, "\nViolations:\n");
@@ -273,7 +312,15 @@ pub fn render_markdown(s: &Summary) -> String {
         Some(w) => format!("{} (from {} to {})", secs(s.unavailable_ns), secs(w.from_ns), secs(w.to_ns)),
         None => secs(s.unavailable_ns),
     };
-    let _ = writeln!(o, "| longest write unavailability | {unavailable} |");
+    let _ = writeln!(o, "| longest write unavailability (gaps of 1 s or more) | {unavailable} |");
+    if s.in_flight_at_end > 0 {
+        let _ = writeln!(
+            o,
+            "| still waiting at the end (not in the latencies) | {} (oldest {}) |",
+            s.in_flight_at_end,
+            secs(s.oldest_in_flight_ns)
+        );
+    }
     let _ = writeln!(o, "| failovers | {} |", s.failovers);
     let _ = writeln!(o, "| WAL generated / network bytes | {} / {} |", kib(s.wal_bytes), kib(s.net_bytes));
 
@@ -344,9 +391,11 @@ pub fn render_markdown(s: &Summary) -> String {
             let mut rows: Vec<(u64, String)> = t
                 .windows
                 .iter()
-                .map(|w| (w.from_ns, format!("| {} | {} | {} |", secs(w.from_ns), secs(w.to_ns), w.label)))
+                .map(|w| (w.from_ns, format!("| {} | {} | {} |", secs(w.from_ns), secs(w.to_ns), table_cell(&w.label))))
                 .collect();
-            rows.extend(t.marks.iter().map(|m| (m.at_ns, format!("| {} | | {} |", secs(m.at_ns), m.label))));
+            rows.extend(
+                t.marks.iter().map(|m| (m.at_ns, format!("| {} | | {} |", secs(m.at_ns), table_cell(&m.label)))),
+            );
             rows.sort_by_key(|r| r.0);
             for (_, row) in rows {
                 let _ = writeln!(o, "{row}");
@@ -388,6 +437,8 @@ pub struct RunFailure {
     pub seed: u64,
     pub message: String,
     pub reproduce: String,
+    /// The run could not write its trace or history file: bad output, not a failed seed.
+    pub io_error: bool,
 }
 
 impl std::fmt::Display for RunFailure {

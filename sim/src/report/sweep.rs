@@ -1,6 +1,7 @@
 //! The results of a sweep: per-seed outcomes, distributions across seeds, the failing seeds
 //! with their reproduce commands, and the files a sweep writes.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -272,8 +273,52 @@ pub struct SweepSummary {
     pub not_run: u64,
     pub stopped_by: Option<StoppedBy>,
     pub distributions: Distributions,
+    /// Every invariant's state across the seeds that ran.
+    pub checks: BTreeMap<String, CheckTally>,
     /// In seed order.
     pub failures: Vec<FailingSeed>,
+}
+
+/// How many seeds found an invariant `ok`, `violated` or `not_checked`, and why the first
+/// `not_checked` seed did not judge it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CheckTally {
+    pub ok: u64,
+    pub violated: u64,
+    pub not_checked: u64,
+    pub not_checked_why: Option<String>,
+}
+
+impl CheckTally {
+    pub fn of<'a>(summaries: impl IntoIterator<Item = &'a Summary>) -> BTreeMap<String, CheckTally> {
+        let mut out: BTreeMap<String, CheckTally> = BTreeMap::new();
+        for s in summaries {
+            for (name, state) in &s.invariants {
+                let t = out.entry(name.clone()).or_default();
+                match state.as_str() {
+                    "ok" => t.ok += 1,
+                    "violated" => t.violated += 1,
+                    _ => {
+                        t.not_checked += 1;
+                        if t.not_checked_why.is_none() {
+                            t.not_checked_why = s.not_checked.get(name).cloned();
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A markdown table, one row per invariant.
+    pub fn table(checks: &BTreeMap<String, CheckTally>) -> String {
+        let mut out = String::from("| invariant | ok | violated | not checked |\n| --- | --- | --- | --- |\n");
+        for (name, t) in checks {
+            let why = t.not_checked_why.as_deref().map_or(String::new(), |w| format!(" ({})", w.replace('|', "\\|")));
+            let _ = writeln!(out, "| `{name}` | {} | {} | {}{why} |", t.ok, t.violated, t.not_checked);
+        }
+        out
+    }
 }
 
 impl SweepSummary {
@@ -295,6 +340,7 @@ impl SweepSummary {
             not_run: run.not_run.len() as u64,
             stopped_by: run.stopped_by,
             distributions: Distributions::of(&summaries),
+            checks: CheckTally::of(summaries.iter().copied()),
             failures,
         }
     }
@@ -367,12 +413,25 @@ impl SweepSummary {
 
     /// What `sweep` prints on stdout.
     pub fn render_text(&self) -> String {
-        format!("{}\n{}\n\n{}\n{}", self.title(), self.counts(), self.table(), self.failure_lines())
+        format!(
+            "{}\n{}\n\n{}\n{}\n{}",
+            self.title(),
+            self.counts(),
+            self.table(),
+            CheckTally::table(&self.checks),
+            self.failure_lines()
+        )
     }
 
     /// `summary.md`.
     pub fn render_markdown(&self) -> String {
-        let mut out = format!("# {}\n\n{}\n\n{}\n", self.title(), self.counts(), self.table());
+        let mut out = format!(
+            "# {}\n\n{}\n\n{}\n{}\n",
+            self.title(),
+            self.counts(),
+            self.table(),
+            CheckTally::table(&self.checks)
+        );
         if self.failures.is_empty() {
             out.push_str("Every seed that ran passed.\n");
         } else {

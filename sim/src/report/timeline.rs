@@ -134,7 +134,7 @@ impl Timeline {
             read_latency_curve: curve(&metrics.read_latency_ns),
         };
         let u = &metrics.unavailable;
-        if u.longest_ns > 0 {
+        if u.outage_ns() > 0 {
             timeline.windows.push(Window {
                 kind: WindowKind::Unavailable,
                 from_ns: u.longest_from_ns,
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn pauses_are_windows_and_the_worlds_own_mark_for_them_is_not_repeated() {
         let s = scenario(
-            "[[faults]]\nat = \"5s\"\npause = \"pg2\"\nfor = \"18s\"\n[[faults]]\nat = \"6s\"\nswitchover = \"pg3\"\n",
+            "[ha]\n[[faults]]\nat = \"5s\"\npause = \"pg2\"\nfor = \"18s\"\n[[faults]]\nat = \"6s\"\nswitchover = \"pg3\"\n",
         );
         let mut m = Metrics::default();
         m.mark(5_000_000_000, MarkKind::Note, "pg2 paused");
@@ -314,7 +314,7 @@ mod tests {
         m.lag_sample(2_000_000_000, "pg2", 7, [None, None, Some(9)]);
         m.mark(3_000_000_000, MarkKind::Failover, "failover to pg2");
         m.unavailable.invoked(1_000_000_000);
-        m.unavailable.finish(1_500_000_000);
+        m.unavailable.finish(2_500_000_000);
         let t = Timeline::new(&s, &m);
         assert_eq!(t.buckets(), 25);
         assert_eq!(t.commits[0], 2);
@@ -326,6 +326,6 @@ mod tests {
         assert_eq!(t.marks[0].kind, MarkKind::Failover);
         let kinds: Vec<_> = t.windows.iter().map(|w| w.kind).collect();
         assert_eq!(kinds, [WindowKind::Unavailable, WindowKind::Settle]);
-        assert_eq!(t.windows[0].label, "writes unavailable 500.0 ms");
+        assert_eq!(t.windows[0].label, "writes unavailable 1.500 s");
     }
 }

@@ -3,9 +3,10 @@
 use super::diag::{did_you_mean, line_col, Diag};
 use super::dist::read_dist;
 use super::fields::{Field, Section, MAX_CLOCK_DRIFT_PPM, MAX_SLOW_DISK_FACTOR};
-use super::model::{Dist, Expect, Fault, FaultKind, RandomFaultKind, RandomFaults};
+use super::model::{Dist, Expect, Fault, FaultKind, LossBound, RandomFaultKind, RandomFaults};
 use super::sections::read_node_pair;
 use super::units::{format_duration_ns, parse_duration_ns};
+use repsim_engine::config::SyncCommitLevel;
 
 const ACTIONS: &[&str] = &[
     "crash",
@@ -439,6 +440,20 @@ const EXPECT_KEYS: &[&str] = &[
     "liveness",
 ];
 
+/// `lost_acked_writes = 0`, or per level: `lost_acked_writes = { off = 1000, local = 0 }`.
+fn loss_bound(field: &Field) -> Result<LossBound, Diag> {
+    let Ok(levels) = field.section() else {
+        return Ok(LossBound::All(field.u64_at_least(0, "0 (or { off = 1000, local = 0 })")?));
+    };
+    let names: Vec<&str> = SyncCommitLevel::ALL.iter().map(|l| l.name()).collect();
+    levels.check_keys_with_help(&names, |_| false, "the keys are synchronous_commit levels")?;
+    let mut bound = [None; 5];
+    for (i, name) in names.iter().enumerate() {
+        bound[i] = levels.opt(name, |f| f.u64_at_least(0, "0"))?;
+    }
+    Ok(LossBound::PerLevel(bound))
+}
+
 pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
     let Some(field) = top.get("expect") else {
         return Ok(Expect::default());
@@ -446,7 +461,7 @@ pub(crate) fn read_expect(top: &Section) -> Result<Expect, Diag> {
     let s = field.section()?;
     s.check_keys(EXPECT_KEYS)?;
     Ok(Expect {
-        lost_acked_writes: s.opt("lost_acked_writes", |f| f.u64_at_least(0, "0"))?,
+        lost_acked_writes: s.opt("lost_acked_writes", loss_bound)?,
         converged: s.opt("converged", Field::bool)?,
         min_commits: s.opt("min_commits", |f| f.u64_at_least(0, "1000"))?,
         max_commit_p99_ns: s.opt("max_commit_p99", Field::duration_ns)?,

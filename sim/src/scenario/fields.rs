@@ -274,6 +274,8 @@ impl<'a> Field<'a> {
     fn unit_text(&self, kind: &str, example: &str) -> Result<&'a str, Diag> {
         match &self.value.kind {
             Kind::Str(text) => Ok(text),
+            // Zero needs no unit (`wal_sender_timeout = 0` turns it off, as in postgresql.conf).
+            Kind::Int(0) => Ok("0"),
             Kind::Int(number) => Err(self.type_error(
                 &format!("a {kind} string with a unit"),
                 format!("write `{} = \"{number}{example}\"` (or another unit)", self.key()),

@@ -17,6 +17,7 @@ mod parse;
 mod sections;
 mod tree;
 pub mod units;
+mod warnings;
 
 use std::fmt;
 use std::path::Path;
@@ -45,27 +46,54 @@ impl std::error::Error for ScenarioError {}
 
 /// Reads and validates the scenario file at `path`, then applies the `--set` `overrides`.
 pub fn load_scenario(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
-    let source_text = std::fs::read_to_string(path).map_err(|error| ScenarioError {
+    let bytes = std::fs::read(path).map_err(|error| ScenarioError {
         message: format!(
             "error: cannot read scenario file `{}`: {error}\nhelp: check the path; the bundled scenarios are in scenarios/",
             path.display()
         ),
     })?;
+    let source_text = String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let prefix = std::str::from_utf8(valid).expect("valid up to here");
+        let (line, column) = diag::line_col(prefix, prefix.len());
+        ScenarioError {
+            message: format!(
+                "error: `{}` is not valid UTF-8: the byte at line {line}, column {column} (byte offset {}) is not \
+                 part of a UTF-8 character\nhelp: save the file as UTF-8 (scenario files are TOML, which is UTF-8)",
+                path.display(),
+                valid.len()
+            ),
+        }
+    })?;
     parse_scenario(&source_text, &path.display().to_string(), overrides)
 }
 
 /// Validates the scenario text `source_text` (read from `source_path`, used in messages), then
-/// applies the `--set` `overrides` (`key.path=value`) in order, validating after each.
+/// applies the `--set` `overrides` (`key.path=value`) in order and validates the result once,
+/// so that the order of the overrides does not matter (`--set duration=2s --set settle=100s`).
 pub fn parse_scenario(source_text: &str, source_path: &str, overrides: &[String]) -> Result<Scenario, ScenarioError> {
     let file_error = |d: Diag| ScenarioError { message: diag::render(&d, source_text, source_path) };
     let mut root = tree::parse_document(source_text).map_err(|e| file_error(syntax_error(&e, source_text)))?;
     let mut scenario = parse::validate(&root, source_text).map_err(file_error)?;
+    let mut keys = Vec::new();
     for text in overrides {
         let override_error =
             |d: Diag| ScenarioError { message: diag::render_override(&d, text, source_text, source_path) };
         let parsed = overrides::parse_override(text).map_err(override_error)?;
+        keys.push(parsed.path.join("."));
         overrides::apply_override(&mut root, parsed).map_err(override_error)?;
-        scenario = parse::validate(&root, source_text).map_err(override_error)?;
+    }
+    if !overrides.is_empty() {
+        scenario = parse::validate(&root, source_text).map_err(|d| {
+            // Name the override the message is about, else all of them.
+            let names = |k: &String| {
+                let last = k.rsplit('.').next().unwrap_or(k);
+                d.message.contains(&format!("`{k}`")) || d.message.contains(&format!("`{last}`"))
+            };
+            let blamed = keys.iter().rposition(names);
+            let text = blamed.map_or_else(|| overrides.join(" --set "), |i| overrides[i].clone());
+            ScenarioError { message: diag::render_override(&d, &text, source_text, source_path) }
+        })?;
     }
     scenario.source_path = source_path.to_string();
     scenario.overrides = overrides.to_vec();

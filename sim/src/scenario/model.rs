@@ -357,9 +357,20 @@ impl RandomFaultKind {
 }
 
 /// `[expect]`: what the CI gate asserts. `None` = not asserted (still reported).
+/// `[expect] lost_acked_writes`: a bound on acknowledged writes lost, over every level
+/// (`lost_acked_writes = 0`), or per `synchronous_commit` level (`lost_acked_writes = { off =
+/// 1000, local = 0 }`), levels not listed unbounded: a loss the level allows is a measurement.
+/// A loss the promise did not allow is judged by `acked_writes_durable` whatever this says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LossBound {
+    All(u64),
+    /// In `SyncCommitLevel::ALL` order.
+    PerLevel([Option<u64>; 5]),
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expect {
-    pub lost_acked_writes: Option<u64>,
+    pub lost_acked_writes: Option<LossBound>,
     pub converged: Option<bool>,
     pub min_commits: Option<u64>,
     pub max_commit_p99_ns: Option<u64>,

@@ -32,6 +32,10 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
     let disks = read_disks(&top, &cluster.nodes)?;
     let workload = read_workload(&top)?;
     let (faults, random_faults) = read_faults(&top, &cluster.nodes, duration_ns, settle_ns, source)?;
+    let ha = super::ha::read_ha(&top, &cluster.nodes)?;
+    if ha.is_none() {
+        check_faults_need_no_ha(&top)?;
+    }
     Ok(Scenario {
         name,
         description,
@@ -45,11 +49,29 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
         workload,
         faults,
         random_faults,
-        ha: super::ha::read_ha(&top, &cluster.nodes)?,
+        ha,
         expect: read_expect(&top)?,
         replication,
         cluster,
     })
+}
+
+/// Faults that act through the HA manager do nothing without one: reject them.
+fn check_faults_need_no_ha(top: &Section) -> Result<(), Diag> {
+    let Some(list) = top.get("faults") else { return Ok(()) };
+    let Ok(items) = list.array("[]") else { return Ok(()) };
+    for (i, item) in items.iter().enumerate() {
+        let field = list.item(i, item);
+        let Ok(fault) = field.section() else { continue };
+        for key in ["switchover", "kill_dcs", "partition_dcs"] {
+            if let Some(f) = fault.get(key) {
+                return Err(f
+                    .error(format!("a `{key}` fault needs an HA manager, and this scenario has no `[ha]` table"))
+                    .help("add `[ha]` (Patroni's defaults need no keys), or use `promote = \"pg2\"` for an operator's pg_promote"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A name (of the scenario or of a node): `[a-z0-9_-]+`.
@@ -223,12 +245,9 @@ fn read_standby_names(field: &Field, cluster: &Cluster) -> Result<SyncStandbyNam
     let primary = &cluster.nodes[cluster.primary];
     let standbys: Vec<&str> = cluster.nodes.iter().filter(|n| *n != primary).map(String::as_str).collect();
     let standby_list = if standbys.is_empty() { "(none)".to_string() } else { standbys.join(", ") };
+    // The primary's own name may be listed, as PostgreSQL allows: it is never a standby of
+    // itself (and after a failover it may be one of the new primary's).
     for name in names.names.iter().filter(|n| *n != "*") {
-        if name == primary {
-            return Err(field
-                .error(format!("`{name}` is the primary; `{}` lists standbys", field.path))
-                .help(format!("the standbys are: {standby_list}")));
-        }
         if !cluster.nodes.contains(name) {
             let suggestion = did_you_mean(name, standbys.iter().copied());
             return Err(field

@@ -27,6 +27,7 @@ impl World {
                 flush: slot.max_flushed,
                 upstream: None,
                 diverged: false,
+                wal_removed: false,
                 standbys: Vec::new(),
                 synchronous_standby_names: slot.config.synchronous_standby_names.clone(),
                 history: Default::default(),
@@ -60,6 +61,7 @@ impl World {
             // A standby whose upstream removed the WAL it needs is out of service too; the agent
             // tries to rejoin it, and pg_rewind cannot help (see `copy_data`).
             diverged: slot.diverged || slot.wal_removed,
+            wal_removed: slot.wal_removed,
             standbys,
             synchronous_standby_names: engine.config().synchronous_standby_names.clone(),
             history: engine.timeline_history().clone(),

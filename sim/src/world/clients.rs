@@ -214,9 +214,9 @@ impl World {
             "invoke_ns": flight.planned.intended_ns, "complete_ns": self.now_ns,
             "outcome": result, "node": node, "lsn": lsn, "value_write_id": value,
         });
-        if writeln!(sink, "{line}").is_err() {
+        if let Err(e) = writeln!(sink, "{line}") {
             self.history_sink = None;
-            self.trace.write_error.get_or_insert("could not write the history file".into());
+            self.history_error.get_or_insert(format!("cannot write the history file: {e}"));
         }
     }
 

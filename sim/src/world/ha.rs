@@ -45,7 +45,9 @@ pub struct HaWorld {
 }
 
 impl HaWorld {
-    pub fn new(spec: Ha, names: &[String], primary: usize) -> HaWorld {
+    /// Agents run on every node but the `spares` (switched off: a node that is off runs no
+    /// agent; one starts when the spare is added).
+    pub fn new(spec: Ha, names: &[String], primary: usize, spares: &[usize]) -> HaWorld {
         let n = names.len();
         let mut world = HaWorld {
             dcs: Dcs::new(spec.ttl_ns, Some(names[primary].clone()), 0),
@@ -54,7 +56,7 @@ impl HaWorld {
             agent_incarnation: vec![0; n],
             spec,
         };
-        for node in 0..n {
+        for node in (0..n).filter(|node| !spares.contains(node)) {
             let mut agent = HaAgent::new(world.agent_config(names, node));
             if node == primary {
                 // Bootstrap: the initial primary took the leader key at time 0.

@@ -58,6 +58,22 @@ pub struct Promotion {
     pub since_last_write_ack_ns: u64,
 }
 
+/// When the lag sampler looks: once per `SAMPLE_INTERVAL_NS` period, at an instant drawn
+/// uniformly within the period from its own stream, so that periodic work (the WAL writer's
+/// 200 ms flush, status intervals) cannot alias with it and bias the lag percentiles.
+pub struct Sampler {
+    rng: crate::world::rng::Rng,
+    period_start_ns: u64,
+}
+
+impl Sampler {
+    /// The instant of the next sample: inside the period after the current one.
+    fn next_at(&mut self) -> u64 {
+        self.period_start_ns += SAMPLE_INTERVAL_NS;
+        self.period_start_ns + self.rng.below(SAMPLE_INTERVAL_NS)
+    }
+}
+
 pub struct World {
     pub scenario: Scenario,
     pub seed: u64,
@@ -101,8 +117,11 @@ pub struct World {
     pub slow_commit_example: Option<String>,
     /// `--history`: every client operation as one JSON line.
     pub history_sink: Option<Box<dyn std::io::Write + Send>>,
+    /// Writing the history file failed (the run goes on; the command reports it as bad output).
+    pub history_error: Option<String>,
     /// Each standby's lag in bytes as the primary last reported it (for `lag_aware`).
     pub standby_lag_bytes: Vec<Option<u64>>,
+    pub sampler: Sampler,
 }
 
 impl World {
@@ -150,10 +169,14 @@ impl World {
         // With an HA manager the DCS is one more network endpoint, after the nodes.
         let endpoints = scenario.cluster.nodes.len() + scenario.ha.is_some() as usize;
         let net = Network::new(&scenario.network, endpoints, stream(seed, "network"));
-        let ha = scenario
-            .ha
-            .clone()
-            .map(|spec| crate::world::ha::HaWorld::new(spec, &scenario.cluster.nodes, scenario.cluster.primary));
+        let ha = scenario.ha.clone().map(|spec| {
+            crate::world::ha::HaWorld::new(
+                spec,
+                &scenario.cluster.nodes,
+                scenario.cluster.primary,
+                &scenario.cluster.spares,
+            )
+        });
         let router_primary = Some(scenario.cluster.primary as NodeId);
         let workload = Workload::new(scenario.workload.clone(), stream(seed, "workload"));
         let sessions = (0..scenario.workload.clients).map(|_| Session::default()).collect();
@@ -187,7 +210,9 @@ impl World {
             slow_commits: 0,
             slow_commit_example: None,
             history_sink: None,
+            history_error: None,
             standby_lag_bytes: vec![None; scenario.cluster.nodes.len()],
+            sampler: Sampler { rng: stream(seed, "sampler"), period_start_ns: 0 },
             scenario,
         }
     }
@@ -214,7 +239,8 @@ impl World {
                 self.schedule(think, EventKind::SessionReady { session });
             }
         }
-        self.schedule(SAMPLE_INTERVAL_NS, EventKind::Sample);
+        let first_sample_ns = self.sampler.next_at();
+        self.schedule(first_sample_ns, EventKind::Sample);
         self.schedule(self.scenario.duration_ns, EventKind::Settle);
         if let Some((loop_wait, first_check)) =
             self.ha.as_ref().map(|h| (h.spec.loop_wait_ns, h.spec.check_interval_ns))
@@ -350,8 +376,9 @@ impl World {
                 self.metrics.lag_sample(self.now_ns, &row.application_name, lag_bytes, lags);
             }
         }
-        if self.now_ns + SAMPLE_INTERVAL_NS <= self.end_ns {
-            self.schedule(self.now_ns + SAMPLE_INTERVAL_NS, EventKind::Sample);
+        let next_ns = self.sampler.next_at();
+        if next_ns <= self.end_ns {
+            self.schedule(next_ns, EventKind::Sample);
         }
     }
 

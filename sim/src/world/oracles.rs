@@ -125,8 +125,6 @@ impl World {
 
     /// `node` was promoted off `from_timeline`: it replayed every commit its disk held, and
     /// under `synchronous_mode` it holds every synchronously confirmed commit.
-    /// `node` was promoted off `from_timeline`: it replayed every commit its disk held, and
-    /// under `synchronous_mode` it holds every synchronously confirmed commit.
     pub(crate) fn audit_promotion(&mut self, node: NodeId, from_timeline: u32, by_ha: bool) {
         let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
         let durable_end = self.wal_facts(node, from_timeline).durable_end;

@@ -125,7 +125,7 @@ impl Trace {
                 "detail": record.detail, "value": record.value,
             });
             if let Err(e) = writeln!(sink, "{line}") {
-                self.write_error.get_or_insert(e.to_string());
+                self.write_error.get_or_insert(format!("cannot write the trace file: {e}"));
             }
         }
     }
@@ -136,7 +136,7 @@ impl Trace {
         if let Some(sink) = self.sink.as_mut() {
             let line = serde_json::json!({ "t_ns": at_ns, "event": "note", "detail": text });
             if let Err(e) = writeln!(sink, "{line}") {
-                self.write_error.get_or_insert(e.to_string());
+                self.write_error.get_or_insert(format!("cannot write the trace file: {e}"));
             }
         }
     }
@@ -153,7 +153,7 @@ impl Trace {
     pub fn flush(&mut self) {
         if let Some(sink) = self.sink.as_mut() {
             if let Err(e) = sink.flush() {
-                self.write_error.get_or_insert(e.to_string());
+                self.write_error.get_or_insert(format!("cannot write the trace file: {e}"));
             }
         }
     }

@@ -1,0 +1,85 @@
+//! Every command a scenario header suggests does what the header says: each `--set` line of
+//! `scenarios/*.toml` is listed here with the outcome its header promises, and run.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+/// (scenario, seed, overrides, passes, what else must hold)
+type Suggested = (&'static str, u64, &'static [&'static str], bool, fn(&repsim::report::summary::Summary) -> bool);
+
+const SUGGESTED: &[Suggested] = &[
+    ("failover", 42, &["ha.ttl=30s", "ha.loop_wait=10s", "ha.retry_timeout=10s"], true, |s| {
+        s.ha_events.iter().any(|e| e.contains("pg1: starting as readonly because i had the session lock"))
+    }),
+    ("failover", 7, &["replication.synchronous_commit=local", "ha.synchronous_mode=false"], true, |s| {
+        s.lost_acked_writes_by_level.local > 0
+    }),
+    ("pause-split-brain", 42, &["replication.synchronous_commit=local", "ha.synchronous_mode=false"], false, |s| {
+        s.split_brain_writes > 0 && s.expectations.iter().filter(|e| !e.ok).all(|e| e.name == "split_brain_writes")
+    }),
+    ("primary-crash-restart", 1, &["replication.synchronous_commit=off"], true, |s| {
+        s.lost_acked_writes_by_level.off > 0 && s.lost_acked_writes == s.lost_acked_writes_by_level.off
+    }),
+    ("read-your-writes", 42, &["workload.router=replica"], false, |s| {
+        s.expectations.iter().filter(|e| !e.ok).all(|e| e.name == "read_your_writes")
+    }),
+    ("standby-falls-behind", 42, &["replication.replication_slots=true", "expect.converged=true"], true, |s| {
+        s.invariants["converged"] == "ok"
+    }),
+    (
+        "standby-falls-behind",
+        42,
+        &["ha.remove_data_directory_on_rewind_failure=true", "ha.ttl=30s", "expect.converged=true"],
+        true,
+        |s| s.ha_events.iter().any(|e| e.contains("pg3") && e.contains("re-clon")),
+    ),
+    ("sync-vs-async", 42, &["replication.synchronous_commit=off"], true, |s| s.commits > 0),
+    ("sync-vs-async", 42, &["replication.synchronous_commit=local"], true, |s| s.commits > 0),
+    ("sync-vs-async", 42, &["replication.synchronous_commit=remote_write"], true, |s| s.commits > 0),
+    ("sync-vs-async", 42, &["replication.synchronous_commit=on"], true, |s| s.commits > 0),
+    ("sync-vs-async", 42, &["replication.synchronous_commit=remote_apply"], true, |s| s.commits > 0),
+];
+
+/// The `--set` lists the header comments of `scenarios/*.toml` suggest, one per line.
+fn suggested_in_headers() -> BTreeSet<(String, Vec<String>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().take_while(|l| l.starts_with('#')) {
+            let words: Vec<&str> = line.split_whitespace().map(|w| w.trim_matches('`')).collect();
+            let sets: Vec<String> =
+                words.windows(2).filter(|w| w[0] == "--set").map(|w| w[1].trim_end_matches('`').to_string()).collect();
+            if !sets.is_empty() {
+                out.insert((name.clone(), sets));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_suggested_command_in_a_scenario_header_is_listed_here() {
+    let listed: BTreeSet<(String, Vec<String>)> = SUGGESTED
+        .iter()
+        .map(|(name, _, sets, _, _)| (name.to_string(), sets.iter().map(|s| s.to_string()).collect()))
+        .collect();
+    let missing: Vec<_> = suggested_in_headers().into_iter().filter(|s| !listed.contains(s)).collect();
+    assert!(missing.is_empty(), "header suggestions without a test here: {missing:?}");
+}
+
+#[test]
+fn every_suggested_command_does_what_its_header_says() {
+    for (name, seed, sets, passes, holds) in SUGGESTED {
+        let s = common::run(name, *seed, sets);
+        let failed: Vec<_> = s.expectations.iter().filter(|e| !e.ok).map(|e| &e.name).collect();
+        assert_eq!(s.ok, *passes, "{name} {sets:?}: violations {:?}, expectations failed {failed:?}", s.violations);
+        assert!(holds(&s), "{name} {sets:?}: the header's claim does not hold");
+    }
+}
