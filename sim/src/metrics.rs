@@ -232,10 +232,11 @@ impl Metrics {
     }
 }
 
-/// The shortest stretch without an acknowledged write that counts as an outage: one second, the
-/// order of a health check interval. Shorter gaps are ordinary commit latency (a synchronous
-/// commit across regions, an fsync tail), not unavailability.
-pub const OUTAGE_MIN_NS: u64 = 1_000_000_000;
+/// The shortest stretch without an acknowledged write (while writes wait) that counts as an
+/// outage: 100 ms, ten times a typical local commit and shorter than any switchover. Shorter
+/// gaps between acknowledgements are ordinary commit latency (an fsync tail), not
+/// unavailability.
+pub const OUTAGE_MIN_NS: u64 = 100_000_000;
 
 /// RTO as clients feel it: the longest stretch ending at a write acknowledgement (or at the end
 /// of the run) that began when a write was asked for after the last acknowledgement, during
@@ -379,6 +380,10 @@ mod tests {
         u.finish(900); // window 800..900 still open
         assert_eq!(u.longest_ns, 600);
         assert_eq!(u.longest_from_ns, 100);
+        assert_eq!(u.outage_ns(), 0, "600 ns between acknowledgements is latency, not an outage");
+        u.invoked(1_000);
+        u.finished(1_000 + OUTAGE_MIN_NS, true);
+        assert!(u.outage_ns() >= OUTAGE_MIN_NS, "{}", u.outage_ns());
     }
 
     #[test]

@@ -100,9 +100,11 @@ fn ordinary_commit_latency_is_not_unavailability() {
     let s = common::run("sync-vs-async", 42, &["duration=3s", "settle=2s"]);
     assert_eq!(s.unavailable_ns, 0, "gap {} ns", s.longest_write_gap_ns);
     assert!(s.longest_write_gap_ns > 0);
-    // A crash is an outage.
+    // A crash is an outage, and so is a switchover's third of a second.
     let crash = common::run("primary-crash-restart", 1, &[]);
     assert!(crash.unavailable_ns >= 1_000_000_000, "{}", crash.unavailable_ns);
+    let switchover = common::run("switchover", 42, &[]);
+    assert!(switchover.unavailable_ns >= 100_000_000, "{}", switchover.longest_write_gap_ns);
 }
 
 #[test]

@@ -80,7 +80,7 @@ pub struct Summary {
     /// The read router of the run.
     pub router: String,
     /// The longest stretch without an acknowledged write while writes were asked for, if it
-    /// lasted at least `metrics::OUTAGE_MIN_NS` (1 s); else 0.
+    /// lasted at least `metrics::OUTAGE_MIN_NS` (100 ms); else 0.
     pub unavailable_ns: u64,
     /// That stretch whatever its length (ordinary commit latency included).
     pub longest_write_gap_ns: u64,
@@ -312,7 +312,7 @@ pub fn render_markdown(s: &Summary) -> String {
         Some(w) => format!("{} (from {} to {})", secs(s.unavailable_ns), secs(w.from_ns), secs(w.to_ns)),
         None => secs(s.unavailable_ns),
     };
-    let _ = writeln!(o, "| longest write unavailability (gaps of 1 s or more) | {unavailable} |");
+    let _ = writeln!(o, "| longest write unavailability (gaps of 100 ms or more) | {unavailable} |");
     if s.in_flight_at_end > 0 {
         let _ = writeln!(
             o,
