@@ -11,11 +11,11 @@ use crate::check::view::EndState;
 pub(crate) fn check_converged(end: &EndState) -> Vec<Violation> {
     let name = |i: usize| end.nodes[i].name.to_string();
     let Some(primary_index) = end.final_primary() else {
-        return vec![Violation { invariant: "converged", detail: "no node runs as primary at the end".into() }];
+        return vec![Violation { invariant: "converged".into(), detail: "no node runs as primary at the end".into() }];
     };
     let Some(primary) = end.nodes[primary_index].engine.filter(|e| e.role() == Role::Primary) else {
         return vec![Violation {
-            invariant: "converged",
+            invariant: "converged".into(),
             detail: format!("{} is not running as primary at the end", name(primary_index)),
         }];
     };
@@ -27,13 +27,16 @@ pub(crate) fn check_converged(end: &EndState) -> Vec<Violation> {
             continue;
         }
         let Some(standby) = slot.engine else {
-            out.push(Violation { invariant: "converged", detail: format!("{} is not running at the end", name(i)) });
+            out.push(Violation {
+                invariant: "converged".into(),
+                detail: format!("{} is not running at the end", name(i)),
+            });
             continue;
         };
         let s = standby.status();
         if s.replay_lsn < p.flush_lsn || s.data_hash != p.data_hash {
             out.push(Violation {
-                invariant: "converged",
+                invariant: "converged".into(),
                 detail: format!(
                     "{} replayed to {} ({} bytes behind {}'s flush {}), data hash {:016x} vs {:016x}",
                     name(i),

@@ -23,7 +23,7 @@ pub fn check(end: &EndState) -> Verdict {
     let mut violations = Vec::new();
     if let Some(first) = losses.broken_promises.first() {
         violations.push(Violation {
-            invariant: "acked_writes_durable",
+            invariant: "acked_writes_durable".into(),
             detail: format!(
                 "{} acknowledged writes lost although their promise covered the surviving primary; first: write {} committed at {} under synchronous_commit={} by {}",
                 losses.broken_promises.len(),
@@ -35,17 +35,17 @@ pub fn check(end: &EndState) -> Verdict {
         });
     }
     for detail in end.fsync_violations {
-        violations.push(Violation { invariant: "durable_fsync", detail: detail.clone() });
+        violations.push(Violation { invariant: "durable_fsync".into(), detail: detail.clone() });
     }
     for (invariant, finding) in &end.live.by_invariant {
         let detail = format!("{} times; first: {}", finding.count, finding.examples.join("; "));
-        violations.push(Violation { invariant, detail });
+        violations.push(Violation { invariant: invariant.to_string(), detail });
     }
     violations.extend(check_replica_prefix(end));
     violations.extend(check_reads(end));
     if let Some(example) = end.slow_commit_example {
         let detail = format!("{} commits waited past max_commit_wait; first: {example}", end.slow_commits);
-        violations.push(Violation { invariant: "commits_release", detail });
+        violations.push(Violation { invariant: "commits_release".into(), detail });
     }
     let convergence = check_converged(end);
     let converged = convergence.is_empty();

@@ -40,7 +40,7 @@ pub(crate) fn check_replica_prefix(end: &EndState) -> Vec<Violation> {
         };
         if let Some(offset) = a.iter().zip(b).position(|(x, y)| x != y) {
             out.push(Violation {
-                invariant: "replica_prefix",
+                invariant: "replica_prefix".into(),
                 detail: format!(
                     "{}'s WAL differs from {}'s at {}",
                     slot.name,

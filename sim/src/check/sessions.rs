@@ -61,20 +61,20 @@ pub(crate) fn check_reads(end: &EndState) -> Vec<Violation> {
     let ryw = unexplained(end, &reads.read_your_writes_by_expected, &reads.read_your_writes);
     if ryw_checked && ryw.count > 0 {
         let detail = format!("{} reads missed the session's own write; first: {}", ryw.count, first(&ryw));
-        out.push(Violation { invariant: "read_your_writes", detail });
+        out.push(Violation { invariant: "read_your_writes".into(), detail });
     }
     let monotonic_checked = router.promises_monotonic_reads() || expect.monotonic_reads == Some(true);
     let monotonic = unexplained(end, &reads.monotonic_reads_by_expected, &reads.monotonic_reads);
     if monotonic_checked && monotonic.count > 0 {
         let detail = format!("{} reads went back in time; first: {}", monotonic.count, first(&monotonic));
-        out.push(Violation { invariant: "monotonic_reads", detail });
+        out.push(Violation { invariant: "monotonic_reads".into(), detail });
     }
     if let Some(first) = reads.dirty_reads.first() {
         let detail = format!(
             "{} reads returned a rolled-back write; first: session {} read key {} on {} and got write {}",
             reads.dirty_reads_count, first.session, first.key, first.node, first.returned_write_id
         );
-        out.push(Violation { invariant: "no_dirty_reads", detail });
+        out.push(Violation { invariant: "no_dirty_reads".into(), detail });
     }
     out
 }

@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use crate::check::history::AckedWrite;
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Violation {
-    pub invariant: &'static str,
+    pub invariant: String,
     pub detail: String,
 }
 

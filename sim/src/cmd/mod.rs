@@ -4,6 +4,7 @@
 pub mod check;
 pub mod compare;
 pub mod exit;
+pub mod merge;
 pub mod progress;
 pub mod run;
 pub mod shrink;
@@ -22,6 +23,13 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses a command line (the program name first), as `main` would.
+    pub fn try_parse_from_args(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(args)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -100,6 +108,18 @@ pub enum Command {
         /// No progress bar and no timing line.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Combine the shard folders of one sweep (`sweep --shard I/N`, each from its own machine)
+    /// into the report a single sweep of the whole range writes, in <out>/<scenario>/sweep/.
+    /// Refuses shards of different scenarios, overrides, seed ranges or builds, and a set with
+    /// a shard missing. Exit as `sweep`: 0 every seed passed, 1 one failed, 2 bad input.
+    Merge {
+        /// The shard folders, e.g. reports/failover/sweep/shard-*-of-8
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Put the merged report under this folder instead of reports/.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
     },
     /// Swarm testing: random scenarios drawn from the whole scenario space, one per seed, each
     /// checked by every invariant; failing seeds are written as scenario files and shrunk.
@@ -185,6 +205,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
             crate::cmd::run::run_command(scenario, seed, overrides, json, [trace, history], out)
         }
         Command::Validate { scenarios } => crate::cmd::validate::validate_command(scenarios),
+        Command::Merge { dirs, out } => crate::cmd::merge::merge_command(dirs, out),
         Command::Shrink { scenario, seed, overrides, keep, out } => {
             crate::cmd::shrink::shrink_command(scenario, seed, overrides, keep, out)
         }

@@ -94,7 +94,7 @@ impl SeedLines {
     }
 
     /// The line of the seed at `index`; written now if every earlier seed's line is.
-    fn finished(&self, index: usize, line: String) {
+    pub fn finished(&self, index: usize, line: String) {
         use std::io::Write;
         let mut s = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         s.waiting.insert(index, line);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::check::Violation;
 use crate::metrics::{Percentiles, Spread};
@@ -14,7 +14,7 @@ use crate::scenario::Scenario;
 /// `summary.md` links them.
 pub const RUN_PLOTS: [&str; 3] = ["lag.svg", "throughput.svg", "latency.svg"];
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StandbySummary {
     pub lag_bytes: Spread,
     pub write_lag_ns: Spread,
@@ -22,7 +22,7 @@ pub struct StandbySummary {
     pub replay_lag_ns: Spread,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LossesByLevel {
     pub off: u64,
     pub local: u64,
@@ -31,7 +31,7 @@ pub struct LossesByLevel {
     pub remote_apply: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Expectation {
     pub name: String,
     pub expected: String,
@@ -39,7 +39,7 @@ pub struct Expectation {
     pub ok: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeSummary {
     pub role: String,
     pub crashes: u32,
@@ -51,7 +51,7 @@ pub struct NodeSummary {
     pub disk_bytes: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub scenario: String,
     pub seed: u64,
@@ -119,7 +119,7 @@ pub struct Summary {
     pub timeline: Option<Box<Timeline>>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PromotionSummary {
     pub at_ns: u64,
     pub node: String,

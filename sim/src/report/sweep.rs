@@ -96,6 +96,19 @@ pub struct SeedResult {
 }
 
 impl SeedResult {
+    /// A line of `seeds.jsonl` read back (`json_line`'s inverse).
+    pub fn from_json_line(line: &str) -> Result<SeedResult, String> {
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let seed = value["seed"].as_u64().ok_or("no seed")?;
+        if value["panicked"] == true {
+            let text = |key: &str| value[key].as_str().unwrap_or_default().to_string();
+            let failure = RunFailure { seed, message: text("error"), reproduce: text("reproduce"), io_error: false };
+            return Ok(SeedResult { seed, outcome: SeedOutcome::Panicked(failure) });
+        }
+        let summary: Summary = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        Ok(SeedResult { seed, outcome: SeedOutcome::Ran(Box::new(summary)) })
+    }
+
     pub fn passed(&self) -> bool {
         matches!(&self.outcome, SeedOutcome::Ran(s) if s.ok)
     }
@@ -163,7 +176,7 @@ fn shorten(text: &str, max_chars: usize) -> String {
 }
 
 /// Why a sweep ended before every seed ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoppedBy {
     FailFast,
@@ -255,12 +268,40 @@ impl FailingSeed {
     }
 }
 
+/// What makes two sweep outputs parts of one sweep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepIdentity {
+    pub scenario: String,
+    pub source: String,
+    pub overrides: Vec<String>,
+    pub scenario_fingerprint: String,
+    pub build: String,
+}
+
+/// FNV-1a of the scenario as validated, without where it was read from.
+pub fn scenario_fingerprint(scenario: &Scenario) -> String {
+    let mut anonymous = scenario.clone();
+    anonymous.source_path.clear();
+    format!("{:016x}", crate::world::rng::fnv1a(format!("{anonymous:?}").as_bytes(), 0xcbf2_9ce4_8422_2325))
+}
+
+/// FNV-1a of the running executable's bytes: two binaries built from different code differ.
+pub fn build_fingerprint() -> String {
+    let bytes = std::env::current_exe().and_then(std::fs::read).unwrap_or_default();
+    format!("{}-{:016x}", env!("CARGO_PKG_VERSION"), crate::world::rng::fnv1a(&bytes, 0xcbf2_9ce4_8422_2325))
+}
+
 /// `summary.json` of a sweep. Keys are a stable interface: extended, never renamed.
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepSummary {
     pub scenario: String,
     pub source: String,
     pub overrides: Vec<String>,
+    /// A fingerprint of the scenario as validated (file contents and overrides): shards of
+    /// one sweep share it.
+    pub scenario_fingerprint: String,
+    /// A fingerprint of the repsim binary that ran it: shards merge only from one build.
+    pub build: String,
     /// The range as given, normalised to `A..B` (B exclusive).
     pub seeds: String,
     /// `I/N` for a sharded sweep.
@@ -323,13 +364,28 @@ impl CheckTally {
 
 impl SweepSummary {
     pub fn of(scenario: &Scenario, range: SeedRange, shard: Option<Shard>, run: &SeedRun) -> SweepSummary {
+        let identity = SweepIdentity {
+            scenario: scenario.name.clone(),
+            source: scenario.source_path.clone(),
+            overrides: scenario.overrides.clone(),
+            scenario_fingerprint: scenario_fingerprint(scenario),
+            build: build_fingerprint(),
+        };
+        SweepSummary::from_parts(identity, range, shard, run)
+    }
+
+    /// A sweep's summary from its identity and its seeds' results (`repsim merge` rebuilds one
+    /// from shards without the scenario file).
+    pub fn from_parts(id: SweepIdentity, range: SeedRange, shard: Option<Shard>, run: &SeedRun) -> SweepSummary {
         let summaries: Vec<&Summary> = run.results.iter().filter_map(SeedResult::summary).collect();
         let failures: Vec<FailingSeed> = run.results.iter().filter_map(FailingSeed::of).collect();
         let panicked = failures.iter().filter(|f| f.outcome == "panicked").count() as u64;
         SweepSummary {
-            scenario: scenario.name.clone(),
-            source: scenario.source_path.clone(),
-            overrides: scenario.overrides.clone(),
+            scenario: id.scenario,
+            source: id.source,
+            overrides: id.overrides,
+            scenario_fingerprint: id.scenario_fingerprint,
+            build: id.build,
             seeds: range.to_string(),
             shard: shard.map(|s| s.to_string()),
             seeds_requested: (run.results.len() + run.not_run.len()) as u64,
