@@ -44,7 +44,6 @@ pub struct NodeStatus {
     pub replay_lsn: Lsn,
     /// Oldest WAL still held (memory and disk are bounded by this).
     pub wal_start_lsn: Lsn,
-    pub data_hash: u64,
     pub rows: usize,
     pub checkpoints: u64,
     pub commits_waiting_for_standbys: usize,
@@ -105,6 +104,12 @@ impl Node {
         })
     }
 
+    /// A hash of every row the node holds (for `converged`): linear in the table size, so it
+    /// is computed only when asked, not with every `status()`.
+    pub fn data_hash(&self) -> u64 {
+        self.store.data_hash()
+    }
+
     pub fn status(&self) -> NodeStatus {
         NodeStatus {
             role: self.role,
@@ -114,7 +119,6 @@ impl Node {
             flush_lsn: self.flusher.flushed,
             replay_lsn: if self.role == Role::Primary { self.wal.end() } else { self.replay.lsn },
             wal_start_lsn: self.wal.start(),
-            data_hash: self.store.data_hash(),
             rows: self.store.len(),
             checkpoints: self.checkpointer.completed,
             commits_waiting_for_standbys: self.commits.remote_waiting(),

@@ -20,6 +20,7 @@ pub(crate) fn check_converged(end: &EndState) -> Vec<Violation> {
         }];
     };
     let p = primary.status();
+    let primary_data_hash = primary.data_hash();
     let mut out = Vec::new();
     for (i, slot) in end.nodes.iter().enumerate() {
         let spare_never_added = slot.never_added;
@@ -34,7 +35,8 @@ pub(crate) fn check_converged(end: &EndState) -> Vec<Violation> {
             continue;
         };
         let s = standby.status();
-        if s.replay_lsn < p.flush_lsn || s.data_hash != p.data_hash {
+        let (standby_hash, primary_hash) = (standby.data_hash(), primary_data_hash);
+        if s.replay_lsn < p.flush_lsn || standby_hash != primary_hash {
             out.push(Violation {
                 invariant: "converged".into(),
                 detail: format!(
@@ -44,8 +46,8 @@ pub(crate) fn check_converged(end: &EndState) -> Vec<Violation> {
                     p.flush_lsn.bytes_since(s.replay_lsn),
                     name(primary_index),
                     p.flush_lsn,
-                    s.data_hash,
-                    p.data_hash
+                    standby_hash,
+                    primary_hash
                 ),
             });
         }

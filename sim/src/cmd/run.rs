@@ -52,7 +52,7 @@ pub fn run_seed_with_history(
         for slot in &world.nodes {
             if let Some(engine) = &slot.engine {
                 let s = engine.status();
-                for value in [s.insert_lsn.0, s.flush_lsn.0, s.replay_lsn.0, s.data_hash] {
+                for value in [s.insert_lsn.0, s.flush_lsn.0, s.replay_lsn.0, engine.data_hash()] {
                     world.trace.fold(value);
                 }
             }

@@ -3,24 +3,27 @@
 
 use std::collections::BinaryHeap;
 
-struct Entry<T> {
+/// What the heap orders: 24 bytes, whatever the size of an event. The events themselves stay
+/// put in `slots` (measured: sifting 88-byte entries was 13 % of a failover run's time).
+#[derive(Clone, Copy)]
+struct Key {
     at_ns: u64,
     seq: u64,
-    item: T,
+    slot: u32,
 }
 
-impl<T> PartialEq for Entry<T> {
+impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         (self.at_ns, self.seq) == (other.at_ns, other.seq)
     }
 }
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
+impl Eq for Key {}
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<T> Ord for Entry<T> {
+impl Ord for Key {
     /// Reversed: `BinaryHeap` is a max-heap and the earliest event must come out first.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
@@ -28,20 +31,29 @@ impl<T> Ord for Entry<T> {
 }
 
 pub struct EventQueue<T> {
-    heap: BinaryHeap<Entry<T>>,
+    heap: BinaryHeap<Key>,
+    /// The events, by slot; a popped event's slot is reused (`free`).
+    slots: Vec<Option<T>>,
+    free: Vec<u32>,
     seq: u64,
     now_ns: u64,
 }
 
 impl<T> Default for EventQueue<T> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::new(), seq: 0, now_ns: 0 }
+        EventQueue::with_capacity(0)
     }
 }
 
 impl<T> EventQueue<T> {
     pub fn with_capacity(capacity: usize) -> Self {
-        EventQueue { heap: BinaryHeap::with_capacity(capacity), seq: 0, now_ns: 0 }
+        EventQueue {
+            heap: BinaryHeap::with_capacity(capacity),
+            slots: Vec::with_capacity(capacity),
+            free: Vec::new(),
+            seq: 0,
+            now_ns: 0,
+        }
     }
 
     /// Time of the last event popped.
@@ -61,18 +73,30 @@ impl<T> EventQueue<T> {
     pub fn push(&mut self, at_ns: u64, item: T) {
         assert!(at_ns >= self.now_ns, "event scheduled in the past: {at_ns} < {}", self.now_ns);
         self.seq += 1;
-        self.heap.push(Entry { at_ns, seq: self.seq, item });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(item);
+                slot
+            }
+            None => {
+                self.slots.push(Some(item));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 4 billion pending events")
+            }
+        };
+        self.heap.push(Key { at_ns, seq: self.seq, slot });
     }
 
     /// The earliest event, advancing `now_ns` to its time.
     pub fn pop(&mut self) -> Option<(u64, T)> {
-        let entry = self.heap.pop()?;
-        self.now_ns = entry.at_ns;
-        Some((entry.at_ns, entry.item))
+        let key = self.heap.pop()?;
+        self.now_ns = key.at_ns;
+        let item = self.slots[key.slot as usize].take().expect("a queued slot holds its event");
+        self.free.push(key.slot);
+        Some((key.at_ns, item))
     }
 
     pub fn peek_time_ns(&self) -> Option<u64> {
-        self.heap.peek().map(|e| e.at_ns)
+        self.heap.peek().map(|k| k.at_ns)
     }
 }
 
