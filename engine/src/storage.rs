@@ -13,10 +13,83 @@ pub struct Value {
     pub len: u32,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Store {
-    rows: BTreeMap<(u32, u64), Value>,
+/// Rows whose value follows from their key: `key == write_id`, one length per table (the
+/// insert-only tables of the workload, one row per write). Held as ranges of keys, so a table
+/// of millions of such rows costs a few bytes per gap, not a tree node per row.
+#[derive(Clone, Debug, Default)]
+struct DerivedRows {
+    len: u32,
+    /// start -> end (exclusive), disjoint and not adjacent.
+    ranges: BTreeMap<u64, u64>,
+    count: usize,
 }
+
+impl DerivedRows {
+    fn contains(&self, key: u64) -> bool {
+        self.ranges.range(..=key).next_back().is_some_and(|(_, &end)| key < end)
+    }
+
+    fn insert(&mut self, key: u64) {
+        if self.contains(key) {
+            return;
+        }
+        self.count += 1;
+        let before = self.ranges.range(..=key).next_back().map(|(&s, &e)| (s, e)).filter(|&(_, e)| e == key);
+        let after = key.checked_add(1).and_then(|next| self.ranges.get(&next).map(|&e| (next, e)));
+        match (before, after) {
+            (Some((start, _)), Some((next, end))) => {
+                self.ranges.remove(&next);
+                self.ranges.insert(start, end);
+            }
+            (Some((start, _)), None) => {
+                self.ranges.insert(start, key + 1);
+            }
+            (None, Some((next, end))) => {
+                self.ranges.remove(&next);
+                self.ranges.insert(key, end);
+            }
+            (None, None) => {
+                self.ranges.insert(key, key + 1);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: u64) -> bool {
+        let Some((start, end)) = self.ranges.range(..=key).next_back().map(|(&s, &e)| (s, e)) else { return false };
+        if key >= end {
+            return false;
+        }
+        self.count -= 1;
+        self.ranges.remove(&start);
+        if start < key {
+            self.ranges.insert(start, key);
+        }
+        if key + 1 < end {
+            self.ranges.insert(key + 1, end);
+        }
+        true
+    }
+
+    fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ranges.iter().flat_map(|(&start, &end)| start..end)
+    }
+}
+
+/// Every row, in `(table, key)` order. Equality is of the rows, whatever their representation.
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    /// Rows not held in `derived`.
+    rows: BTreeMap<(u32, u64), Value>,
+    derived: BTreeMap<u32, DerivedRows>,
+}
+
+impl PartialEq for Store {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.all_rows().eq(other.all_rows())
+    }
+}
+
+impl Eq for Store {}
 
 const ENTRY_BYTES: usize = 4 + 8 + 8 + 4;
 
@@ -25,29 +98,61 @@ impl Store {
         match *change {
             RowChange::Insert { table, key, write_id, value_len }
             | RowChange::Update { table, key, write_id, value_len } => {
-                self.rows.insert((table, key), Value { write_id, len: value_len });
+                self.put(table, key, Value { write_id, len: value_len })
             }
             RowChange::Delete { table, key } => {
-                self.rows.remove(&(table, key));
+                if self.rows.remove(&(table, key)).is_none() {
+                    if let Some(d) = self.derived.get_mut(&table) {
+                        d.remove(key);
+                    }
+                }
             }
         }
     }
 
+    fn put(&mut self, table: u32, key: u64, value: Value) {
+        let derived = self.derived.entry(table).or_insert_with(|| DerivedRows { len: value.len, ..Default::default() });
+        if key == value.write_id && value.len == derived.len && !self.rows.contains_key(&(table, key)) {
+            derived.insert(key);
+            return;
+        }
+        derived.remove(key);
+        self.rows.insert((table, key), value);
+    }
+
     pub fn get(&self, table: u32, key: u64) -> Option<Value> {
-        self.rows.get(&(table, key)).copied()
+        if let Some(&value) = self.rows.get(&(table, key)) {
+            return Some(value);
+        }
+        let d = self.derived.get(&table)?;
+        d.contains(key).then_some(Value { write_id: key, len: d.len })
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.derived.values().map(|d| d.count).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
     }
 
     /// Every row of a table in key order.
     pub fn table(&self, table: u32) -> impl Iterator<Item = (u64, Value)> + '_ {
-        self.rows.range((table, 0)..=(table, u64::MAX)).map(|(&(_, key), &value)| (key, value))
+        let general = self.rows.range((table, 0)..=(table, u64::MAX)).map(|(&(_, key), &value)| (key, value));
+        let derived = self
+            .derived
+            .get(&table)
+            .into_iter()
+            .flat_map(|d| d.keys().map(move |key| (key, Value { write_id: key, len: d.len })));
+        merge_by_key(general, derived)
+    }
+
+    /// Every row in `(table, key)` order.
+    fn all_rows(&self) -> impl Iterator<Item = (u32, u64, Value)> + '_ {
+        let mut tables: Vec<u32> = self.rows.keys().map(|&(t, _)| t).chain(self.derived.keys().copied()).collect();
+        tables.sort_unstable();
+        tables.dedup();
+        tables.into_iter().flat_map(move |t| self.table(t).map(move |(key, value)| (t, key, value)))
     }
 
     /// A 64-bit FNV-1a hash over every row in order: equal stores have equal hashes on every
@@ -60,7 +165,7 @@ impl Store {
                 hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
             }
         };
-        for (&(table, key), value) in &self.rows {
+        for (table, key, value) in self.all_rows() {
             feed(&table.to_le_bytes());
             feed(&key.to_le_bytes());
             feed(&value.write_id.to_le_bytes());
@@ -71,10 +176,10 @@ impl Store {
 
     /// The data file a checkpoint writes: redo LSN, row count, rows, CRC-32C of all before it.
     pub fn to_data_file(&self, redo: Lsn) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.rows.len() * ENTRY_BYTES + 4);
+        let mut out = Vec::with_capacity(16 + self.len() * ENTRY_BYTES + 4);
         out.extend_from_slice(&redo.0.to_le_bytes());
-        out.extend_from_slice(&(self.rows.len() as u64).to_le_bytes());
-        for (&(table, key), value) in &self.rows {
+        out.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        for (table, key, value) in self.all_rows() {
             out.extend_from_slice(&table.to_le_bytes());
             out.extend_from_slice(&key.to_le_bytes());
             out.extend_from_slice(&value.write_id.to_le_bytes());
@@ -99,16 +204,35 @@ impl Store {
         if body.len() != 16 + count * ENTRY_BYTES {
             return None;
         }
-        let mut rows = BTreeMap::new();
+        let mut store = Store::default();
         for entry in body[16..].chunks_exact(ENTRY_BYTES) {
             let table = u32::from_le_bytes(entry[0..4].try_into().ok()?);
             let key = u64::from_le_bytes(entry[4..12].try_into().ok()?);
             let write_id = u64::from_le_bytes(entry[12..20].try_into().ok()?);
             let len = u32::from_le_bytes(entry[20..24].try_into().ok()?);
-            rows.insert((table, key), Value { write_id, len });
+            store.put(table, key, Value { write_id, len });
         }
-        Some((Store { rows }, redo))
+        Some((store, redo))
     }
+}
+
+/// Two key-ordered iterators with disjoint keys, merged in key order.
+fn merge_by_key<V>(
+    a: impl Iterator<Item = (u64, V)>,
+    b: impl Iterator<Item = (u64, V)>,
+) -> impl Iterator<Item = (u64, V)> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some((x, _)), Some((y, _))) => {
+            if x < y {
+                a.next()
+            } else {
+                b.next()
+            }
+        }
+        (Some(_), None) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 #[cfg(test)]
@@ -132,6 +256,50 @@ mod tests {
         corrupt[30] ^= 0x40;
         assert!(Store::from_data_file(&corrupt).is_none());
         assert!(Store::from_data_file(&file[..file.len() - 1]).is_none());
+    }
+
+    /// The compact form holds exactly the rows a plain map would, through inserts, updates
+    /// that break the key == write_id pattern, deletes that split ranges, and re-inserts.
+    #[test]
+    fn derived_rows_behave_as_a_plain_map() {
+        let mut store = Store::default();
+        let mut plain: BTreeMap<(u32, u64), Value> = BTreeMap::new();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let (table, key) = (1 + (next() % 2) as u32, next() % 300);
+            let change = match next() % 6 {
+                0 => RowChange::Delete { table, key },
+                1 => RowChange::Update { table, key, write_id: key + 1, value_len: 10 },
+                2 => RowChange::Insert { table, key, write_id: key, value_len: 7 },
+                _ => RowChange::Insert { table, key, write_id: key, value_len: 10 },
+            };
+            store.apply(&change);
+            match change {
+                RowChange::Delete { table, key } => {
+                    plain.remove(&(table, key));
+                }
+                RowChange::Insert { table, key, write_id, value_len }
+                | RowChange::Update { table, key, write_id, value_len } => {
+                    plain.insert((table, key), Value { write_id, len: value_len });
+                }
+            }
+        }
+        assert_eq!(store.len(), plain.len());
+        let rows: Vec<(u32, u64, Value)> = store.all_rows().collect();
+        let expected: Vec<(u32, u64, Value)> = plain.iter().map(|(&(t, k), &v)| (t, k, v)).collect();
+        assert_eq!(rows, expected);
+        for key in 0..300 {
+            assert_eq!(store.get(1, key), plain.get(&(1, key)).copied(), "key {key}");
+        }
+        let (back, _) = Store::from_data_file(&store.to_data_file(Lsn(1))).unwrap();
+        assert_eq!(back, store);
+        assert_eq!(back.data_hash(), store.data_hash());
     }
 
     #[test]
