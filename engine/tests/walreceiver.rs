@@ -304,14 +304,21 @@ fn standby_refuses_writes_as_read_only() {
     assert_eq!(h.node(S).status().insert_lsn, h.node(S).status().flush_lsn, "no WAL generated");
 }
 
-#[test]
-fn standby_reads_see_only_replayed_commits() {
-    let mut h = streaming_pair(SyncCommitLevel::Local, "");
+/// A streaming pair where the primary committed key 5 (write 55) and the standby has flushed
+/// that WAL but not replayed it; returns the commit's LSN.
+fn flushed_not_replayed(h: &mut Harness) -> repsim_engine::Lsn {
     h.write(P, 1, vec![insert(5, 55, 10)]);
     let lsn = h.node(P).status().insert_lsn;
     h.complete_all_io(P);
     h.deliver(P, S);
     h.complete_all_io(S);
+    lsn
+}
+
+#[test]
+fn standby_reads_see_only_replayed_commits() {
+    let mut h = streaming_pair(SyncCommitLevel::Local, "");
+    let lsn = flushed_not_replayed(&mut h);
     assert_eq!(h.node(S).status().flush_lsn, lsn, "flushed on the standby");
     let before = h.read(S, TABLE, 5);
     match before {
@@ -329,11 +336,7 @@ fn standby_reads_see_only_replayed_commits() {
 #[test]
 fn an_lsn_read_waits_for_replay_and_for_the_sessions_timeline() {
     let mut h = streaming_pair(SyncCommitLevel::Local, "");
-    h.write(P, 1, vec![insert(5, 55, 10)]);
-    let lsn = h.node(P).status().insert_lsn;
-    h.complete_all_io(P);
-    h.deliver(P, S);
-    h.complete_all_io(S);
+    let lsn = flushed_not_replayed(&mut h);
     let read_after = |min_timeline, op_id| Input::Client {
         client: repsim_engine::io::ClientId(7),
         op_id,

@@ -292,6 +292,13 @@ fn a_switchover_without_an_ha_manager_is_rejected_where_it_is_written() {
     let (code, _, stderr) = repsim(&["validate", &path]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("needs an HA manager") && stderr.contains(&format!("{path}:9:")), "{stderr}");
+    let random = temp_file(
+        "random-dcs.toml",
+        &format!("{SMALL}[[faults]]\nrandom = {{ rate = \"1/s\", kinds = [\"crash\", \"partition_dcs\"] }}\n"),
+    );
+    let (code, _, stderr) = repsim(&["validate", &random]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`partition_dcs` fault needs an HA manager"), "{stderr}");
 }
 
 #[test]

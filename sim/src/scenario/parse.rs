@@ -63,11 +63,24 @@ fn check_faults_need_no_ha(top: &Section) -> Result<(), Diag> {
     for (i, item) in items.iter().enumerate() {
         let field = list.item(i, item);
         let Ok(fault) = field.section() else { continue };
+        let needs_ha = |f: &Field, key: &str| {
+            f.error(format!("a `{key}` fault needs an HA manager, and this scenario has no `[ha]` table")).help(
+                "add `[ha]` (Patroni's defaults need no keys), or use `promote = \"pg2\"` for an operator's pg_promote",
+            )
+        };
         for key in ["switchover", "kill_dcs", "partition_dcs"] {
             if let Some(f) = fault.get(key) {
-                return Err(f
-                    .error(format!("a `{key}` fault needs an HA manager, and this scenario has no `[ha]` table"))
-                    .help("add `[ha]` (Patroni's defaults need no keys), or use `promote = \"pg2\"` for an operator's pg_promote"));
+                return Err(needs_ha(&f, key));
+            }
+        }
+        // Random faults drawn from kinds that act through the DCS.
+        let random = fault.get("random");
+        let random = random.as_ref().and_then(|r| r.section().ok());
+        if let Some(kinds) = random.as_ref().and_then(|r| r.get("kinds")) {
+            if let Ok(items) = kinds.array("[]") {
+                if let Some(item) = items.iter().find(|k| matches!(&k.kind, Kind::Str(s) if s == "partition_dcs")) {
+                    return Err(needs_ha(&kinds.element(item), "partition_dcs"));
+                }
             }
         }
     }
