@@ -199,6 +199,9 @@ settle = "5s"
 nodes = ["pg1", "pg2", "pg3"]
 primary = "pg1"
 
+# partition_dcs acts through the HA manager's DCS.
+[ha]
+
 [workload]
 clients = 4
 arrival = { open = "200/s" }

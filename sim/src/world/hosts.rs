@@ -11,6 +11,7 @@ use crate::world::cpu::{Cpu, Lane};
 use crate::world::disk::DiskOp;
 use crate::world::event::EventKind;
 use crate::world::net::Delivery;
+use crate::world::slot::TimerState;
 use crate::world::wire::Packet;
 use crate::world::{Promotion, World};
 
@@ -83,10 +84,16 @@ impl World {
             }
             Output::SetTimer { id, at } => {
                 let slot = &mut self.nodes[node as usize];
-                let generation = slot.timers.get(&id).map_or(1, |g| g + 1);
-                slot.timers.insert(id, generation);
                 let at_ns = slot.clock.true_time(at.0).max(self.now_ns);
-                self.schedule(at_ns, EventKind::Timer { node, incarnation, id, generation });
+                let state = slot.timers.entry(id).or_insert(TimerState { generation: 0, due_ns: 0, queued: None });
+                state.generation += 1;
+                state.due_ns = at_ns;
+                // The queued event fires first and moves itself to `due_ns` (see `timer_fired`).
+                if state.queued.is_none_or(|(queued_ns, _)| at_ns < queued_ns) {
+                    let generation = state.generation;
+                    state.queued = Some((at_ns, generation));
+                    self.schedule(at_ns, EventKind::Timer { node, incarnation, id, generation });
+                }
             }
             Output::Write { io, file, offset, bytes } => {
                 let done = self.nodes[node as usize].disk.submit(self.now_ns, DiskOp::Write { file, offset, bytes });

@@ -287,6 +287,27 @@ impl World {
         self.metrics.unavailable.finish(self.scenario.duration_ns.min(self.now_ns));
     }
 
+    /// A timer event: the engine's timer if it is still due now, else moved to its latest
+    /// deadline; an orphan (superseded by an earlier re-arm) does nothing.
+    fn timer_fired(&mut self, node: NodeId, incarnation: u64, id: repsim_engine::io::TimerId, generation: u64) {
+        let now_ns = self.now_ns;
+        let slot = &mut self.nodes[node as usize];
+        if slot.incarnation != incarnation {
+            return;
+        }
+        let Some(state) = slot.timers.get_mut(&id) else { return };
+        if state.queued.map(|(_, g)| g) != Some(generation) {
+            return;
+        }
+        if state.generation == generation || state.due_ns <= now_ns {
+            state.queued = None;
+            return self.step_node(node, Input::Timer(id));
+        }
+        let (due_ns, latest) = (state.due_ns, state.generation);
+        state.queued = Some((due_ns, latest));
+        self.schedule(due_ns, EventKind::Timer { node, incarnation, id, generation: latest });
+    }
+
     fn handle(&mut self, kind: EventKind) {
         match kind {
             EventKind::Input { node, incarnation, input } => {
@@ -295,10 +316,7 @@ impl World {
                 }
             }
             EventKind::Timer { node, incarnation, id, generation } => {
-                let slot = &self.nodes[node as usize];
-                if slot.incarnation == incarnation && slot.timers.get(&id) == Some(&generation) {
-                    self.step_node(node, Input::Timer(id));
-                }
+                self.timer_fired(node, incarnation, id, generation)
             }
             EventKind::DiskDone { node, incarnation, io } => {
                 if self.nodes[node as usize].incarnation == incarnation {
