@@ -9,6 +9,7 @@ use repsim_engine::io::{DiskImage, FileId};
 
 use crate::check::oracle::WalFacts;
 use crate::scenario::model::DiskSpec;
+use crate::world::chunks::{ChunkedBytes, SharedInterner};
 use crate::world::dist::sample_ns;
 use crate::world::rng::Rng;
 
@@ -22,13 +23,15 @@ pub enum DiskOp {
 
 #[derive(Clone, Debug, Default)]
 struct File {
-    durable: Vec<u8>,
+    durable: ChunkedBytes,
     /// Completed but unsynced writes, in completion order.
     volatile: Vec<(u64, Vec<u8>)>,
 }
 
 pub struct Disk {
     spec: DiskSpec,
+    /// Full chunks of file contents, shared with the other disks of the world.
+    interner: SharedInterner,
     files: BTreeMap<FileId, File>,
     /// Operations issued, not completed, in order: completion time, the op, and whether it
     /// fails (`fsync_error`).
@@ -44,18 +47,20 @@ pub struct Disk {
     pub fsyncs: u64,
 }
 
-fn write_at(target: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
-    if target.len() < offset + bytes.len() {
-        target.resize(offset + bytes.len(), 0);
-    }
-    target[offset..offset + bytes.len()].copy_from_slice(bytes);
+fn files_of(image: DiskImage, interner: &SharedInterner) -> BTreeMap<FileId, File> {
+    image
+        .files
+        .into_iter()
+        .map(|(id, bytes)| (id, File { durable: ChunkedBytes::from_vec(bytes, interner), volatile: Vec::new() }))
+        .collect()
 }
 
 impl Disk {
-    pub fn new(spec: DiskSpec, image: DiskImage, rng: Rng) -> Disk {
-        let files = image.files.into_iter().map(|(id, durable)| (id, File { durable, volatile: Vec::new() })).collect();
+    pub fn new(spec: DiskSpec, image: DiskImage, rng: Rng, interner: SharedInterner) -> Disk {
+        let files = files_of(image, &interner);
         Disk {
             spec,
+            interner,
             files,
             queue: Default::default(),
             fail_next_fsync: false,
@@ -136,7 +141,7 @@ impl Disk {
                 // fsync of a file that does not exist (removed meanwhile) does nothing.
                 if let Some(f) = self.files.get_mut(&file) {
                     for (offset, bytes) in std::mem::take(&mut f.volatile) {
-                        write_at(&mut f.durable, offset as usize, &bytes);
+                        f.durable.write_at(offset as usize, &bytes, &self.interner);
                     }
                 }
             }
@@ -169,7 +174,7 @@ impl Disk {
     pub fn truncate(&mut self, file: FileId, len: u64) {
         if let Some(f) = self.files.get_mut(&file) {
             for (offset, bytes) in std::mem::take(&mut f.volatile) {
-                write_at(&mut f.durable, offset as usize, &bytes);
+                f.durable.write_at(offset as usize, &bytes, &self.interner);
             }
             f.durable.truncate(len as usize);
         }
@@ -191,7 +196,7 @@ impl Disk {
                 }
                 for (i, sector) in bytes.chunks(SECTOR_BYTES).enumerate() {
                     if self.rng.chance(p) {
-                        write_at(&mut f.durable, offset as usize + i * SECTOR_BYTES, sector);
+                        f.durable.write_at(offset as usize + i * SECTOR_BYTES, sector, &self.interner);
                     }
                 }
             }
@@ -205,7 +210,7 @@ impl Disk {
         self.queue.clear();
         for f in self.files.values_mut() {
             for (offset, bytes) in std::mem::take(&mut f.volatile) {
-                write_at(&mut f.durable, offset as usize, &bytes);
+                f.durable.write_at(offset as usize, &bytes, &self.interner);
             }
         }
     }
@@ -213,13 +218,12 @@ impl Disk {
     /// A rewind or clone replaced the data directory.
     pub fn replace_image(&mut self, image: DiskImage) {
         self.queue.clear();
-        self.files =
-            image.files.into_iter().map(|(id, durable)| (id, File { durable, volatile: Vec::new() })).collect();
+        self.files = files_of(image, &self.interner);
     }
 
     /// What survives a crash right now.
     pub fn durable_image(&self) -> DiskImage {
-        DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.clone())).collect() }
+        DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.to_vec())).collect() }
     }
 
     /// Bytes held durably (for the memory-bound report).
@@ -241,7 +245,7 @@ mod tests {
             bandwidth_bytes_per_sec: 1_000_000_000,
             torn_write_probability: torn,
         };
-        Disk::new(spec, DiskImage::default(), stream(1, "disk"))
+        Disk::new(spec, DiskImage::default(), stream(1, "disk"), Default::default())
     }
 
     const F: FileId = FileId::WalSegment { timeline: 1, segno: 1 };

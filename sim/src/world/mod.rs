@@ -3,6 +3,7 @@
 //! through `Node::step` inputs and outputs.
 
 pub mod agents;
+pub mod chunks;
 pub mod clients;
 pub mod clock;
 pub mod cpu;
@@ -131,6 +132,7 @@ impl World {
         scenario.faults = crate::world::nemesis::concrete_faults(&scenario, seed);
         let configs = node_configs(&scenario);
         let image = initdb(&configs[scenario.cluster.primary]);
+        let interner = crate::world::chunks::SharedInterner::default();
         let nodes = configs
             .into_iter()
             .enumerate()
@@ -140,7 +142,12 @@ impl World {
                 // A spare starts with an empty disk: it is cloned when added.
                 let disk_image = if scenario.cluster.spares.contains(&i) { Default::default() } else { image.clone() };
                 NodeSlot {
-                    disk: Disk::new(scenario.disks[i].clone(), disk_image, stream(seed, &format!("disk/{name}"))),
+                    disk: Disk::new(
+                        scenario.disks[i].clone(),
+                        disk_image,
+                        stream(seed, &format!("disk/{name}")),
+                        interner.clone(),
+                    ),
                     cpu: Cpu::new(spec.cpus),
                     clock: NodeClock { offset_ns: spec.clock_offset_ns, drift_ppm: spec.clock_drift_ppm },
                     name,
