@@ -104,6 +104,13 @@ fn a_violation_is_exit_1_with_the_first_failing_reproduce_command_and_junit() {
         assert!(failure.text.contains(&format!("reproduce: repsim run scenarios/lossy.toml --seed {seed}")), "{xml}");
     }
     assert!(failure.text.contains("lost_acked_writes <= 0: actual"), "{xml}");
+    // Each test case's output tallies every invariant's state over its seeds, not_checked
+    // with its reason.
+    let outputs: Vec<&Element> = doc.iter().filter(|e| e.name == "system-out").collect();
+    assert!(
+        outputs.iter().any(|o| o.text.contains("| `commits_release` | 0 | 0 | 2 (no `[expect] max_commit_wait`")),
+        "{xml}"
+    );
 }
 
 #[test]
