@@ -7,9 +7,22 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
-use crate::world::rng::fnv1a;
-
 pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// A bucket for a chunk, eight bytes at a time (FNV-1a byte by byte was 13% of a run): equal
+/// chunks are then compared whole, so this needs only to spread, not to be collision-free.
+fn chunk_hash(bytes: &[u8]) -> u64 {
+    let mut hash = 0x9e37_79b9_7f4a_7c15u64;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        hash = (hash ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
+    }
+    for &b in words.remainder() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    }
+    hash
+}
 
 /// The full chunks of one world's disks, by content. Lookups only, never iterated for output.
 #[derive(Default)]
@@ -23,7 +36,7 @@ pub type SharedInterner = Rc<RefCell<Interner>>;
 impl Interner {
     /// The shared copy of `bytes` (a full chunk), made if none is alive.
     fn intern(&mut self, bytes: &[u8]) -> Rc<[u8]> {
-        let hash = fnv1a(bytes, 0xcbf2_9ce4_8422_2325);
+        let hash = chunk_hash(bytes);
         let bucket = self.by_hash.entry(hash).or_default();
         bucket.retain(|w| w.strong_count() > 0);
         if let Some(shared) = bucket.iter().filter_map(Weak::upgrade).find(|s| **s == *bytes) {
