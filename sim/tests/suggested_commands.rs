@@ -83,3 +83,69 @@ fn every_suggested_command_does_what_its_header_says() {
         assert!(holds(&s), "{name} {sets:?}: the header's claim does not hold");
     }
 }
+
+/// The repsim command lines of the README's `sh` blocks, joined across `\` continuations, with
+/// comments and the `cargo run … --` prefix removed, `$level` filled in.
+fn readme_commands() -> Vec<Vec<String>> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let mut commands = Vec::new();
+    let (mut in_sh, mut pending) = (false, String::new());
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let code = line.split(" # ").next().unwrap_or("").trim_end();
+        if let Some(head) = code.strip_suffix('\\') {
+            pending.push_str(head);
+            continue;
+        }
+        let whole = format!("{pending}{code}").replace("$level", "off");
+        pending.clear();
+        let Some(at) =
+            whole.find(" -- ").map(|i| i + 4).or_else(|| whole.trim_start().starts_with("repsim ").then_some(0))
+        else {
+            continue; // cargo test, loop syntax
+        };
+        let words: Vec<String> = whole[at..].split_whitespace().map(str::to_string).collect();
+        let words = if words.first().is_some_and(|w| w == "repsim") { words[1..].to_vec() } else { words };
+        commands.push(words);
+    }
+    commands
+}
+
+/// Every README command parses with repsim's CLI and its scenario loads with its overrides; the
+/// shrink example fails (so there is something to shrink) and the `off` crash run loses writes
+/// as the text says, without failing.
+#[test]
+fn every_readme_command_parses_and_its_scenario_loads() {
+    let commands = readme_commands();
+    assert!(commands.len() >= 8, "{commands:?}");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for words in &commands {
+        let mut args = vec!["repsim"];
+        args.extend(words.iter().map(String::as_str));
+        repsim::cmd::Cli::try_parse_from_args(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let Some(file) = words.iter().find(|w| w.ends_with(".toml")) else { continue };
+        let sets: Vec<String> = words.windows(2).filter(|w| w[0] == "--set").map(|w| w[1].clone()).collect();
+        let sets: Vec<String> = if words[0] == "compare" {
+            Vec::new() // comma lists: one value each is loaded by compare itself
+        } else {
+            sets
+        };
+        repsim::scenario::load_scenario(&root.join(file), &sets).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+    }
+    let shrink = commands.iter().find(|w| w[0] == "shrink").expect("a shrink example");
+    let sets: Vec<&str> = shrink.windows(2).filter(|w| w[0] == "--set").map(|w| w[1].as_str()).collect();
+    let file = shrink.iter().find(|w| w.ends_with(".toml")).expect("a scenario");
+    let name = file.trim_start_matches("scenarios/").trim_end_matches(".toml");
+    let seed: u64 = shrink.windows(2).find(|w| w[0] == "--seed").map_or(42, |w| w[1].parse().unwrap());
+    assert!(!common::run(name, seed, &sets).ok, "the README's shrink example does not fail: {shrink:?}");
+    let off = common::run("primary-crash-restart", 1, &["replication.synchronous_commit=off"]);
+    assert!(off.ok && off.lost_acked_writes_by_level.off > 0);
+    assert_eq!(common::run("primary-crash-restart", 1, &[]).lost_acked_writes, 0, "local loses none");
+}
