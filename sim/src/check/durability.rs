@@ -19,7 +19,7 @@ pub fn check_losses(end: &EndState) -> Losses {
         return losses;
     };
     let store = engine.store();
-    for write in &end.history.acked_writes {
+    for write in end.history.acked_writes.iter() {
         if store.get(INSERT_TABLE, write.write_id).is_some() {
             continue;
         }
@@ -34,7 +34,7 @@ pub fn check_losses(end: &EndState) -> Losses {
             (write.node as usize == primary || write.confirmed_by_mask & (1 << primary) != 0) && promise_survived;
         // A split-brain write is counted as such (`no_split_brain`), not as a broken promise.
         if write.level >= SyncCommitLevel::Local && kept_node_confirmed && !write.split_brain {
-            losses.broken_promises.push(*write);
+            losses.broken_promises.push(write);
         }
     }
     losses

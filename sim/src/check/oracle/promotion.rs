@@ -29,14 +29,14 @@ fn lost(w: &AckedWrite, lost_wal: &[LostWal]) -> bool {
 /// The first write acknowledged by another node on `from_timeline` (not on a dead branch, not
 /// lost with its primary's unflushed WAL) that `store` lacks and `also` selects, and how many
 /// more there are.
-fn missing<'a>(
-    history: &'a History,
+fn missing(
+    history: &History,
     node: NodeId,
     from_timeline: u32,
     store: &Store,
     lost_wal: &[LostWal],
     also: impl Fn(&AckedWrite) -> bool,
-) -> Option<(&'a AckedWrite, usize)> {
+) -> Option<(AckedWrite, usize)> {
     let mut missing = history.acked_writes.iter().filter(|w| {
         w.node != node
             && w.timeline == from_timeline
