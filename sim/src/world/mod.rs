@@ -88,6 +88,9 @@ pub struct World {
     pub history: History,
     pub trace: Trace,
     pub events: u64,
+    /// The most events ever pending at once (bounded by the cluster and the load, not by the
+    /// length of the run).
+    pub queue_high_water: usize,
     /// Facts for the checker: `durable_fsync` violations found as they happen.
     pub fsync_violations: Vec<String>,
     /// What the god's-eye oracles found as things happened (`world/oracles.rs`).
@@ -200,6 +203,7 @@ impl World {
             history: History::default(),
             trace,
             events: 0,
+            queue_high_water: 0,
             fsync_violations: Vec::new(),
             live: Default::default(),
             lost_wal: Vec::new(),
@@ -226,6 +230,7 @@ impl World {
 
     pub fn schedule(&mut self, at_ns: u64, kind: EventKind) {
         self.queue.push(at_ns, kind);
+        self.queue_high_water = self.queue_high_water.max(self.queue.len());
     }
 
     /// Runs the whole scenario: `duration`, then `settle`.
