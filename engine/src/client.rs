@@ -88,12 +88,13 @@ impl Node {
     }
 
     /// What a read here sees, if that includes WAL position `lsn` of `timeline`: the position
-    /// is ours when `timeline` is our timeline, or an ancestor we left at or after `lsn`.
+    /// is ours when `timeline` is our timeline, or an ancestor we left at or after `lsn` (our
+    /// history names only ancestors). `Lsn::INVALID`: the session has not written yet.
     fn seen_through(&self, timeline: u32, lsn: Lsn) -> Option<Lsn> {
         let seen = if self.role == Role::Primary { self.wal.end() } else { self.replay.lsn };
         let on_our_history = lsn == Lsn::INVALID
             || timeline == self.timeline
-            || (timeline < self.timeline && self.history.end_of(timeline).is_some_and(|switch| switch >= lsn));
+            || self.history.end_of(timeline).is_some_and(|switch| switch >= lsn);
         (seen >= lsn && on_our_history).then_some(seen)
     }
 

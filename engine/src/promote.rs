@@ -83,7 +83,7 @@ impl Node {
             self.kick_replay(now, out);
             return;
         }
-        self.finish_promotion(now, out);
+        self.finish_promotion(out);
     }
 
     /// End of recovery, first half (`StartupXLOG`): cut the WAL at the last complete record
@@ -91,7 +91,7 @@ impl Node {
     /// file (`writeTimeLineHistory` in timeline.c, a failed fsync PANICs) before it writes any
     /// WAL on the new timeline, so a crash here leaves no new-timeline WAL without its history.
     /// The switch itself waits for that fsync ([`Node::history_file_durable`]).
-    fn finish_promotion(&mut self, _now: Instant, out: &mut Vec<Output>) {
+    fn finish_promotion(&mut self, out: &mut Vec<Output>) {
         // E: the end of the last complete record replayed. Anything after it (a partial record)
         // is not part of the new history; everything streamed was flushed and replayed first.
         let switch = self.replay.lsn;

@@ -30,11 +30,13 @@ impl DerivedRows {
     }
 
     fn insert(&mut self, key: u64) {
-        if self.contains(key) {
+        // One lookup tells both whether `key` is held and whether it extends the range before.
+        let before = self.ranges.range(..=key).next_back().map(|(&s, &e)| (s, e));
+        if before.is_some_and(|(_, end)| key < end) {
             return;
         }
         self.count += 1;
-        let before = self.ranges.range(..=key).next_back().map(|(&s, &e)| (s, e)).filter(|&(_, e)| e == key);
+        let before = before.filter(|&(_, end)| end == key);
         let after = key.checked_add(1).and_then(|next| self.ranges.get(&next).map(|&e| (next, e)));
         match (before, after) {
             (Some((start, _)), Some((next, end))) => {

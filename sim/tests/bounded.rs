@@ -12,7 +12,7 @@ fn queue_high_water(duration: &str) -> usize {
     let scenario = common::load("sync-vs-async", &[&format!("duration={duration}")]);
     let mut world = World::new(scenario, 1, Trace::new(None));
     world.run();
-    world.queue_high_water
+    world.queue_high_water()
 }
 
 #[test]

@@ -14,7 +14,7 @@ pub mod view;
 use crate::check::converged::check_converged;
 pub use crate::check::durability::check_losses;
 use crate::check::replica_prefix::check_replica_prefix;
-use crate::check::sessions::check_reads;
+use crate::check::sessions::{check_reads, monotonic_reads_judged, read_your_writes_judged};
 pub use crate::check::verdict::{CheckState, Losses, Verdict, Violation};
 use crate::check::view::EndState;
 
@@ -49,10 +49,8 @@ pub fn check(end: &EndState) -> Verdict {
     }
     let convergence = check_converged(end);
     let converged = convergence.is_empty();
-    let excuse = if converged { None } else { crate::check::converged::excuse(end) };
-    let converged_gates =
-        end.scenario.expect.converged != Some(false) && end.scenario.expect.liveness && excuse.is_none();
-    if converged_gates {
+    let converged_unjudged = why_converged_is_not_judged(end, converged);
+    if converged_unjudged.is_none() {
         violations.extend(convergence);
     }
     let judged = |name: &str| {
@@ -62,7 +60,6 @@ pub fn check(end: &EndState) -> Verdict {
             CheckState::Ok
         }
     };
-    let expect = &end.scenario.expect;
     let router = end.scenario.workload.router;
     let unless =
         |checked: bool, name: &str, why: String| if checked { judged(name) } else { CheckState::NotChecked(why) };
@@ -73,7 +70,7 @@ pub fn check(end: &EndState) -> Verdict {
         (
             "read_your_writes",
             unless(
-                router.promises_read_your_writes() || expect.read_your_writes == Some(true),
+                read_your_writes_judged(end),
                 "read_your_writes",
                 format!(
                     "the {} router does not promise it; `[expect] read_your_writes = true` judges it",
@@ -84,7 +81,7 @@ pub fn check(end: &EndState) -> Verdict {
         (
             "monotonic_reads",
             unless(
-                router.promises_monotonic_reads() || expect.monotonic_reads == Some(true),
+                monotonic_reads_judged(end),
                 "monotonic_reads",
                 format!(
                     "the {} router does not promise it; `[expect] monotonic_reads = true` judges it",
@@ -107,32 +104,36 @@ pub fn check(end: &EndState) -> Verdict {
         (
             "commits_release",
             unless(
-                expect.max_commit_wait_ns.is_some(),
+                end.scenario.expect.max_commit_wait_ns.is_some(),
                 "commits_release",
                 "no `[expect] max_commit_wait` bounds how long a commit may wait".into(),
             ),
         ),
-        ("converged", converged_state(end, converged, excuse, judged("converged"))),
+        (
+            "converged",
+            match converged_unjudged {
+                Some(why) => CheckState::NotChecked(why),
+                None => judged("converged"),
+            },
+        ),
     ];
     Verdict { losses, converged, violations, invariants }
 }
 
-/// `converged` is judged unless the scenario or the run says it cannot be.
-fn converged_state(end: &EndState, converged: bool, excuse: Option<String>, judged: CheckState) -> CheckState {
+/// Why `converged` is reported but not judged: the scenario says so, or (when it did not
+/// converge) the run left no way to, as PostgreSQL and Patroni would (`converged::excuse`).
+fn why_converged_is_not_judged(end: &EndState, converged: bool) -> Option<String> {
     let expect = &end.scenario.expect;
     if !expect.liveness {
-        return CheckState::NotChecked(
-            "`[expect] liveness = false`: the fault plan may leave no way to converge".into(),
-        );
+        return Some("`[expect] liveness = false`: the fault plan may leave no way to converge".into());
     }
     if expect.converged == Some(false) {
         let measured = if converged { "it converged anyway" } else { "it did not" };
-        return CheckState::NotChecked(format!(
-            "`[expect] converged = false`: the scenario expects a node not to catch up ({measured})"
-        ));
+        return Some(format!("`[expect] converged = false`: the scenario expects a node not to catch up ({measured})"));
     }
-    match excuse {
-        Some(why) => CheckState::NotChecked(why),
-        None => judged,
+    if converged {
+        None
+    } else {
+        crate::check::converged::excuse(end)
     }
 }

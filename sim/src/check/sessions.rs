@@ -33,11 +33,19 @@ pub fn unexplained<'a>(
     }
 }
 
+/// `read_your_writes` is judged: the router promises it or `[expect]` demands it.
+pub(crate) fn read_your_writes_judged(end: &EndState) -> bool {
+    end.scenario.workload.router.promises_read_your_writes() || end.scenario.expect.read_your_writes == Some(true)
+}
+
+/// `monotonic_reads` is judged: the router promises it or `[expect]` demands it.
+pub(crate) fn monotonic_reads_judged(end: &EndState) -> bool {
+    end.scenario.workload.router.promises_monotonic_reads() || end.scenario.expect.monotonic_reads == Some(true)
+}
+
 /// The session guarantees: checked when the router promises them or `[expect]` demands them.
 pub(crate) fn check_reads(end: &EndState) -> Vec<Violation> {
     let reads = end.reads;
-    let router = end.scenario.workload.router;
-    let expect = &end.scenario.expect;
     let mut out = Vec::new();
     let describe = |a: &crate::check::reads::ReadAnomaly| {
         format!(
@@ -57,13 +65,13 @@ pub(crate) fn check_reads(end: &EndState) -> Vec<Violation> {
         (None, Some(id)) => format!("a read older than write {id}"),
         (None, None) => String::new(),
     };
-    let ryw_checked = router.promises_read_your_writes() || expect.read_your_writes == Some(true);
+    let ryw_checked = read_your_writes_judged(end);
     let ryw = unexplained(end, &reads.read_your_writes_by_expected, &reads.read_your_writes);
     if ryw_checked && ryw.count > 0 {
         let detail = format!("{} reads missed the session's own write; first: {}", ryw.count, first(&ryw));
         out.push(Violation { invariant: "read_your_writes".into(), detail });
     }
-    let monotonic_checked = router.promises_monotonic_reads() || expect.monotonic_reads == Some(true);
+    let monotonic_checked = monotonic_reads_judged(end);
     let monotonic = unexplained(end, &reads.monotonic_reads_by_expected, &reads.monotonic_reads);
     if monotonic_checked && monotonic.count > 0 {
         let detail = format!("{} reads went back in time; first: {}", monotonic.count, first(&monotonic));

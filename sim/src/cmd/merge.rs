@@ -22,35 +22,26 @@ struct ShardOutput {
     stopped_by: Option<StoppedBy>,
 }
 
+/// What merge reads of a shard's `summary.json` (a `SweepSummary`).
+#[derive(serde::Deserialize)]
+struct ShardHeader {
+    scenario: String,
+    source: String,
+    overrides: Vec<String>,
+    scenario_fingerprint: String,
+    build: String,
+    seeds: String,
+    shard: Option<String>,
+    stopped_by: Option<StoppedBy>,
+}
+
 fn read_shard(dir: &Path) -> Result<ShardOutput, String> {
     let at = |file: &str| dir.join(file);
-    let text =
-        std::fs::read_to_string(at("summary.json")).map_err(|e| format!("{}: {e}", at("summary.json").display()))?;
-    let s: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", at("summary.json").display()))?;
-    let field =
-        |key: &str| s[key].as_str().map(str::to_string).ok_or(format!("{}: no `{key}`", at("summary.json").display()));
-    let shard_text =
-        field("shard").map_err(|_| format!("{} is not a shard (it was swept without --shard)", dir.display()))?;
-    let identity = SweepIdentity {
-        scenario: field("scenario")?,
-        source: field("source")?,
-        overrides: s["overrides"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o.as_str().map(str::to_string))
-            .collect(),
-        scenario_fingerprint: field("scenario_fingerprint")?,
-        build: field("build")?,
-    };
-    let stopped_by = match s["stopped_by"].as_str() {
-        Some("fail_fast") => Some(StoppedBy::FailFast),
-        Some("interrupted") => Some(StoppedBy::Interrupted),
-        _ => None,
-    };
-    let lines =
-        std::fs::read_to_string(at("seeds.jsonl")).map_err(|e| format!("{}: {e}", at("seeds.jsonl").display()))?;
+    let in_file = |file: &str, e: &dyn std::fmt::Display| format!("{}: {e}", at(file).display());
+    let text = std::fs::read_to_string(at("summary.json")).map_err(|e| in_file("summary.json", &e))?;
+    let h: ShardHeader = serde_json::from_str(&text).map_err(|e| in_file("summary.json", &e))?;
+    let shard = h.shard.ok_or(format!("{} is not a shard (it was swept without --shard)", dir.display()))?;
+    let lines = std::fs::read_to_string(at("seeds.jsonl")).map_err(|e| in_file("seeds.jsonl", &e))?;
     let results = lines
         .lines()
         .enumerate()
@@ -60,11 +51,17 @@ fn read_shard(dir: &Path) -> Result<ShardOutput, String> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ShardOutput {
         dir: dir.to_path_buf(),
-        identity,
-        range: SeedRange::parse(&field("seeds")?)?,
-        shard: Shard::parse(&shard_text)?,
+        identity: SweepIdentity {
+            scenario: h.scenario,
+            source: h.source,
+            overrides: h.overrides,
+            scenario_fingerprint: h.scenario_fingerprint,
+            build: h.build,
+        },
+        range: SeedRange::parse(&h.seeds)?,
+        shard: Shard::parse(&shard)?,
         results,
-        stopped_by,
+        stopped_by: h.stopped_by,
     })
 }
 

@@ -52,6 +52,11 @@ pub fn ms(ns: u64) -> String {
     format!("{:.2} ms", ns as f64 / 1e6)
 }
 
+/// Text inside a markdown table cell: a `|` would end the cell, a newline the row.
+pub fn table_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
 /// A duration in the unit a person reads: `45 s`, `12.50 ms`, `800 µs`.
 pub fn duration(ns: u64) -> String {
     let (div, unit) = time_unit(ns as f64);

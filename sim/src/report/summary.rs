@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::Violation;
 use crate::metrics::{Percentiles, Spread};
+use crate::report::format::table_cell;
 use crate::report::timeline::{Timeline, WindowKind};
 use crate::scenario::Scenario;
 
@@ -225,11 +226,6 @@ pub fn render_text(s: &Summary) -> String {
     line(String::new());
     line(format!("reproduce: `{}`", s.reproduce));
     out
-}
-
-/// Text inside a markdown table cell: a `|` would end the cell.
-fn table_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
 }
 
 fn secs(ns: u64) -> String {

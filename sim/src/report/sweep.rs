@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::report::format::table_cell;
 use crate::report::summary::{RunFailure, Summary};
 use crate::scenario::Scenario;
 
@@ -176,7 +177,7 @@ fn shorten(text: &str, max_chars: usize) -> String {
 }
 
 /// Why a sweep ended before every seed ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoppedBy {
     FailFast,
@@ -355,7 +356,7 @@ impl CheckTally {
     pub fn table(checks: &BTreeMap<String, CheckTally>) -> String {
         let mut out = String::from("| invariant | ok | violated | not checked |\n| --- | --- | --- | --- |\n");
         for (name, t) in checks {
-            let why = t.not_checked_why.as_deref().map_or(String::new(), |w| format!(" ({})", w.replace('|', "\\|")));
+            let why = t.not_checked_why.as_deref().map_or(String::new(), |w| format!(" ({})", table_cell(w)));
             let _ = writeln!(out, "| `{name}` | {} | {} | {}{why} |", t.ok, t.violated, t.not_checked);
         }
         out

@@ -11,7 +11,6 @@ use crate::world::cpu::{Cpu, Lane};
 use crate::world::disk::DiskOp;
 use crate::world::event::EventKind;
 use crate::world::net::Delivery;
-use crate::world::slot::TimerState;
 use crate::world::wire::Packet;
 use crate::world::{Promotion, World};
 
@@ -85,7 +84,7 @@ impl World {
             Output::SetTimer { id, at } => {
                 let slot = &mut self.nodes[node as usize];
                 let at_ns = slot.clock.true_time(at.0).max(self.now_ns);
-                let state = slot.timers.entry(id).or_insert(TimerState { generation: 0, due_ns: 0, queued: None });
+                let state = slot.timers.entry(id).or_default();
                 state.generation += 1;
                 state.due_ns = at_ns;
                 // The queued event fires first and moves itself to `due_ns` (see `timer_fired`).

@@ -88,9 +88,6 @@ pub struct World {
     pub history: History,
     pub trace: Trace,
     pub events: u64,
-    /// The most events ever pending at once (bounded by the cluster and the load, not by the
-    /// length of the run).
-    pub queue_high_water: usize,
     /// Facts for the checker: `durable_fsync` violations found as they happen.
     pub fsync_violations: Vec<String>,
     /// What the god's-eye oracles found as things happened (`world/oracles.rs`).
@@ -203,7 +200,6 @@ impl World {
             history: History::default(),
             trace,
             events: 0,
-            queue_high_water: 0,
             fsync_violations: Vec::new(),
             live: Default::default(),
             lost_wal: Vec::new(),
@@ -230,7 +226,12 @@ impl World {
 
     pub fn schedule(&mut self, at_ns: u64, kind: EventKind) {
         self.queue.push(at_ns, kind);
-        self.queue_high_water = self.queue_high_water.max(self.queue.len());
+    }
+
+    /// The most events ever pending at once (bounded by the cluster and the load, not by the
+    /// length of the run).
+    pub fn queue_high_water(&self) -> usize {
+        self.queue.high_water()
     }
 
     /// Runs the whole scenario: `duration`, then `settle`.

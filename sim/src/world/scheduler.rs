@@ -37,6 +37,8 @@ pub struct EventQueue<T> {
     free: Vec<u32>,
     seq: u64,
     now_ns: u64,
+    /// The most events ever pending at once.
+    high_water: usize,
 }
 
 impl<T> Default for EventQueue<T> {
@@ -53,6 +55,7 @@ impl<T> EventQueue<T> {
             free: Vec::new(),
             seq: 0,
             now_ns: 0,
+            high_water: 0,
         }
     }
 
@@ -84,6 +87,12 @@ impl<T> EventQueue<T> {
             }
         };
         self.heap.push(Key { at_ns, seq: self.seq, slot });
+        self.high_water = self.high_water.max(self.heap.len());
+    }
+
+    /// The most events ever pending at once.
+    pub fn high_water(&self) -> usize {
+        self.high_water
     }
 
     /// The earliest event, advancing `now_ns` to its time.

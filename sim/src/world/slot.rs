@@ -90,7 +90,7 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
 /// leaves it there, and when it fires early it is moved to the latest deadline. A re-arm to an
 /// earlier time queues a new event and orphans the old one. (Measured: a queue of 31,000 stale
 /// timer events on average under load became a few dozen.)
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TimerState {
     /// Bumped by every `SetTimer`.
     pub generation: u64,
