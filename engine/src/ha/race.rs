@@ -1,0 +1,108 @@
+//! The leader race when the key is free (spec ha-and-routing §1.6): the candidate rules, the
+//! probes of the other members, and taking the key if nobody is healthier.
+
+use super::*;
+
+impl HaAgent {
+    /// §1.6 checks 2–9; the probes (check 10) follow.
+    pub(super) fn race(&mut self, now: Instant, pg: &PgState, out: &mut Vec<HaOutput>) {
+        let me = self.cfg.name.clone();
+        let reason = self.candidate_check(pg).err();
+        if let Some(reason) = reason {
+            out.push(HaOutput::Event(format!("not a candidate: {reason}")));
+            step_down(pg, out);
+            if pg.role == PgRole::Stopped && !self.needs_reinit {
+                out.push(HaOutput::Pg(PgAction::StartStandby { upstream: None }));
+            }
+            return self.publish(now, pg, out);
+        }
+        let request = self.next_request;
+        self.next_request += 1;
+        let others: Vec<NodeId> = self.cfg.members.iter().filter(|(n, _)| *n != me).map(|(_, id)| *id).collect();
+        if others.is_empty() {
+            self.step = Step::Probing { request, deadline: now, replies: Vec::new() };
+            return self.finish_race(now, pg, out);
+        }
+        for to in others {
+            out.push(HaOutput::Probe { request, to });
+        }
+        let deadline = Instant(now.0 + PROBE_TIMEOUT_NS);
+        out.push(HaOutput::SetTimer { at: deadline });
+        self.step = Step::Probing { request, deadline, replies: Vec::new() };
+    }
+
+    fn candidate_check(&self, pg: &PgState) -> Result<(), String> {
+        let me = &self.cfg.name;
+        if pg.role == PgRole::Stopped {
+            return Err("PostgreSQL is not running".into());
+        }
+        if self.needs_reinit {
+            return Err("needs reinit".into());
+        }
+        if pg.role == PgRole::Primary && pg.timeline < self.view.timeline {
+            return Err("running as primary on an old timeline".into());
+        }
+        if self.view.switchover.as_ref().is_some_and(|s| s.to == *me) {
+            return Ok(()); // the switchover candidate races with the lag check disabled
+        }
+        if self.cfg.nofailover || self.cfg.failover_priority <= 0 {
+            return Err("nofailover".into());
+        }
+        if self.cfg.synchronous_mode {
+            if let Some(sync) = &self.view.sync {
+                if sync.leader != *me && !sync.standbys.contains(me) {
+                    return Err("not named in the sync key".into());
+                }
+            }
+        }
+        let lag = self.view.optime.bytes_since(pg.wal_position);
+        if pg.role != PgRole::Primary && lag > self.cfg.maximum_lag_on_failover_bytes {
+            return Err(format!("{lag} bytes behind the last known leader position"));
+        }
+        Ok(())
+    }
+
+    /// Check 10: the probes are in (or timed out); take the key if nobody is healthier.
+    pub(super) fn finish_race(&mut self, now: Instant, pg: &PgState, out: &mut Vec<HaOutput>) {
+        let Step::Probing { replies, .. } = std::mem::replace(&mut self.step, Step::Idle) else { return };
+        let me = self.member_state(pg);
+        let former_leader = self.view.sync.as_ref().map(|s| s.leader.clone());
+        let switchover_to_me = self.view.switchover.as_ref().is_some_and(|s| s.to == me.name);
+        let sync_members = self.view.sync.as_ref().map(|s| s.standbys.clone());
+        // A switchover to someone else: yield to it while it answers as a running member;
+        // if it is dead, race as usual (Patroni `manual_failover_process_no_leader`).
+        if let Some(candidate) = self.view.switchover.as_ref().map(|s| s.to.clone()).filter(|to| *to != me.name) {
+            if replies.iter().any(|r| r.name == candidate && r.role != PgRole::Stopped) {
+                out.push(HaOutput::Event(format!("not a candidate: switchover to {candidate}")));
+                return self.publish(now, pg, out);
+            }
+        }
+        let healthier = replies.iter().find(|other| {
+            if other.role == PgRole::Primary {
+                return true; // "primary still alive"
+            }
+            if switchover_to_me || other.role == PgRole::Stopped || other.nofailover {
+                return false;
+            }
+            let ignored = self.cfg.synchronous_mode && former_leader.as_deref() == Some(other.name.as_str());
+            if self.cfg.synchronous_mode {
+                if let Some(members) = &sync_members {
+                    if !members.contains(&other.name) {
+                        return false;
+                    }
+                }
+            }
+            if ignored {
+                return false;
+            }
+            other.wal_position > me.wal_position
+                || (other.wal_position == me.wal_position && other.failover_priority > me.failover_priority)
+        });
+        if let Some(other) = healthier {
+            out.push(HaOutput::Event(format!("not the healthiest: {} is at {}", other.name, other.wal_position)));
+            step_down(pg, out);
+            return self.publish(now, pg, out);
+        }
+        self.send(now, DcsOp::AcquireLeader, out);
+    }
+}
