@@ -33,7 +33,7 @@ impl Node {
             return;
         }
         for (segno, offset, from, to) in self.wal.segment_pieces(self.flusher.write_requested, end) {
-            let bytes = self.wal.read(from, to).expect("unwritten WAL is in memory").to_vec();
+            let bytes = self.wal.read(from, to).expect("unwritten WAL is in memory");
             let io = self.new_io(IoPurpose::WalWrite { end: to });
             let file = FileId::WalSegment { timeline: self.timeline, segno };
             out.push(Output::Write { io, file, offset, bytes });

@@ -57,6 +57,8 @@ pub struct Node {
     /// `Shutdown` asked for; `true` in the second field once `ShutdownComplete` was reported.
     pub(crate) shutdown: Option<bool>,
     pub(crate) wal: WalLog,
+    /// Where full WAL blocks are found when another holder has them (memory only).
+    pub(crate) blocks: crate::wal::blocks::BlockStore,
     pub(crate) store: Store,
     pub(crate) next_xid: u32,
     next_io: u64,
@@ -82,6 +84,16 @@ pub struct Node {
 
 impl Node {
     /// A node that has not booted. Feed it [`Input::Boot`] with its disk image.
+    /// A node that has not booted and holds its full WAL blocks in `blocks`, where the driver's
+    /// other nodes (and its simulated disks) find them: memory only, behaviour is the same.
+    pub fn sharing_wal_blocks(cfg: NodeConfig, blocks: crate::wal::blocks::BlockStore) -> Node {
+        let segment = cfg.wal_segment_size_bytes;
+        let mut node = Node::new(cfg);
+        node.wal = WalLog::sharing(segment, Lsn(segment), Lsn::INVALID, blocks.clone());
+        node.blocks = blocks;
+        node
+    }
+
     pub fn new(cfg: NodeConfig) -> Node {
         let segment = cfg.wal_segment_size_bytes;
         Node {
@@ -91,6 +103,7 @@ impl Node {
             promote_requested: false,
             shutdown: None,
             wal: WalLog::new(segment, Lsn(segment), Lsn::INVALID),
+            blocks: Default::default(),
             store: Store::default(),
             next_xid: 1,
             next_io: 1,

@@ -141,7 +141,7 @@ impl Node {
     fn start_timeline_file(&mut self, at: Lsn, out: &mut Vec<Output>) {
         let segment = self.wal.segment_size_bytes();
         let seg_start = at.segment_start(segment);
-        let Some(bytes) = self.wal.read(seg_start, at).map(<[u8]>::to_vec) else { return };
+        let Some(bytes) = self.wal.read(seg_start, at) else { return };
         let file = FileId::WalSegment { timeline: self.timeline, segno: at.segment(segment) };
         self.write_and_fsync(IoPurpose::Meta, file, bytes, out);
     }

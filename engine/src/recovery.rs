@@ -21,7 +21,7 @@ pub fn initdb(cfg: &NodeConfig) -> DiskImage {
     let (checkpoint_lsn, end) = wal.append(0, body);
     let control = ControlFile { checkpoint_lsn, redo, redo_prev: Lsn::INVALID, timeline: 1, data_file_id: 0 };
     let mut image = DiskImage::default();
-    let wal_bytes = wal.read(redo, end).expect("just written").to_vec();
+    let wal_bytes = wal.read(redo, end).expect("just written");
     image.files.insert(FileId::WalSegment { timeline: 1, segno: redo.segment(segment) }, wal_bytes);
     image.files.insert(FileId::Data(0), Store::default().to_data_file(redo));
     image.files.insert(FileId::Control, control.encode());
@@ -144,7 +144,7 @@ impl Node {
         {
             first -= 1;
         }
-        let mut wal = WalLog::new(segment, Lsn(first * segment), Lsn::INVALID);
+        let mut wal = WalLog::sharing(segment, Lsn(first * segment), Lsn::INVALID, self.blocks.clone());
         let mut files = Vec::new();
         let mut segno = first;
         while let Some(file) = self.segment_file(image, segno) {

@@ -125,9 +125,15 @@ impl Node {
         }
     }
 
-    /// The node's WAL bytes `[from, to)` if still held (for the `replica_prefix` check).
-    pub fn wal_bytes(&self, from: Lsn, to: Lsn) -> Option<&[u8]> {
-        self.wal.read(from, to)
+    /// The full WAL blocks this node holds (to count how many holders share them).
+    pub fn wal_blocks(&self) -> impl Iterator<Item = &crate::wal::blocks::Block> + '_ {
+        self.wal.full_blocks()
+    }
+
+    /// The node's WAL bytes `[from, to)` if still held, in pieces that line up with any other
+    /// node's pieces of the same range (for the `replica_prefix` check).
+    pub fn wal_pieces(&self, from: Lsn, to: Lsn) -> Option<impl Iterator<Item = &[u8]> + '_> {
+        self.wal.pieces(from, to)
     }
 
     /// Read access to the table store (for the checker's final-state checks).

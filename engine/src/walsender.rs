@@ -181,8 +181,7 @@ impl Node {
                 out.push(Output::Disconnect { peer });
                 return;
             };
-            let msg =
-                Message::XLogData { start: sender.sent, wal_end: limit, send_time_ns: now.0, bytes: bytes.to_vec() };
+            let msg = Message::XLogData { start: sender.sent, wal_end: limit, send_time_ns: now.0, bytes };
             out.push(Output::Send { to: peer, msg });
             sender.sent = end;
         }

@@ -1,25 +1,53 @@
 //! The node's WAL as it stands in memory (PostgreSQL's WAL buffers plus the page cache over
 //! `pg_wal`): the bytes `[start, end)`. Old segments are dropped from the front when a
-//! checkpoint recycles them, so memory is bounded by WAL retention, not by run length.
+//! checkpoint recycles them, so memory is bounded by WAL retention, not by run length; and the
+//! bytes sit in LSN-aligned blocks shared through a [`BlockStore`], so the same WAL held by a
+//! primary, its standbys and their disks is held once.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
 
 use crate::lsn::Lsn;
+use crate::wal::blocks::{Block, BlockStore, BLOCK_BYTES};
 use crate::wal::record::{self, DecodeError, Record};
 
 #[derive(Clone, Debug)]
 pub struct WalLog {
     segment_size_bytes: u64,
+    /// `BLOCK_BYTES`, or the segment size where that is smaller, so that blocks start at
+    /// multiples of it like `start` does.
+    block_bytes: usize,
     /// First byte still held. Always a segment start after recycling.
     start: Lsn,
-    bytes: Vec<u8>,
+    /// Full blocks from `start`.
+    blocks: VecDeque<Block>,
+    /// The bytes after the full blocks: fewer than `block_bytes` between calls.
+    tail: Vec<u8>,
     /// Start LSN of the last record, the `prev` of the next one.
     last_record_start: Lsn,
+    store: BlockStore,
 }
 
 impl WalLog {
     /// An empty log whose first record will go at `start`, after a record at `last_record_start`.
     pub fn new(segment_size_bytes: u64, start: Lsn, last_record_start: Lsn) -> WalLog {
+        WalLog::sharing(segment_size_bytes, start, last_record_start, BlockStore::default())
+    }
+
+    /// As [`WalLog::new`], finding equal full blocks in `store`.
+    pub fn sharing(segment_size_bytes: u64, start: Lsn, last_record_start: Lsn, store: BlockStore) -> WalLog {
         assert!(segment_size_bytes.is_power_of_two());
-        WalLog { segment_size_bytes, start, bytes: Vec::new(), last_record_start }
+        let block_bytes = BLOCK_BYTES.min(segment_size_bytes as usize);
+        assert_eq!(start.0 % block_bytes as u64, 0, "a log starts at a block boundary");
+        WalLog {
+            segment_size_bytes,
+            block_bytes,
+            start,
+            blocks: VecDeque::new(),
+            tail: Vec::new(),
+            last_record_start,
+            store,
+        }
     }
 
     pub fn segment_size_bytes(&self) -> u64 {
@@ -32,18 +60,41 @@ impl WalLog {
 
     /// One past the last byte held (the insert position on a primary).
     pub fn end(&self) -> Lsn {
-        Lsn(self.start.0 + self.bytes.len() as u64)
+        Lsn(self.tail_start().0 + self.tail.len() as u64)
+    }
+
+    fn tail_start(&self) -> Lsn {
+        Lsn(self.start.0 + (self.blocks.len() * self.block_bytes) as u64)
     }
 
     pub fn last_record_start(&self) -> Lsn {
         self.last_record_start
     }
 
+    /// Full blocks at the front of the tail become shared blocks.
+    fn seal(&mut self) {
+        while self.tail.len() >= self.block_bytes {
+            let block = self.store.share(&self.tail[..self.block_bytes]);
+            self.blocks.push_back(block);
+            self.tail.drain(..self.block_bytes);
+        }
+    }
+
+    fn push_bytes(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let n = (self.block_bytes - self.tail.len()).min(data.len());
+            self.tail.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            self.seal();
+        }
+    }
+
     /// Appends a record; returns `(start, end)` of it.
     pub fn append(&mut self, xid: u32, body: record::RecordBody) -> (Lsn, Lsn) {
         let start = self.end();
         let record = Record { xid, prev: self.last_record_start, body };
-        let len = record::encode(&record, &mut self.bytes);
+        let len = record::encode(&record, &mut self.tail);
+        self.seal();
         self.last_record_start = start;
         (start, Lsn(start.0 + len))
     }
@@ -56,15 +107,19 @@ impl WalLog {
         let end = self.end();
         let overlap = end.0.saturating_sub(at.0).min(data.len() as u64) as usize;
         if overlap > 0 {
-            let offset = (at.0 - self.start.0) as usize;
-            if self.bytes[offset..offset + overlap] != data[..overlap] {
-                return Err(at);
+            let held = self.pieces(at, Lsn(at.0 + overlap as u64)).expect("overlap is held");
+            let mut offset = 0;
+            for piece in held {
+                if piece != &data[offset..offset + piece.len()] {
+                    return Err(at);
+                }
+                offset += piece.len();
             }
         }
         // Data may lie wholly inside what we hold (a restarted standby streams again from its
         // flushed position, below the end of the WAL it recovered); it may not start past it.
         assert!(at <= end, "gap in received WAL: {} bytes at {at}, but WAL ends at {end}", data.len());
-        self.bytes.extend_from_slice(&data[overlap..]);
+        self.push_bytes(&data[overlap..]);
         Ok(())
     }
 
@@ -74,29 +129,99 @@ impl WalLog {
         self.last_record_start = start;
     }
 
-    /// The bytes `[from, to)`, or `None` if `from` was already recycled.
-    pub fn read(&self, from: Lsn, to: Lsn) -> Option<&[u8]> {
+    /// The bytes `[from, to)` in pieces that each lie within one block (two logs' pieces of the
+    /// same range line up), or `None` if `from` was already recycled or `to` is not written.
+    pub fn pieces(&self, from: Lsn, to: Lsn) -> Option<impl Iterator<Item = &[u8]> + '_> {
         if from < self.start || to > self.end() || from > to {
             return None;
         }
-        let a = (from.0 - self.start.0) as usize;
-        let b = (to.0 - self.start.0) as usize;
-        Some(&self.bytes[a..b])
+        let bb = self.block_bytes as u64;
+        let tail_start = self.tail_start();
+        let mut at = from;
+        Some(std::iter::from_fn(move || {
+            if at >= to {
+                return None;
+            }
+            let piece = if at >= tail_start {
+                let a = (at.0 - tail_start.0) as usize;
+                &self.tail[a..(to.0 - tail_start.0) as usize]
+            } else {
+                let index = ((at.0 - self.start.0) / bb) as usize;
+                let block_start = self.start.0 + index as u64 * bb;
+                let a = (at.0 - block_start) as usize;
+                let b = (to.0.min(block_start + bb) - block_start) as usize;
+                &self.blocks[index][a..b]
+            };
+            at = Lsn(at.0 + piece.len() as u64);
+            Some(piece)
+        }))
+    }
+
+    /// The full blocks held (to count how many holders share them).
+    pub fn full_blocks(&self) -> impl Iterator<Item = &Block> + '_ {
+        self.blocks.iter()
+    }
+
+    /// The bytes `[from, to)` appended to `out`; false (and nothing appended) if not all held.
+    pub fn read_into(&self, from: Lsn, to: Lsn, out: &mut Vec<u8>) -> bool {
+        let Some(pieces) = self.pieces(from, to) else { return false };
+        out.reserve((to.0 - from.0) as usize);
+        for piece in pieces {
+            out.extend_from_slice(piece);
+        }
+        true
+    }
+
+    /// The bytes `[from, to)` as one vector, or `None` if not all held.
+    pub fn read(&self, from: Lsn, to: Lsn) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_into(from, to, &mut out).then_some(out)
+    }
+
+    /// `[from, to)` without copying when it lies in one block; gathered otherwise.
+    fn contiguous(&self, from: Lsn, to: Lsn) -> Option<Cow<'_, [u8]>> {
+        let mut pieces = self.pieces(from, to)?;
+        let first = pieces.next().unwrap_or_default();
+        if first.len() as u64 == to.0 - from.0 {
+            return Some(Cow::Borrowed(first));
+        }
+        let mut gathered = first.to_vec();
+        for piece in pieces {
+            gathered.extend_from_slice(piece);
+        }
+        Some(Cow::Owned(gathered))
     }
 
     /// Decodes the record starting at `at` whose predecessor starts at `prev`, looking no
     /// further than `limit` (e.g. the flush LSN). Returns the record and its end.
     pub fn decode_at(&self, at: Lsn, prev: Lsn, limit: Lsn) -> Result<(Record, Lsn), DecodeError> {
-        let limit = limit.min(self.end());
-        let bytes = self.read(at, limit.max(at)).ok_or(DecodeError::Invalid("WAL recycled"))?;
-        let (record, len) = record::decode(bytes, prev)?;
-        Ok((record, Lsn(at.0 + len)))
+        let limit = limit.min(self.end()).max(at);
+        // Most records lie inside one block; one that crosses into the next is gathered, with
+        // twice as many bytes each time decoding finds them too few.
+        let bb = self.block_bytes as u64;
+        let block_end = (at.0 / bb + 1) * bb;
+        let mut want = limit.0.min(block_end) - at.0;
+        loop {
+            let bytes = self.contiguous(at, Lsn(at.0 + want)).ok_or(DecodeError::Invalid("WAL recycled"))?;
+            match record::decode(&bytes, prev) {
+                Err(DecodeError::Torn) if at.0 + want < limit.0 => want = (want * 2).max(256).min(limit.0 - at.0),
+                Ok((record, len)) => return Ok((record, Lsn(at.0 + len))),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Drops every byte at or after `end` (end of recovery: a torn or invalid tail).
     pub fn truncate(&mut self, end: Lsn, last_record_start: Lsn) {
         assert!(end >= self.start && end <= self.end());
-        self.bytes.truncate((end.0 - self.start.0) as usize);
+        let keep = (end.0 - self.start.0) as usize;
+        let full = keep / self.block_bytes;
+        if full < self.blocks.len() {
+            self.tail = self.blocks[full][..keep % self.block_bytes].to_vec();
+            self.blocks.truncate(full);
+        } else {
+            self.tail.truncate(keep - full * self.block_bytes);
+        }
         self.last_record_start = last_record_start;
     }
 
@@ -109,8 +234,9 @@ impl WalLog {
         if keep_from <= self.start {
             return first..first;
         }
-        let drop_bytes = (keep_from.0 - self.start.0) as usize;
-        self.bytes.drain(..drop_bytes);
+        let drop_blocks = ((keep_from.0 - self.start.0) / self.block_bytes as u64) as usize;
+        assert!(drop_blocks <= self.blocks.len(), "a segment below the end is in full blocks");
+        self.blocks.drain(..drop_blocks);
         self.start = keep_from;
         first..keep_from.segment(self.segment_size_bytes)
     }
@@ -179,7 +305,7 @@ mod tests {
         upstream.append(1, insert(1));
         upstream.append(1, insert(2));
         let mut standby = WalLog::new(1 << 20, Lsn(1 << 20), Lsn::INVALID);
-        let all = upstream.read(upstream.start(), upstream.end()).unwrap().to_vec();
+        let all = upstream.read(upstream.start(), upstream.end()).unwrap();
         standby.receive(upstream.start(), &all[..100]).unwrap();
         standby.receive(upstream.start(), &all).unwrap();
         assert_eq!(standby.end(), upstream.end());
@@ -196,7 +322,7 @@ mod tests {
         for i in 0..4 {
             upstream.append(1, insert(i));
         }
-        let all = upstream.read(upstream.start(), upstream.end()).unwrap().to_vec();
+        let all = upstream.read(upstream.start(), upstream.end()).unwrap();
         let mut standby = WalLog::new(1 << 20, Lsn(1 << 20), Lsn::INVALID);
         standby.receive(upstream.start(), &all).unwrap();
         let inner = Lsn(upstream.start().0 + 10);
@@ -205,5 +331,64 @@ mod tests {
         let mut wrong = all[10..40].to_vec();
         wrong[0] ^= 1;
         assert!(standby.receive(inner, &wrong).is_err(), "differing bytes are still refused");
+    }
+
+    /// Records of every size cross block boundaries: each decodes whole, reads of any range
+    /// equal the bytes appended, truncating inside a full block keeps its prefix, and a second
+    /// log with the same store holds the same full blocks, not copies.
+    #[test]
+    fn records_across_blocks_decode_read_truncate_and_share() {
+        let store = BlockStore::default();
+        let seg = 1 << 24;
+        let mut log = WalLog::sharing(seg, Lsn(seg), Lsn::INVALID, store.clone());
+        let mut plain = Vec::new();
+        let mut records = Vec::new();
+        for id in 0..3000u64 {
+            let body = RecordBody::Row(RowChange::Insert {
+                table: 1,
+                key: id,
+                write_id: id,
+                value_len: (id * 37 % 900) as u32,
+            });
+            let (start, end) = log.append(2, body);
+            records.push((start, end, body));
+        }
+        log.read_into(log.start(), log.end(), &mut plain);
+        assert!(log.end().0 - log.start().0 > 4 * BLOCK_BYTES as u64, "the test crosses blocks");
+        let mut prev = Lsn::INVALID;
+        for (start, end, body) in &records {
+            let (record, decoded_end) = log.decode_at(*start, prev, log.end()).unwrap();
+            assert_eq!((&record.body, decoded_end), (body, *end));
+            prev = *start;
+        }
+        for (a, b) in [(0usize, 10usize), (65_530, 65_550), (1000, 200_000), (0, plain.len())] {
+            let got = log.read(Lsn(seg + a as u64), Lsn(seg + b as u64)).unwrap();
+            assert_eq!(got, plain[a..b]);
+        }
+        let mut standby = WalLog::sharing(seg, Lsn(seg), Lsn::INVALID, store.clone());
+        for piece in plain.chunks(7777) {
+            let end = standby.end();
+            standby.receive(end, piece).unwrap();
+        }
+        let full = plain.len() / BLOCK_BYTES;
+        assert_eq!(store.live_blocks(), full, "the standby's blocks are the primary's");
+        let (cut, cut_prev) = (records[1500].0, records[1499].0);
+        standby.truncate(cut, cut_prev);
+        assert_eq!(standby.end(), cut);
+        assert_eq!(standby.read(standby.start(), cut).unwrap(), plain[..(cut.0 - seg) as usize]);
+        let (record, _) = standby.decode_at(cut_prev, records[1498].0, cut).unwrap();
+        assert_eq!(record.body, records[1499].2);
+    }
+
+    #[test]
+    fn segments_smaller_than_a_block_still_recycle_whole() {
+        let seg = 4096;
+        let mut log = WalLog::new(seg, Lsn(seg), Lsn::INVALID);
+        while log.end().0 < 40 * seg {
+            log.append(1, insert(1));
+        }
+        let before = log.read(Lsn(20 * seg), log.end()).unwrap();
+        assert_eq!(log.remove_segments_before(Lsn(20 * seg)), 1..20);
+        assert_eq!(log.read(Lsn(20 * seg), log.end()).unwrap(), before);
     }
 }

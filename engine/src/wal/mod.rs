@@ -1,3 +1,4 @@
 //! Write-ahead log: record encoding and the in-memory log.
+pub mod blocks;
 pub mod log;
 pub mod record;

@@ -35,10 +35,10 @@ pub(crate) fn check_replica_prefix(end: &EndState) -> Vec<Violation> {
         if from >= to {
             continue;
         }
-        let (Some(a), Some(b)) = (primary.wal_bytes(from, to), standby.wal_bytes(from, to)) else {
+        let (Some(a), Some(b)) = (primary.wal_pieces(from, to), standby.wal_pieces(from, to)) else {
             continue;
         };
-        if let Some(offset) = a.iter().zip(b).position(|(x, y)| x != y) {
+        if let Some(offset) = first_difference(a, b) {
             out.push(Violation {
                 invariant: "replica_prefix".into(),
                 detail: format!(
@@ -51,6 +51,20 @@ pub(crate) fn check_replica_prefix(end: &EndState) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// The offset of the first byte where two equally long runs of pieces differ. Both logs cut a
+/// range at the same block boundaries, so pieces are compared whole until one differs.
+fn first_difference<'a>(a: impl Iterator<Item = &'a [u8]>, b: impl Iterator<Item = &'a [u8]>) -> Option<usize> {
+    let mut offset = 0;
+    for (x, y) in a.zip(b) {
+        assert_eq!(x.len(), y.len(), "pieces of one range line up");
+        if x != y {
+            return Some(offset + x.iter().zip(y).position(|(p, q)| p != q).expect("unequal pieces differ"));
+        }
+        offset += x.len();
+    }
+    None
 }
 
 /// The LSN up to which two timeline histories agree on which timeline wrote each byte.

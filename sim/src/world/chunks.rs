@@ -1,68 +1,23 @@
 //! A simulated file's bytes in 64 KiB chunks, where every full chunk is shared with every other
 //! file holding the same bytes. A primary and its standbys write identical WAL segments, and a
 //! base backup copies files whole: held once, the bytes of all the nodes' disks cost about what
-//! one disk's do. Sharing is invisible to the simulation: only memory changes.
+//! one disk's do; the engines' WAL blocks are found in the same store. Sharing is invisible to
+//! the simulation: only memory changes.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::{Rc, Weak};
+use repsim_engine::wal::blocks::{Block, BlockStore, BLOCK_BYTES};
 
-pub const CHUNK_BYTES: usize = 64 * 1024;
+/// A chunk is one engine WAL block long, so WAL chunks and the engines' blocks are shared.
+pub const CHUNK_BYTES: usize = BLOCK_BYTES;
 
-/// A bucket for a chunk, eight bytes at a time (FNV-1a byte by byte was 13% of a run): equal
-/// chunks are then compared whole, so this needs only to spread, not to be collision-free.
-fn chunk_hash(bytes: &[u8]) -> u64 {
-    let mut hash = 0x9e37_79b9_7f4a_7c15u64;
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        hash = (hash ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
-    }
-    for &b in words.remainder() {
-        hash = (hash ^ u64::from(b)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    }
-    hash
-}
-
-/// The full chunks of one world's disks, by content. Lookups only, never iterated for output.
-#[derive(Default)]
-pub struct Interner {
-    by_hash: BTreeMap<u64, Vec<Weak<[u8]>>>,
-    interned_since_prune: usize,
-}
-
-pub type SharedInterner = Rc<RefCell<Interner>>;
-
-impl Interner {
-    /// The shared copy of `bytes` (a full chunk), made if none is alive.
-    fn intern(&mut self, bytes: &[u8]) -> Rc<[u8]> {
-        let hash = chunk_hash(bytes);
-        let bucket = self.by_hash.entry(hash).or_default();
-        bucket.retain(|w| w.strong_count() > 0);
-        if let Some(shared) = bucket.iter().filter_map(Weak::upgrade).find(|s| **s == *bytes) {
-            return shared;
-        }
-        let shared: Rc<[u8]> = Rc::from(bytes);
-        bucket.push(Rc::downgrade(&shared));
-        self.interned_since_prune += 1;
-        if self.interned_since_prune >= 4096 {
-            // Chunks no file holds any more (recycled WAL) leave dead entries: drop them.
-            self.interned_since_prune = 0;
-            self.by_hash.retain(|_, bucket| {
-                bucket.retain(|w| w.strong_count() > 0);
-                !bucket.is_empty()
-            });
-        }
-        shared
-    }
-}
+/// The full chunks of one world's disks and engines, by content.
+pub type SharedInterner = BlockStore;
 
 #[derive(Clone, Debug)]
 enum Chunk {
     /// Being written (or a file's short last chunk).
     Owned(Vec<u8>),
     /// Full and possibly shared; copied on the next write to it.
-    Shared(Rc<[u8]>),
+    Shared(Block),
 }
 
 impl Chunk {
@@ -120,7 +75,7 @@ impl ChunkedBytes {
             let chunk = self.chunks[index].owned();
             chunk[within..within + n].copy_from_slice(&bytes[at - offset..at - offset + n]);
             if chunk.len() == CHUNK_BYTES {
-                let shared = interner.borrow_mut().intern(chunk);
+                let shared = interner.share(chunk);
                 self.chunks[index] = Chunk::Shared(shared);
             }
             at += n;
@@ -158,6 +113,11 @@ impl ChunkedBytes {
             }
         }
         self.len = len;
+    }
+
+    /// The full chunks, as shared blocks (to count how many holders share them).
+    pub fn shared_blocks(&self) -> impl Iterator<Item = &Block> + '_ {
+        self.chunks.iter().filter_map(|c| if let Chunk::Shared(b) = c { Some(b) } else { None })
     }
 
     pub fn to_vec(&self) -> Vec<u8> {
@@ -211,7 +171,7 @@ mod tests {
             let (Chunk::Shared(x), Chunk::Shared(y)) = (&a.chunks[i], &b.chunks[i]) else {
                 panic!("full chunk {i} is not shared")
             };
-            assert!(Rc::ptr_eq(x, y), "chunk {i} is held twice");
+            assert!(std::rc::Rc::ptr_eq(x, y), "chunk {i} is held twice");
         }
     }
 }

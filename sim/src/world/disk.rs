@@ -226,6 +226,11 @@ impl Disk {
         DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.to_vec())).collect() }
     }
 
+    /// The full chunks of every file, as shared blocks (to count how many holders share them).
+    pub fn shared_blocks(&self) -> impl Iterator<Item = &repsim_engine::wal::blocks::Block> + '_ {
+        self.files.values().flat_map(|f| f.durable.shared_blocks())
+    }
+
     /// Bytes held durably (for the memory-bound report).
     pub fn durable_bytes(&self) -> u64 {
         self.files.values().map(|f| f.durable.len() as u64).sum()

@@ -270,7 +270,7 @@ impl World {
         }
         let slot = &mut self.nodes[node as usize];
         let image = slot.disk.durable_image();
-        slot.engine = Some(Node::new(slot.config.clone()));
+        slot.engine = Some(Node::sharing_wal_blocks(slot.config.clone(), self.blocks.clone()));
         self.step_node(node, Input::Boot(image));
         if self.nodes[node as usize].incarnation > 0 {
             // Peers' next packet to the restarted node draws an RST.

@@ -123,6 +123,8 @@ pub struct World {
     /// Each standby's lag in bytes as the primary last reported it (for `lag_aware`).
     pub standby_lag_bytes: Vec<Option<u64>>,
     pub sampler: Sampler,
+    /// Full WAL blocks and file chunks, held once for every engine and disk of this world.
+    pub blocks: crate::world::chunks::SharedInterner,
 }
 
 impl World {
@@ -220,6 +222,7 @@ impl World {
             history_error: None,
             standby_lag_bytes: vec![None; scenario.cluster.nodes.len()],
             sampler: Sampler { rng: stream(seed, "sampler"), period_start_ns: 0 },
+            blocks: interner,
             scenario,
         }
     }
