@@ -224,6 +224,15 @@ pub enum Output {
     Observe(Observation),
 }
 
+/// The bytes writing (or copying) `bytes` into `file` moves: its length, except for a table
+/// image, which is held compactly but costs every row it stands for.
+pub fn file_cost_bytes(file: FileId, bytes: &[u8]) -> u64 {
+    match file {
+        FileId::Data(_) => crate::storage::data_file_cost_bytes(bytes),
+        _ => bytes.len() as u64,
+    }
+}
+
 /// The durable content of a node's data directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiskImage {

@@ -91,7 +91,9 @@ impl Disk {
     /// Queues an operation; returns when it completes.
     pub fn submit(&mut self, now_ns: u64, op: DiskOp) -> u64 {
         let (latency_ns, bytes) = match &op {
-            DiskOp::Write { bytes, .. } => (sample_ns(&self.spec.write, &mut self.rng), bytes.len() as u64),
+            DiskOp::Write { file, bytes, .. } => {
+                (sample_ns(&self.spec.write, &mut self.rng), repsim_engine::io::file_cost_bytes(*file, bytes))
+            }
             DiskOp::Fsync { .. } => (sample_ns(&self.spec.fsync, &mut self.rng), 0),
         };
         let fails = matches!(op, DiskOp::Fsync { .. }) && std::mem::take(&mut self.fail_next_fsync);
@@ -133,7 +135,7 @@ impl Disk {
         }
         match op {
             DiskOp::Write { file, offset, bytes } => {
-                self.bytes_written += bytes.len() as u64;
+                self.bytes_written += repsim_engine::io::file_cost_bytes(file, &bytes);
                 self.files.entry(file).or_default().volatile.push((offset, bytes));
             }
             DiskOp::Fsync { file } => {
