@@ -26,7 +26,9 @@ pub struct PlannedOp {
 /// Zipfian keys, theta 0.99 (Gray et al., as YCSB draws them).
 struct Zipf {
     n: u64,
-    theta: f64,
+    /// `0.5^theta`, the second key's share of the first's (a constant, drawn per sample it was
+    /// a third of the sampler's time).
+    half_pow_theta: f64,
     alpha: f64,
     zeta_n: f64,
     eta: f64,
@@ -40,7 +42,7 @@ impl Zipf {
         let zeta_2 = zeta(2.min(n));
         let alpha = 1.0 / (1.0 - theta);
         let eta = (1.0 - libm::pow(2.0 / n as f64, 1.0 - theta)) / (1.0 - zeta_2 / zeta_n);
-        Zipf { n, theta, alpha, zeta_n, eta }
+        Zipf { n, half_pow_theta: libm::pow(0.5, theta), alpha, zeta_n, eta }
     }
 
     fn sample(&self, rng: &mut Rng) -> u64 {
@@ -49,7 +51,7 @@ impl Zipf {
         if uz < 1.0 {
             return 0;
         }
-        if uz < 1.0 + libm::pow(0.5, self.theta) {
+        if uz < 1.0 + self.half_pow_theta {
             return 1.min(self.n - 1);
         }
         let rank = (self.n as f64 * libm::pow(self.eta * u - self.eta + 1.0, self.alpha)) as u64;
