@@ -88,22 +88,14 @@ impl Node {
     /// other nodes (and its simulated disks) find them: memory only, behaviour is the same.
     pub fn sharing_wal_blocks(cfg: NodeConfig, blocks: crate::wal::blocks::BlockStore) -> Node {
         let segment = cfg.wal_segment_size_bytes;
-        let mut node = Node::new(cfg);
-        node.wal = WalLog::sharing(segment, Lsn(segment), Lsn::INVALID, blocks.clone());
-        node.blocks = blocks;
-        node
-    }
-
-    pub fn new(cfg: NodeConfig) -> Node {
-        let segment = cfg.wal_segment_size_bytes;
         Node {
             role: Role::Down,
             timeline: 1,
             history: crate::timeline::History::default(),
             promote_requested: false,
             shutdown: None,
-            wal: WalLog::new(segment, Lsn(segment), Lsn::INVALID),
-            blocks: Default::default(),
+            wal: WalLog::sharing(segment, Lsn(segment), Lsn::INVALID, blocks.clone()),
+            blocks,
             store: Store::default(),
             next_xid: 1,
             next_io: 1,
@@ -121,6 +113,11 @@ impl Node {
             waiting_reads: Vec::new(),
             cfg,
         }
+    }
+
+    /// A node that has not booted, sharing its WAL blocks with nobody.
+    pub fn new(cfg: NodeConfig) -> Node {
+        Node::sharing_wal_blocks(cfg, Default::default())
     }
 
     pub fn config(&self) -> &NodeConfig {

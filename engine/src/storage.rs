@@ -225,14 +225,12 @@ impl Store {
             return None;
         }
         let mut store = Store::default();
-        let (rows, derived) = body[DATA_HEADER_BYTES..].split_at(explicit * ENTRY_BYTES);
-        for (i, _) in rows.chunks_exact(ENTRY_BYTES).enumerate() {
-            let at = DATA_HEADER_BYTES + i * ENTRY_BYTES;
+        let entry_at = |i: usize| DATA_HEADER_BYTES + i * ENTRY_BYTES;
+        for at in (0..explicit).map(entry_at) {
             let value = Value { write_id: u64_at(at + 12)?, len: u32_at(at + 20)? };
             store.rows.insert((u32_at(at)?, u64_at(at + 4)?), value);
         }
-        for (i, _) in derived.chunks_exact(ENTRY_BYTES).enumerate() {
-            let at = DATA_HEADER_BYTES + (explicit + i) * ENTRY_BYTES;
+        for at in (explicit..explicit + ranges).map(entry_at) {
             let (table, len, start, end) = (u32_at(at)?, u32_at(at + 4)?, u64_at(at + 8)?, u64_at(at + 16)?);
             let d = store.derived.entry(table).or_insert_with(|| DerivedRows { len, ..Default::default() });
             if d.len != len || start >= end {

@@ -77,7 +77,7 @@ impl BlockStore {
         shared
     }
 
-    /// Distinct blocks alive now (for the memory-bound test).
+    /// Distinct blocks alive now (for tests).
     pub fn live_blocks(&self) -> usize {
         self.0.borrow().by_hash.values().flatten().filter(|w| w.strong_count() > 0).count()
     }

@@ -106,4 +106,13 @@ mod tests {
         assert_eq!(agreed_until(&history(&[(1, 100)]), 2, &one, 1), Lsn(100));
         assert_eq!(agreed_until(&history(&[(1, 100), (2, 300)]), 3, &history(&[(1, 100)]), 2), Lsn(300));
     }
+
+    #[test]
+    fn the_first_differing_byte_is_found_across_pieces() {
+        let a: [&[u8]; 3] = [&[1, 2, 3], &[4, 5], &[6]];
+        let same: [&[u8]; 3] = [&[1, 2, 3], &[4, 5], &[6]];
+        let other: [&[u8]; 3] = [&[1, 2, 3], &[4, 9], &[6]];
+        assert_eq!(first_difference(a.into_iter(), same.into_iter()), None);
+        assert_eq!(first_difference(a.into_iter(), other.into_iter()), Some(4));
+    }
 }

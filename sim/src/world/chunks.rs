@@ -9,9 +9,6 @@ use repsim_engine::wal::blocks::{Block, BlockStore, BLOCK_BYTES};
 /// A chunk is one engine WAL block long, so WAL chunks and the engines' blocks are shared.
 pub const CHUNK_BYTES: usize = BLOCK_BYTES;
 
-/// The full chunks of one world's disks and engines, by content.
-pub type SharedInterner = BlockStore;
-
 #[derive(Clone, Debug)]
 enum Chunk {
     /// Being written (or a file's short last chunk).
@@ -47,7 +44,7 @@ pub struct ChunkedBytes {
 }
 
 impl ChunkedBytes {
-    pub fn from_vec(bytes: Vec<u8>, interner: &SharedInterner) -> ChunkedBytes {
+    pub fn from_vec(bytes: Vec<u8>, interner: &BlockStore) -> ChunkedBytes {
         let mut out = ChunkedBytes::default();
         out.write_at(0, &bytes, interner);
         out
@@ -62,7 +59,7 @@ impl ChunkedBytes {
     }
 
     /// Writes `bytes` at `offset`, zero-filling any gap; full chunks it completes are shared.
-    pub fn write_at(&mut self, offset: usize, bytes: &[u8], interner: &SharedInterner) {
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8], interner: &BlockStore) {
         let end = offset + bytes.len();
         if end > self.len {
             self.grow_to(end);
@@ -137,7 +134,7 @@ mod tests {
     /// and equal full chunks of two files are one allocation.
     #[test]
     fn chunked_bytes_behave_as_a_vec_and_share_full_chunks() {
-        let interner = SharedInterner::default();
+        let interner = BlockStore::default();
         let (mut a, mut plain) = (ChunkedBytes::default(), Vec::new());
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = |n: u64| {

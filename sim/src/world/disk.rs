@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 
 use repsim_engine::io::{DiskImage, FileId};
+use repsim_engine::wal::blocks::BlockStore;
 
 use crate::check::oracle::WalFacts;
 use crate::scenario::model::DiskSpec;
-use crate::world::chunks::{ChunkedBytes, SharedInterner};
+use crate::world::chunks::ChunkedBytes;
 use crate::world::dist::sample_ns;
 use crate::world::rng::Rng;
 
@@ -31,7 +32,7 @@ struct File {
 pub struct Disk {
     spec: DiskSpec,
     /// Full chunks of file contents, shared with the other disks of the world.
-    interner: SharedInterner,
+    interner: BlockStore,
     files: BTreeMap<FileId, File>,
     /// Operations issued, not completed, in order: completion time, the op, and whether it
     /// fails (`fsync_error`).
@@ -47,7 +48,7 @@ pub struct Disk {
     pub fsyncs: u64,
 }
 
-fn files_of(image: DiskImage, interner: &SharedInterner) -> BTreeMap<FileId, File> {
+fn files_of(image: DiskImage, interner: &BlockStore) -> BTreeMap<FileId, File> {
     image
         .files
         .into_iter()
@@ -56,7 +57,7 @@ fn files_of(image: DiskImage, interner: &SharedInterner) -> BTreeMap<FileId, Fil
 }
 
 impl Disk {
-    pub fn new(spec: DiskSpec, image: DiskImage, rng: Rng, interner: SharedInterner) -> Disk {
+    pub fn new(spec: DiskSpec, image: DiskImage, rng: Rng, interner: BlockStore) -> Disk {
         let files = files_of(image, &interner);
         Disk {
             spec,

@@ -124,7 +124,7 @@ pub struct World {
     pub standby_lag_bytes: Vec<Option<u64>>,
     pub sampler: Sampler,
     /// Full WAL blocks and file chunks, held once for every engine and disk of this world.
-    pub blocks: crate::world::chunks::SharedInterner,
+    pub blocks: repsim_engine::wal::blocks::BlockStore,
 }
 
 impl World {
@@ -134,7 +134,7 @@ impl World {
         scenario.faults = crate::world::nemesis::concrete_faults(&scenario, seed);
         let configs = node_configs(&scenario);
         let image = initdb(&configs[scenario.cluster.primary]);
-        let interner = crate::world::chunks::SharedInterner::default();
+        let interner = repsim_engine::wal::blocks::BlockStore::default();
         let nodes = configs
             .into_iter()
             .enumerate()
