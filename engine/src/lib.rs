@@ -10,6 +10,7 @@ pub mod client;
 pub mod commit;
 pub mod config;
 pub mod crc32c;
+pub mod fingerprint;
 pub mod flush;
 pub mod ha;
 pub mod io;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::crc32c;
+use crate::fingerprint::{fold_u64, FINGERPRINT_START};
 use crate::lsn::Lsn;
 use crate::wal::record::RowChange;
 
@@ -157,21 +158,15 @@ impl Store {
         tables.into_iter().flat_map(move |t| self.table(t).map(move |(key, value)| (t, key, value)))
     }
 
-    /// A 64-bit FNV-1a hash over every row in order: equal stores have equal hashes on every
-    /// machine (no hasher randomisation, no iteration-order dependence).
+    /// A fingerprint of every row in order (`crate::fingerprint`, a word at a time): equal
+    /// stores have equal hashes on every machine (no hasher randomisation, no iteration-order
+    /// dependence).
     pub fn data_hash(&self) -> u64 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for &byte in bytes {
-                hash ^= byte as u64;
-                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
+        let mut hash = FINGERPRINT_START;
         for (table, key, value) in self.all_rows() {
-            feed(&table.to_le_bytes());
-            feed(&key.to_le_bytes());
-            feed(&value.write_id.to_le_bytes());
-            feed(&value.len.to_le_bytes());
+            hash = fold_u64(hash, ((table as u64) << 32) | value.len as u64);
+            hash = fold_u64(hash, key);
+            hash = fold_u64(hash, value.write_id);
         }
         hash
     }

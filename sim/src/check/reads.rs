@@ -22,6 +22,14 @@ struct AckedWrite {
     acked_at_ns: u64,
 }
 
+/// What one session last did with one key: (write id, commit LSN) of its last acknowledged
+/// write there, and of the newest write it read there.
+#[derive(Clone, Copy, Debug, Default)]
+struct SessionKey {
+    wrote: Option<(u64, Lsn)>,
+    read: Option<(u64, Lsn)>,
+}
+
 /// A read that proves a violation.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ReadAnomaly {
@@ -41,10 +49,9 @@ pub struct ReadAnomaly {
 pub struct ReadChecker {
     acked: BTreeMap<u64, VecDeque<AckedWrite>>,
     aborted: BTreeSet<u64>,
-    /// Per session, per key: its last acknowledged write (write id, commit LSN).
-    session_writes: Vec<BTreeMap<u64, (u64, Lsn)>>,
-    /// Per session, per key: the newest write it has read (write id, LSN).
-    session_reads: Vec<BTreeMap<u64, (u64, Lsn)>>,
+    /// Per session, per key it touched: its last acknowledged write and the newest write it
+    /// read (one map, so that a read looks the key up once).
+    sessions: Vec<BTreeMap<u64, SessionKey>>,
     pub stale_reads: u64,
     pub staleness_ns: Recorder,
     pub staleness_bytes: Recorder,
@@ -75,11 +82,7 @@ pub struct Read<'a> {
 
 impl ReadChecker {
     pub fn new(sessions: usize) -> ReadChecker {
-        ReadChecker {
-            session_writes: vec![BTreeMap::new(); sessions],
-            session_reads: vec![BTreeMap::new(); sessions],
-            ..ReadChecker::default()
-        }
+        ReadChecker { sessions: vec![BTreeMap::new(); sessions], ..ReadChecker::default() }
     }
 
     pub fn write_acked(&mut self, session: u32, key: u64, write_id: u64, commit_lsn: Lsn, now_ns: u64) {
@@ -88,7 +91,7 @@ impl ReadChecker {
         if history.len() > KEPT_WRITES_PER_KEY {
             history.pop_front();
         }
-        self.session_writes[session as usize].insert(key, (write_id, commit_lsn));
+        self.sessions[session as usize].entry(key).or_default().wrote = Some((write_id, commit_lsn));
     }
 
     /// Clients were re-pointed to a node with another history: forget the acknowledged writes
@@ -97,8 +100,12 @@ impl ReadChecker {
         for writes in self.acked.values_mut() {
             writes.retain(|w| holds(w.write_id));
         }
-        for per_key in self.session_writes.iter_mut().chain(self.session_reads.iter_mut()) {
-            per_key.retain(|_, (id, _)| holds(*id));
+        for per_key in &mut self.sessions {
+            per_key.retain(|_, k| {
+                k.wrote = k.wrote.filter(|(id, _)| holds(*id));
+                k.read = k.read.filter(|(id, _)| holds(*id));
+                k.wrote.is_some() || k.read.is_some()
+            });
         }
     }
 
@@ -106,9 +113,10 @@ impl ReadChecker {
         self.aborted.insert(write_id);
     }
 
-    /// The commit LSN of `write_id` on `key` if it is still remembered.
-    fn lsn_of(&self, key: u64, write_id: u64) -> Option<Lsn> {
-        self.acked.get(&key)?.iter().find(|w| w.write_id == write_id).map(|w| w.commit_lsn)
+    /// The commit LSN of `write_id` among a key's remembered writes (newest first: a read
+    /// mostly returns a recent one; write ids are unique, so the order does not change the answer).
+    fn lsn_of(history: Option<&VecDeque<AckedWrite>>, write_id: u64) -> Option<Lsn> {
+        history?.iter().rev().find(|w| w.write_id == write_id).map(|w| w.commit_lsn)
     }
 
     /// Whether the returned write `(id, its commit LSN if known)`, read from a snapshot at
@@ -126,7 +134,8 @@ impl ReadChecker {
 
     pub fn read(&mut self, r: Read) {
         let returned_id = r.value.map_or(0, |v| v.write_id);
-        let returned_lsn = self.lsn_of(r.key, returned_id);
+        let history = self.acked.get(&r.key);
+        let returned_lsn = Self::lsn_of(history, returned_id);
         let anomaly = |expected: (u64, Lsn)| ReadAnomaly {
             session: r.session,
             key: r.key,
@@ -137,31 +146,30 @@ impl ReadChecker {
             expected_write_id: expected.0,
             expected_lsn: expected.1.to_string(),
         };
-        if self.aborted.contains(&returned_id) {
+        if returned_id != 0 && self.aborted.contains(&returned_id) {
             self.dirty_reads_count += 1;
             if self.dirty_reads.len() < KEPT_EXAMPLES {
                 self.dirty_reads.push(anomaly((0, Lsn::INVALID)));
             }
         }
         // Stale: older than the newest write acknowledged before the read began.
-        let newest =
-            self.acked.get(&r.key).and_then(|h| h.iter().rev().find(|w| w.acked_at_ns < r.invoked_at_ns)).copied();
-        if let Some(newest) = newest {
+        let newest = history.and_then(|h| h.iter().rev().find(|w| w.acked_at_ns < r.invoked_at_ns));
+        if let (Some(newest), Some(history)) = (newest, history) {
             if newest.write_id != returned_id
                 && Self::older((returned_id, returned_lsn), r.read_lsn, (newest.write_id, newest.commit_lsn))
             {
                 self.stale_reads += 1;
                 self.staleness_bytes.record(newest.commit_lsn.bytes_since(returned_lsn.unwrap_or_default()));
                 // How long the returned value had been superseded when the read completed.
-                let superseded_at = self.acked[&r.key]
+                let superseded_at = history
                     .iter()
                     .find(|w| Self::older((returned_id, returned_lsn), r.read_lsn, (w.write_id, w.commit_lsn)))
                     .map_or(newest.acked_at_ns, |w| w.acked_at_ns);
                 self.staleness_ns.record(r.completed_at_ns.saturating_sub(superseded_at));
             }
         }
-        let session = r.session as usize;
-        if let Some(&own) = self.session_writes[session].get(&r.key) {
+        let session = self.sessions[r.session as usize].entry(r.key).or_default();
+        if let Some(own) = session.wrote {
             if own.0 != returned_id && Self::older((returned_id, returned_lsn), r.read_lsn, own) {
                 self.read_your_writes_count += 1;
                 *self.read_your_writes_by_expected.entry(own.0).or_default() += 1;
@@ -170,7 +178,7 @@ impl ReadChecker {
                 }
             }
         }
-        if let Some(&seen) = self.session_reads[session].get(&r.key) {
+        if let Some(seen) = session.read {
             if seen.0 != returned_id && Self::older((returned_id, returned_lsn), r.read_lsn, seen) {
                 self.monotonic_reads_count += 1;
                 *self.monotonic_reads_by_expected.entry(seen.0).or_default() += 1;
@@ -180,9 +188,8 @@ impl ReadChecker {
             }
         }
         if let (true, Some(lsn)) = (returned_id != 0, returned_lsn) {
-            let entry = self.session_reads[session].entry(r.key).or_insert((returned_id, lsn));
-            if lsn > entry.1 {
-                *entry = (returned_id, lsn);
+            if !matches!(session.read, Some((_, seen_lsn)) if lsn <= seen_lsn) {
+                session.read = Some((returned_id, lsn));
             }
         }
     }

@@ -1,15 +1,15 @@
 //! The trace: every processed event folded into a hash (the run's fingerprint), and optionally
-//! written as JSON lines. The hash is FNV-1a over fixed-width fields, so it is the same on
-//! every machine and build.
+//! written as JSON lines. The hash folds fixed-width fields a word at a time
+//! (`repsim_engine::fingerprint`), so it is the same on every machine and build.
 
 use std::io::Write;
 
+use repsim_engine::fingerprint::{fold_bytes, fold_u64, FINGERPRINT_START};
 use repsim_engine::io::Input;
 use repsim_engine::message::Message;
 
 use crate::check::history::Outcome;
 use crate::world::event::EventKind;
-use crate::world::rng::{fnv1a, FNV_OFFSET};
 use crate::world::wire::Packet;
 
 /// What the trace keeps of one event.
@@ -107,17 +107,17 @@ pub struct Trace {
 
 impl Trace {
     pub fn new(sink: Option<Box<dyn Write + Send>>) -> Trace {
-        Trace { hash: FNV_OFFSET, sink, write_error: None }
+        Trace { hash: FINGERPRINT_START, sink, write_error: None }
     }
 
     pub fn record(&mut self, at_ns: u64, record: &TraceRecord) {
         let mut h = self.hash;
-        h = fnv1a(&at_ns.to_le_bytes(), h);
-        h = fnv1a(record.event.as_bytes(), h);
-        h = fnv1a(&record.node.to_le_bytes(), h);
-        h = fnv1a(&record.peer.to_le_bytes(), h);
-        h = fnv1a(record.detail.as_bytes(), h);
-        h = fnv1a(&record.value.to_le_bytes(), h);
+        h = fold_u64(h, at_ns);
+        h = fold_bytes(h, record.event.as_bytes());
+        h = fold_u64(h, record.node as u64);
+        h = fold_u64(h, record.peer as u64);
+        h = fold_bytes(h, record.detail.as_bytes());
+        h = fold_u64(h, record.value);
         self.hash = h;
         if let Some(sink) = self.sink.as_mut() {
             let line = serde_json::json!({
@@ -132,7 +132,7 @@ impl Trace {
 
     /// A line of narrative (an HA decision): folded into the hash and written to the trace.
     pub fn note(&mut self, at_ns: u64, text: &str) {
-        self.hash = fnv1a(text.as_bytes(), fnv1a(&at_ns.to_le_bytes(), self.hash));
+        self.hash = fold_bytes(fold_u64(self.hash, at_ns), text.as_bytes());
         if let Some(sink) = self.sink.as_mut() {
             let line = serde_json::json!({ "t_ns": at_ns, "event": "note", "detail": text });
             if let Err(e) = writeln!(sink, "{line}") {
@@ -143,7 +143,7 @@ impl Trace {
 
     /// Folds a final-state value (an LSN, a data hash) into the fingerprint.
     pub fn fold(&mut self, value: u64) {
-        self.hash = fnv1a(&value.to_le_bytes(), self.hash);
+        self.hash = fold_u64(self.hash, value);
     }
 
     pub fn hash_hex(&self) -> String {
