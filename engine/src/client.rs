@@ -79,7 +79,7 @@ impl Node {
     ) {
         let (client, op_id, table, key) = read;
         if let Some(seen) = self.seen_through(min_timeline, min_lsn) {
-            let reply = Reply::Read { value: self.store.get(table, key), read_lsn: seen };
+            let reply = Reply::Read { value: self.visible_value(table, key), read_lsn: seen };
             return out.push(Output::Reply { client, op_id, reply });
         }
         let deadline = Instant(now.0 + wait_ns);
@@ -112,7 +112,7 @@ impl Node {
         let mut still = Vec::new();
         for read in std::mem::take(&mut self.waiting_reads) {
             if let Some(seen) = self.seen_through(read.min_timeline, read.min_lsn) {
-                let reply = Reply::Read { value: self.store.get(read.table, read.key), read_lsn: seen };
+                let reply = Reply::Read { value: self.visible_value(read.table, read.key), read_lsn: seen };
                 out.push(Output::Reply { client: read.client, op_id: read.op_id, reply });
             } else if now >= read.deadline {
                 let reply =

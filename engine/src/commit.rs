@@ -89,6 +89,11 @@ impl Node {
         let level = self.effective_level();
         let apply_feedback = level == SyncCommitLevel::RemoteApply;
         let (_, commit_lsn) = self.wal.append(xid, RecordBody::Commit { timestamp_ns: now.0, apply_feedback });
+        if level == SyncCommitLevel::Off {
+            self.visibility.shown_at_once(commit_lsn, &changes);
+        } else {
+            self.visibility.hide(commit_lsn, &changes, |table, key| self.store.get(table, key));
+        }
         for change in &changes {
             self.store.apply(change);
         }
@@ -114,7 +119,7 @@ impl Node {
         while self.commits.local.front().is_some_and(|w| w.commit_lsn <= flushed) {
             let waiter = self.commits.local.pop_front().expect("checked front");
             match remote_kind(waiter.level) {
-                None => out.push(self.ack(&waiter)),
+                None => out.push(self.release(&waiter)),
                 Some(kind) => self.commits.remote[kind].push_back(waiter),
             }
         }
@@ -135,7 +140,7 @@ impl Node {
             let limit = released_for(&self.commits.released, kind);
             while self.commits.remote[kind].front().is_some_and(|w| w.commit_lsn <= limit) {
                 let waiter = self.commits.remote[kind].pop_front().expect("checked front");
-                out.push(self.ack(&waiter));
+                out.push(self.release(&waiter));
             }
         }
     }
@@ -144,7 +149,7 @@ impl Node {
     pub(crate) fn release_all_remote_waiters(&mut self, out: &mut Vec<Output>) {
         for kind in 0..3 {
             while let Some(waiter) = self.commits.remote[kind].pop_front() {
-                out.push(self.ack(&waiter));
+                out.push(self.release(&waiter));
             }
         }
     }
@@ -161,6 +166,13 @@ impl Node {
                 apply: sender.apply,
             })
             .collect()
+    }
+
+    /// A waiting commit's wait ends: it becomes visible to other sessions
+    /// (`ProcArrayEndTransaction` after `SyncRepWaitForLSN`), and its client gets the reply.
+    fn release(&mut self, waiter: &Waiter) -> Output {
+        self.visibility.release(waiter.commit_lsn);
+        self.ack(waiter)
     }
 
     /// The reply for a released commit, with the promise it carried.

@@ -25,6 +25,7 @@ pub mod stats;
 pub mod storage;
 pub mod syncrep;
 pub mod timeline;
+pub mod visibility;
 pub mod wal;
 pub mod walreceiver;
 pub mod walsender;

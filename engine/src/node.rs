@@ -66,6 +66,8 @@ pub struct Node {
     pub(crate) flusher: WalFlusher,
     pub(crate) checkpointer: Checkpointer,
     pub(crate) commits: CommitQueues,
+    /// What other sessions see of commits still waiting (spec I3.3).
+    pub(crate) visibility: crate::visibility::Visibility,
     pub(crate) walsenders: BTreeMap<NodeId, WalSender>,
     pub(crate) next_walsender_slot: u32,
     /// Physical replication slots by standby: their `restart_lsn`. Kept in memory only
@@ -103,6 +105,7 @@ impl Node {
             flusher: WalFlusher::default(),
             checkpointer: Checkpointer::default(),
             commits: CommitQueues::default(),
+            visibility: Default::default(),
             walsenders: BTreeMap::new(),
             next_walsender_slot: 0,
             slots: BTreeMap::new(),
@@ -239,13 +242,11 @@ impl Node {
                 self.run_transaction(now, client, op_id, changes, commit, out)
             }
             (Role::Primary, Request::Read { table, key }) => {
-                // Primary reads see every commit inserted so far. Not yet modelled: a commit
-                // waiting for synchronous replication is still invisible to other sessions in
-                // PostgreSQL (spec I3.3); here it is visible once inserted.
-                out.push(reply(Reply::Read { value: self.store.get(table, key), read_lsn: self.wal.end() }))
+                // A commit still waiting (local flush or standbys) is invisible (spec I3.3).
+                out.push(reply(Reply::Read { value: self.visible_value(table, key), read_lsn: self.wal.end() }))
             }
             (Role::Standby, Request::Read { table, key }) => {
-                out.push(reply(Reply::Read { value: self.store.get(table, key), read_lsn: self.replay.lsn }))
+                out.push(reply(Reply::Read { value: self.visible_value(table, key), read_lsn: self.replay.lsn }))
             }
             (Role::Primary | Role::Standby, Request::ReadAfter { table, key, min_timeline, min_lsn, wait_ns }) => {
                 self.read_after(now, (client, op_id, table, key), (min_timeline, min_lsn), wait_ns, out)
@@ -256,6 +257,15 @@ impl Node {
             })),
             _ => out
                 .push(reply(Reply::Error { kind: ErrorKind::NotReady, message: "the database system is starting up" })),
+        }
+    }
+
+    /// What a read by another session returns: on a primary, commits still waiting are hidden
+    /// (spec I3.3, `visibility.rs`); on a standby, what replay applied.
+    pub(crate) fn visible_value(&self, table: u32, key: u64) -> Option<crate::storage::Value> {
+        match self.role {
+            Role::Primary => self.visibility.get(table, key, || self.store.get(table, key)),
+            _ => self.store.get(table, key),
         }
     }
 

@@ -62,6 +62,13 @@ const MUTANTS: &[Mutant] = &[
         from: "if level == SyncCommitLevel::Off {",
         to: "if level <= SyncCommitLevel::Local {",
     },
+    Mutant {
+        name: "waiting-commit-visible",
+        what: "a commit waiting for its local flush or its synchronous standbys is visible to other sessions",
+        file: "engine/src/commit.rs",
+        from: "self.visibility.hide(commit_lsn, &changes, |table, key| self.store.get(table, key));",
+        to: "self.visibility.shown_at_once(commit_lsn, &changes);",
+    },
 ];
 
 fn run(cmd: &mut Command) -> Result<std::process::Output, String> {

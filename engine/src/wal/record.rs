@@ -26,6 +26,16 @@ pub enum RowChange {
     Delete { table: u32, key: u64 },
 }
 
+impl RowChange {
+    /// The write that produced the row's new value (`None` for a delete).
+    pub fn write_id(&self) -> Option<u64> {
+        match *self {
+            RowChange::Insert { write_id, .. } | RowChange::Update { write_id, .. } => Some(write_id),
+            RowChange::Delete { .. } => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordBody {
     Row(RowChange),

@@ -93,6 +93,7 @@ pub fn check(end: &EndState) -> Verdict {
         ("promise_audit", judged("promise_audit")),
         ("honest_reports", judged("honest_reports")),
         ("promotion_replayed", judged("promotion_replayed")),
+        ("waiting_commits_hidden", judged("waiting_commits_hidden")),
         (
             "sync_promotion",
             unless(

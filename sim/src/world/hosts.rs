@@ -1,8 +1,9 @@
 //! Hosting the nodes: feeding a node its inputs and carrying out its outputs, and each
 //! host's life: boot, PostgreSQL stop, power loss, restart, adding a spare.
 
-use repsim_engine::io::{ComputeTask, Observation, Reply};
+use repsim_engine::io::{ComputeTask, Observation, Reply, Request};
 use repsim_engine::message::Message;
+use repsim_engine::wal::record::RowChange;
 use repsim_engine::{Input, Instant, Node, NodeId, Output};
 
 use crate::check::history::Outcome;
@@ -42,12 +43,19 @@ impl World {
 
     /// Feeds one input to a node and carries out what it asks.
     pub(crate) fn step_node(&mut self, node: NodeId, input: Input) {
-        let slot = &mut self.nodes[node as usize];
-        let Some(engine) = slot.engine.as_mut() else {
+        let slot = &self.nodes[node as usize];
+        if slot.engine.is_none() {
             return;
-        };
+        }
         let local = Instant(slot.clock.local(self.now_ns));
         let incarnation = slot.incarnation;
+        if let Input::Client { client, op_id, request: Request::Write { changes, commit: true } } = &input {
+            let ids = changes.iter().filter_map(RowChange::write_id).collect();
+            self.waiting_writes.arrived(client.0 as u32, *op_id, node, incarnation, ids, self.now_ns);
+        }
+        let Some(engine) = self.nodes[node as usize].engine.as_mut() else {
+            return;
+        };
         let mut out = std::mem::take(&mut self.out_buf);
         engine.step(local, input, &mut out);
         for output in out.drain(..) {
@@ -114,6 +122,7 @@ impl World {
                 self.schedule(done, EventKind::Input { node, incarnation, input: Input::ComputeDone(task) });
             }
             Output::Reply { client, op_id, reply } => {
+                self.audit_visibility(node, client.0 as u32, &reply);
                 if let Reply::Committed { commit_lsn, promise } = &reply {
                     self.audit_commit(node, client.0 as u32, *commit_lsn, promise);
                 }

@@ -92,6 +92,8 @@ pub struct World {
     pub fsync_violations: Vec<String>,
     /// What the god's-eye oracles found as things happened (`world/oracles.rs`).
     pub live: crate::check::oracle::LiveFindings,
+    /// Writes handed to a node and not answered yet (`waiting_commits_hidden`).
+    pub waiting_writes: crate::check::oracle::visibility::WaitingWrites,
     /// A primary lost WAL it had not made durable (power loss, PANIC): crash recovery reuses
     /// those LSNs on the same timeline.
     pub lost_wal: Vec<crate::check::oracle::promotion::LostWal>,
@@ -204,6 +206,7 @@ impl World {
             events: 0,
             fsync_violations: Vec::new(),
             live: Default::default(),
+            waiting_writes: Default::default(),
             lost_wal: Vec::new(),
             end_ns,
             settling: false,

@@ -2,7 +2,7 @@
 //! come from the world's disks and the nodes' tables, the rules from `check/`.
 
 use repsim_engine::config::SyncCommitLevel;
-use repsim_engine::io::Promise;
+use repsim_engine::io::{Promise, Reply};
 use repsim_engine::message::Message;
 use repsim_engine::{Lsn, NodeId, Role};
 
@@ -36,6 +36,22 @@ impl World {
             let name = self.nodes[node as usize].name.clone();
             self.live.record("honest_reports", self.now_ns, || format!("{name} {text}"));
         }
+    }
+
+    /// `node` answers `session`: a read on a primary must not return a write still waiting
+    /// there (`check::oracle::visibility`); any answer ends the session's wait.
+    pub(crate) fn audit_visibility(&mut self, node: NodeId, session: u32, reply: &Reply) {
+        if let Reply::Read { value: Some(value), .. } = reply {
+            let slot = &self.nodes[node as usize];
+            if slot.engine.as_ref().is_some_and(|e| e.role() == Role::Primary) {
+                let finding = self.waiting_writes.read_returned(node, slot.incarnation, value.write_id, self.now_ns);
+                if let Some(text) = finding {
+                    let name = slot.name.clone();
+                    self.live.record("waiting_commits_hidden", self.now_ns, || format!("{name}: {text}"));
+                }
+            }
+        }
+        self.waiting_writes.replied(session);
     }
 
     /// A commit is acknowledged under `promise`: the WAL is durable on the primary, and the

@@ -7,6 +7,7 @@
 pub mod promotion;
 pub mod reports;
 pub mod syncrep;
+pub mod visibility;
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,8 @@ pub struct WalFacts {
 pub const KEPT_EXAMPLES: usize = 3;
 
 /// The live oracles, in the order the verdict lists them.
-pub const LIVE_INVARIANTS: [&str; 4] = ["promise_audit", "honest_reports", "promotion_replayed", "sync_promotion"];
+pub const LIVE_INVARIANTS: [&str; 5] =
+    ["promise_audit", "honest_reports", "promotion_replayed", "sync_promotion", "waiting_commits_hidden"];
 
 #[derive(Clone, Debug, Default)]
 pub struct Finding {

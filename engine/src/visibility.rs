@@ -1,0 +1,172 @@
+//! What other sessions on a primary see of commits still waiting (spec I3.3).
+//!
+//! PostgreSQL's `CommitTransaction` (src/backend/access/transam/xact.c) marks a transaction
+//! committed in the commit log and then, inside `RecordTransactionCommit`, waits: first for the
+//! local WAL flush (`XLogFlush`, unless `synchronous_commit = off`), then for synchronous
+//! standbys (`SyncRepWaitForLSN`). Only after the wait does `ProcArrayEndTransaction` take it
+//! out of the proc array, and a snapshot treats every transaction still in the proc array as
+//! running. So a commit stays invisible to every other session until it is released, however
+//! long the wait (a standby down: forever). A standby's hot-standby snapshot follows replay
+//! instead: it can show a commit the primary still hides.
+//!
+//! The store holds the newest row versions (what a crash and recovery would replay); this
+//! overlay remembers, for each row a waiting commit changed, what other sessions see: the
+//! value of the newest released write. Bounded by the rows of the commits waiting.
+//!
+//! Not modelled: the row lock a waiting commit keeps (its locks are released after the wait,
+//! in `ResourceOwnerRelease`), so a second writer of the same row does not queue behind it
+//! here; the newer of the two released values is what others see.
+
+use std::collections::BTreeMap;
+
+use crate::lsn::Lsn;
+use crate::storage::Value;
+use crate::wal::record::RowChange;
+
+/// One row with writes still waiting.
+#[derive(Clone, Debug, Default)]
+struct HiddenRow {
+    /// What other sessions see: the newest released write's value (`None`: no row).
+    visible: Option<Value>,
+    /// The commit LSN of `visible` (`Lsn::INVALID`: it was there before any tracked write).
+    visible_lsn: Lsn,
+    /// The waiting writes by commit LSN, each with the value it leaves.
+    waiting: BTreeMap<Lsn, Option<Value>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Visibility {
+    rows: BTreeMap<(u32, u64), HiddenRow>,
+    /// The rows each waiting commit changed, by commit LSN.
+    commits: BTreeMap<Lsn, Vec<(u32, u64)>>,
+}
+
+fn row_of(change: &RowChange) -> ((u32, u64), Option<Value>) {
+    match *change {
+        RowChange::Insert { table, key, write_id, value_len }
+        | RowChange::Update { table, key, write_id, value_len } => {
+            ((table, key), Some(Value { write_id, len: value_len }))
+        }
+        RowChange::Delete { table, key } => ((table, key), None),
+    }
+}
+
+impl Visibility {
+    /// A commit that will wait: hide its changes. `before` reads the store as it was before
+    /// the commit's changes are applied.
+    pub fn hide(&mut self, commit_lsn: Lsn, changes: &[RowChange], before: impl Fn(u32, u64) -> Option<Value>) {
+        let mut rows = Vec::with_capacity(changes.len());
+        for change in changes {
+            let (row, value) = row_of(change);
+            let hidden = self.rows.entry(row).or_insert_with(|| HiddenRow {
+                visible: before(row.0, row.1),
+                visible_lsn: Lsn::INVALID,
+                waiting: BTreeMap::new(),
+            });
+            hidden.waiting.insert(commit_lsn, value);
+            rows.push(row);
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        self.commits.entry(commit_lsn).or_default().extend(rows);
+    }
+
+    /// A commit that does not wait (`synchronous_commit = off`) is visible at once; it only
+    /// matters here for rows that also have waiting writes.
+    pub fn shown_at_once(&mut self, commit_lsn: Lsn, changes: &[RowChange]) {
+        for change in changes {
+            let (row, value) = row_of(change);
+            if let Some(hidden) = self.rows.get_mut(&row) {
+                if commit_lsn > hidden.visible_lsn {
+                    (hidden.visible, hidden.visible_lsn) = (value, commit_lsn);
+                }
+            }
+        }
+    }
+
+    /// The commit at `commit_lsn` was released: its changes become visible.
+    pub fn release(&mut self, commit_lsn: Lsn) {
+        let Some(rows) = self.commits.remove(&commit_lsn) else { return };
+        for row in rows {
+            let hidden = self.rows.get_mut(&row).expect("a waiting commit's row is tracked");
+            let value = hidden.waiting.remove(&commit_lsn).expect("the row lists the commit");
+            if commit_lsn > hidden.visible_lsn {
+                (hidden.visible, hidden.visible_lsn) = (value, commit_lsn);
+            }
+            if hidden.waiting.is_empty() {
+                self.rows.remove(&row);
+            }
+        }
+    }
+
+    /// What another session reads: the hidden row's visible value, or the store's.
+    pub fn get(&self, table: u32, key: u64, store: impl FnOnce() -> Option<Value>) -> Option<Value> {
+        match self.rows.get(&(table, key)) {
+            Some(hidden) => hidden.visible,
+            None => store(),
+        }
+    }
+
+    /// Commits whose changes are hidden.
+    pub fn waiting_commits(&self) -> usize {
+        self.commits.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: u64, write_id: u64) -> RowChange {
+        RowChange::Update { table: 1, key, write_id, value_len: 10 }
+    }
+
+    fn id(v: Option<Value>) -> Option<u64> {
+        v.map(|v| v.write_id)
+    }
+
+    /// Two waiting commits on one row are released out of LSN order (a `remote_apply` commit
+    /// behind an `on` one), and an `off` commit lands in between: others see the newest
+    /// released write, never a waiting one, and the overlay empties when nothing waits.
+    #[test]
+    fn others_see_the_newest_released_write_only() {
+        let mut store: BTreeMap<u64, u64> = BTreeMap::from([(7, 1)]);
+        let mut v = Visibility::default();
+        let read = |v: &Visibility, store: &BTreeMap<u64, u64>| {
+            id(v.get(1, 7, || store.get(&7).map(|&w| Value { write_id: w, len: 10 })))
+        };
+        let before = |s: &BTreeMap<u64, u64>| {
+            let s = s.clone();
+            move |_: u32, k: u64| s.get(&k).map(|&w| Value { write_id: w, len: 10 })
+        };
+        v.hide(Lsn(100), &[put(7, 2)], before(&store));
+        store.insert(7, 2);
+        assert_eq!(read(&v, &store), Some(1), "a waiting commit is hidden");
+        v.hide(Lsn(200), &[put(7, 3)], before(&store));
+        store.insert(7, 3);
+        assert_eq!(read(&v, &store), Some(1));
+        v.release(Lsn(200));
+        assert_eq!(read(&v, &store), Some(3), "the newer commit was released first");
+        v.shown_at_once(Lsn(150), &[put(7, 9)]);
+        assert_eq!(read(&v, &store), Some(3), "an older off commit does not hide a newer one");
+        v.release(Lsn(100));
+        assert_eq!(read(&v, &store), Some(3), "releasing the older commit later changes nothing");
+        assert_eq!(v.waiting_commits(), 0);
+        assert!(v.rows.is_empty());
+    }
+
+    /// A waiting insert of a new row is absent for others until released; a waiting delete
+    /// leaves the row visible.
+    #[test]
+    fn inserts_and_deletes_wait_too() {
+        let mut v = Visibility::default();
+        v.hide(Lsn(10), &[RowChange::Insert { table: 1, key: 5, write_id: 5, value_len: 3 }], |_, _| None);
+        assert_eq!(v.get(1, 5, || Some(Value { write_id: 5, len: 3 })), None);
+        v.release(Lsn(10));
+        assert_eq!(id(v.get(1, 5, || Some(Value { write_id: 5, len: 3 }))), Some(5));
+        v.hide(Lsn(20), &[RowChange::Delete { table: 1, key: 5 }], |_, _| Some(Value { write_id: 5, len: 3 }));
+        assert_eq!(id(v.get(1, 5, || None)), Some(5));
+        v.release(Lsn(20));
+        assert_eq!(v.get(1, 5, || None), None);
+    }
+}

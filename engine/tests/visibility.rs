@@ -1,0 +1,79 @@
+//! A commit is invisible to other sessions on the primary until its wait ends (spec I3.3):
+//! the local flush for `local` and above, the synchronous standbys for the remote levels.
+//! PostgreSQL's `CommitTransaction` leaves the proc array only after `SyncRepWaitForLSN`.
+
+mod common;
+
+use common::*;
+use repsim_engine::config::SyncCommitLevel;
+use repsim_engine::io::Output;
+use repsim_engine::message::Message;
+use repsim_engine::{Lsn, NodeId};
+
+const NAMES: &[&str] = &["p", "s1"];
+const P: NodeId = 0;
+
+fn primary(level: SyncCommitLevel) -> (Harness, Lsn) {
+    let cfg = primary_cfg(NAMES, level, "s1");
+    let image = fresh_image(&cfg);
+    let mut h = Harness::new();
+    h.start(cfg, image);
+    let start = h.node(P).status().flush_lsn;
+    h.inject(1, P, Message::StartReplication { start, timeline: 1 });
+    report(&mut h, start, start);
+    (h, start)
+}
+
+fn report(h: &mut Harness, flush: Lsn, apply: Lsn) -> Vec<Output> {
+    let send_time_ns = h.now.0;
+    h.inject(1, P, Message::StatusUpdate { write: flush, flush, apply, send_time_ns, reply_requested: false })
+}
+
+/// Writes row 7 (write id 7) in one transaction; returns its commit LSN.
+fn write_row(h: &mut Harness) -> (Lsn, Vec<Output>) {
+    let outs = h.write(P, 7, vec![insert(7, 7, 100)]);
+    (h.node(P).status().insert_lsn, outs)
+}
+
+#[test]
+fn a_commit_waiting_for_its_standby_is_invisible_until_released() {
+    let (mut h, start) = primary(SyncCommitLevel::On);
+    let (lsn, _) = write_row(&mut h);
+    assert_eq!(h.read_value(P, 7), None, "inserted, not flushed");
+    h.complete_all_io(P);
+    assert_eq!(h.read_value(P, 7), None, "committed locally, waiting for s1");
+    assert!(committed(&report(&mut h, Lsn(lsn.0 - 8), start)).is_empty());
+    assert_eq!(h.read_value(P, 7), None, "s1 is one record short");
+    assert_eq!(committed(&report(&mut h, lsn, start)).len(), 1);
+    assert_eq!(h.read_value(P, 7), Some(value(7, 100)), "released: visible");
+}
+
+#[test]
+fn local_hides_until_the_local_flush_and_off_hides_nothing() {
+    let (mut h, _) = primary(SyncCommitLevel::Local);
+    write_row(&mut h);
+    h.complete_writes(P);
+    assert_eq!(h.read_value(P, 7), None, "written is not flushed");
+    assert_eq!(committed(&h.complete_all_io(P)).len(), 1);
+    assert_eq!(h.read_value(P, 7), Some(value(7, 100)));
+
+    let (mut h, _) = primary(SyncCommitLevel::Off);
+    let (_, outs) = write_row(&mut h);
+    assert_eq!(committed(&outs).len(), 1, "off replies at once");
+    assert_eq!(h.read_value(P, 7), Some(value(7, 100)), "and shows the row at once");
+}
+
+/// A primary that restarts while a commit waits recovers it from its own WAL: committed
+/// locally, so visible, though no standby ever confirmed it.
+#[test]
+fn a_waiting_commit_is_visible_after_the_primary_restarts() {
+    let (mut h, _) = primary(SyncCommitLevel::On);
+    write_row(&mut h);
+    h.complete_all_io(P);
+    assert_eq!(h.read_value(P, 7), None);
+    let cfg = primary_cfg(NAMES, SyncCommitLevel::On, "s1");
+    h.restart_process(cfg);
+    h.complete_compute(P);
+    h.settle();
+    assert_eq!(h.read_value(P, 7), Some(value(7, 100)));
+}
