@@ -17,6 +17,8 @@ pub(crate) struct Waiter {
     pub op_id: u64,
     pub commit_lsn: Lsn,
     pub level: SyncCommitLevel,
+    /// When `statement_timeout` cancels its wait for standbys (`None`: never).
+    pub deadline: Option<Instant>,
 }
 
 /// Waiting commits: for the local flush, then per remote kind (write, flush, apply). Each queue
@@ -24,7 +26,7 @@ pub(crate) struct Waiter {
 #[derive(Clone, Debug, Default)]
 pub struct CommitQueues {
     local: VecDeque<Waiter>,
-    remote: [VecDeque<Waiter>; 3],
+    pub(crate) remote: [VecDeque<Waiter>; 3],
     /// Released LSN per kind; never goes back (I3.2).
     pub released: Released,
 }
@@ -65,6 +67,11 @@ impl Node {
         }
     }
 
+    /// A node about to write: its xids continue past every xid it replayed.
+    pub(crate) fn next_xid_past_replayed(&mut self) {
+        self.next_xid = self.next_xid.max(self.replay.max_xid.wrapping_add(1)).max(1);
+    }
+
     pub(crate) fn run_transaction(
         &mut self,
         now: Instant,
@@ -97,7 +104,9 @@ impl Node {
         for change in &changes {
             self.store.apply(change);
         }
-        let waiter = Waiter { client, op_id, commit_lsn, level };
+        let timeout_ns = self.cfg.statement_timeout_ns;
+        let deadline = (timeout_ns > 0).then(|| Instant(now.0.saturating_add(timeout_ns)));
+        let waiter = Waiter { client, op_id, commit_lsn, level, deadline };
         if level == SyncCommitLevel::Off {
             out.push(self.ack(&waiter));
             self.maybe_flush_after(out);
@@ -123,6 +132,9 @@ impl Node {
                 Some(kind) => self.commits.remote[kind].push_back(waiter),
             }
         }
+        // A statement timeout that expired during the local flush cancels the wait as soon as
+        // it starts (XLogFlush is not interruptible; SyncRepWaitForLSN checks for a cancel).
+        self.cancel_expired_waits(now, out);
         self.release_sync_waiters(out);
         self.send_to_all_walsenders(now, out);
     }
@@ -170,13 +182,13 @@ impl Node {
 
     /// A waiting commit's wait ends: it becomes visible to other sessions
     /// (`ProcArrayEndTransaction` after `SyncRepWaitForLSN`), and its client gets the reply.
-    fn release(&mut self, waiter: &Waiter) -> Output {
+    pub(crate) fn release(&mut self, waiter: &Waiter) -> Output {
         self.visibility.release(waiter.commit_lsn);
         self.ack(waiter)
     }
 
     /// The reply for a released commit, with the promise it carried.
-    fn ack(&self, waiter: &Waiter) -> Output {
+    pub(crate) fn ack(&self, waiter: &Waiter) -> Output {
         let confirmed_by: Vec<NodeId> = match remote_kind(waiter.level) {
             None => Vec::new(),
             Some(kind) => self
@@ -194,7 +206,7 @@ impl Node {
             op_id: waiter.op_id,
             reply: Reply::Committed {
                 commit_lsn: waiter.commit_lsn,
-                promise: Promise { level: waiter.level, confirmed_by },
+                promise: Promise { level: waiter.level, confirmed_by, wait_cancelled: false },
             },
         }
     }

@@ -78,6 +78,10 @@ pub struct NodeConfig {
     pub wal_receiver_status_interval_ns: u64,
     pub wal_retrieve_retry_interval_ns: u64,
     pub recovery_min_apply_delay_ns: u64,
+    /// `statement_timeout` of the sessions (0: off, PostgreSQL's default). A commit still
+    /// waiting for synchronous standbys when it expires stops waiting: committed locally, not
+    /// confirmed (`cancel.rs`).
+    pub statement_timeout_ns: u64,
     /// A physical replication slot per standby on this node when it is primary.
     pub replication_slots: bool,
     /// `max_slot_wal_keep_size`; `None` = -1, unlimited.
@@ -114,6 +118,7 @@ impl NodeConfig {
             wal_receiver_status_interval_ns: 10 * SECOND_NS,
             wal_retrieve_retry_interval_ns: 5 * SECOND_NS,
             recovery_min_apply_delay_ns: 0,
+            statement_timeout_ns: 0,
             replication_slots: false,
             max_slot_wal_keep_size_bytes: None,
             walsender_max_unacked_bytes: 16 * MB,

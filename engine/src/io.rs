@@ -50,6 +50,8 @@ pub enum TimerId {
     ReadWait,
     /// A spread checkpoint's end: its WAL recycling is due.
     Recycle,
+    /// The earliest `statement_timeout` of the commits waiting for standbys.
+    StatementTimeout,
 }
 
 /// Work the node's CPU must do before the engine continues it (replay is single-threaded, as
@@ -99,6 +101,12 @@ pub struct Promise {
     pub level: SyncCommitLevel,
     /// Standbys whose reported position covered the commit when it was released.
     pub confirmed_by: Vec<NodeId>,
+    /// The wait for synchronous standbys was cancelled (`statement_timeout`): the commit is
+    /// durable on the primary only, and `level` says `local`. PostgreSQL still reports it
+    /// committed, with the warning "canceling wait for synchronous replication due to user
+    /// request" ("The transaction has already committed locally, but might not have been
+    /// replicated to the standby.").
+    pub wait_cancelled: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

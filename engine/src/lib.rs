@@ -5,6 +5,7 @@
 //! node's local time and carries out the [`io::Output`]s it returns.
 
 pub mod basebackup;
+pub mod cancel;
 pub mod checkpoint;
 pub mod client;
 pub mod commit;

@@ -221,6 +221,7 @@ impl Node {
             TimerId::ApplyDelay => self.kick_replay(now, out),
             TimerId::ReadWait => self.release_waiting_reads(now, out),
             TimerId::Recycle => self.deferred_recycle(out),
+            TimerId::StatementTimeout => self.cancel_expired_waits(now, out),
         }
     }
 

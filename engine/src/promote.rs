@@ -125,6 +125,7 @@ impl Node {
         self.timeline = new_timeline;
         self.start_timeline_file(switch, out);
         self.role = Role::Primary;
+        self.next_xid_past_replayed();
         self.cfg.boot_role = crate::config::BootRole::Primary;
         self.cfg.primary_conninfo = None;
         out.push(Output::Observe(Observation::Promoted { timeline: new_timeline, switch }));

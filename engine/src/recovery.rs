@@ -219,6 +219,7 @@ impl Node {
         out.push(Output::SetTimer { id: TimerId::Checkpoint, at: Instant(now.0 + self.cfg.checkpoint_timeout_ns) });
         match self.role {
             Role::Primary => {
+                self.next_xid_past_replayed();
                 out.push(Output::SetTimer {
                     id: TimerId::WalWriter,
                     at: Instant(now.0 + self.cfg.wal_writer_delay_ns),

@@ -22,6 +22,11 @@ pub struct Replay {
     pub last_xact_timestamp_ns: Option<u64>,
     /// Row changes of transactions whose COMMIT has not been replayed yet.
     pending: BTreeMap<u32, Vec<RowChange>>,
+    /// The highest xid replayed: a node that starts writing (end of crash recovery,
+    /// promotion) assigns xids above it, as PostgreSQL's redo advances nextXid past every xid
+    /// it replays (`AdvanceNextFullTransactionIdPastXid`). Reusing one would let a standby
+    /// still holding a crashed transaction's rows apply them with a new transaction's commit.
+    pub max_xid: u32,
     /// Records decoded and handed to the CPU, applied when it is done.
     batch: Vec<(Record, Lsn, Lsn)>,
     batch_in_flight: bool,
@@ -41,11 +46,12 @@ impl Replay {
     /// not been replayed yet are kept: their commit may still follow.
     pub fn reset(&mut self, lsn: Lsn, prev: Lsn) {
         let pending = std::mem::take(&mut self.pending);
-        *self = Replay { lsn, prev, pending, ..Replay::default() };
+        *self = Replay { lsn, prev, pending, max_xid: self.max_xid, ..Replay::default() };
     }
 
     /// Applies one record to `store`.
     pub(crate) fn apply_record(&mut self, store: &mut crate::storage::Store, record: &Record) -> Applied {
+        self.max_xid = self.max_xid.max(record.xid);
         match record.body {
             RecordBody::Row(change) => {
                 self.pending.entry(record.xid).or_default().push(change);

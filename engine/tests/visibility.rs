@@ -77,3 +77,31 @@ fn a_waiting_commit_is_visible_after_the_primary_restarts() {
     h.settle();
     assert_eq!(h.read_value(P, 7), Some(value(7, 100)));
 }
+
+/// `statement_timeout` ends a wait for standbys: the commit is reported committed with a
+/// `local` promise marked as cancelled (PostgreSQL: "canceling wait for synchronous
+/// replication due to user request ... committed locally"), and becomes visible.
+#[test]
+fn statement_timeout_cancels_the_wait_committed_locally_and_visible() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::On, "s1");
+    cfg.statement_timeout_ns = 2_000_000_000;
+    let image = fresh_image(&cfg);
+    let mut h = Harness::new();
+    h.start(cfg, image);
+    let start = h.node(P).status().flush_lsn;
+    h.inject(1, P, Message::StartReplication { start, timeline: 1 });
+    report(&mut h, start, start);
+    let (lsn, _) = write_row(&mut h);
+    assert!(committed(&h.complete_all_io(P)).is_empty(), "waits for s1");
+    let at = h.timer(P, repsim_engine::io::TimerId::StatementTimeout).expect("the timeout is armed");
+    assert_eq!(at.0, h.now.0 + 2_000_000_000);
+    h.set_time(at);
+    let acks = committed(&h.fire(P, repsim_engine::io::TimerId::StatementTimeout));
+    assert_eq!(acks.len(), 1);
+    let (_, commit_lsn, promise) = &acks[0];
+    assert_eq!(*commit_lsn, lsn);
+    assert_eq!(promise.level, SyncCommitLevel::Local, "promised no more than it got");
+    assert!(promise.wait_cancelled && promise.confirmed_by.is_empty());
+    assert_eq!(h.read_value(P, 7), Some(value(7, 100)), "visible once the wait ends");
+    assert!(committed(&report(&mut h, lsn, lsn)).is_empty(), "released once only");
+}

@@ -162,6 +162,9 @@ pub struct Metrics {
     pub reads: u64,
     pub failed_ops: u64,
     pub indeterminate_ops: u64,
+    /// Commits whose wait for standbys `statement_timeout` cancelled (PostgreSQL reports them
+    /// committed, with a warning): durable on the primary only.
+    pub committed_locally_unconfirmed: u64,
     pub commits_series: Vec<u32>,
     pub reads_series: Vec<u32>,
     pub standbys: BTreeMap<String, StandbyLag>,

@@ -47,6 +47,9 @@ pub struct EndState<'a> {
     /// `commits_release`: commits that waited too long, and the first of them.
     pub slow_commits: u64,
     pub slow_commit_example: Option<&'a str>,
+    /// Each node's flush position shortly before the end (`World::converge_mark_ns`; empty if
+    /// the run was too short to take it).
+    pub flush_at_converge_mark: &'a [Option<repsim_engine::Lsn>],
 }
 
 impl EndState<'_> {

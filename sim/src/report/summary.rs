@@ -68,6 +68,10 @@ pub struct Summary {
     pub failed_ops: u64,
     pub indeterminate_ops: u64,
     pub refused_ops: u64,
+    /// Commits reported committed after `statement_timeout` cancelled their wait for
+    /// standbys: "committed locally, but might not have been replicated to the standby".
+    #[serde(default)]
+    pub committed_locally_unconfirmed: u64,
     pub commit_latency_ns: Percentiles,
     pub read_latency_ns: Percentiles,
     pub standbys: BTreeMap<String, StandbySummary>,
@@ -175,6 +179,12 @@ pub fn render_text(s: &Summary) -> String {
         "| failed / indeterminate / refused ops | {} / {} / {} |",
         s.failed_ops, s.indeterminate_ops, s.refused_ops
     ));
+    if s.committed_locally_unconfirmed > 0 {
+        line(format!(
+            "| committed locally, unconfirmed (statement_timeout cancelled the wait for standbys) | {} |",
+            s.committed_locally_unconfirmed
+        ));
+    }
     let l = &s.lost_acked_writes_by_level;
     line(format!(
         "| lost acknowledged writes | {} (off {}, local {}, remote_write {}, on {}, remote_apply {}) |",

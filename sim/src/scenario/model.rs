@@ -195,6 +195,9 @@ pub struct Workload {
     /// `read_your_writes`: how long a standby may wait for replay before the read goes to the
     /// primary. Default 100ms.
     pub read_wait_ns: u64,
+    /// `statement_timeout` of the sessions (0: off): a commit still waiting for standbys when
+    /// it expires is committed locally, unconfirmed.
+    pub statement_timeout_ns: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -214,6 +214,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "router",
     "delay_threshold",
     "read_wait",
+    "statement_timeout",
 ];
 
 pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
@@ -228,6 +229,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
         router: repsim_engine::client::RouterKind::Primary,
         delay_threshold_bytes: 1024 * 1024,
         read_wait_ns: 100_000_000,
+        statement_timeout_ns: 0,
     };
     let Some(field) = top.get("workload") else {
         return Ok(w);
@@ -244,6 +246,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     s.set("router", &mut w.router, read_router)?;
     s.set("delay_threshold", &mut w.delay_threshold_bytes, Field::size_bytes)?;
     s.set("read_wait", &mut w.read_wait_ns, Field::duration_ns)?;
+    s.set("statement_timeout", &mut w.statement_timeout_ns, Field::duration_ns)?;
     Ok(w)
 }
 

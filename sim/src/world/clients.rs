@@ -182,7 +182,10 @@ impl World {
             self.metrics.unavailable.finished(self.now_ns, acked);
         }
         match &outcome {
-            Outcome::Committed { .. } => self.metrics.commit(self.now_ns, latency_ns),
+            Outcome::Committed { promise, .. } => {
+                self.metrics.committed_locally_unconfirmed += promise.wait_cancelled as u64;
+                self.metrics.commit(self.now_ns, latency_ns)
+            }
             Outcome::Read { .. } => self.metrics.read(self.now_ns, latency_ns),
             Outcome::RolledBack => self.metrics.rollbacks += 1,
             Outcome::Failed => self.metrics.failed_ops += 1,

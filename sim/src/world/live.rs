@@ -117,6 +117,7 @@ impl World {
             fsync_violations: &self.fsync_violations,
             slow_commits: self.slow_commits,
             slow_commit_example: self.slow_commit_example.as_deref(),
+            flush_at_converge_mark: self.flush_at_converge_mark.as_deref().unwrap_or(&[]),
         }
     }
 }

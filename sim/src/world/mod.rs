@@ -98,6 +98,9 @@ pub struct World {
     /// those LSNs on the same timeline.
     pub lost_wal: Vec<crate::check::oracle::promotion::LostWal>,
     pub end_ns: u64,
+    /// Each node's WAL flush position at the first lag sample after `converge_mark_ns`: what
+    /// `converged` requires every standby to have replayed by the end (`check/converged.rs`).
+    pub flush_at_converge_mark: Option<Vec<Option<repsim_engine::Lsn>>>,
     pub settling: bool,
     out_buf: Vec<Output>,
     /// The HA manager, DCS and agents, when the scenario has `[ha]`.
@@ -209,6 +212,7 @@ impl World {
             waiting_writes: Default::default(),
             lost_wal: Vec::new(),
             end_ns,
+            flush_at_converge_mark: None,
             settling: false,
             out_buf: Vec::new(),
             ha,
@@ -394,7 +398,18 @@ impl World {
         self.nodes[node as usize].paused_until_ns > self.now_ns
     }
 
+    /// WAL flushed after this instant (a checkpoint record at the last moment) need not have
+    /// reached every standby when the run ends: half the settle phase, at most 5 s, before it.
+    pub fn converge_mark_ns(&self) -> u64 {
+        const MAX_GRACE_NS: u64 = 5_000_000_000;
+        self.end_ns - (self.scenario.settle_ns / 2).min(MAX_GRACE_NS)
+    }
+
     fn sample(&mut self) {
+        if self.flush_at_converge_mark.is_none() && self.now_ns >= self.converge_mark_ns() {
+            let flushes = self.nodes.iter().map(|n| n.engine.as_ref().map(|e| e.flush_lsn())).collect();
+            self.flush_at_converge_mark = Some(flushes);
+        }
         for node in 0..self.nodes.len() as NodeId {
             if self.nodes[node as usize].disk_replaced {
                 self.reclone_replaced_disk(node);

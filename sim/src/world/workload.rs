@@ -152,6 +152,7 @@ mod tests {
             router: repsim_engine::client::RouterKind::Primary,
             delay_threshold_bytes: 1024 * 1024,
             read_wait_ns: 100_000_000,
+            statement_timeout_ns: 0,
         }
     }
 
