@@ -50,7 +50,7 @@ impl World {
         let local = Instant(slot.clock.local(self.now_ns));
         let incarnation = slot.incarnation;
         if let Input::Client { client, op_id, request: Request::Write { changes, commit: true } } = &input {
-            let ids = changes.iter().filter_map(RowChange::write_id).collect();
+            let ids = changes.iter().filter_map(RowChange::write_id);
             self.waiting_writes.arrived(client.0 as u32, *op_id, node, incarnation, ids, self.now_ns);
         }
         let Some(engine) = self.nodes[node as usize].engine.as_mut() else {

@@ -28,7 +28,8 @@ struct Waiting {
 #[derive(Clone, Debug, Default)]
 pub struct WaitingWrites {
     by_write: BTreeMap<u64, Waiting>,
-    by_session: BTreeMap<u32, Vec<u64>>,
+    /// Per session (by index), its waiting write ids; the vectors are reused.
+    by_session: Vec<Vec<u64>>,
 }
 
 impl WaitingWrites {
@@ -39,19 +40,24 @@ impl WaitingWrites {
         op_id: u64,
         node: NodeId,
         incarnation: u64,
-        write_ids: Vec<u64>,
+        write_ids: impl Iterator<Item = u64>,
         now_ns: u64,
     ) {
         self.replied(session);
-        for &id in &write_ids {
-            self.by_write.insert(id, Waiting { node, incarnation, session, op_id, since_ns: now_ns });
+        let index = session as usize;
+        if self.by_session.len() <= index {
+            self.by_session.resize_with(index + 1, Vec::new);
         }
-        self.by_session.insert(session, write_ids);
+        for id in write_ids {
+            self.by_write.insert(id, Waiting { node, incarnation, session, op_id, since_ns: now_ns });
+            self.by_session[index].push(id);
+        }
     }
 
     /// A node answered `session` (committed, rolled back or failed): its writes wait no more.
     pub fn replied(&mut self, session: u32) {
-        for id in self.by_session.remove(&session).unwrap_or_default() {
+        let Some(ids) = self.by_session.get_mut(session as usize) else { return };
+        for id in ids.drain(..) {
             self.by_write.remove(&id);
         }
     }
@@ -84,7 +90,7 @@ mod tests {
     #[test]
     fn only_a_write_still_waiting_on_the_same_node_incarnation_is_a_violation() {
         let mut w = WaitingWrites::default();
-        w.arrived(3, 10, 0, 1, vec![42], 1_000);
+        w.arrived(3, 10, 0, 1, [42].into_iter(), 1_000);
         assert!(w.read_returned(0, 1, 42, 2_000_000).is_some_and(|t| t.contains("write 42")));
         assert!(w.read_returned(1, 1, 42, 2_000_000).is_none(), "another node (a standby replayed it)");
         assert!(w.read_returned(0, 2, 42, 2_000_000).is_none(), "after a restart: recovered, visible");
@@ -97,8 +103,8 @@ mod tests {
     #[test]
     fn a_session_holds_one_operation() {
         let mut w = WaitingWrites::default();
-        w.arrived(1, 10, 0, 1, vec![5], 0);
-        w.arrived(1, 11, 0, 1, vec![6, 7], 0);
+        w.arrived(1, 10, 0, 1, [5].into_iter(), 0);
+        w.arrived(1, 11, 0, 1, [6, 7].into_iter(), 0);
         assert_eq!(w.len(), 2, "the earlier operation was given up on");
         assert!(w.read_returned(0, 1, 5, 0).is_none());
     }
