@@ -13,7 +13,7 @@
 //! and COMMIT arrive whole), as `statement_timeout` counts from the statement's start.
 
 use crate::config::SyncCommitLevel;
-use crate::io::{Instant, Output, Promise, Reply, TimerId};
+use crate::io::{Instant, Output, Promise, TimerId};
 use crate::node::Node;
 
 impl Node {
@@ -27,10 +27,8 @@ impl Node {
         for kind in 0..self.commits.remote.len() {
             while self.commits.remote[kind].front().is_some_and(|w| w.deadline.is_some_and(|d| d <= now)) {
                 let waiter = self.commits.remote[kind].pop_front().expect("checked front");
-                self.visibility.release(waiter.commit_lsn);
                 let promise = Promise { level: SyncCommitLevel::Local, confirmed_by: Vec::new(), wait_cancelled: true };
-                let reply = Reply::Committed { commit_lsn: waiter.commit_lsn, promise };
-                out.push(Output::Reply { client: waiter.client, op_id: waiter.op_id, reply });
+                out.push(self.release_with(&waiter, promise));
             }
         }
         let next = self.commits.remote.iter().filter_map(|q| q.front().and_then(|w| w.deadline)).min();

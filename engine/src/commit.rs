@@ -108,7 +108,7 @@ impl Node {
         let deadline = (timeout_ns > 0).then(|| Instant(now.0.saturating_add(timeout_ns)));
         let waiter = Waiter { client, op_id, commit_lsn, level, deadline };
         if level == SyncCommitLevel::Off {
-            out.push(self.ack(&waiter));
+            out.push(self.release(&waiter));
             self.maybe_flush_after(out);
         } else {
             self.commits.local.push_back(waiter);
@@ -180,15 +180,23 @@ impl Node {
             .collect()
     }
 
-    /// A waiting commit's wait ends: it becomes visible to other sessions
-    /// (`ProcArrayEndTransaction` after `SyncRepWaitForLSN`), and its client gets the reply.
-    pub(crate) fn release(&mut self, waiter: &Waiter) -> Output {
-        self.visibility.release(waiter.commit_lsn);
-        self.ack(waiter)
+    /// A commit's wait ends with the promise its level kept.
+    fn release(&mut self, waiter: &Waiter) -> Output {
+        let promise = self.promise_kept(waiter);
+        self.release_with(waiter, promise)
     }
 
-    /// The reply for a released commit, with the promise it carried.
-    pub(crate) fn ack(&self, waiter: &Waiter) -> Output {
+    /// A commit's wait ends (released, or cancelled: `cancel.rs`): it becomes visible to other
+    /// sessions (`ProcArrayEndTransaction` after `SyncRepWaitForLSN`), and its client gets the
+    /// reply with `promise`.
+    pub(crate) fn release_with(&mut self, waiter: &Waiter, promise: Promise) -> Output {
+        self.visibility.release(waiter.commit_lsn);
+        let reply = Reply::Committed { commit_lsn: waiter.commit_lsn, promise };
+        Output::Reply { client: waiter.client, op_id: waiter.op_id, reply }
+    }
+
+    /// The promise a released commit carries: its level, and the standbys that confirmed it.
+    fn promise_kept(&self, waiter: &Waiter) -> Promise {
         let confirmed_by: Vec<NodeId> = match remote_kind(waiter.level) {
             None => Vec::new(),
             Some(kind) => self
@@ -201,13 +209,6 @@ impl Node {
                 .map(|s| s.peer)
                 .collect(),
         };
-        Output::Reply {
-            client: waiter.client,
-            op_id: waiter.op_id,
-            reply: Reply::Committed {
-                commit_lsn: waiter.commit_lsn,
-                promise: Promise { level: waiter.level, confirmed_by, wait_cancelled: false },
-            },
-        }
+        Promise { level: waiter.level, confirmed_by, wait_cancelled: false }
     }
 }

@@ -1,51 +1,5 @@
 //! CRC-32C (Castagnoli), the checksum PostgreSQL puts in every WAL record header.
 
-#[cfg(test)]
-const POLY_REFLECTED: u32 = 0x82F6_3B78;
-
-#[cfg(test)]
-const fn make_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ POLY_REFLECTED } else { crc >> 1 };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-}
-
-#[cfg(test)]
-static TABLE: [u32; 256] = make_table();
-
-/// Slicing-by-8 (Intel's, as in PostgreSQL's pg_crc32c_sb8.c): `TABLES[k][b]` is the CRC of byte
-/// `b` followed by `k` zero bytes, so eight bytes fold in with eight lookups and no carried
-/// dependency between them. Same results as the bytewise table, about four times as fast.
-#[cfg(test)]
-const fn make_tables() -> [[u32; 256]; 8] {
-    let mut tables = [[0u32; 256]; 8];
-    tables[0] = make_table();
-    let mut k = 1;
-    while k < 8 {
-        let mut i = 0;
-        while i < 256 {
-            let previous = tables[k - 1][i];
-            tables[k][i] = (previous >> 8) ^ tables[0][(previous & 0xFF) as usize];
-            i += 1;
-        }
-        k += 1;
-    }
-    tables
-}
-
-#[cfg(test)]
-static TABLES: [[u32; 256]; 8] = make_tables();
-
 /// Running CRC-32C: `finish(update(update(start(), a), b)) == crc32c(a ++ b)`.
 pub fn start() -> u32 {
     0xFFFF_FFFF
@@ -56,28 +10,6 @@ pub fn update(crc: u32, bytes: &[u8]) -> u32 {
     // and a software table elsewhere: the same results on every machine, about ten times the
     // table's speed. It takes and returns finished CRCs, so the running state is inverted around it.
     !crc32c_crate::crc32c_append(!crc, bytes)
-}
-
-/// The software reference the crate is tested against: slicing-by-8 over `TABLES`.
-#[cfg(test)]
-fn update_by_table(mut crc: u32, bytes: &[u8]) -> u32 {
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let low = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        let t = &TABLES;
-        crc = t[7][(low & 0xFF) as usize]
-            ^ t[6][((low >> 8) & 0xFF) as usize]
-            ^ t[5][((low >> 16) & 0xFF) as usize]
-            ^ t[4][(low >> 24) as usize]
-            ^ t[3][c[4] as usize]
-            ^ t[2][c[5] as usize]
-            ^ t[1][c[6] as usize]
-            ^ t[0][c[7] as usize];
-    }
-    for &byte in chunks.remainder() {
-        crc = TABLE[((crc ^ byte as u32) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    crc
 }
 
 pub fn finish(crc: u32) -> u32 {
@@ -91,6 +23,68 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const POLY_REFLECTED: u32 = 0x82F6_3B78;
+
+    const fn make_table() -> [u32; 256] {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut crc = i as u32;
+            let mut bit = 0;
+            while bit < 8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ POLY_REFLECTED } else { crc >> 1 };
+                bit += 1;
+            }
+            table[i] = crc;
+            i += 1;
+        }
+        table
+    }
+
+    static TABLE: [u32; 256] = make_table();
+
+    /// Slicing-by-8 (Intel's, as in PostgreSQL's pg_crc32c_sb8.c): `TABLES[k][b]` is the CRC of byte
+    /// `b` followed by `k` zero bytes, so eight bytes fold in with eight lookups and no carried
+    /// dependency between them. Same results as the bytewise table, about four times as fast.
+    const fn make_tables() -> [[u32; 256]; 8] {
+        let mut tables = [[0u32; 256]; 8];
+        tables[0] = make_table();
+        let mut k = 1;
+        while k < 8 {
+            let mut i = 0;
+            while i < 256 {
+                let previous = tables[k - 1][i];
+                tables[k][i] = (previous >> 8) ^ tables[0][(previous & 0xFF) as usize];
+                i += 1;
+            }
+            k += 1;
+        }
+        tables
+    }
+
+    static TABLES: [[u32; 256]; 8] = make_tables();
+
+    /// The software reference the crate is tested against: slicing-by-8 over `TABLES`.
+    fn update_by_table(mut crc: u32, bytes: &[u8]) -> u32 {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let low = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            let t = &TABLES;
+            crc = t[7][(low & 0xFF) as usize]
+                ^ t[6][((low >> 8) & 0xFF) as usize]
+                ^ t[5][((low >> 16) & 0xFF) as usize]
+                ^ t[4][(low >> 24) as usize]
+                ^ t[3][c[4] as usize]
+                ^ t[2][c[5] as usize]
+                ^ t[1][c[6] as usize]
+                ^ t[0][c[7] as usize];
+        }
+        for &byte in chunks.remainder() {
+            crc = TABLE[((crc ^ byte as u32) & 0xFF) as usize] ^ (crc >> 8);
+        }
+        crc
+    }
 
     #[test]
     fn known_vectors() {

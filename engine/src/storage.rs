@@ -98,12 +98,10 @@ const ENTRY_BYTES: usize = 4 + 8 + 8 + 4;
 
 impl Store {
     pub fn apply(&mut self, change: &RowChange) {
-        match *change {
-            RowChange::Insert { table, key, write_id, value_len }
-            | RowChange::Update { table, key, write_id, value_len } => {
-                self.put(table, key, Value { write_id, len: value_len })
-            }
-            RowChange::Delete { table, key } => {
+        let (table, key) = change.row();
+        match change.value() {
+            Some(value) => self.put(table, key, value),
+            None => {
                 if self.rows.remove(&(table, key)).is_none() {
                     if let Some(d) = self.derived.get_mut(&table) {
                         d.remove(key);

@@ -17,7 +17,7 @@
 //! in `ResourceOwnerRelease`), so a second writer of the same row does not queue behind it
 //! here; the newer of the two released values is what others see.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::lsn::Lsn;
 use crate::storage::Value;
@@ -37,48 +37,33 @@ struct HiddenRow {
 #[derive(Clone, Debug, Default)]
 pub struct Visibility {
     rows: BTreeMap<(u32, u64), HiddenRow>,
-    /// The rows each waiting commit changed, by commit LSN.
-    commits: BTreeMap<Lsn, Vec<(u32, u64)>>,
-}
-
-fn row_of(change: &RowChange) -> ((u32, u64), Option<Value>) {
-    match *change {
-        RowChange::Insert { table, key, write_id, value_len }
-        | RowChange::Update { table, key, write_id, value_len } => {
-            ((table, key), Some(Value { write_id, len: value_len }))
-        }
-        RowChange::Delete { table, key } => ((table, key), None),
-    }
+    /// The rows each waiting commit changed, by commit LSN (no allocation per commit).
+    commits: BTreeSet<(Lsn, (u32, u64))>,
 }
 
 impl Visibility {
     /// A commit that will wait: hide its changes. `before` reads the store as it was before
     /// the commit's changes are applied.
     pub fn hide(&mut self, commit_lsn: Lsn, changes: &[RowChange], before: impl Fn(u32, u64) -> Option<Value>) {
-        let mut rows = Vec::with_capacity(changes.len());
         for change in changes {
-            let (row, value) = row_of(change);
+            let row = change.row();
             let hidden = self.rows.entry(row).or_insert_with(|| HiddenRow {
                 visible: before(row.0, row.1),
                 visible_lsn: Lsn::INVALID,
                 waiting: BTreeMap::new(),
             });
-            hidden.waiting.insert(commit_lsn, value);
-            rows.push(row);
+            hidden.waiting.insert(commit_lsn, change.value());
+            self.commits.insert((commit_lsn, row));
         }
-        rows.sort_unstable();
-        rows.dedup();
-        self.commits.entry(commit_lsn).or_default().extend(rows);
     }
 
     /// A commit that does not wait (`synchronous_commit = off`) is visible at once; it only
     /// matters here for rows that also have waiting writes.
     pub fn shown_at_once(&mut self, commit_lsn: Lsn, changes: &[RowChange]) {
         for change in changes {
-            let (row, value) = row_of(change);
-            if let Some(hidden) = self.rows.get_mut(&row) {
+            if let Some(hidden) = self.rows.get_mut(&change.row()) {
                 if commit_lsn > hidden.visible_lsn {
-                    (hidden.visible, hidden.visible_lsn) = (value, commit_lsn);
+                    (hidden.visible, hidden.visible_lsn) = (change.value(), commit_lsn);
                 }
             }
         }
@@ -86,8 +71,9 @@ impl Visibility {
 
     /// The commit at `commit_lsn` was released: its changes become visible.
     pub fn release(&mut self, commit_lsn: Lsn) {
-        let Some(rows) = self.commits.remove(&commit_lsn) else { return };
-        for row in rows {
+        let its_rows = (commit_lsn, (0, 0))..=(commit_lsn, (u32::MAX, u64::MAX));
+        while let Some(&(_, row)) = self.commits.range(its_rows.clone()).next() {
+            self.commits.remove(&(commit_lsn, row));
             let hidden = self.rows.get_mut(&row).expect("a waiting commit's row is tracked");
             let value = hidden.waiting.remove(&commit_lsn).expect("the row lists the commit");
             if commit_lsn > hidden.visible_lsn {
@@ -109,7 +95,9 @@ impl Visibility {
 
     /// Commits whose changes are hidden.
     pub fn waiting_commits(&self) -> usize {
-        self.commits.len()
+        let mut lsns: Vec<Lsn> = self.commits.iter().map(|(lsn, _)| *lsn).collect();
+        lsns.dedup();
+        lsns.len()
     }
 }
 

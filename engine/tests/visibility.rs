@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use repsim_engine::config::SyncCommitLevel;
+use repsim_engine::config::{NodeConfig, SyncCommitLevel};
 use repsim_engine::io::Output;
 use repsim_engine::message::Message;
 use repsim_engine::{Lsn, NodeId};
@@ -14,7 +14,11 @@ const NAMES: &[&str] = &["p", "s1"];
 const P: NodeId = 0;
 
 fn primary(level: SyncCommitLevel) -> (Harness, Lsn) {
-    let cfg = primary_cfg(NAMES, level, "s1");
+    start_primary(primary_cfg(NAMES, level, "s1"))
+}
+
+/// Boots `cfg` with s1 streaming from it and reporting the start position.
+fn start_primary(cfg: NodeConfig) -> (Harness, Lsn) {
     let image = fresh_image(&cfg);
     let mut h = Harness::new();
     h.start(cfg, image);
@@ -85,12 +89,7 @@ fn a_waiting_commit_is_visible_after_the_primary_restarts() {
 fn statement_timeout_cancels_the_wait_committed_locally_and_visible() {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::On, "s1");
     cfg.statement_timeout_ns = 2_000_000_000;
-    let image = fresh_image(&cfg);
-    let mut h = Harness::new();
-    h.start(cfg, image);
-    let start = h.node(P).status().flush_lsn;
-    h.inject(1, P, Message::StartReplication { start, timeline: 1 });
-    report(&mut h, start, start);
+    let (mut h, _) = start_primary(cfg);
     let (lsn, _) = write_row(&mut h);
     assert!(committed(&h.complete_all_io(P)).is_empty(), "waits for s1");
     let at = h.timer(P, repsim_engine::io::TimerId::StatementTimeout).expect("the timeout is armed");

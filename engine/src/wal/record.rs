@@ -8,6 +8,7 @@
 
 use crate::crc32c;
 use crate::lsn::Lsn;
+use crate::storage::Value;
 
 pub const HEADER_BYTES: u64 = 24;
 pub const ALIGN_BYTES: u64 = 8;
@@ -27,12 +28,28 @@ pub enum RowChange {
 }
 
 impl RowChange {
-    /// The write that produced the row's new value (`None` for a delete).
-    pub fn write_id(&self) -> Option<u64> {
+    /// The row it changes: `(table, key)`.
+    pub fn row(&self) -> (u32, u64) {
         match *self {
-            RowChange::Insert { write_id, .. } | RowChange::Update { write_id, .. } => Some(write_id),
+            RowChange::Insert { table, key, .. }
+            | RowChange::Update { table, key, .. }
+            | RowChange::Delete { table, key } => (table, key),
+        }
+    }
+
+    /// The row's value after it (`None`: a delete).
+    pub fn value(&self) -> Option<Value> {
+        match *self {
+            RowChange::Insert { write_id, value_len, .. } | RowChange::Update { write_id, value_len, .. } => {
+                Some(Value { write_id, len: value_len })
+            }
             RowChange::Delete { .. } => None,
         }
+    }
+
+    /// The write that produced the row's new value (`None` for a delete).
+    pub fn write_id(&self) -> Option<u64> {
+        self.value().map(|v| v.write_id)
     }
 }
 

@@ -87,18 +87,14 @@ impl ChunkedBytes {
             if last_len < CHUNK_BYTES {
                 let target = (len - last_start).min(CHUNK_BYTES);
                 if target > last_len {
-                    let owned = last.owned();
-                    reserve_for_appends(owned, target);
-                    owned.resize(target, 0);
+                    grow_chunk(last.owned(), target);
                 }
             }
         }
         while self.chunks.len() * CHUNK_BYTES < len {
             let start = self.chunks.len() * CHUNK_BYTES;
             let mut owned = Vec::new();
-            let target = (len - start).min(CHUNK_BYTES);
-            reserve_for_appends(&mut owned, target);
-            owned.resize(target, 0);
+            grow_chunk(&mut owned, (len - start).min(CHUNK_BYTES));
             self.chunks.push(Chunk::Owned(owned));
         }
         self.len = len;
@@ -132,14 +128,16 @@ impl ChunkedBytes {
     }
 }
 
-/// A chunk that grows past a page is being appended to (a WAL segment, a file copy): give it
-/// the whole chunk at once rather than doubling through six reallocations and copies (issue
-/// 11's profile: 5 % of a run in `realloc` and its page faults). Small files stay small.
-fn reserve_for_appends(chunk: &mut Vec<u8>, target: usize) {
+/// Zero-extends `chunk` to `target` bytes. A chunk that grows past a page is being appended to
+/// (a WAL segment, a file copy): it gets the whole chunk at once rather than doubling through
+/// six reallocations and copies (issue 11's profile: 5 % of a run in `realloc` and its page
+/// faults). Small files stay small.
+fn grow_chunk(chunk: &mut Vec<u8>, target: usize) {
     const PAGE_BYTES: usize = 4096;
     if target > PAGE_BYTES && chunk.capacity() < CHUNK_BYTES {
         chunk.reserve_exact(CHUNK_BYTES - chunk.len());
     }
+    chunk.resize(target, 0);
 }
 
 #[cfg(test)]

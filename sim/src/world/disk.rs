@@ -234,6 +234,11 @@ impl Disk {
         self.files.values().flat_map(|f| f.durable.shared_blocks())
     }
 
+    /// Nothing is held durably (a spare never cloned).
+    pub fn holds_nothing(&self) -> bool {
+        self.files.values().all(|f| f.durable.is_empty())
+    }
+
     /// Bytes the server would hold durably: a checkpoint's data file counts every row
     /// (`io::file_cost_bytes`), however compactly the simulation keeps it.
     pub fn durable_bytes(&self) -> u64 {

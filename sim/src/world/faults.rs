@@ -105,8 +105,7 @@ impl World {
             if self.nodes[node].host_up && self.ha.is_none() {
                 self.boot(node as NodeId);
             }
-            let never_added =
-                self.scenario.cluster.spares.contains(&node) && self.nodes[node].disk.durable_bytes() == 0;
+            let never_added = self.scenario.cluster.spares.contains(&node) && self.nodes[node].disk.holds_nothing();
             if !never_added {
                 self.restart_host(node as NodeId);
             }

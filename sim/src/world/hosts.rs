@@ -53,9 +53,7 @@ impl World {
             let ids = changes.iter().filter_map(RowChange::write_id);
             self.waiting_writes.arrived(client.0 as u32, *op_id, node, incarnation, ids, self.now_ns);
         }
-        let Some(engine) = self.nodes[node as usize].engine.as_mut() else {
-            return;
-        };
+        let engine = self.nodes[node as usize].engine.as_mut().expect("checked above");
         let mut out = std::mem::take(&mut self.out_buf);
         engine.step(local, input, &mut out);
         for output in out.drain(..) {

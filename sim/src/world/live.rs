@@ -95,7 +95,7 @@ impl World {
                 .map(|(i, slot)| NodeView {
                     name: &slot.name,
                     engine: slot.engine.as_ref(),
-                    never_added: !slot.host_up && slot.disk.durable_bytes() == 0,
+                    never_added: !slot.host_up && slot.disk.holds_nothing(),
                     power_losses_ns: &slot.power_losses_ns,
                     cache_losses_ns: &slot.cache_losses_ns,
                     disk_losses_ns: &slot.disk_losses_ns,
