@@ -1166,3 +1166,37 @@ fn a_cycle_that_overran_loop_wait_is_followed_at_once() {
     assert_eq!(timers(&all).last(), Some(&end), "the next cycle should be due now");
     assert_eq!(dcs(&rig.tick()).map(|(_, op)| op), Some(DcsOp::Read));
 }
+
+// A switchover names a `nofailover` member (swarm seed 2741: it promoted, far behind, onto a
+// timeline number another node had taken). §1.6 check 3 comes before the manual path, and
+// §1.7's `is_failover_possible` refuses such a candidate.
+
+#[test]
+fn a_nofailover_switchover_candidate_does_not_race() {
+    let mut rig = Rig::new(HaConfig { nofailover: true, ..config("pg2") }, pg(PgRole::Replica));
+    let out = rig.read(switchover_view(None, "pg2"));
+    assert!(probes(&out).is_empty(), "{out:?}");
+    assert!(!pg_actions(&out).contains(&PgAction::Promote));
+}
+
+#[test]
+fn the_leader_refuses_a_switchover_to_a_nofailover_member_and_clears_the_key() {
+    let primary = PgState { standbys: vec![row("pg2", true, "async", WAL)], ..pg(PgRole::Primary) };
+    let mut rig = Rig::new(config("pg1"), primary);
+    let mut v = switchover_view(Some("pg1"), "pg2");
+    v.members.insert("pg2".into(), MemberState { nofailover: true, ..member("pg2", PgRole::Replica, WAL) });
+    let (ops, all) = rig.cycle(v);
+    assert!(!pg_actions(&all).contains(&PgAction::GracefulStop), "{all:?}");
+    assert!(has_op(&ops, |op| *op == DcsOp::ClearSwitchover), "{ops:?}");
+}
+
+#[test]
+fn members_race_when_the_switchover_candidate_is_nofailover() {
+    let mut rig = Rig::new(config("pg3"), pg(PgRole::Replica));
+    let out = rig.read(switchover_view(None, "pg2"));
+    let sent = probes(&out);
+    reply_probe(&mut rig, sent[0].0, member("pg1", PgRole::Stopped, WAL));
+    let refused = MemberState { nofailover: true, ..member("pg2", PgRole::Replica, WAL) };
+    let out = reply_probe(&mut rig, sent[0].0, refused);
+    assert_eq!(dcs(&out).map(|(_, op)| op), Some(DcsOp::AcquireLeader));
+}

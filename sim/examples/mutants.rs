@@ -69,6 +69,13 @@ const MUTANTS: &[Mutant] = &[
         from: "self.visibility.hide(commit_lsn, &changes, |table, key| self.store.get(table, key));",
         to: "self.visibility.shown_at_once(commit_lsn, &changes);",
     },
+    Mutant {
+        name: "cancelled-wait-keeps-its-level",
+        what: "a commit whose wait statement_timeout cancelled is reported with the synchronous promise it never got",
+        file: "engine/src/cancel.rs",
+        from: "let promise = Promise { level: SyncCommitLevel::Local, confirmed_by: Vec::new(), wait_cancelled: true };",
+        to: "let promise = Promise { level: waiter.level, confirmed_by: Vec::new(), wait_cancelled: true };",
+    },
 ];
 
 fn run(cmd: &mut Command) -> Result<std::process::Output, String> {

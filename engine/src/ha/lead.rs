@@ -22,7 +22,12 @@ impl HaAgent {
             out.push(HaOutput::Pg(PgAction::Promote));
         }
         if let Some(switchover) = self.view.switchover.clone() {
-            if switchover.from == self.cfg.name && self.switchover_possible(&switchover, pg) {
+            if switchover.from == self.cfg.name && !self.switchover_stopping && !self.may_promote(&switchover.to) {
+                // §1.7 `is_failover_possible`: a `nofailover` candidate is refused, and the
+                // leader deletes the key (Patroni: "failover is not possible").
+                out.push(HaOutput::Event(format!("switchover to {}: not possible, it is nofailover", switchover.to)));
+                self.todo.push_back(DcsOp::ClearSwitchover);
+            } else if switchover.from == self.cfg.name && self.switchover_possible(&switchover, pg) {
                 if !self.switchover_stopping {
                     self.switchover_stopping = true;
                     out.push(HaOutput::Event(format!("switchover to {}: stopping", switchover.to)));
@@ -43,6 +48,11 @@ impl HaAgent {
         }
         self.todo.push_back(DcsOp::PutStatus { optime: pg.flush, timeline: pg.timeline, history: pg.history.clone() });
         self.publish(now, pg, out);
+    }
+
+    /// What `name` publishes lets it be promoted (no `nofailover`, `failover_priority` > 0).
+    fn may_promote(&self, name: &str) -> bool {
+        self.view.members.get(name).is_none_or(|m| !m.nofailover && m.failover_priority > 0)
     }
 
     fn switchover_possible(&self, switchover: &Switchover, pg: &PgState) -> bool {

@@ -42,11 +42,13 @@ impl HaAgent {
         if pg.role == PgRole::Primary && pg.timeline < self.view.timeline {
             return Err("running as primary on an old timeline".into());
         }
-        if self.view.switchover.as_ref().is_some_and(|s| s.to == *me) {
-            return Ok(()); // the switchover candidate races with the lag check disabled
-        }
+        // §1.6: `nofailover` (check 3) comes before the manual path (check 4): a switchover
+        // never promotes a member that may not be promoted.
         if self.cfg.nofailover || self.cfg.failover_priority <= 0 {
             return Err("nofailover".into());
+        }
+        if self.view.switchover.as_ref().is_some_and(|s| s.to == *me) {
+            return Ok(()); // the switchover candidate races with the lag check disabled
         }
         if self.cfg.synchronous_mode {
             if let Some(sync) = &self.view.sync {
@@ -69,10 +71,12 @@ impl HaAgent {
         let former_leader = self.view.sync.as_ref().map(|s| s.leader.clone());
         let switchover_to_me = self.view.switchover.as_ref().is_some_and(|s| s.to == me.name);
         let sync_members = self.view.sync.as_ref().map(|s| s.standbys.clone());
-        // A switchover to someone else: yield to it while it answers as a running member;
-        // if it is dead, race as usual (Patroni `manual_failover_process_no_leader`).
+        // A switchover to someone else: yield to it while it answers as a running member that
+        // may be promoted; if it is dead or `nofailover`, race as usual (Patroni
+        // `manual_failover_process_no_leader`).
         if let Some(candidate) = self.view.switchover.as_ref().map(|s| s.to.clone()).filter(|to| *to != me.name) {
-            if replies.iter().any(|r| r.name == candidate && r.role != PgRole::Stopped) {
+            let promotable = |r: &MemberState| r.role != PgRole::Stopped && !r.nofailover && r.failover_priority > 0;
+            if replies.iter().any(|r| r.name == candidate && promotable(r)) {
                 out.push(HaOutput::Event(format!("not a candidate: switchover to {candidate}")));
                 return self.publish(now, pg, out);
             }

@@ -14,7 +14,7 @@ pub mod view;
 use crate::check::converged::check_converged;
 pub use crate::check::durability::check_losses;
 use crate::check::replica_prefix::check_replica_prefix;
-use crate::check::sessions::{check_reads, monotonic_reads_judged, read_your_writes_judged};
+use crate::check::sessions::{check_reads, losses_unknowable, monotonic_reads_judged, read_your_writes_judged};
 pub use crate::check::verdict::{CheckState, Losses, Verdict, Violation};
 use crate::check::view::EndState;
 
@@ -63,31 +63,37 @@ pub fn check(end: &EndState) -> Verdict {
     let router = end.scenario.workload.router;
     let unless =
         |checked: bool, name: &str, why: String| if checked { judged(name) } else { CheckState::NotChecked(why) };
+    // With no node running at the end, no write can be judged lost or kept (`sessions.rs`).
+    let losses_unknown = losses_unknowable(end);
+    let unless_losses_unknown = |state: CheckState| match (&losses_unknown, state) {
+        (Some(why), CheckState::Ok | CheckState::Violated) => CheckState::NotChecked(why.clone()),
+        (_, state) => state,
+    };
     let invariants = vec![
-        ("acked_writes_durable", judged("acked_writes_durable")),
+        ("acked_writes_durable", unless_losses_unknown(judged("acked_writes_durable"))),
         ("durable_fsync", judged("durable_fsync")),
         ("replica_prefix", judged("replica_prefix")),
         (
             "read_your_writes",
-            unless(
+            unless_losses_unknown(unless(
                 read_your_writes_judged(end),
                 "read_your_writes",
                 format!(
                     "the {} router does not promise it; `[expect] read_your_writes = true` judges it",
                     router.name()
                 ),
-            ),
+            )),
         ),
         (
             "monotonic_reads",
-            unless(
+            unless_losses_unknown(unless(
                 monotonic_reads_judged(end),
                 "monotonic_reads",
                 format!(
                     "the {} router does not promise it; `[expect] monotonic_reads = true` judges it",
                     router.name()
                 ),
-            ),
+            )),
         ),
         ("no_dirty_reads", judged("no_dirty_reads")),
         ("promise_audit", judged("promise_audit")),

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use repsim_engine::storage::Store;
+
 use crate::check::history::INSERT_TABLE;
 use crate::check::reads::ReadAnomaly;
 use crate::check::verdict::Violation;
@@ -17,14 +19,20 @@ pub struct Unexplained<'a> {
 
 /// A read that missed a write which the final primary does not hold either saw the loss of
 /// that write, which `acked_writes_durable` judges against its promise (a write acknowledged
-/// under `off` may be lost); the session guarantee is judged on the other reads.
+/// under `off` may be lost); the session guarantee is judged on the other reads. With no
+/// primary at the end, a write no running node holds is lost as far as the run can tell (an
+/// `off` commit that died with its primary's restart, every copy since gone); with no node
+/// running at all, nothing explains an anomaly.
 pub fn unexplained<'a>(
     end: &EndState,
     by_expected: &BTreeMap<u64, u64>,
     examples: &'a [ReadAnomaly],
 ) -> Unexplained<'a> {
-    let store = end.final_primary().and_then(|p| end.nodes[p].engine).map(|e| e.store());
-    let survived = |write_id: u64| store.is_none_or(|s| s.get(INSERT_TABLE, write_id).is_some());
+    let stores: Vec<&Store> = match end.final_primary().and_then(|p| end.nodes[p].engine) {
+        Some(primary) => vec![primary.store()],
+        None => end.nodes.iter().filter_map(|n| n.engine).map(|e| e.store()).collect(),
+    };
+    let survived = |write_id: u64| stores.is_empty() || stores.iter().any(|s| s.get(INSERT_TABLE, write_id).is_some());
     let count = by_expected.iter().filter(|(id, _)| survived(**id)).map(|(_, n)| n).sum();
     Unexplained {
         count,
@@ -41,6 +49,15 @@ pub(crate) fn read_your_writes_judged(end: &EndState) -> bool {
 /// `monotonic_reads` is judged: the router promises it or `[expect]` demands it.
 pub(crate) fn monotonic_reads_judged(end: &EndState) -> bool {
     end.scenario.workload.router.promises_monotonic_reads() || end.scenario.expect.monotonic_reads == Some(true)
+}
+
+/// Why no write can be judged lost or kept: no node runs at the end (every copy down or gone).
+/// Then a read that missed a session's write may have seen its loss (allowed under `off`), and
+/// neither `acked_writes_durable` nor the session guarantees can be judged.
+pub(crate) fn losses_unknowable(end: &EndState) -> Option<String> {
+    end.nodes.iter().all(|n| n.engine.is_none()).then(|| {
+        "no node runs at the end: which acknowledged writes survived, and so whether a read missed a write or saw its loss, cannot be judged".to_string()
+    })
 }
 
 /// The session guarantees: checked when the router promises them or `[expect]` demands them.
@@ -65,13 +82,14 @@ pub(crate) fn check_reads(end: &EndState) -> Vec<Violation> {
         (None, Some(id)) => format!("a read older than write {id}"),
         (None, None) => String::new(),
     };
-    let ryw_checked = read_your_writes_judged(end);
+    let losses_known = losses_unknowable(end).is_none();
+    let ryw_checked = read_your_writes_judged(end) && losses_known;
     let ryw = unexplained(end, &reads.read_your_writes_by_expected, &reads.read_your_writes);
     if ryw_checked && ryw.count > 0 {
         let detail = format!("{} reads missed the session's own write; first: {}", ryw.count, first(&ryw));
         out.push(Violation { invariant: "read_your_writes".into(), detail });
     }
-    let monotonic_checked = monotonic_reads_judged(end);
+    let monotonic_checked = monotonic_reads_judged(end) && losses_known;
     let monotonic = unexplained(end, &reads.monotonic_reads_by_expected, &reads.monotonic_reads);
     if monotonic_checked && monotonic.count > 0 {
         let detail = format!("{} reads went back in time; first: {}", monotonic.count, first(&monotonic));

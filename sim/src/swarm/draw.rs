@@ -412,6 +412,10 @@ fn workload(text: &mut String, rng: &mut Rng) {
     if router == "lag_aware" {
         put!(text, "delay_threshold = \"{}\"", size(pick(rng, &[0, 64 * KB, MB, 16 * MB])));
     }
+    // An application timeout that cancels waits for standbys (committed locally, unconfirmed).
+    if rng.chance(0.15) {
+        put!(text, "statement_timeout = \"{}\"", dur(pick(rng, &[5, 50, 500, 5_000]) * MS_NS));
+    }
 }
 
 /// A budget of 0-8 faults among the kinds switched on, at times in `[0, duration)`, sorted by

@@ -70,7 +70,8 @@ impl World {
                 self.nodes[node].disk_losses_ns.push(self.now_ns);
             }
             FaultKind::Switchover { node } => {
-                if let Some(ha) = self.ha.as_mut() {
+                // `patronictl switchover` writes the failover key: it fails while the DCS is down.
+                if let Some(ha) = self.ha.as_mut().filter(|ha| ha.dcs.up) {
                     let to = self.scenario.cluster.nodes[node].clone();
                     if let Some(from) = ha.dcs.leader(self.now_ns) {
                         ha.dcs.set_switchover(from, to);
