@@ -34,6 +34,9 @@ const SUGGESTED: &[Suggested] = &[
         true,
         |s| s.ha_events.iter().any(|e| e.contains("pg3") && e.contains("re-clon")),
     ),
+    ("statement-timeout", 1, &["workload.statement_timeout=0"], true, |s| {
+        s.committed_locally_unconfirmed == 0 && s.lost_acked_writes == 0
+    }),
     ("sync-vs-async", 42, &["replication.synchronous_commit=off"], true, |s| s.commits > 0),
     ("sync-vs-async", 42, &["replication.synchronous_commit=local"], true, |s| s.commits > 0),
     ("sync-vs-async", 42, &["replication.synchronous_commit=remote_write"], true, |s| s.commits > 0),
