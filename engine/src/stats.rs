@@ -88,6 +88,16 @@ impl Node {
             .collect()
     }
 
+    /// Each walsender's standby, its `application_name`, and whether it could count for a
+    /// synchronous commit now (streaming, a flush position reported): what
+    /// `pg_stat_replication` shows of it, without building the rows (audited at every commit).
+    pub fn walsender_peers(&self) -> impl Iterator<Item = (NodeId, &str, bool)> + '_ {
+        self.walsenders.values().map(|s| {
+            let eligible = s.state == crate::walsender::WalSenderState::Streaming && s.flush.is_valid();
+            (s.peer, self.cfg.cluster_names[s.peer as usize].as_str(), eligible)
+        })
+    }
+
     /// `None` when no walreceiver runs (primary, or never started).
     pub fn pg_stat_wal_receiver(&self) -> Option<WalReceiverRow> {
         if self.role != Role::Standby {

@@ -17,43 +17,55 @@
 //! in `ResourceOwnerRelease`), so a second writer of the same row does not queue behind it
 //! here; the newer of the two released values is what others see.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::lsn::Lsn;
 use crate::storage::Value;
 use crate::wal::record::RowChange;
 
 /// One row with writes still waiting.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct HiddenRow {
     /// What other sessions see: the newest released write's value (`None`: no row).
     visible: Option<Value>,
     /// The commit LSN of `visible` (`Lsn::INVALID`: it was there before any tracked write).
     visible_lsn: Lsn,
-    /// The waiting writes by commit LSN, each with the value it leaves.
-    waiting: BTreeMap<Lsn, Option<Value>>,
+    /// How many waiting writes this row has (the writes themselves are in `Visibility::writes`).
+    waiting: u32,
+}
+
+/// One waiting commit's write of one row, with the value it leaves.
+#[derive(Clone, Copy, Debug)]
+struct WaitingWrite {
+    commit_lsn: Lsn,
+    row: (u32, u64),
+    value: Option<Value>,
+    released: bool,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Visibility {
     rows: BTreeMap<(u32, u64), HiddenRow>,
-    /// The rows each waiting commit changed, by commit LSN (no allocation per commit).
-    commits: BTreeSet<(Lsn, (u32, u64))>,
+    /// Every waiting write in commit-LSN order (a primary commits in LSN order); a commit's
+    /// writes are adjacent. A released write leaves the front once all before it are released
+    /// (releases come in LSN order except across levels), so no allocation per commit.
+    writes: VecDeque<WaitingWrite>,
 }
 
 impl Visibility {
     /// A commit that will wait: hide its changes. `before` reads the store as it was before
     /// the commit's changes are applied.
     pub fn hide(&mut self, commit_lsn: Lsn, changes: &[RowChange], before: impl Fn(u32, u64) -> Option<Value>) {
+        assert!(self.writes.back().is_none_or(|last| last.commit_lsn < commit_lsn), "commits wait in LSN order");
         for change in changes {
             let row = change.row();
             let hidden = self.rows.entry(row).or_insert_with(|| HiddenRow {
                 visible: before(row.0, row.1),
                 visible_lsn: Lsn::INVALID,
-                waiting: BTreeMap::new(),
+                waiting: 0,
             });
-            hidden.waiting.insert(commit_lsn, change.value());
-            self.commits.insert((commit_lsn, row));
+            hidden.waiting += 1;
+            self.writes.push_back(WaitingWrite { commit_lsn, row, value: change.value(), released: false });
         }
     }
 
@@ -71,17 +83,25 @@ impl Visibility {
 
     /// The commit at `commit_lsn` was released: its changes become visible.
     pub fn release(&mut self, commit_lsn: Lsn) {
-        let its_rows = (commit_lsn, (0, 0))..=(commit_lsn, (u32::MAX, u64::MAX));
-        while let Some(&(_, row)) = self.commits.range(its_rows.clone()).next() {
-            self.commits.remove(&(commit_lsn, row));
-            let hidden = self.rows.get_mut(&row).expect("a waiting commit's row is tracked");
-            let value = hidden.waiting.remove(&commit_lsn).expect("the row lists the commit");
+        let first = self.writes.partition_point(|w| w.commit_lsn < commit_lsn);
+        for index in first..self.writes.len() {
+            let write = &mut self.writes[index];
+            if write.commit_lsn != commit_lsn {
+                break;
+            }
+            assert!(!write.released, "a commit is released once");
+            write.released = true;
+            let hidden = self.rows.get_mut(&write.row).expect("a waiting write's row is tracked");
             if commit_lsn > hidden.visible_lsn {
-                (hidden.visible, hidden.visible_lsn) = (value, commit_lsn);
+                (hidden.visible, hidden.visible_lsn) = (write.value, commit_lsn);
             }
-            if hidden.waiting.is_empty() {
-                self.rows.remove(&row);
+            hidden.waiting -= 1;
+            if hidden.waiting == 0 {
+                self.rows.remove(&write.row);
             }
+        }
+        while self.writes.front().is_some_and(|w| w.released) {
+            self.writes.pop_front();
         }
     }
 
@@ -95,7 +115,7 @@ impl Visibility {
 
     /// Commits whose changes are hidden.
     pub fn waiting_commits(&self) -> usize {
-        let mut lsns: Vec<Lsn> = self.commits.iter().map(|(lsn, _)| *lsn).collect();
+        let mut lsns: Vec<Lsn> = self.writes.iter().filter(|w| !w.released).map(|w| w.commit_lsn).collect();
         lsns.dedup();
         lsns.len()
     }
@@ -140,7 +160,7 @@ mod tests {
         v.release(Lsn(100));
         assert_eq!(read(&v, &store), Some(3), "releasing the older commit later changes nothing");
         assert_eq!(v.waiting_commits(), 0);
-        assert!(v.rows.is_empty());
+        assert!(v.rows.is_empty() && v.writes.is_empty());
     }
 
     /// A waiting insert of a new row is absent for others until released; a waiting delete

@@ -4,6 +4,7 @@
 pub mod converged;
 pub mod durability;
 pub mod history;
+pub mod id_map;
 pub mod oracle;
 pub mod reads;
 pub mod replica_prefix;

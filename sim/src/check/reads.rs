@@ -3,12 +3,14 @@
 //! `no_dirty_reads`. Bounded: per register key it keeps the last `KEPT_WRITES_PER_KEY`
 //! acknowledged writes; per session the last write and read per key it touched.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
 
 use repsim_engine::storage::Value;
 use repsim_engine::Lsn;
 use serde::Serialize;
 
+use crate::check::id_map::{IdHasher, IdMap};
 use crate::metrics::Recorder;
 
 pub const KEPT_WRITES_PER_KEY: usize = 32;
@@ -47,11 +49,11 @@ pub struct ReadAnomaly {
 
 #[derive(Default)]
 pub struct ReadChecker {
-    acked: BTreeMap<u64, VecDeque<AckedWrite>>,
-    aborted: BTreeSet<u64>,
+    acked: IdMap<VecDeque<AckedWrite>>,
+    aborted: HashSet<u64, BuildHasherDefault<IdHasher>>,
     /// Per session, per key it touched: its last acknowledged write and the newest write it
     /// read (one map, so that a read looks the key up once).
-    sessions: Vec<BTreeMap<u64, SessionKey>>,
+    sessions: Vec<IdMap<SessionKey>>,
     pub stale_reads: u64,
     pub staleness_ns: Recorder,
     pub staleness_bytes: Recorder,
@@ -82,7 +84,7 @@ pub struct Read<'a> {
 
 impl ReadChecker {
     pub fn new(sessions: usize) -> ReadChecker {
-        ReadChecker { sessions: vec![BTreeMap::new(); sessions], ..ReadChecker::default() }
+        ReadChecker { sessions: vec![IdMap::default(); sessions], ..ReadChecker::default() }
     }
 
     pub fn write_acked(&mut self, session: u32, key: u64, write_id: u64, commit_lsn: Lsn, now_ns: u64) {

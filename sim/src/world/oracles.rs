@@ -92,12 +92,11 @@ impl World {
         // held it and lost it since: the promise is judged where it could still be checked.
         let since_ns = flight.map_or(self.now_ns, |f| f.arrived_ns);
         let lost_since = |times: &[u64]| times.iter().any(|&t| t >= since_ns);
-        let rows = engine.pg_stat_replication();
-        let candidates: Vec<Candidate> = rows
-            .iter()
-            .map(|row| {
-                let slot = &self.nodes[row.standby as usize];
-                let wal = self.wal_facts(row.standby, timeline);
+        let candidates: Vec<Candidate> = engine
+            .walsender_peers()
+            .map(|(standby, name, eligible)| {
+                let slot = &self.nodes[standby as usize];
+                let wal = self.wal_facts(standby, timeline);
                 let holds = lost_since(&slot.disk_losses_ns)
                     || match level {
                         SyncCommitLevel::RemoteWrite => {
@@ -112,8 +111,7 @@ impl World {
                             None => wal.durable_end >= commit_lsn.0,
                         },
                     };
-                let eligible = row.state == "streaming" && row.flush_lsn.is_some();
-                Candidate { name: &row.application_name, eligible, holds }
+                Candidate { name, eligible, holds }
             })
             .collect();
         if let Err(why) = audit(names, &candidates) {

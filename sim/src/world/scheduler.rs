@@ -3,31 +3,29 @@
 
 use std::collections::BinaryHeap;
 
-/// What the heap orders: 24 bytes, whatever the size of an event. The events themselves stay
-/// put in `slots` (measured: sifting 88-byte entries was 13 % of a failover run's time).
-#[derive(Clone, Copy)]
-struct Key {
-    at_ns: u64,
-    seq: u64,
-    slot: u32,
+/// What the heap orders: one `u128`, `at_ns` in the high 64 bits, then `seq` (40 bits), then
+/// the event's slot (24 bits), reversed so that `BinaryHeap`, a max-heap, pops the earliest. The
+/// events themselves stay put in `slots` (measured: sifting 88-byte entries was 13 % of a
+/// failover run's time; 24-byte keys compared field by field, 7 %).
+type Key = std::cmp::Reverse<u128>;
+
+/// 2^40 events scheduled in one run (a day simulated at 20 M events a minute is 2^35).
+const SEQ_BITS: u32 = 40;
+/// 2^24 events pending at once (a run's high water is thousands).
+const SLOT_BITS: u32 = 24;
+
+fn key(at_ns: u64, seq: u64, slot: u32) -> Key {
+    assert!(seq < 1 << SEQ_BITS, "more than 2^40 events scheduled in one run");
+    assert!(slot < 1 << SLOT_BITS, "more than 2^24 events pending at once");
+    std::cmp::Reverse((u128::from(at_ns) << 64) | u128::from(seq << SLOT_BITS) | u128::from(slot))
 }
 
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at_ns, self.seq) == (other.at_ns, other.seq)
-    }
+fn at_ns_of(key: &Key) -> u64 {
+    (key.0 >> 64) as u64
 }
-impl Eq for Key {}
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Key {
-    /// Reversed: `BinaryHeap` is a max-heap and the earliest event must come out first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
-    }
+
+fn slot_of(key: &Key) -> usize {
+    (key.0 as u64 & ((1 << SLOT_BITS) - 1)) as usize
 }
 
 pub struct EventQueue<T> {
@@ -83,10 +81,10 @@ impl<T> EventQueue<T> {
             }
             None => {
                 self.slots.push(Some(item));
-                u32::try_from(self.slots.len() - 1).expect("fewer than 4 billion pending events")
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^24 pending events")
             }
         };
-        self.heap.push(Key { at_ns, seq: self.seq, slot });
+        self.heap.push(key(at_ns, self.seq, slot));
         self.high_water = self.high_water.max(self.heap.len());
     }
 
@@ -98,14 +96,15 @@ impl<T> EventQueue<T> {
     /// The earliest event, advancing `now_ns` to its time.
     pub fn pop(&mut self) -> Option<(u64, T)> {
         let key = self.heap.pop()?;
-        self.now_ns = key.at_ns;
-        let item = self.slots[key.slot as usize].take().expect("a queued slot holds its event");
-        self.free.push(key.slot);
-        Some((key.at_ns, item))
+        let (at_ns, slot) = (at_ns_of(&key), slot_of(&key));
+        self.now_ns = at_ns;
+        let item = self.slots[slot].take().expect("a queued slot holds its event");
+        self.free.push(slot as u32);
+        Some((at_ns, item))
     }
 
     pub fn peek_time_ns(&self) -> Option<u64> {
-        self.heap.peek().map(|k| k.at_ns)
+        self.heap.peek().map(at_ns_of)
     }
 }
 
