@@ -96,8 +96,13 @@ impl Node {
             _ => {}
         }
         self.checkpoint_after_flush(now, out);
+        self.end_of_recovery_after_flush(now, out);
         // Group commit: whatever was written meanwhile goes in the next round.
-        if self.role == Role::Primary && (self.commits.has_local_waiters() || self.checkpoint_waits_for_flush()) {
+        if self.role == Role::Primary
+            && (self.commits.has_local_waiters()
+                || self.checkpoint_waits_for_flush()
+                || self.end_of_recovery_waits_for_flush())
+        {
             self.flush_wal(out);
         } else if self.role == Role::Standby {
             self.start_fsync_round(out);

@@ -142,8 +142,12 @@ pub enum Observation {
     WalSenderError { standby: NodeId, text: String },
     /// A walreceiver ended its stream (timeout, error, lost connection).
     WalReceiverStopped { reason: String },
-    /// Promotion finished: timeline `timeline` starts at `switch`.
+    /// A promotion switched timeline: timeline `timeline` starts at `switch`. Writes are
+    /// accepted once `PromotionComplete` follows.
     Promoted { timeline: u32, switch: Lsn },
+    /// The promotion ended recovery (end-of-recovery record flushed, `pg_control` updated):
+    /// writes are accepted, `duration_ns` after `pg_promote()` arrived.
+    PromotionComplete { timeline: u32, duration_ns: u64 },
     /// A fast shutdown finished: every connected standby has flushed all our WAL.
     ShutdownComplete { flush: Lsn },
     /// A standby crossed to its upstream's newer timeline.

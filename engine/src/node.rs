@@ -45,6 +45,20 @@ pub(crate) enum IoPurpose {
     PromotionHistory {
         switch: Lsn,
     },
+    /// The write and fsync of `pg_control` that ends a promotion (`EndOfRecovery::Control`).
+    PromotionControl,
+}
+
+/// A promotion past its timeline switch, not yet accepting writes: PostgreSQL's
+/// `CreateEndOfRecoveryRecord` (xlog.c) inserts and flushes the end-of-recovery record and
+/// updates `pg_control`; only then does `StartupXLOG` set `SharedRecoveryState` to done, and
+/// until then `RecoveryInProgress()` keeps sessions read-only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EndOfRecovery {
+    /// The end-of-recovery record, ending at `record_end`, waits for its flush.
+    RecordFlush { record_end: Lsn },
+    /// `pg_control` is being written and fsynced (`pending` of those two left).
+    Control { pending: u32 },
 }
 
 pub struct Node {
@@ -54,6 +68,10 @@ pub struct Node {
     pub(crate) history: crate::timeline::History,
     /// A promotion was asked for and waits for replay to reach the end of flushed WAL.
     pub(crate) promote_requested: bool,
+    /// When `pg_promote()` arrived (promotion duration is measured from it).
+    pub(crate) promote_requested_at: Instant,
+    /// Past the timeline switch, finishing recovery: writes are still refused.
+    pub(crate) end_of_recovery: Option<EndOfRecovery>,
     /// `Shutdown` asked for; `true` in the second field once `ShutdownComplete` was reported.
     pub(crate) shutdown: Option<bool>,
     pub(crate) wal: WalLog,
@@ -95,6 +113,8 @@ impl Node {
             timeline: 1,
             history: crate::timeline::History::default(),
             promote_requested: false,
+            promote_requested_at: Instant(0),
+            end_of_recovery: None,
             shutdown: None,
             wal: WalLog::sharing(segment, Lsn(segment), Lsn::INVALID, blocks.clone()),
             blocks,
@@ -191,6 +211,7 @@ impl Node {
             IoPurpose::Checkpoint => self.on_checkpoint_io_done(now, out),
             IoPurpose::Meta => {}
             IoPurpose::PromotionHistory { switch } => self.history_file_durable(now, switch, out),
+            IoPurpose::PromotionControl => self.promotion_control_done(now, out),
         }
     }
 
@@ -239,6 +260,11 @@ impl Node {
             return out.push(reply(Reply::Error { kind: ErrorKind::ShuttingDown, message }));
         }
         match (self.role, request) {
+            // Promoted but still ending recovery (`EndOfRecovery`): read-only, as a standby.
+            (Role::Primary, Request::Write { .. }) if self.end_of_recovery.is_some() => out.push(reply(Reply::Error {
+                kind: ErrorKind::ReadOnly,
+                message: "cannot execute INSERT in a read-only transaction",
+            })),
             (Role::Primary, Request::Write { changes, commit }) => {
                 self.run_transaction(now, client, op_id, changes, commit, out)
             }

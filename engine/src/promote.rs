@@ -4,8 +4,9 @@
 
 use crate::io::{Command, FileId, Instant, Observation, Output, TimerId};
 use crate::lsn::Lsn;
-use crate::node::{IoPurpose, Node, Role};
+use crate::node::{EndOfRecovery, IoPurpose, Node, Role};
 use crate::timeline::History;
+use crate::wal::record::RecordBody;
 use crate::walreceiver::ReceiverState;
 
 impl Node {
@@ -55,6 +56,7 @@ impl Node {
             return;
         }
         self.promote_requested = true;
+        self.promote_requested_at = now;
         if let Some(upstream) = self.cfg.primary_conninfo {
             if matches!(self.receiver.state, ReceiverState::Streaming | ReceiverState::Connecting) {
                 out.push(Output::Disconnect { peer: upstream });
@@ -115,12 +117,13 @@ impl Node {
     /// End of recovery, second half: the history file is durable, so the new timeline begins.
     /// (PostgreSQL unlinks `standby.signal` just before writing the history file; here the
     /// node's boot role flips with the switch, which differs only if that fsync fails.)
+    /// Writes wait for the end-of-recovery record and `pg_control` ([`EndOfRecovery`]).
     pub(crate) fn history_file_durable(&mut self, now: Instant, switch: Lsn, out: &mut Vec<Output>) {
         if !self.promote_requested || self.role != Role::Standby {
             return;
         }
         self.promote_requested = false;
-        let new_timeline = self.timeline + 1;
+        let (old_timeline, new_timeline) = (self.timeline, self.timeline + 1);
         self.history = self.history.child(self.timeline, switch);
         self.timeline = new_timeline;
         self.start_timeline_file(switch, out);
@@ -130,7 +133,54 @@ impl Node {
         self.cfg.primary_conninfo = None;
         out.push(Output::Observe(Observation::Promoted { timeline: new_timeline, switch }));
         out.push(Output::SetTimer { id: TimerId::WalWriter, at: Instant(now.0 + self.cfg.wal_writer_delay_ns) });
-        // The end-of-recovery checkpoint.
+        // Fast promotion (PostgreSQL 9.3+): no end-of-recovery checkpoint, only a record that
+        // marks the end of recovery, flushed at once (`CreateEndOfRecoveryRecord`).
+        let body =
+            RecordBody::EndOfRecovery { timeline: new_timeline, prev_timeline: old_timeline, timestamp_ns: now.0 };
+        let (_, record_end) = self.wal.append(0, body);
+        self.end_of_recovery = Some(EndOfRecovery::RecordFlush { record_end });
+        self.flush_wal(out);
+    }
+
+    pub(crate) fn end_of_recovery_waits_for_flush(&self) -> bool {
+        matches!(self.end_of_recovery, Some(EndOfRecovery::RecordFlush { record_end }) if self.flusher.flushed < record_end)
+    }
+
+    /// Called after every WAL flush: once the end-of-recovery record is durable, `pg_control`
+    /// is updated (its minimum recovery point moves to the record, so a crash cannot go back
+    /// past the promotion).
+    pub(crate) fn end_of_recovery_after_flush(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Some(EndOfRecovery::RecordFlush { record_end }) = self.end_of_recovery else { return };
+        if self.flusher.flushed < record_end {
+            return;
+        }
+        // The control file keeps the last checkpoint or restartpoint: crash recovery replays
+        // from it across the switch (the new timeline's history file is durable).
+        let Some(control) = self.checkpointer.last else {
+            self.end_of_recovery = None;
+            return self.accept_writes(now, out);
+        };
+        self.write_and_fsync(IoPurpose::PromotionControl, FileId::Control, control.encode(), out);
+        self.end_of_recovery = Some(EndOfRecovery::Control { pending: 2 });
+    }
+
+    /// A control-file write or fsync of the promotion completed.
+    pub(crate) fn promotion_control_done(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Some(EndOfRecovery::Control { pending }) = self.end_of_recovery else { return };
+        if pending > 1 {
+            self.end_of_recovery = Some(EndOfRecovery::Control { pending: pending - 1 });
+            return;
+        }
+        self.end_of_recovery = None;
+        self.accept_writes(now, out);
+    }
+
+    /// `SharedRecoveryState = RECOVERY_STATE_DONE`: sessions may write. Then, as PostgreSQL
+    /// does after a promotion, a checkpoint is requested and not waited for
+    /// (`RequestCheckpoint(CHECKPOINT_FORCE)` at the end of `StartupXLOG`).
+    fn accept_writes(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let duration_ns = now.0.saturating_sub(self.promote_requested_at.0);
+        out.push(Output::Observe(Observation::PromotionComplete { timeline: self.timeline, duration_ns }));
         self.request_checkpoint(now, out);
     }
 

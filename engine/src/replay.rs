@@ -72,6 +72,8 @@ impl Replay {
             RecordBody::Checkpoint { redo, redo_prev, data_file_id, .. } => {
                 Applied::Checkpoint { redo, redo_prev, data_file_id }
             }
+            // xlog_redo only checks the timelines it names against the history followed.
+            RecordBody::EndOfRecovery { .. } => Applied::Nothing,
         }
     }
 
@@ -114,7 +116,14 @@ impl Node {
                 // Flushed WAL may end mid-record: wait for the rest.
                 Err(DecodeError::Torn) => break,
                 Err(DecodeError::Invalid(why)) => {
-                    panic!("invalid flushed WAL at {at} on a standby: {why}")
+                    // Only a timeline number created twice gets here (spec I1.2, I1.4): an
+                    // upstream on "the same" timeline sent WAL that continues another history.
+                    // PostgreSQL's startup process logs it and asks for the WAL again, and
+                    // finds the same bytes each time: replay stays stuck here (xlogrecovery.c,
+                    // `ReadRecord` in standby mode).
+                    let reason = format!("invalid record at {at} in received WAL: {why}");
+                    self.stop_walreceiver(now, reason, out);
+                    break;
                 }
             }
         }

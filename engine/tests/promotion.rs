@@ -5,8 +5,9 @@ mod common;
 
 use common::*;
 use repsim_engine::config::SyncCommitLevel;
-use repsim_engine::io::{Command, FileId, Input, Observation, Output};
-use repsim_engine::{NodeId, Role};
+use repsim_engine::io::{Command, ErrorKind, FileId, Input, Observation, Output, Reply};
+use repsim_engine::wal::record::RecordBody;
+use repsim_engine::{Lsn, NodeId, Role};
 
 const NAMES: &[&str] = &["p", "s1"];
 const P: NodeId = 0;
@@ -67,4 +68,62 @@ fn a_failed_history_fsync_panics_before_any_wal_on_the_new_timeline() {
     assert!(observations(&outs).iter().any(|o| matches!(o, Observation::Panic { .. })), "{outs:?}");
     assert!(!promoted(&h.peer(S).log));
     assert!(!wrote_on_timeline_2(&h.peer(S).log), "a restart would find new-timeline WAL without its history");
+}
+
+fn promotion_complete(outs: &[Output]) -> Option<u64> {
+    observations(outs).iter().find_map(|o| match o {
+        Observation::PromotionComplete { duration_ns, .. } => Some(*duration_ns),
+        _ => None,
+    })
+}
+
+fn refused_as_read_only(outs: &[Output]) -> bool {
+    replies(outs).iter().any(|(_, r)| matches!(r, Reply::Error { kind: ErrorKind::ReadOnly, .. }))
+}
+
+/// Fast promotion (spec: `postgres-replication.md`, promotion; PostgreSQL's
+/// `PerformRecoveryXLogAction` and `CreateEndOfRecoveryRecord` in xlog.c): after the timeline
+/// switch the node writes an end-of-recovery record, flushes it and updates `pg_control`, and
+/// only then accepts writes; the checkpoint comes after, requested and not waited for.
+#[test]
+fn writes_wait_for_the_end_of_recovery_record_and_pg_control_not_for_a_checkpoint() {
+    let mut h = promoting_standby();
+    h.advance(2_000_000);
+    let mut outs = h.complete_next_io(S).expect("the history fsync");
+    assert_eq!(h.node(S).role(), Role::Primary);
+    let refused = h.write(S, 100, vec![insert(100, 100, 10)]);
+    assert!(refused_as_read_only(&refused), "still in recovery after the switch: {refused:?}");
+    let mut end_of_recovery_record = false;
+    let mut control_written = false;
+    let mut duration_ns = None;
+    for _ in 0..100 {
+        duration_ns = promotion_complete(&outs);
+        for o in &outs {
+            if let Output::Write { file, offset, bytes, .. } = o {
+                let checkpoint = matches!(file, FileId::Data(_));
+                assert!(!checkpoint || duration_ns.is_some(), "a checkpoint before writes are accepted: {o:?}");
+                if matches!(file, FileId::WalSegment { timeline: 2, .. }) {
+                    end_of_recovery_record |= decode_stream(bytes, Lsn(*offset)).iter().any(|(_, _, r)| {
+                        matches!(r.body, RecordBody::EndOfRecovery { timeline: 2, prev_timeline: 1, .. })
+                    });
+                }
+                control_written |= *file == FileId::Control;
+            }
+        }
+        if duration_ns.is_some() {
+            assert!(
+                outs.iter().any(|o| matches!(o, Output::Write { file: FileId::Data(_), .. })),
+                "the checkpoint is requested as writes are accepted: {outs:?}"
+            );
+            break;
+        }
+        h.advance(1_000_000);
+        outs = h.complete_next_io(S).expect("the promotion's I/O continues");
+    }
+    let duration_ns = duration_ns.expect("the promotion completed");
+    assert!(end_of_recovery_record, "the end-of-recovery record was written on timeline 2 before writes");
+    assert!(control_written, "pg_control was updated before writes");
+    assert!(duration_ns >= 3_000_000, "the history fsync, the record's flush and pg_control take time: {duration_ns}");
+    let accepted = h.write(S, 101, vec![insert(101, 101, 10)]);
+    assert!(!refused_as_read_only(&accepted), "writes are accepted once the promotion completed: {accepted:?}");
 }

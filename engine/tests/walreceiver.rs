@@ -388,3 +388,21 @@ fn start_replication_is_refused_ahead_of_the_flush_or_on_an_unknown_timeline() {
         assert!(h.node(P).pg_stat_replication().is_empty(), "a refused stream has no walsender");
     }
 }
+
+/// WAL that continues another history at our position (two promotions made "the same"
+/// timeline, spec I1.2/I1.4) does not decode: replay stops there and the walreceiver stops to
+/// ask again (PostgreSQL's startup process logs the invalid record and retries), no panic.
+#[test]
+fn received_wal_that_does_not_decode_stops_replay_and_streaming() {
+    let mut h = streaming_pair(SyncCommitLevel::Off, "");
+    let end = h.node(S).status().flush_lsn;
+    let garbage = Message::XLogData { start: end, wal_end: Lsn(end.0 + 64), send_time_ns: 0, bytes: vec![0xA5; 64] };
+    let mut outs = h.inject(P, S, garbage);
+    outs.extend(h.complete_all_io(S));
+    while !h.peer(S).computes.is_empty() {
+        outs.extend(h.complete_compute(S));
+    }
+    let reason = has_stopped(&outs).expect("the walreceiver stopped");
+    assert!(reason.starts_with(&format!("invalid record at {end}")), "{reason}");
+    assert_eq!(h.node(S).status().replay_lsn, end, "replay stays before the invalid record");
+}

@@ -74,6 +74,14 @@ pub enum RecordBody {
         timeline: u32,
         data_file_id: u64,
     },
+    /// A promotion ended recovery without a checkpoint (`XLOG_END_OF_RECOVERY`, written by
+    /// `CreateEndOfRecoveryRecord` in xlog.c): the new timeline, the one it left, and the
+    /// promoted node's clock. Replay does nothing with it.
+    EndOfRecovery {
+        timeline: u32,
+        prev_timeline: u32,
+        timestamp_ns: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +108,7 @@ fn kind_codes(body: &RecordBody) -> (u8, u8) {
         RecordBody::Commit { .. } => (RM_XACT, 0x00),
         RecordBody::Abort { .. } => (RM_XACT, 0x20),
         RecordBody::Checkpoint { .. } => (RM_XLOG, 0x10),
+        RecordBody::EndOfRecovery { .. } => (RM_XLOG, 0x90),
     }
 }
 
@@ -132,6 +141,11 @@ fn encode_body(body: &RecordBody, out: &mut Vec<u8>) {
             out.extend_from_slice(&redo_prev.0.to_le_bytes());
             out.extend_from_slice(&timeline.to_le_bytes());
             out.extend_from_slice(&data_file_id.to_le_bytes());
+        }
+        RecordBody::EndOfRecovery { timeline, prev_timeline, timestamp_ns } => {
+            out.extend_from_slice(&timestamp_ns.to_le_bytes());
+            out.extend_from_slice(&timeline.to_le_bytes());
+            out.extend_from_slice(&prev_timeline.to_le_bytes());
         }
     }
 }
@@ -244,6 +258,14 @@ fn decode_body(rmid: u8, info: u8, b: &[u8]) -> Result<RecordBody, DecodeError> 
                 data_file_id: u64_at(b, 20),
             })
         }
+        (RM_XLOG, 0x90) => {
+            need(16)?;
+            Ok(RecordBody::EndOfRecovery {
+                timestamp_ns: u64_at(b, 0),
+                timeline: u32_at(b, 8),
+                prev_timeline: u32_at(b, 12),
+            })
+        }
         _ => Err(DecodeError::Invalid("invalid resource manager ID")),
     }
 }
@@ -265,6 +287,11 @@ mod tests {
                 xid: 0,
                 prev: Lsn(400),
                 body: RecordBody::Checkpoint { redo: Lsn(77), redo_prev: Lsn(70), timeline: 1, data_file_id: 3 },
+            },
+            Record {
+                xid: 0,
+                prev: Lsn(500),
+                body: RecordBody::EndOfRecovery { timeline: 2, prev_timeline: 1, timestamp_ns: 9 },
             },
         ]
     }

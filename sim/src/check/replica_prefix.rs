@@ -29,9 +29,16 @@ pub(crate) fn check_replica_prefix(end: &EndState) -> Vec<Violation> {
             standby.timeline_history(),
             standby.timeline(),
         );
+        // A timeline number created twice names two histories: its copies need not agree.
+        let twice = &end.timelines_created_twice;
+        let unambiguous = first_ambiguous(primary.timeline_history(), primary.timeline(), twice).min(first_ambiguous(
+            standby.timeline_history(),
+            standby.timeline(),
+            twice,
+        ));
         let s = standby.status();
         let from = Lsn(p.wal_start_lsn.0.max(s.wal_start_lsn.0));
-        let to = Lsn(p.flush_lsn.0.min(s.flush_lsn.0).min(agreed.0));
+        let to = Lsn(p.flush_lsn.0.min(s.flush_lsn.0).min(agreed.0).min(unambiguous.0));
         if from >= to {
             continue;
         }
@@ -67,12 +74,26 @@ fn first_difference<'a>(a: impl Iterator<Item = &'a [u8]>, b: impl Iterator<Item
     None
 }
 
+/// The i-th stretch of a history: the timeline that wrote it and where it ends.
+fn stretch(h: &History, current: u32, i: usize) -> (u32, Lsn) {
+    h.switches.get(i).map_or((current, Lsn(u64::MAX)), |s| (s.parent, s.switch))
+}
+
+/// Where the first timeline of `twice` begins in a history (`u64::MAX`: none is in it).
+fn first_ambiguous(h: &History, current: u32, twice: &[u32]) -> Lsn {
+    let mut begin = Lsn(0);
+    for i in 0..=h.switches.len() {
+        let (timeline, end) = stretch(h, current, i);
+        if twice.contains(&timeline) {
+            return begin;
+        }
+        begin = end;
+    }
+    Lsn(u64::MAX)
+}
+
 /// The LSN up to which two timeline histories agree on which timeline wrote each byte.
 fn agreed_until(a: &History, a_timeline: u32, b: &History, b_timeline: u32) -> Lsn {
-    // The i-th stretch of a history: the timeline that wrote it and where it ends.
-    let stretch = |h: &History, current: u32, i: usize| {
-        h.switches.get(i).map_or((current, Lsn(u64::MAX)), |s| (s.parent, s.switch))
-    };
     let mut agreed = Lsn(0);
     for i in 0..=a.switches.len().max(b.switches.len()) {
         let ((ta, ea), (tb, eb)) = (stretch(a, a_timeline, i), stretch(b, b_timeline, i));
@@ -105,6 +126,17 @@ mod tests {
         // A standby still on timeline 1: everything up to the switch point.
         assert_eq!(agreed_until(&history(&[(1, 100)]), 2, &one, 1), Lsn(100));
         assert_eq!(agreed_until(&history(&[(1, 100), (2, 300)]), 3, &history(&[(1, 100)]), 2), Lsn(300));
+    }
+
+    /// Two promotions both made a "timeline 2" forked at the same point (each wrote its own
+    /// end-of-recovery record there): only the bytes before it are compared.
+    #[test]
+    fn a_timeline_created_twice_is_compared_only_up_to_where_it_begins() {
+        let h = history(&[(1, 100), (2, 300)]);
+        assert_eq!(first_ambiguous(&h, 3, &[2]), Lsn(100));
+        assert_eq!(first_ambiguous(&h, 3, &[3]), Lsn(300));
+        assert_eq!(first_ambiguous(&h, 3, &[]), Lsn(u64::MAX));
+        assert_eq!(first_ambiguous(&History::default(), 1, &[2]), Lsn(u64::MAX));
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct EndState<'a> {
     pub router_primary: Option<NodeId>,
     /// The nodes promoted during the run, in order.
     pub promoted: Vec<NodeId>,
+    /// Timeline numbers two promotions created (no shared archive told the second promotion
+    /// about the first): copies of their bytes need not agree (spec I1.2, I1.4).
+    pub timelines_created_twice: Vec<u32>,
     pub history: &'a History,
     pub reads: &'a ReadChecker,
     /// What the live oracles found.

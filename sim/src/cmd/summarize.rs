@@ -211,6 +211,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 timeline: p.timeline,
                 switch_lsn: p.switch.to_string(),
                 since_last_write_ack_ns: p.since_last_write_ack_ns,
+                promotion_duration_ns: p.duration_ns,
             })
             .collect(),
         ha_events: collapse_repeats(&world.ha_log).into_iter().take(200).collect(),

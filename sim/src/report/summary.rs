@@ -133,6 +133,9 @@ pub struct PromotionSummary {
     /// Time from the last acknowledged write before it to the promotion: how long the cluster
     /// took to replace its primary.
     pub since_last_write_ack_ns: u64,
+    /// From `pg_promote()` reaching the node to its first write accepted: the history file,
+    /// the end-of-recovery record and `pg_control` (`None`: it never finished).
+    pub promotion_duration_ns: Option<u64>,
 }
 
 fn ms(ns: u64) -> String {
@@ -191,6 +194,11 @@ pub fn render_text(s: &Summary) -> String {
         s.lost_acked_writes, l.off, l.local, l.remote_write, l.on, l.remote_apply
     ));
     line(format!("| longest write unavailability | {} |", ms(s.unavailable_ns)));
+    if !s.promotions.is_empty() {
+        let took: Vec<String> =
+            s.promotions.iter().map(|p| p.promotion_duration_ns.map_or("did not finish".to_string(), ms)).collect();
+        line(format!("| promotion (pg_promote to writes accepted) | {} |", took.join(", ")));
+    }
     line(format!("| WAL generated / network bytes | {} / {} |", kib(s.wal_bytes), kib(s.net_bytes)));
     for (name, standby) in &s.standbys {
         line(format!(
@@ -376,9 +384,14 @@ pub fn render_markdown(s: &Summary) -> String {
         let _ = writeln!(o, "\n## Failovers\n");
         let _ = writeln!(o, "Time with two or more primaries: {}\n", secs(s.dual_primary_ns));
         if !s.promotions.is_empty() {
-            let _ = writeln!(o, "| at | promoted | new timeline | switch LSN |\n| --- | --- | --- | --- |");
+            let _ = writeln!(
+                o,
+                "| at | promoted | new timeline | switch LSN | promotion took (pg_promote to writes) |\n\
+                 | --- | --- | --- | --- | --- |"
+            );
             for p in &s.promotions {
-                let _ = writeln!(o, "| {} | {} | {} | {} |", secs(p.at_ns), p.node, p.timeline, p.switch_lsn);
+                let took = p.promotion_duration_ns.map_or("did not finish".to_string(), ms);
+                let _ = writeln!(o, "| {} | {} | {} | {} | {took} |", secs(p.at_ns), p.node, p.timeline, p.switch_lsn);
             }
         }
     }

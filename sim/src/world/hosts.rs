@@ -224,6 +224,7 @@ impl World {
                     timeline,
                     switch,
                     since_last_write_ack_ns,
+                    duration_ns: None,
                 });
                 self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::Failover, label });
                 if self.ha.is_none() {
@@ -235,6 +236,11 @@ impl World {
                     if let Some(store) = self.nodes[node as usize].engine.as_ref().map(|e| e.store()) {
                         self.reads.history_changed(|id| store.get(crate::check::history::INSERT_TABLE, id).is_some());
                     }
+                }
+            }
+            Observation::PromotionComplete { timeline, duration_ns } => {
+                if let Some(p) = self.promotions.iter_mut().rev().find(|p| p.node == node && p.timeline == timeline) {
+                    p.duration_ns = Some(duration_ns);
                 }
             }
             Observation::WalReceiverStopped { reason }

@@ -42,6 +42,15 @@ impl World {
     }
 
     /// Feeds the read checker: acknowledged writes, rollbacks, and what each read saw.
+    /// Timeline numbers more than one promotion created.
+    fn timelines_created_twice(&self) -> Vec<u32> {
+        let mut created: Vec<u32> = self.promotions.iter().map(|p| p.timeline).collect();
+        created.sort_unstable();
+        let mut twice: Vec<u32> = created.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        twice.dedup();
+        twice
+    }
+
     pub(crate) fn check_read_or_write(&mut self, session: u32, flight: &InFlight, outcome: &Outcome) {
         match (&flight.planned.op, outcome) {
             (Op::Write { write_id, key, .. }, Outcome::Committed { commit_lsn, timeline, .. }) => {
@@ -111,6 +120,7 @@ impl World {
                 .collect(),
             router_primary: self.router_primary,
             promoted: self.promotions.iter().map(|p| p.node).collect(),
+            timelines_created_twice: self.timelines_created_twice(),
             history: &self.history,
             reads: &self.reads,
             live: &self.live,

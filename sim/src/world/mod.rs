@@ -57,6 +57,8 @@ pub struct Promotion {
     pub switch: repsim_engine::Lsn,
     /// Time from the last acknowledged write (the old primary's last) to this promotion.
     pub since_last_write_ack_ns: u64,
+    /// From `pg_promote()` reaching the node to its accepting writes (`None`: it never did).
+    pub duration_ns: Option<u64>,
 }
 
 /// When the lag sampler looks: once per `SAMPLE_INTERVAL_NS` period, at an instant drawn
