@@ -1,13 +1,19 @@
 //! Checkpoints (primary) and restartpoints (standby), `pg_control`, and WAL recycling
 //! (PostgreSQL `CreateCheckPoint`, `CreateRestartPoint`, `KeepLogSeg`, `RemoveOldXlogFiles`).
 //!
-//! A checkpoint here writes the whole table image at once rather than spreading dirty-page
-//! writes over `checkpoint_completion_target`; the WAL bounds are PostgreSQL's.
+//! A checkpoint writes the whole table image (where PostgreSQL writes the pages dirtied since
+//! the last one). A spread checkpoint (every one but the end of crash recovery's) paces that
+//! work as PostgreSQL's `BufferSync` does (`CheckpointWriteDelay`, `IsCheckpointOnSchedule` in
+//! checkpointer.c): every 100 ms it writes what its schedule says is due, the larger of the
+//! share of `checkpoint_completion_target` x `checkpoint_timeout` elapsed and of the WAL
+//! budget used, then fsyncs; so commits do not queue behind one image-sized write. The WAL
+//! bounds are PostgreSQL's.
 
 use crate::crc32c;
 use crate::io::{FileId, Instant, Observation, Output, TimerId};
 use crate::lsn::Lsn;
 use crate::node::{IoPurpose, Node, Role};
+use crate::storage::data_file_cost_bytes;
 use crate::wal::record::RecordBody;
 
 /// `pg_control`: where redo starts after a crash.
@@ -52,11 +58,18 @@ impl ControlFile {
     }
 }
 
+/// A spread checkpoint's pause between paced writes (PostgreSQL sleeps 100 ms in
+/// `CheckpointWriteDelay` while on schedule).
+pub const CHECKPOINT_WRITE_DELAY_NS: u64 = 100_000_000;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Phase {
     #[default]
     Idle,
-    /// Table image being written and fsynced.
+    /// Spread: the image is in the page cache; its rows' device work is written back a piece at
+    /// a time, `written_bytes` of `total_bytes` so far.
+    Writeback { written_bytes: u64, total_bytes: u64 },
+    /// Table image being written and fsynced (`pending` of those left).
     Data { pending: u32 },
     /// Primary: the checkpoint record must be flushed before pg_control points at it.
     RecordFlush { record_end: Lsn },
@@ -75,11 +88,9 @@ pub struct Checkpointer {
     last_started: Instant,
     /// Another checkpoint was asked for while one ran.
     requested: bool,
-    /// The next checkpoint is immediate (end of crash recovery), not spread.
+    /// The next checkpoint is immediate (end of crash recovery), not spread; set while a
+    /// spread one runs, it finishes that one at once (`ImmediateCheckpointRequested`).
     pub(crate) immediate: bool,
-    /// A spread checkpoint finished writing before its spread would end: its WAL is recycled
-    /// then (or once WAL volume catches up), from this redo point.
-    deferred_redo: Option<Lsn>,
     pub completed: u64,
 }
 
@@ -96,13 +107,6 @@ impl Node {
     /// since the last redo point.
     pub(crate) fn checkpoint_if_wal_volume(&mut self, now: Instant, out: &mut Vec<Output>) {
         let segment = self.cfg.wal_segment_size_bytes;
-        if let Some(redo) = self.checkpointer.deferred_redo {
-            // WAL volume ends a spread checkpoint early too (`IsCheckpointOnSchedule`).
-            let target = self.cfg.checkpoint_completion_target * (self.cfg.checkpoint_segments() * segment) as f64;
-            if self.wal.end().bytes_since(redo) as f64 >= target {
-                self.deferred_recycle(out);
-            }
-        }
         // PostgreSQL moves RedoRecPtr when a checkpoint starts, and asks for the next one when a
         // *finished* segment reaches CheckPointSegments past it (`XLogCheckpointNeeded` with
         // the segment just filled): finished >= redo_seg + CheckPointSegments - 1.
@@ -159,11 +163,57 @@ impl Node {
     fn begin_checkpoint(&mut self, now: Instant, control: ControlFile, out: &mut Vec<Output>) {
         self.checkpointer.next_data_file_id = control.data_file_id + 1;
         self.checkpointer.last_started = now;
+        self.checkpointer.current = Some(control);
         let file = FileId::Data(control.data_file_id);
         let bytes = self.store.to_data_file(control.redo);
-        self.write_and_fsync(IoPurpose::Checkpoint, file, bytes, out);
-        self.checkpointer.current = Some(control);
-        self.checkpointer.phase = Phase::Data { pending: 2 };
+        if std::mem::take(&mut self.checkpointer.immediate) {
+            self.write_and_fsync(IoPurpose::Checkpoint, file, bytes, out);
+            self.checkpointer.phase = Phase::Data { pending: 2 };
+            return;
+        }
+        // The image enters the page cache now; the device work of its rows is paid as the
+        // schedule writes them back.
+        let total_bytes = data_file_cost_bytes(&bytes);
+        let io = self.new_io(IoPurpose::Meta);
+        out.push(Output::Write { io, file, offset: 0, cost_bytes: 0, bytes });
+        self.checkpointer.phase = Phase::Writeback { written_bytes: 0, total_bytes };
+        self.checkpoint_write(now, out);
+    }
+
+    /// A spread checkpoint's paced step (`TimerId::CheckpointWrite`): write back what is due,
+    /// then sleep 100 ms, or fsync once everything is written.
+    pub(crate) fn checkpoint_write(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Phase::Writeback { written_bytes, total_bytes } = self.checkpointer.phase else { return };
+        let control = self.checkpointer.current.expect("checkpoint in progress");
+        let file = FileId::Data(control.data_file_id);
+        let due_bytes = if self.checkpointer.immediate {
+            total_bytes
+        } else {
+            // IsCheckpointOnSchedule: progress x completion_target must keep up with both the
+            // time elapsed (of checkpoint_timeout) and the WAL written (of max_wal_size's
+            // segments) since the checkpoint began; replay's position on a standby.
+            let target = self.cfg.checkpoint_completion_target.max(0.01);
+            let elapsed_time = now.0.saturating_sub(self.checkpointer.last_started.0) as f64
+                / self.cfg.checkpoint_timeout_ns.max(1) as f64;
+            let position = if self.role == Role::Primary { self.wal.end() } else { self.replay.lsn };
+            let budget = (self.cfg.checkpoint_segments() * self.cfg.wal_segment_size_bytes).max(1);
+            let elapsed_wal = position.bytes_since(control.redo) as f64 / budget as f64;
+            let due = (elapsed_time.max(elapsed_wal) / target).min(1.0);
+            ((total_bytes as f64 * due) as u64).max(written_bytes)
+        };
+        if due_bytes > written_bytes {
+            let io = self.new_io(IoPurpose::Meta);
+            out.push(Output::Write { io, file, offset: 0, bytes: Vec::new(), cost_bytes: due_bytes - written_bytes });
+        }
+        if due_bytes >= total_bytes {
+            let io = self.new_io(IoPurpose::Checkpoint);
+            out.push(Output::Fsync { io, file });
+            self.checkpointer.phase = Phase::Data { pending: 1 };
+            self.checkpointer.immediate = false;
+        } else {
+            self.checkpointer.phase = Phase::Writeback { written_bytes: due_bytes, total_bytes };
+            out.push(Output::SetTimer { id: TimerId::CheckpointWrite, at: Instant(now.0 + CHECKPOINT_WRITE_DELAY_NS) });
+        }
     }
 
     pub(crate) fn on_checkpoint_io_done(&mut self, now: Instant, out: &mut Vec<Output>) {
@@ -174,13 +224,26 @@ impl Node {
                 self.checkpointer.phase = Phase::Control { pending: pending - 1 }
             }
             Phase::Control { .. } => self.finish_checkpoint(now, out),
-            Phase::Idle | Phase::RecordFlush { .. } => {}
+            Phase::Idle | Phase::Writeback { .. } | Phase::RecordFlush { .. } => {}
         }
     }
 
     fn after_data_written(&mut self, now: Instant, out: &mut Vec<Output>) {
         let mut control = self.checkpointer.current.expect("checkpoint in progress");
-        if self.role == Role::Primary {
+        let restartpoint = control.checkpoint_lsn.is_valid();
+        if restartpoint && self.role != Role::Standby {
+            // A restartpoint that ends after a promotion leaves pg_control alone (PostgreSQL's
+            // CreateRestartPoint updates it only while still in archive recovery); the
+            // checkpoint requested at the promotion comes next.
+            self.checkpointer.current = None;
+            self.checkpointer.phase = Phase::Idle;
+            out.push(Output::Remove { file: FileId::Data(control.data_file_id) });
+            if std::mem::take(&mut self.checkpointer.requested) {
+                self.request_checkpoint(now, out);
+            }
+            return;
+        }
+        if !restartpoint {
             let body = RecordBody::Checkpoint {
                 redo: control.redo,
                 redo_prev: control.redo_prev,
@@ -219,13 +282,6 @@ impl Node {
         self.checkpointer.phase = Phase::Control { pending: 2 };
     }
 
-    /// The spread of the last checkpoint is over: recycle the WAL it made unnecessary.
-    pub(crate) fn deferred_recycle(&mut self, out: &mut Vec<Output>) {
-        if let Some(redo) = self.checkpointer.deferred_redo.take() {
-            self.recycle_wal(redo, out);
-        }
-    }
-
     fn finish_checkpoint(&mut self, now: Instant, out: &mut Vec<Output>) {
         let control = self.checkpointer.current.take().expect("checkpoint in progress");
         if let Some(previous) = self.checkpointer.last {
@@ -236,20 +292,9 @@ impl Node {
         self.checkpointer.last = Some(control);
         self.checkpointer.phase = Phase::Idle;
         self.checkpointer.completed += 1;
-        // A checkpoint writes its pages at once here, where PostgreSQL spreads the writes over
-        // checkpoint_completion_target x checkpoint_timeout (`IsCheckpointOnSchedule`) and
-        // removes old WAL only at the end: the removal keeps PostgreSQL's timing. Crash
-        // recovery's end-of-recovery checkpoint is immediate.
-        let spread_ns = (self.cfg.checkpoint_completion_target * self.cfg.checkpoint_timeout_ns as f64) as u64;
-        let due = Instant(self.checkpointer.last_started.0.saturating_add(spread_ns));
-        let removed_below = if !std::mem::take(&mut self.checkpointer.immediate) && now < due {
-            self.checkpointer.deferred_redo = Some(control.redo);
-            out.push(Output::SetTimer { id: TimerId::Recycle, at: due });
-            self.wal.start()
-        } else {
-            self.checkpointer.deferred_redo = None;
-            self.recycle_wal(control.redo, out)
-        };
+        // Old WAL goes at the end of the checkpoint, which a spread one reaches at the end of
+        // its schedule.
+        let removed_below = self.recycle_wal(control.redo, out);
         out.push(Output::Observe(Observation::Checkpoint { redo: control.redo, removed_below }));
         if std::mem::take(&mut self.checkpointer.requested) {
             self.request_checkpoint(now, out);

@@ -36,7 +36,8 @@ impl Node {
             let bytes = self.wal.read(from, to).expect("unwritten WAL is in memory");
             let io = self.new_io(IoPurpose::WalWrite { end: to });
             let file = FileId::WalSegment { timeline: self.timeline, segno };
-            out.push(Output::Write { io, file, offset, bytes });
+            let cost_bytes = bytes.len() as u64;
+            out.push(Output::Write { io, file, offset, bytes, cost_bytes });
         }
         self.flusher.write_requested = end;
     }

@@ -48,8 +48,8 @@ pub enum TimerId {
     ApplyDelay,
     /// The earliest deadline of reads waiting for replay.
     ReadWait,
-    /// A spread checkpoint's end: its WAL recycling is due.
-    Recycle,
+    /// A spread checkpoint's next paced write (`checkpoint::CHECKPOINT_WRITE_DELAY_NS`).
+    CheckpointWrite,
     /// The earliest `statement_timeout` of the commits waiting for standbys.
     StatementTimeout,
 }
@@ -208,11 +208,16 @@ pub enum Output {
         id: TimerId,
         at: Instant,
     },
+    /// `cost_bytes`: the device work the write stands for. Its length, except for a table image
+    /// (held compactly, it costs every row: [`file_cost_bytes`]) and a spread checkpoint's
+    /// paced writeback of that image's rows (no bytes; the image itself was written into the
+    /// page cache at the start, at no cost).
     Write {
         io: IoId,
         file: FileId,
         offset: u64,
         bytes: Vec<u8>,
+        cost_bytes: u64,
     },
     Fsync {
         io: IoId,

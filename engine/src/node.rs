@@ -196,7 +196,8 @@ impl Node {
     /// Writes a whole file and fsyncs it: two operations with the same purpose.
     pub(crate) fn write_and_fsync(&mut self, purpose: IoPurpose, file: FileId, bytes: Vec<u8>, out: &mut Vec<Output>) {
         let io = self.new_io(purpose);
-        out.push(Output::Write { io, file, offset: 0, bytes });
+        let cost_bytes = crate::io::file_cost_bytes(file, &bytes);
+        out.push(Output::Write { io, file, offset: 0, bytes, cost_bytes });
         let io = self.new_io(purpose);
         out.push(Output::Fsync { io, file });
     }
@@ -241,7 +242,7 @@ impl Node {
             TimerId::WalReceiver => self.on_walreceiver_timer(now, out),
             TimerId::ApplyDelay => self.kick_replay(now, out),
             TimerId::ReadWait => self.release_waiting_reads(now, out),
-            TimerId::Recycle => self.deferred_recycle(out),
+            TimerId::CheckpointWrite => self.checkpoint_write(now, out),
             TimerId::StatementTimeout => self.cancel_expired_waits(now, out),
         }
     }

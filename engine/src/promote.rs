@@ -105,7 +105,8 @@ impl Node {
         let history = self.history.child(self.timeline, switch);
         let file = FileId::History(new_timeline);
         let io = self.new_io(IoPurpose::Meta);
-        out.push(Output::Write { io, file, offset: 0, bytes: history.encode() });
+        let bytes = history.encode();
+        out.push(Output::Write { io, file, offset: 0, cost_bytes: bytes.len() as u64, bytes });
         let io = self.new_io(IoPurpose::PromotionHistory { switch });
         out.push(Output::Fsync { io, file });
     }

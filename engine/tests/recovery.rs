@@ -291,8 +291,11 @@ fn restarted_standby_keeps_a_transaction_whose_commit_arrives_after_the_restart(
     assert_eq!(h.node(S).store(), h.node(P).store());
 }
 
+/// A spread checkpoint (PostgreSQL's `BufferSync` paced by `IsCheckpointOnSchedule`) writes
+/// its image back in pieces every 100 ms over `checkpoint_completion_target` x
+/// `checkpoint_timeout`, fsyncs, and only then completes and removes old WAL.
 #[test]
-fn a_spread_checkpoint_recycles_wal_only_when_its_spread_ends() {
+fn a_spread_checkpoint_writes_on_schedule_and_recycles_wal_when_it_ends() {
     let cfg = cfg_with(|c| {
         c.wal_segment_size_bytes = SEG;
         c.checkpoint_completion_target = 0.5;
@@ -300,13 +303,27 @@ fn a_spread_checkpoint_recycles_wal_only_when_its_spread_ends() {
     let mut h = primary(&cfg);
     fill_to_segment(&mut h, 4, 1);
     h.fire(P, TimerId::Checkpoint);
-    let outs = h.complete_all_io(P);
-    assert_eq!(checkpoints(&outs).len(), 1);
-    assert!(removed_segments(&outs).is_empty(), "PostgreSQL removes WAL at the end of the spread");
-    let due = h.timer(P, TimerId::Recycle).expect("the end of the spread is armed");
-    assert!(h.peer(P).disk.wal_segments().contains(&1));
-    h.set_time(due);
-    let outs = h.fire(P, TimerId::Recycle);
+    let started = h.now;
+    let mut outs = h.complete_all_io(P);
+    let (mut pieces, mut cost) = (Vec::new(), 0u64);
+    while checkpoints(&outs).is_empty() {
+        assert!(removed_segments(&outs).is_empty(), "PostgreSQL removes WAL at the end of the checkpoint");
+        assert!(h.peer(P).disk.wal_segments().contains(&1));
+        outs = h.fire(P, TimerId::CheckpointWrite);
+        for o in &outs {
+            if let Output::Write { file: FileId::Data(_), bytes, cost_bytes, .. } = o {
+                assert!(bytes.is_empty(), "the image itself was written when the checkpoint began");
+                pieces.push(*cost_bytes);
+                cost += cost_bytes;
+            }
+        }
+        outs.extend(h.complete_all_io(P));
+    }
+    let spread_ns = cfg.checkpoint_timeout_ns / 2;
+    let took_ns = h.now.0 - started.0;
+    assert!(took_ns + 100_000_000 >= spread_ns && took_ns <= spread_ns + 100_000_000, "took {took_ns} ns");
+    assert!(pieces.len() >= 1000, "{} pieces", pieces.len());
+    assert!(pieces.iter().all(|&p| p * 100 < cost), "no piece is a large share of the image");
     assert!(!removed_segments(&outs).is_empty());
     assert!(!h.peer(P).disk.wal_segments().contains(&1));
 }
@@ -319,7 +336,7 @@ fn checkpoint_removes_old_segments_and_its_image_recovers_everything() {
     let redo_expected = h.node(P).status().insert_lsn;
     let outs = h.fire(P, TimerId::Checkpoint);
     assert!(outs.iter().any(|o| matches!(o, Output::Write { file: FileId::Data(1), .. })));
-    let outs = h.complete_all_io(P);
+    let outs = h.complete_checkpoint(P);
     let cps = checkpoints(&outs);
     assert_eq!(cps.len(), 1);
     let (redo, removed_below) = cps[0];
@@ -356,6 +373,11 @@ fn wal_volume_triggers_checkpoints_that_bound_the_wal_kept() {
     let mut op = 1;
     while h.node(P).status().insert_lsn.segment(SEG) < 12 {
         durable_commit(&mut h, op, op * 10, 4, 4000);
+        if h.timer(P, TimerId::CheckpointWrite).is_some() {
+            // The checkpointer's next paced step: WAL volume puts it on schedule.
+            h.fire(P, TimerId::CheckpointWrite);
+            h.complete_all_io(P);
+        }
         max_files = max_files.max(h.peer(P).disk.wal_segments().len());
         op += 1;
     }
@@ -380,7 +402,7 @@ fn wal_keep_size_keeps_segments_behind_the_current_one() {
         let mut h = primary(&cfg);
         fill_to_segment(&mut h, 6, 1);
         h.fire(P, TimerId::Checkpoint);
-        let outs = h.complete_all_io(P);
+        let outs = h.complete_checkpoint(P);
         let current = h.node(P).status().insert_lsn.segment(SEG);
         assert_eq!(current, 6);
         assert_eq!(removed_segments(&outs), (1..first_kept).collect::<Vec<_>>(), "wal_keep_size {keep_segments}");
@@ -397,7 +419,7 @@ fn a_standby_asking_for_a_removed_segment_gets_an_error() {
     let old_start = h.node(P).status().flush_lsn; // in segment 1
     fill_to_segment(&mut h, 3, 1);
     h.fire(P, TimerId::Checkpoint);
-    h.complete_all_io(P);
+    h.complete_checkpoint(P);
     assert!(!h.peer(P).disk.has(seg1()));
 
     // A fake standby.
@@ -443,7 +465,7 @@ fn a_lagging_walsender_whose_wal_was_recycled_errors_instead_of_sending() {
     h.inject(2, P, report.clone());
     fill_to_segment(&mut h, 4, 1);
     h.fire(P, TimerId::Checkpoint);
-    h.complete_all_io(P);
+    h.complete_checkpoint(P);
     let sent = h.node(P).pg_stat_replication()[0].sent_lsn;
     assert!(sent < h.node(P).status().wal_start_lsn, "the standby's next WAL was recycled");
     h.take_sent(P, 2);
@@ -469,7 +491,7 @@ fn checkpoint_record_is_flushed_without_waiting_for_the_wal_writer() {
     // round is in flight when the checkpoint record is inserted.
     h.fire(P, TimerId::Checkpoint);
     h.write(P, 2, vec![insert(2, 2, 100)]);
-    let outs = h.complete_all_io(P);
+    let outs = h.complete_checkpoint(P);
     assert!(committed(&outs).iter().any(|a| a.0 == 2));
     let status = h.node(P).status();
     assert_eq!(status.flush_lsn, status.insert_lsn, "the checkpoint record was left unflushed");
@@ -482,8 +504,11 @@ fn standby_restartpoint_recycles_wal_and_its_image_recovers() {
     let keys = fill_to_segment(&mut h, 4, 1);
     h.settle();
     h.fire(P, TimerId::Checkpoint);
+    h.complete_checkpoint(P);
     h.settle();
     durable_commit(&mut h, 100, 100_000, 2, 100);
+    h.settle();
+    h.complete_checkpoint(S);
     h.settle();
     // The standby replayed the checkpoint record: a restartpoint with its own files.
     let standby_cps = checkpoints(&h.peer(S).log);

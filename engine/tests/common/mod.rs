@@ -237,7 +237,7 @@ impl Harness {
                 Output::SetTimer { id, at } => {
                     peer.timers.insert(*id, *at);
                 }
-                Output::Write { io, file, offset, bytes } => {
+                Output::Write { io, file, offset, bytes, .. } => {
                     peer.ios.push_back(PendingIo::Write { io: *io, file: *file, offset: *offset, bytes: bytes.clone() })
                 }
                 Output::Fsync { io, file } => peer.ios.push_back(PendingIo::Fsync { io: *io, file: *file }),
@@ -402,6 +402,17 @@ impl Harness {
 
     pub fn timer(&self, id: NodeId, timer: TimerId) -> Option<Instant> {
         self.nodes[&id].timers.get(&timer).copied()
+    }
+
+    /// Completes IOs, then fires a spread checkpoint's paced writes (and completes their IOs)
+    /// until it no longer re-arms them: the checkpoint or restartpoint in progress is done.
+    pub fn complete_checkpoint(&mut self, id: NodeId) -> Vec<Output> {
+        let mut outs = self.complete_all_io(id);
+        while self.timer(id, TimerId::CheckpointWrite).is_some() {
+            outs.extend(self.fire(id, TimerId::CheckpointWrite));
+            outs.extend(self.complete_all_io(id));
+        }
+        outs
     }
 
     /// Moves time to the timer's latest deadline (if later than now) and fires it.

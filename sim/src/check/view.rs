@@ -23,7 +23,7 @@ pub struct NodeView<'a> {
     pub wal_removed: bool,
     /// Its disk still has an operation queued at the end.
     pub disk_busy: bool,
-    /// The last thing its HA agent decided, if it has one.
+    /// The last thing its HA agent decided, if it has one (failed DCS requests skipped).
     pub last_ha_event: Option<&'a str>,
     /// Its HA agent found it diverged and may neither rewind nor re-clone it.
     pub needs_reinit: bool,

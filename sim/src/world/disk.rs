@@ -18,8 +18,16 @@ pub const SECTOR_BYTES: usize = 512;
 
 #[derive(Clone, Debug)]
 pub enum DiskOp {
-    Write { file: FileId, offset: u64, bytes: Vec<u8> },
-    Fsync { file: FileId },
+    /// `cost_bytes`: the device work it stands for (`repsim_engine::io::Output::Write`).
+    Write {
+        file: FileId,
+        offset: u64,
+        bytes: Vec<u8>,
+        cost_bytes: u64,
+    },
+    Fsync {
+        file: FileId,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -92,9 +100,7 @@ impl Disk {
     /// Queues an operation; returns when it completes.
     pub fn submit(&mut self, now_ns: u64, op: DiskOp) -> u64 {
         let (latency_ns, bytes) = match &op {
-            DiskOp::Write { file, bytes, .. } => {
-                (sample_ns(&self.spec.write, &mut self.rng), repsim_engine::io::file_cost_bytes(*file, bytes))
-            }
+            DiskOp::Write { cost_bytes, .. } => (sample_ns(&self.spec.write, &mut self.rng), *cost_bytes),
             DiskOp::Fsync { .. } => (sample_ns(&self.spec.fsync, &mut self.rng), 0),
         };
         let fails = matches!(op, DiskOp::Fsync { .. }) && std::mem::take(&mut self.fail_next_fsync);
@@ -135,8 +141,8 @@ impl Disk {
             return false;
         }
         match op {
-            DiskOp::Write { file, offset, bytes } => {
-                self.bytes_written += repsim_engine::io::file_cost_bytes(file, &bytes);
+            DiskOp::Write { file, offset, bytes, cost_bytes } => {
+                self.bytes_written += cost_bytes;
                 self.files.entry(file).or_default().volatile.push((offset, bytes));
             }
             DiskOp::Fsync { file } => {
@@ -273,12 +279,12 @@ mod tests {
     #[test]
     fn only_fsynced_bytes_survive_a_crash() {
         let mut d = disk(0.0);
-        let t1 = d.submit(0, DiskOp::Write { file: F, offset: 0, bytes: vec![1; 100] });
+        let t1 = d.submit(0, DiskOp::Write { file: F, offset: 0, bytes: vec![1; 100], cost_bytes: 100 });
         let t2 = d.submit(0, DiskOp::Fsync { file: F });
         assert!(t2 > t1);
         d.complete_next();
         d.complete_next();
-        d.submit(t2, DiskOp::Write { file: F, offset: 100, bytes: vec![2; 100] });
+        d.submit(t2, DiskOp::Write { file: F, offset: 100, bytes: vec![2; 100], cost_bytes: 100 });
         d.complete_next();
         d.crash();
         assert_eq!(d.durable_image().files[&F], vec![1; 100]);
@@ -312,7 +318,15 @@ mod tests {
     #[test]
     fn torn_writes_keep_whole_sectors_only() {
         let mut d = disk(0.5);
-        d.submit(0, DiskOp::Write { file: F, offset: 0, bytes: vec![7; 64 * SECTOR_BYTES] });
+        d.submit(
+            0,
+            DiskOp::Write {
+                file: F,
+                offset: 0,
+                bytes: vec![7; 64 * SECTOR_BYTES],
+                cost_bytes: (64 * SECTOR_BYTES) as u64,
+            },
+        );
         d.complete_next();
         d.crash();
         let survived = d.durable_image().files.get(&F).cloned().unwrap_or_default();

@@ -100,8 +100,9 @@ impl World {
                     self.schedule(at_ns, EventKind::Timer { node, incarnation, id, generation });
                 }
             }
-            Output::Write { io, file, offset, bytes } => {
-                let done = self.nodes[node as usize].disk.submit(self.now_ns, DiskOp::Write { file, offset, bytes });
+            Output::Write { io, file, offset, bytes, cost_bytes } => {
+                let op = DiskOp::Write { file, offset, bytes, cost_bytes };
+                let done = self.nodes[node as usize].disk.submit(self.now_ns, op);
                 self.schedule(done, EventKind::DiskDone { node, incarnation, io });
             }
             Output::Fsync { io, file } => {

@@ -90,9 +90,15 @@ impl World {
     /// The narrow view the end-of-run checker reads (`check::view`).
     pub fn end_state(&self) -> crate::check::view::EndState<'_> {
         use crate::check::view::{EndState, NodeView};
+        // The agent's last decision: a DCS request that failed is not one (the loop after it
+        // decides again from what it last knew).
         let last_ha_event = |name: &str| {
             let prefix = format!("{name}: ");
-            self.ha_log.iter().rev().find_map(|(_, text)| text.strip_prefix(prefix.as_str()))
+            self.ha_log
+                .iter()
+                .rev()
+                .filter_map(|(_, text)| text.strip_prefix(prefix.as_str()))
+                .find(|text| !text.starts_with("DCS request"))
         };
         EndState {
             scenario: &self.scenario,
