@@ -31,6 +31,8 @@ pub struct WalReceiverRow {
     pub flushed_lsn: Lsn,
     pub latest_end_lsn: Lsn,
     pub last_msg_send_time_ns: u64,
+    /// Our clock when the last message arrived.
+    pub last_msg_receipt_time_ns: u64,
 }
 
 /// What an operator sees of a node (`pg_current_wal_lsn()`, `pg_last_wal_replay_lsn()`, …).
@@ -111,6 +113,7 @@ impl Node {
             flushed_lsn: self.flusher.flushed,
             latest_end_lsn: r.latest_end_lsn,
             last_msg_send_time_ns: r.last_msg_send_time_ns,
+            last_msg_receipt_time_ns: r.last_msg_receipt.0,
         })
     }
 

@@ -40,7 +40,8 @@ pub struct WalReceiver {
     pub latest_end_lsn: Lsn,
     /// Sender-clock time of the last message (`last_msg_send_time`).
     pub last_msg_send_time_ns: u64,
-    last_msg_receipt: Instant,
+    /// Our clock when the last message arrived (`last_msg_receipt_time`).
+    pub(crate) last_msg_receipt: Instant,
     attempt_started: Instant,
     retry_at: Instant,
     ping_sent: bool,

@@ -56,6 +56,11 @@ pub enum Command {
         /// Put the report tree under this folder instead of reports/.
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+        /// Also write monitoring.md: pg_stat_replication and pg_stat_wal_receiver at these
+        /// instants of simulated time, e.g. --snapshot 20s,45s (the run is the same with or
+        /// without it).
+        #[arg(long, value_name = "TIMES")]
+        snapshot: Option<String>,
     },
     /// Find the smallest variant of a failing (scenario, seed): fewer faults, earlier faults,
     /// shorter duration, fewer clients; writes it next to the report and prints how to run it.
@@ -201,8 +206,8 @@ pub enum Command {
 
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run { scenario, seed, overrides, json, trace, history, out } => {
-            crate::cmd::run::run_command(scenario, seed, overrides, json, [trace, history], out)
+        Command::Run { scenario, seed, overrides, json, trace, history, out, snapshot } => {
+            crate::cmd::run::run_command(scenario, seed, overrides, json, [trace, history], out, snapshot)
         }
         Command::Validate { scenarios } => crate::cmd::validate::validate_command(scenarios),
         Command::Merge { dirs, out } => crate::cmd::merge::merge_command(dirs, out),

@@ -33,21 +33,24 @@ pub fn run_seed(
     seed: u64,
     trace_sink: Option<Box<dyn Write + Send>>,
 ) -> Result<Summary, RunFailure> {
-    run_seed_with_history(scenario, seed, trace_sink, None)
+    run_seed_with_history(scenario, seed, trace_sink, None, &[])
 }
 
-/// [`run_seed`], also writing every client operation as one JSON line to `history_sink`.
+/// [`run_seed`], also writing every client operation as one JSON line to `history_sink`, and
+/// taking monitoring snapshots at `snapshot_at_ns` (sorted; reading state only).
 pub fn run_seed_with_history(
     scenario: &Scenario,
     seed: u64,
     trace_sink: Option<Box<dyn Write + Send>>,
     history_sink: Option<Box<dyn Write + Send>>,
+    snapshot_at_ns: &[u64],
 ) -> Result<Summary, RunFailure> {
     // Wall-clock time of the run itself, for the report only; nothing simulated reads it.
     let started = std::time::Instant::now();
     let result = guarded(scenario, seed, || {
         let mut world = World::new(scenario.clone(), seed, Trace::new(trace_sink));
         world.history_sink = history_sink;
+        world.snapshot_at_ns = snapshot_at_ns.to_vec();
         world.run();
         for slot in &world.nodes {
             if let Some(engine) = &slot.engine {
@@ -102,6 +105,10 @@ pub fn write_report(dir: &Path, summary: &Summary) -> std::io::Result<()> {
     let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("summary.json"), json + "\n")?;
     std::fs::write(dir.join("summary.md"), render_markdown(summary))?;
+    if !summary.snapshots.is_empty() {
+        let text = crate::report::monitoring::render_monitoring(&summary.scenario, summary.seed, &summary.snapshots);
+        std::fs::write(dir.join("monitoring.md"), text)?;
+    }
     crate::report::plot::write_run_plots(dir, summary)
 }
 
@@ -116,6 +123,25 @@ fn create_sink(file: &Option<PathBuf>) -> Result<Sink, String> {
     }
 }
 
+/// `--snapshot 20s,45s`: instants within the run (`duration + settle`), sorted.
+fn snapshot_instants(text: &str, scenario: &Scenario) -> Result<Vec<u64>, String> {
+    let end_ns = scenario.duration_ns + scenario.settle_ns;
+    let mut at = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let ns = crate::scenario::units::parse_duration_ns(part).map_err(|e| format!("{} ({})", e.message, e.help))?;
+        if ns > end_ns {
+            return Err(format!(
+                "{part} is after the run's end ({} s: duration + settle); write an instant up to that",
+                end_ns as f64 / 1e9
+            ));
+        }
+        at.push(ns);
+    }
+    at.sort_unstable();
+    at.dedup();
+    Ok(at)
+}
+
 /// `files`: the trace and the history file, if asked for.
 pub fn run_command(
     path: PathBuf,
@@ -124,11 +150,19 @@ pub fn run_command(
     json: bool,
     files: [Option<PathBuf>; 2],
     out: PathBuf,
+    snapshot: Option<String>,
 ) -> ExitCode {
     let scenario = match load_scenario(&path, &overrides) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let snapshot_at_ns = match snapshot.as_deref().map_or(Ok(Vec::new()), |t| snapshot_instants(t, &scenario)) {
+        Ok(at) => at,
+        Err(e) => {
+            eprintln!("error: --snapshot {}: {e}", snapshot.unwrap_or_default());
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
@@ -143,7 +177,7 @@ pub fn run_command(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let summary = match run_seed_with_history(&scenario, seed, sink, history) {
+    let summary = match run_seed_with_history(&scenario, seed, sink, history, &snapshot_at_ns) {
         Ok(s) => s,
         Err(failure) if failure.io_error => {
             eprintln!("error: {}", failure.message);

@@ -3,6 +3,7 @@
 
 use crate::check::Verdict;
 use crate::report::format::{bytes, duration};
+use crate::report::monitoring::MonitoringView;
 use crate::report::summary::{
     reproduce_for, Expectation, LossesByLevel, NodeSummary, PromotionSummary, StandbySummary, Summary,
 };
@@ -229,7 +230,12 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         overrides: world.scenario.overrides.clone(),
         reproduce: reproduce_command(world),
         timeline: Some(Box::new(Timeline::new(&world.scenario, &world.metrics))),
+        snapshots: world.snapshots.iter().map(|s| MonitoringView::of(s, &world.scenario.cluster.nodes)).collect(),
     };
+    if let Some(timeline) = summary.timeline.as_mut() {
+        timeline.monitoring =
+            world.monitoring.iter().map(|s| MonitoringView::of(s, &world.scenario.cluster.nodes)).collect();
+    }
     summary.expectations = expectations(world, &summary, verdict);
     summary.ok = verdict.violations.is_empty() && summary.expectations.iter().all(|e| e.ok);
     summary

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod format;
 pub mod junit;
+pub mod monitoring;
 pub mod plot;
 pub mod summary;
 pub mod sweep;

@@ -122,6 +122,10 @@ pub struct Summary {
     /// a caller keeping thousands of summaries may drop it to save memory.
     #[serde(skip)]
     pub timeline: Option<Box<Timeline>>,
+    /// `pg_stat_replication` and `pg_stat_wal_receiver` at the instants `--snapshot` asked for
+    /// (written to `monitoring.md` too); absent when none was asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<crate::report::monitoring::MonitoringView>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -79,6 +79,9 @@ pub struct Timeline {
     /// `(quantile, latency_ns)` from q = 0 to q = 0.9999 (hdrhistogram).
     pub commit_latency_curve: Vec<(f64, u64)>,
     pub read_latency_curve: Vec<(f64, u64)>,
+    /// `pg_stat_replication` and `pg_stat_wal_receiver`, the last sample of each second
+    /// (`report::monitoring`).
+    pub monitoring: Vec<crate::report::monitoring::MonitoringView>,
 }
 
 fn padded<T: Copy>(series: &[T], n: usize, fill: T) -> Vec<T> {
@@ -132,6 +135,7 @@ impl Timeline {
             marks,
             commit_latency_curve: curve(&metrics.commit_latency_ns),
             read_latency_curve: curve(&metrics.read_latency_ns),
+            monitoring: Vec::new(),
         };
         let u = &metrics.unavailable;
         if u.outage_ns() > 0 {

@@ -15,6 +15,7 @@ pub mod faults;
 pub mod ha;
 pub mod hosts;
 pub mod live;
+pub mod monitoring;
 pub mod nemesis;
 pub mod net;
 pub mod oracles;
@@ -129,6 +130,11 @@ pub struct World {
     pub history_error: Option<String>,
     /// Each standby's lag in bytes as the primary last reported it (for `lag_aware`).
     pub standby_lag_bytes: Vec<Option<u64>>,
+    /// `pg_stat_replication` and `pg_stat_wal_receiver`, the last sample of each second.
+    pub monitoring: Vec<monitoring::MonitoringSample>,
+    /// Instants `repsim run --snapshot` asked for, not yet taken (sorted), and those taken.
+    pub snapshot_at_ns: Vec<u64>,
+    pub snapshots: Vec<monitoring::MonitoringSample>,
     pub sampler: Sampler,
     /// Full WAL blocks and file chunks, held once for every engine and disk of this world.
     pub blocks: repsim_engine::wal::blocks::BlockStore,
@@ -230,6 +236,9 @@ impl World {
             history_sink: None,
             history_error: None,
             standby_lag_bytes: vec![None; scenario.cluster.nodes.len()],
+            monitoring: Vec::new(),
+            snapshot_at_ns: Vec::new(),
+            snapshots: Vec::new(),
             sampler: Sampler { rng: stream(seed, "sampler"), period_start_ns: 0 },
             blocks: interner,
             scenario,
@@ -283,6 +292,7 @@ impl World {
             if at_ns > self.end_ns {
                 break;
             }
+            self.take_snapshots_before(at_ns);
             self.now_ns = at_ns;
             if let Some(node) = paused_target(&kind, &self.sessions).filter(|&n| (n as usize) < self.nodes.len()) {
                 if self.nodes[node as usize].paused_until_ns > at_ns {
@@ -306,6 +316,7 @@ impl World {
             self.track_primaries();
         }
         self.now_ns = self.end_ns;
+        self.take_snapshots_before(self.end_ns.saturating_add(1));
         if let Some(since) = self.dual_primary_since_ns.take() {
             self.dual_primary_ns += self.end_ns - since;
         }
@@ -430,6 +441,7 @@ impl World {
                 self.metrics.lag_sample(self.now_ns, &row.application_name, lag_bytes, lags);
             }
         }
+        self.keep_monitoring_sample();
         let next_ns = self.sampler.next_at();
         if next_ns <= self.end_ns {
             self.schedule(next_ns, EventKind::Sample);
