@@ -164,3 +164,23 @@ fn a_promotion_costs_a_few_fsyncs_not_a_checkpoint() {
         "outage {outage_ns} ns: crash at 10 s, pg_promote at 11 s"
     );
 }
+
+/// `[node.pg3] recovery_min_apply_delay` makes a delayed standby: it flushes WAL as fast as its
+/// link allows but replays it 30 s late, and promoting it first replays what it held back.
+/// `[node.pg3] client_latency` places the clients 40 ms from it.
+#[test]
+fn a_delayed_standby_lags_in_replay_not_in_flush_and_replays_before_promoting() {
+    let delayed = common::run("delayed-standby", 1, &[]);
+    let pg3 = &delayed.standbys["pg3"];
+    assert!(pg3.replay_lag_ns.p50 > 15_000_000_000, "replay lag p50 {} ns", pg3.replay_lag_ns.p50);
+    assert!(pg3.flush_lag_ns.p99 < 200_000_000, "flush lag p99 {} ns: WAL arrives at once", pg3.flush_lag_ns.p99);
+    let undelayed = common::run("delayed-standby", 1, &["node.pg3.recovery_min_apply_delay=0"]);
+    assert!(undelayed.standbys["pg3"].replay_lag_ns.p99 < 1_000_000_000);
+    let took = |s: &repsim::report::summary::Summary| s.promotions[0].promotion_duration_ns.expect("finished");
+    assert!(took(&delayed) > 5 * took(&undelayed), "{} vs {} ns", took(&delayed), took(&undelayed));
+    // The delay costs no data: the same commits are lost either way (the last round trip's).
+    assert_eq!(delayed.lost_acked_writes, undelayed.lost_acked_writes);
+    // After the failover every operation crosses the region: 80 ms per round trip at least.
+    let near = common::run("delayed-standby", 1, &["node.pg3.client_latency=0.1ms"]);
+    assert!(delayed.commit_latency_ns.p99 > near.commit_latency_ns.p99 + 80_000_000);
+}

@@ -9,6 +9,11 @@ use std::collections::BTreeSet;
 type Suggested = (&'static str, u64, &'static [&'static str], bool, fn(&repsim::report::summary::Summary) -> bool);
 
 const SUGGESTED: &[Suggested] = &[
+    ("delayed-standby", 1, &["node.pg3.recovery_min_apply_delay=0"], true, |s| {
+        let replay_p99_ns = s.standbys["pg3"].replay_lag_ns.p99;
+        let promotion_ns = s.promotions.first().and_then(|p| p.promotion_duration_ns);
+        replay_p99_ns < 1_000_000_000 && promotion_ns.is_some_and(|ns| ns < 50_000_000) && s.lost_acked_writes > 0
+    }),
     ("failover", 42, &["ha.ttl=30s", "ha.loop_wait=10s", "ha.retry_timeout=10s"], true, |s| {
         s.ha_events.iter().any(|e| e.contains("pg1: starting as readonly because i had the session lock"))
     }),

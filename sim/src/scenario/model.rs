@@ -130,6 +130,10 @@ pub struct NodeSpec {
     pub replay_record_cpu_ns: u64, // default 5us
     pub clock_offset_ns: i64,      // default 0 ("-5ms" allowed here only)
     pub clock_drift_ppm: f64,      // default 0.0
+    /// This node's `recovery_min_apply_delay` (a delayed standby); `None`: `[replication]`'s.
+    pub recovery_min_apply_delay_ns: Option<u64>,
+    /// One-way latency between the clients and this node; `None`: `[network] client_latency`.
+    pub client_latency: Option<Dist>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

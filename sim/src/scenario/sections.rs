@@ -20,6 +20,8 @@ const NODE_KEYS: &[&str] = &[
     "replay_record_cpu",
     "clock_offset",
     "clock_drift_ppm",
+    "recovery_min_apply_delay",
+    "client_latency",
 ];
 
 fn default_node() -> NodeSpec {
@@ -34,6 +36,8 @@ fn default_node() -> NodeSpec {
         replay_record_cpu_ns: 5 * US_NS,
         clock_offset_ns: 0,
         clock_drift_ppm: 0.0,
+        recovery_min_apply_delay_ns: None,
+        client_latency: None,
     }
 }
 
@@ -48,7 +52,9 @@ fn apply_node_keys(s: &Section, spec: &mut NodeSpec) -> Result<(), Diag> {
     s.set("clock_offset", &mut spec.clock_offset_ns, Field::signed_duration_ns)?;
     s.set("clock_drift_ppm", &mut spec.clock_drift_ppm, |f| {
         f.float_in(-MAX_CLOCK_DRIFT_PPM, MAX_CLOCK_DRIFT_PPM, "50.0")
-    })
+    })?;
+    s.set("recovery_min_apply_delay", &mut spec.recovery_min_apply_delay_ns, |f| f.duration_ns().map(Some))?;
+    s.set("client_latency", &mut spec.client_latency, |f| read_dist(f).map(Some))
 }
 
 /// `[node]` with the `[node.NAME]` overrides, one entry per node in `nodes` order.

@@ -136,11 +136,13 @@ pub fn draw_toml(seed: u64) -> String {
     put!(text, "spare = {}", shape.list(&(shape.running..shape.names.len()).collect::<Vec<_>>()));
     replication(&mut text, rng, &shape);
     let can_rejoin = ha(&mut text, rng, &shape);
-    node(&mut text, rng, &shape);
+    let overridden = node(&mut text, rng, &shape);
     network(&mut text, rng, &shape);
     disk(&mut text, rng, &shape);
     workload(&mut text, rng);
     faults(&mut text, rng, &shape, &kinds, can_rejoin);
+    // Drawn last, so that the draws above stay what they were for every seed.
+    node_settings(&mut text, rng, &shape, overridden.as_deref());
     text
 }
 
@@ -268,9 +270,10 @@ fn ha(text: &mut String, rng: &mut Rng, s: &Shape) -> bool {
     rewind || reclone
 }
 
-fn node(text: &mut String, rng: &mut Rng, s: &Shape) {
+/// `[node]`, and one `[node.NAME]` override some of the time: returns that name.
+fn node(text: &mut String, rng: &mut Rng, s: &Shape) -> Option<String> {
     if !rng.chance(0.5) {
-        return;
+        return None;
     }
     put!(text, "\n[node]\ncpus = {}", range(rng, 1, 8));
     let keys = ["statement_cpu", "commit_cpu", "read_cpu", "wal_send_cpu", "wal_receive_cpu", "replay_record_cpu"];
@@ -293,6 +296,27 @@ fn node(text: &mut String, rng: &mut Rng, s: &Shape) {
         if rng.chance(0.5) {
             put!(text, "clock_offset = \"{}\"", signed_dur(rng, 5_000));
         }
+        return Some(name.clone());
+    }
+    None
+}
+
+/// Per-node settings (issue 12.7) on one node `node()` did not override: a delayed standby
+/// (at most 2 s, so that it still catches up within `settle`) and clients placed near or far
+/// from it.
+fn node_settings(text: &mut String, rng: &mut Rng, s: &Shape, overridden: Option<&str>) {
+    let (delay, client) = (rng.chance(0.15), rng.chance(0.15));
+    let name = &s.names[rng.below(s.names.len() as u64) as usize];
+    if !(delay || client) || overridden == Some(name.as_str()) {
+        return;
+    }
+    put!(text, "\n[node.{name}]");
+    if delay {
+        put!(text, "recovery_min_apply_delay = \"{}\"", dur(range(rng, 10, 2_000) * MS_NS));
+    }
+    if client {
+        let median_ns = range(rng, 20, 20_000) * US_NS;
+        put!(text, "client_latency = {}", latency(rng, median_ns, false));
     }
 }
 

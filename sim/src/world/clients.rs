@@ -91,9 +91,9 @@ impl World {
         if planned.op.is_write() {
             self.metrics.unavailable.invoked(planned.intended_ns);
         }
-        let at = self.now_ns + self.net.sample_client_latency();
         let Some(node) = self.route(&planned.op) else {
             // The proxy has no healthy primary: the connection is refused at once.
+            let at = self.now_ns + self.net.sample_client_latency(None);
             let op_id = planned.op_id;
             let flight = InFlight {
                 planned,
@@ -117,6 +117,7 @@ impl World {
             arrived_ns: 0,
             sync_ok_at_arrival: false,
         });
+        let at = self.now_ns + self.net.sample_client_latency(Some(node));
         self.schedule(at, EventKind::RequestArrives { session, op_id });
     }
 
@@ -127,7 +128,7 @@ impl World {
         let node = flight.node;
         if node == NO_NODE || !self.is_up(node) {
             // Connection refused.
-            let at = self.now_ns + self.net.sample_client_latency();
+            let at = self.now_ns + self.net.sample_client_latency((node != NO_NODE).then_some(node));
             self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
             return;
         }
@@ -171,7 +172,7 @@ impl World {
             let incarnation = self.nodes[primary as usize].incarnation;
             let retry = InFlight { node: primary, incarnation, sent_ns: self.now_ns, ..flight };
             self.sessions[session as usize].current = Some(retry);
-            let at = self.now_ns + self.net.sample_client_latency();
+            let at = self.now_ns + self.net.sample_client_latency(Some(primary));
             let op_id = self.sessions[session as usize].current.as_ref().map_or(0, |f| f.planned.op_id);
             return self.schedule(at, EventKind::RequestArrives { session, op_id });
         }

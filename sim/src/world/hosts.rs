@@ -128,7 +128,7 @@ impl World {
                 if let (Reply::Committed { .. }, Some(max_wait)) = (&reply, self.scenario.expect.max_commit_wait_ns) {
                     self.check_commit_release(node, client.0 as u32, op_id, max_wait);
                 }
-                let at = self.now_ns + self.net.sample_client_latency();
+                let at = self.now_ns + self.net.sample_client_latency(Some(node));
                 let timeline = self.nodes[node as usize].engine.as_ref().map_or(0, |e| e.timeline());
                 let commit_lsn = match &reply {
                     Reply::Committed { commit_lsn, .. } => Some(*commit_lsn),
@@ -303,7 +303,7 @@ impl World {
         for session in 0..self.sessions.len() {
             let Some(flight) = self.sessions[session].current.as_ref().filter(|f| f.node == node) else { continue };
             let op_id = flight.planned.op_id;
-            let at = self.now_ns + self.net.sample_client_latency();
+            let at = self.now_ns + self.net.sample_client_latency(Some(node));
             let session = session as u32;
             self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Indeterminate });
         }

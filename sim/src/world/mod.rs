@@ -190,7 +190,8 @@ impl World {
             .collect();
         // With an HA manager the DCS is one more network endpoint, after the nodes.
         let endpoints = scenario.cluster.nodes.len() + scenario.ha.is_some() as usize;
-        let net = Network::new(&scenario.network, endpoints, stream(seed, "network"));
+        let mut net = Network::new(&scenario.network, endpoints, stream(seed, "network"));
+        net.client_latency_by_node = scenario.nodes.iter().map(|n| n.client_latency.clone()).collect();
         let ha = scenario.ha.clone().map(|spec| {
             crate::world::ha::HaWorld::new(
                 spec,

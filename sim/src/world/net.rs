@@ -68,6 +68,8 @@ pub struct Network<P> {
     rng: Rng,
     pub bytes_sent: u64,
     pub client_latency: Dist,
+    /// Per node, where `[node.NAME] client_latency` overrides `client_latency`.
+    pub client_latency_by_node: Vec<Option<Dist>>,
 }
 
 /// When and on which epoch a packet arrives.
@@ -112,6 +114,7 @@ impl<P: Payload> Network<P> {
             rng,
             bytes_sent: 0,
             client_latency: spec.client_latency.clone(),
+            client_latency_by_node: Vec::new(),
         }
     }
 
@@ -291,8 +294,11 @@ impl<P: Payload> Network<P> {
         self.state[self.link(from, to)].blocked
     }
 
-    pub fn sample_client_latency(&mut self) -> u64 {
-        sample_ns(&self.client_latency.clone(), &mut self.rng)
+    /// One way between a client and `node` (or the proxy, for a connection it refuses).
+    pub fn sample_client_latency(&mut self, node: Option<NodeId>) -> u64 {
+        let by_node = node.and_then(|n| self.client_latency_by_node.get(n as usize)).and_then(Option::as_ref);
+        let dist = by_node.unwrap_or(&self.client_latency).clone();
+        sample_ns(&dist, &mut self.rng)
     }
 }
 

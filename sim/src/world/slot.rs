@@ -77,7 +77,8 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
             c.wal_receiver_timeout_ns = r.wal_receiver_timeout_ns;
             c.wal_receiver_status_interval_ns = r.wal_receiver_status_interval_ns;
             c.wal_retrieve_retry_interval_ns = r.wal_retrieve_retry_interval_ns;
-            c.recovery_min_apply_delay_ns = r.recovery_min_apply_delay_ns;
+            c.recovery_min_apply_delay_ns =
+                s.nodes[i].recovery_min_apply_delay_ns.unwrap_or(r.recovery_min_apply_delay_ns);
             c.statement_timeout_ns = s.workload.statement_timeout_ns;
             c.replication_slots = r.replication_slots;
             c.max_slot_wal_keep_size_bytes = r.max_slot_wal_keep_size_bytes;
