@@ -58,8 +58,10 @@ fn released_for(released: &Released, kind: usize) -> Lsn {
 impl Node {
     /// The level a commit actually waits for: remote levels act as `local` when
     /// `synchronous_standby_names` is empty (spec §3.1).
-    fn effective_level(&self) -> SyncCommitLevel {
-        let level = self.cfg.synchronous_commit;
+    /// The level a commit waits for: the session's, else the server's; above `local` only if
+    /// synchronous standbys are named (PostgreSQL's `SyncRepRequested` and `SyncStandbysDefined`).
+    fn effective_level(&self, session: Option<SyncCommitLevel>) -> SyncCommitLevel {
+        let level = session.unwrap_or(self.cfg.synchronous_commit);
         if level > SyncCommitLevel::Local && self.cfg.synchronous_standby_names.is_empty() {
             SyncCommitLevel::Local
         } else {
@@ -77,8 +79,7 @@ impl Node {
         now: Instant,
         client: ClientId,
         op_id: u64,
-        changes: Vec<RowChange>,
-        commit: bool,
+        (changes, commit, session_level): (Vec<RowChange>, bool, Option<SyncCommitLevel>),
         out: &mut Vec<Output>,
     ) {
         let xid = self.next_xid;
@@ -93,7 +94,7 @@ impl Node {
             self.after_insert(now, out);
             return;
         }
-        let level = self.effective_level();
+        let level = self.effective_level(session_level);
         let apply_feedback = level == SyncCommitLevel::RemoteApply;
         let (_, commit_lsn) = self.wal.append(xid, RecordBody::Commit { timestamp_ns: now.0, apply_feedback });
         if level == SyncCommitLevel::Off {

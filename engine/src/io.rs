@@ -74,6 +74,8 @@ pub enum Request {
     Write {
         changes: Vec<RowChange>,
         commit: bool,
+        /// The session's `SET synchronous_commit` (`None`: the server's setting).
+        synchronous_commit: Option<crate::config::SyncCommitLevel>,
     },
     Read {
         table: u32,

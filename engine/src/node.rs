@@ -266,8 +266,8 @@ impl Node {
                 kind: ErrorKind::ReadOnly,
                 message: "cannot execute INSERT in a read-only transaction",
             })),
-            (Role::Primary, Request::Write { changes, commit }) => {
-                self.run_transaction(now, client, op_id, changes, commit, out)
+            (Role::Primary, Request::Write { changes, commit, synchronous_commit }) => {
+                self.run_transaction(now, client, op_id, (changes, commit, synchronous_commit), out)
             }
             (Role::Primary, Request::Read { table, key }) => {
                 // A commit still waiting (local flush or standbys) is invisible (spec I3.3).

@@ -366,9 +366,47 @@ fn aborts_never_wait() {
         Input::Client {
             client: repsim_engine::io::ClientId(1),
             op_id: 1,
-            request: repsim_engine::io::Request::Write { changes: vec![insert(1, 1, 10)], commit: false },
+            request: repsim_engine::io::Request::Write {
+                changes: vec![insert(1, 1, 10)],
+                commit: false,
+                synchronous_commit: None,
+            },
         },
     );
     assert_eq!(replies(&outs), vec![(1, Reply::RolledBack)]);
     assert_eq!(h.node(P).status().commits_waiting_for_standbys, 0);
+}
+
+/// A session's `SET synchronous_commit` overrides the server's for its commits only (spec §3.1:
+/// a per-transaction setting): `off` answers at once on a server running `on`, and `on` waits
+/// for the standby's flush on a server running `local`; the promise names the level used.
+#[test]
+fn a_session_level_overrides_the_server_level_for_its_own_commits() {
+    let session_write = |h: &mut Harness, op_id: u64, level: SyncCommitLevel| {
+        let request = repsim_engine::io::Request::Write {
+            changes: vec![insert(op_id, op_id, 100)],
+            commit: true,
+            synchronous_commit: Some(level),
+        };
+        h.step(P, Input::Client { client: repsim_engine::io::ClientId(op_id), op_id, request })
+    };
+    let mut h = primary(SyncCommitLevel::On, "s1");
+    connect(&mut h, 1);
+    let outs = session_write(&mut h, 1, SyncCommitLevel::Off);
+    let answered = committed(&outs);
+    assert_eq!(answered.len(), 1, "off answers before any flush: {outs:?}");
+    assert_eq!(answered[0].2.level, SyncCommitLevel::Off);
+    let (_, outs) = commit(&mut h, 2);
+    assert!(committed(&outs).is_empty(), "the server's own level still waits");
+
+    let mut h = primary(SyncCommitLevel::Local, "s1");
+    connect(&mut h, 1);
+    session_write(&mut h, 3, SyncCommitLevel::On);
+    let lsn = h.node(P).status().insert_lsn;
+    let outs = h.complete_all_io(P);
+    assert!(committed(&outs).is_empty(), "on waits for s1 beyond the local flush: {outs:?}");
+    let outs = report(&mut h, 1, lsn, lsn, Lsn::INVALID);
+    let answered = committed(&outs);
+    assert_eq!(answered.len(), 1, "{outs:?}");
+    assert_eq!(answered[0].2.level, SyncCommitLevel::On);
 }

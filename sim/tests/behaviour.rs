@@ -184,3 +184,15 @@ fn a_delayed_standby_lags_in_replay_not_in_flush_and_replays_before_promoting() 
     let near = common::run("delayed-standby", 1, &["node.pg3.client_latency=0.1ms"]);
     assert!(delayed.commit_latency_ns.p99 > near.commit_latency_ns.p99 + 80_000_000);
 }
+
+/// `session_synchronous_commit`: sessions that SET synchronous_commit = off lose their last
+/// commits when the primary loses power; the sessions on the server's `local` lose none.
+#[test]
+fn sessions_with_their_own_synchronous_commit_keep_their_own_promise() {
+    let mixed = common::run("primary-crash-restart", 1, &["workload.session_synchronous_commit={ off = 4 }"]);
+    assert!(mixed.lost_acked_writes_by_level.off > 0, "the off sessions' last commits are lost");
+    assert_eq!(mixed.lost_acked_writes, mixed.lost_acked_writes_by_level.off, "nothing under local is lost");
+    let all_local = common::run("primary-crash-restart", 1, &[]);
+    assert_eq!(all_local.lost_acked_writes, 0);
+    assert!(mixed.commit_latency_ns.p50 < all_local.commit_latency_ns.p50, "half the commits skip the fsync wait");
+}

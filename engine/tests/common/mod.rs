@@ -430,7 +430,11 @@ impl Harness {
     pub fn write(&mut self, id: NodeId, op_id: u64, changes: Vec<RowChange>) -> Vec<Output> {
         self.step(
             id,
-            Input::Client { client: ClientId(op_id), op_id, request: Request::Write { changes, commit: true } },
+            Input::Client {
+                client: ClientId(op_id),
+                op_id,
+                request: Request::Write { changes, commit: true, synchronous_commit: None },
+            },
         )
     }
 

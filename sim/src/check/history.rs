@@ -217,6 +217,7 @@ impl Op {
                     RowChange::Update { table: REGISTER_TABLE, key, write_id, value_len: value_size_bytes },
                 ],
                 commit,
+                synchronous_commit: None,
             },
             Op::Read { key } => Request::Read { table: REGISTER_TABLE, key },
         }

@@ -110,6 +110,7 @@ pub fn shrink_keeping(original: &Scenario, seed: u64, keep: Option<&str>) -> Res
     while best.workload.clients > 1 {
         let mut candidate = best.clone();
         candidate.workload.clients /= 2;
+        candidate.workload.fit_session_levels();
         if !still_fails(&candidate, seed, &signature, &mut runs) {
             break;
         }
@@ -184,6 +185,9 @@ pub fn shrink_overrides(shrunk: &Scenario) -> Vec<String> {
     let mut overrides = shrunk.overrides.clone();
     overrides.push(format!("duration={}", secs(shrunk.duration_ns)));
     overrides.push(format!("workload.clients={}", shrunk.workload.clients));
+    if !shrunk.workload.session_synchronous_commit.is_empty() {
+        overrides.push(format!("workload.session_synchronous_commit={}", shrunk.workload.session_levels_toml()));
+    }
     overrides.push(format!("faults=[{}]", faults.join(", ")));
     overrides
 }

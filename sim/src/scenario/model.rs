@@ -202,6 +202,40 @@ pub struct Workload {
     /// `statement_timeout` of the sessions (0: off): a commit still waiting for standbys when
     /// it expires is committed locally, unconfirmed.
     pub statement_timeout_ns: u64,
+    /// Sessions that `SET synchronous_commit`: the first `count` sessions use `level`, the
+    /// next group the next level, in `SyncCommitLevel::ALL` order; the rest use the server's.
+    pub session_synchronous_commit: Vec<(repsim_engine::config::SyncCommitLevel, u32)>,
+}
+
+impl Workload {
+    /// Cuts the session groups down to `clients` sessions in all (the shrinker halves clients).
+    pub fn fit_session_levels(&mut self) {
+        let mut left = self.clients;
+        for (_, count) in &mut self.session_synchronous_commit {
+            *count = (*count).min(left);
+            left -= *count;
+        }
+        self.session_synchronous_commit.retain(|(_, count)| *count > 0);
+    }
+
+    /// `session_synchronous_commit` as an inline table, e.g. `{ off = 8 }`.
+    pub fn session_levels_toml(&self) -> String {
+        let groups: Vec<String> =
+            self.session_synchronous_commit.iter().map(|(level, n)| format!("{} = {n}", level.name())).collect();
+        format!("{{ {} }}", groups.join(", "))
+    }
+
+    /// The `synchronous_commit` session `session` sets (`None`: the server's).
+    pub fn session_level(&self, session: u32) -> Option<repsim_engine::config::SyncCommitLevel> {
+        let mut first = 0;
+        for &(level, count) in &self.session_synchronous_commit {
+            if session < first + count {
+                return Some(level);
+            }
+            first += count;
+        }
+        None
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -5,6 +5,7 @@ use super::dist::read_dist;
 use super::fields::{Field, Section, MAX_CLIENTS, MAX_CLOCK_DRIFT_PPM, MAX_KEYS};
 use super::model::{Arrival, DiskSpec, Dist, KeyDistribution, LinkSpec, Network, NodeSpec, Workload};
 use super::tree::Kind;
+use repsim_engine::config::SyncCommitLevel;
 
 const US_NS: u64 = 1_000;
 const MS_NS: u64 = 1_000_000;
@@ -221,6 +222,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "delay_threshold",
     "read_wait",
     "statement_timeout",
+    "session_synchronous_commit",
 ];
 
 pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
@@ -236,6 +238,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
         delay_threshold_bytes: 1024 * 1024,
         read_wait_ns: 100_000_000,
         statement_timeout_ns: 0,
+        session_synchronous_commit: Vec::new(),
     };
     let Some(field) = top.get("workload") else {
         return Ok(w);
@@ -253,7 +256,37 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     s.set("delay_threshold", &mut w.delay_threshold_bytes, Field::size_bytes)?;
     s.set("read_wait", &mut w.read_wait_ns, Field::duration_ns)?;
     s.set("statement_timeout", &mut w.statement_timeout_ns, Field::duration_ns)?;
+    if let Some(groups) = s.get("session_synchronous_commit") {
+        w.session_synchronous_commit = read_session_levels(&groups, w.clients)?;
+    }
     Ok(w)
+}
+
+const SESSION_LEVELS_HELP: &str = "write e.g. `session_synchronous_commit = { off = 8 }`: 8 sessions SET \
+     synchronous_commit = off, the others use the server's";
+
+/// `{ off = 8, remote_apply = 2 }`: how many sessions set each level, in total at most `clients`.
+fn read_session_levels(field: &Field, clients: u32) -> Result<Vec<(SyncCommitLevel, u32)>, Diag> {
+    let table = field.section().map_err(|e| e.help(SESSION_LEVELS_HELP))?;
+    let names: Vec<&str> = SyncCommitLevel::ALL.iter().map(|l| l.name()).collect();
+    let mut groups = Vec::new();
+    for (key, _) in &table.table.entries {
+        let level = SyncCommitLevel::parse(&key.name).ok_or_else(|| {
+            let suggestion = did_you_mean(&key.name, names.iter().copied());
+            Diag::new(format!("`{}` is not a synchronous_commit level", key.name), key.span.clone())
+                .help(format!("{suggestion}expected one of: {}", names.join(", ")))
+        })?;
+        let count = table.get(&key.name).expect("listed key").u64_in(1, u64::from(clients), "8")? as u32;
+        groups.push((level, count));
+    }
+    groups.sort_by_key(|(level, _)| SyncCommitLevel::ALL.iter().position(|l| l == level));
+    let total: u32 = groups.iter().map(|(_, n)| n).sum();
+    if total > clients {
+        return Err(field
+            .error(format!("`session_synchronous_commit` names {total} sessions; `clients` is {clients}"))
+            .help("name at most `clients` sessions in all"));
+    }
+    Ok(groups)
 }
 
 fn read_router(field: &Field) -> Result<repsim_engine::client::RouterKind, Diag> {

@@ -139,10 +139,11 @@ pub fn draw_toml(seed: u64) -> String {
     let overridden = node(&mut text, rng, &shape);
     network(&mut text, rng, &shape);
     disk(&mut text, rng, &shape);
-    workload(&mut text, rng);
+    let clients = workload(&mut text, rng);
     faults(&mut text, rng, &shape, &kinds, can_rejoin);
     // Drawn last, so that the draws above stay what they were for every seed.
     node_settings(&mut text, rng, &shape, overridden.as_deref());
+    session_levels(&mut text, rng, clients);
     text
 }
 
@@ -403,7 +404,8 @@ fn latency(rng: &mut Rng, median_ns: u64, tail: bool) -> String {
     }
 }
 
-fn workload(text: &mut String, rng: &mut Rng) {
+/// `[workload]`; returns the number of clients.
+fn workload(text: &mut String, rng: &mut Rng) -> u64 {
     put!(text, "\n[workload]");
     let clients = if rng.chance(0.5) { pick(rng, &[1, 2, 4, 8, 16, 32, 64]) } else { range(rng, 1, 64) };
     put!(text, "clients = {clients}");
@@ -439,6 +441,27 @@ fn workload(text: &mut String, rng: &mut Rng) {
     // An application timeout that cancels waits for standbys (committed locally, unconfirmed).
     if rng.chance(0.15) {
         put!(text, "statement_timeout = \"{}\"", dur(pick(rng, &[5, 50, 500, 5_000]) * MS_NS));
+    }
+    clients
+}
+
+/// Sessions that `SET synchronous_commit` to a level of their own (issue 12.7): a sub-table of
+/// `[workload]`, so it can be drawn last.
+fn session_levels(text: &mut String, rng: &mut Rng, clients: u64) {
+    if !rng.chance(0.2) {
+        return;
+    }
+    let mut left = clients;
+    let mut groups = Vec::new();
+    for level in ["off", "local", "remote_write", "on", "remote_apply"] {
+        if left > 0 && rng.chance(0.3) {
+            let count = range(rng, 1, left);
+            groups.push(format!("{level} = {count}"));
+            left -= count;
+        }
+    }
+    if !groups.is_empty() {
+        put!(text, "\n[workload.session_synchronous_commit]\n{}", groups.join("\n"));
     }
 }
 

@@ -146,6 +146,9 @@ impl World {
             Op::Read { .. } => spec.read_cpu_ns,
         };
         let mut request = flight.planned.op.request(self.scenario.workload.value_size_bytes);
+        if let repsim_engine::io::Request::Write { synchronous_commit, .. } = &mut request {
+            *synchronous_commit = self.scenario.workload.session_level(session);
+        }
         let ryw = self.scenario.workload.router == repsim_engine::client::RouterKind::ReadYourWrites;
         if let (true, repsim_engine::io::Request::Read { table, key }) = (ryw, &request) {
             let (min_timeline, min_lsn) = self.sessions[session as usize].last_commit;

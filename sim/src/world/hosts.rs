@@ -49,7 +49,7 @@ impl World {
         }
         let local = Instant(slot.clock.local(self.now_ns));
         let incarnation = slot.incarnation;
-        if let Input::Client { client, op_id, request: Request::Write { changes, commit: true } } = &input {
+        if let Input::Client { client, op_id, request: Request::Write { changes, commit: true, .. } } = &input {
             let ids = changes.iter().filter_map(RowChange::write_id);
             self.waiting_writes.arrived(client.0 as u32, *op_id, node, incarnation, ids, self.now_ns);
         }

@@ -43,7 +43,7 @@ impl World {
 
     /// Feeds the read checker: acknowledged writes, rollbacks, and what each read saw.
     /// Timeline numbers more than one promotion created.
-    fn timelines_created_twice(&self) -> Vec<u32> {
+    pub(crate) fn timelines_created_twice(&self) -> Vec<u32> {
         let mut created: Vec<u32> = self.promotions.iter().map(|p| p.timeline).collect();
         created.sort_unstable();
         let mut twice: Vec<u32> = created.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();

@@ -141,6 +141,11 @@ impl World {
     /// under `synchronous_mode` it holds every synchronously confirmed commit.
     pub(crate) fn audit_promotion(&mut self, node: NodeId, from_timeline: u32, by_ha: bool) {
         let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
+        if self.timelines_created_twice().contains(&from_timeline) {
+            // Two promotions made this timeline number (spec I1.2, I1.4): a write another node
+            // acknowledged "on it" may be on the other one, which this node never followed.
+            return;
+        }
         let durable_end = self.wal_facts(node, from_timeline).durable_end;
         let name = self.nodes[node as usize].name.clone();
         let store = engine.store();

@@ -153,6 +153,7 @@ mod tests {
             delay_threshold_bytes: 1024 * 1024,
             read_wait_ns: 100_000_000,
             statement_timeout_ns: 0,
+            session_synchronous_commit: Vec::new(),
         }
     }
 
