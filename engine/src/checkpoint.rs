@@ -161,6 +161,10 @@ impl Node {
     }
 
     fn begin_checkpoint(&mut self, now: Instant, control: ControlFile, out: &mut Vec<Output>) {
+        if self.role == Role::Primary {
+            // RedoRecPtr moves: every page is imaged again on its next change.
+            self.full_page_writes.redo_moved();
+        }
         self.checkpointer.next_data_file_id = control.data_file_id + 1;
         self.checkpointer.last_started = now;
         self.checkpointer.current = Some(control);

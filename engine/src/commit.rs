@@ -69,6 +69,25 @@ impl Node {
         }
     }
 
+    /// The full-page image `change` must be preceded by, if any (`crate::fpw`).
+    fn page_image_for(&mut self, change: &RowChange) -> Option<(u32, u64, u32)> {
+        if !self.cfg.full_page_writes {
+            return None;
+        }
+        let (table, key) = change.row();
+        let value_len = match *change {
+            RowChange::Insert { value_len, .. } | RowChange::Update { value_len, .. } => value_len,
+            // A delete's page holds rows of the table's size; the register workload's is the
+            // value size of any row there.
+            RowChange::Delete { .. } => self.store.get(table, key).map_or(0, |v| v.len),
+        };
+        let store = &self.store;
+        let rows_present =
+            |first: u64, end: u64| (first..end).filter(|&k| store.get(table, k).is_some()).count() as u64;
+        let (page, len) = self.full_page_writes.image_for(table, key, value_len, rows_present)?;
+        Some((table, page, len))
+    }
+
     /// A node about to write: its xids continue past every xid it replayed.
     pub(crate) fn next_xid_past_replayed(&mut self) {
         self.next_xid = self.next_xid.max(self.replay.max_xid.wrapping_add(1)).max(1);
@@ -85,6 +104,9 @@ impl Node {
         let xid = self.next_xid;
         self.next_xid = self.next_xid.wrapping_add(1).max(1);
         for change in &changes {
+            if let Some((table, page, image_len)) = self.page_image_for(change) {
+                self.wal.append(xid, RecordBody::FullPageImage { table, page, image_len });
+            }
             self.wal.append(xid, RecordBody::Row(*change));
         }
         if !commit {

@@ -78,6 +78,8 @@ pub struct NodeConfig {
     pub wal_receiver_status_interval_ns: u64,
     pub wal_retrieve_retry_interval_ns: u64,
     pub recovery_min_apply_delay_ns: u64,
+    /// `full_page_writes` (default on): `engine/src/fpw.rs`.
+    pub full_page_writes: bool,
     /// `statement_timeout` of the sessions (0: off, PostgreSQL's default). A commit still
     /// waiting for synchronous standbys when it expires stops waiting: committed locally, not
     /// confirmed (`cancel.rs`).
@@ -118,6 +120,7 @@ impl NodeConfig {
             wal_receiver_status_interval_ns: 10 * SECOND_NS,
             wal_retrieve_retry_interval_ns: 5 * SECOND_NS,
             recovery_min_apply_delay_ns: 0,
+            full_page_writes: true,
             statement_timeout_ns: 0,
             replication_slots: false,
             max_slot_wal_keep_size_bytes: None,

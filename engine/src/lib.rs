@@ -13,6 +13,7 @@ pub mod config;
 pub mod crc32c;
 pub mod fingerprint;
 pub mod flush;
+pub mod fpw;
 pub mod ha;
 pub mod io;
 pub mod lagtracker;

@@ -86,6 +86,8 @@ pub struct Node {
     pub(crate) commits: CommitQueues,
     /// What other sessions see of commits still waiting (spec I3.3).
     pub(crate) visibility: crate::visibility::Visibility,
+    /// Heap pages imaged since the redo point (`full_page_writes`).
+    pub(crate) full_page_writes: crate::fpw::FullPageWrites,
     pub(crate) walsenders: BTreeMap<NodeId, WalSender>,
     pub(crate) next_walsender_slot: u32,
     /// Physical replication slots by standby: their `restart_lsn`. Kept in memory only
@@ -126,6 +128,7 @@ impl Node {
             checkpointer: Checkpointer::default(),
             commits: CommitQueues::default(),
             visibility: Default::default(),
+            full_page_writes: Default::default(),
             walsenders: BTreeMap::new(),
             next_walsender_slot: 0,
             slots: BTreeMap::new(),

@@ -73,7 +73,7 @@ impl Replay {
                 Applied::Checkpoint { redo, redo_prev, data_file_id }
             }
             // xlog_redo only checks the timelines it names against the history followed.
-            RecordBody::EndOfRecovery { .. } => Applied::Nothing,
+            RecordBody::EndOfRecovery { .. } | RecordBody::FullPageImage { .. } => Applied::Nothing,
         }
     }
 

@@ -196,3 +196,20 @@ fn sessions_with_their_own_synchronous_commit_keep_their_own_promise() {
     assert_eq!(all_local.lost_acked_writes, 0);
     assert!(mixed.commit_latency_ns.p50 < all_local.commit_latency_ns.p50, "half the commits skip the fsync wait");
 }
+
+/// `full_page_writes`: after a checkpoint the first change to each page logs its image, so a
+/// run with checkpoints writes more WAL per commit than the records alone, and the byte lag
+/// follows (spec §1.4: "First change to a page after redo logs a full-page image").
+#[test]
+fn full_page_images_after_checkpoints_raise_wal_per_commit() {
+    let with = common::run("wal-volume", 1, &[]);
+    let without = common::run("wal-volume", 1, &["replication.full_page_writes=false"]);
+    assert_eq!(with.commits, without.commits, "the same workload");
+    assert!(
+        with.wal_bytes_per_commit > without.wal_bytes_per_commit * 11 / 10,
+        "{} vs {} B",
+        with.wal_bytes_per_commit,
+        without.wal_bytes_per_commit
+    );
+    assert!(with.standbys["pg2"].lag_bytes.max > 2 * without.standbys["pg2"].lag_bytes.max);
+}

@@ -46,6 +46,9 @@ const SUGGESTED: &[Suggested] = &[
         s.committed_locally_unconfirmed == 0 && s.lost_acked_writes == 0
     }),
     ("sync-vs-async", 42, &["replication.synchronous_commit=off"], true, |s| s.commits > 0),
+    ("wal-volume", 1, &["replication.full_page_writes=false"], true, |s| {
+        s.wal_bytes_per_commit < 360 && s.standbys["pg2"].lag_bytes.max < 10_000
+    }),
     ("sync-vs-async", 42, &["replication.synchronous_commit=local"], true, |s| s.commits > 0),
     ("sync-vs-async", 42, &["replication.synchronous_commit=remote_write"], true, |s| s.commits > 0),
     ("sync-vs-async", 42, &["replication.synchronous_commit=on"], true, |s| s.commits > 0),

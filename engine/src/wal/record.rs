@@ -74,6 +74,15 @@ pub enum RecordBody {
         timeline: u32,
         data_file_id: u64,
     },
+    /// A full-page image of heap page `page` of `table` (`full_page_writes`, `engine/src/fpw.rs`):
+    /// `image_len` bytes, logged before the first change to the page after a redo point.
+    /// PostgreSQL attaches it to that change's record; here it is a record of its own (a
+    /// record header instead of a block header). Replay does nothing with it.
+    FullPageImage {
+        table: u32,
+        page: u64,
+        image_len: u32,
+    },
     /// A promotion ended recovery without a checkpoint (`XLOG_END_OF_RECOVERY`, written by
     /// `CreateEndOfRecoveryRecord` in xlog.c): the new timeline, the one it left, and the
     /// promoted node's clock. Replay does nothing with it.
@@ -109,6 +118,7 @@ fn kind_codes(body: &RecordBody) -> (u8, u8) {
         RecordBody::Abort { .. } => (RM_XACT, 0x20),
         RecordBody::Checkpoint { .. } => (RM_XLOG, 0x10),
         RecordBody::EndOfRecovery { .. } => (RM_XLOG, 0x90),
+        RecordBody::FullPageImage { .. } => (RM_XLOG, 0xB0),
     }
 }
 
@@ -141,6 +151,12 @@ fn encode_body(body: &RecordBody, out: &mut Vec<u8>) {
             out.extend_from_slice(&redo_prev.0.to_le_bytes());
             out.extend_from_slice(&timeline.to_le_bytes());
             out.extend_from_slice(&data_file_id.to_le_bytes());
+        }
+        RecordBody::FullPageImage { table, page, image_len } => {
+            out.extend_from_slice(&table.to_le_bytes());
+            out.extend_from_slice(&page.to_le_bytes());
+            out.extend_from_slice(&image_len.to_le_bytes());
+            out.extend((0..image_len).map(|i| value_byte(page, i)));
         }
         RecordBody::EndOfRecovery { timeline, prev_timeline, timestamp_ns } => {
             out.extend_from_slice(&timestamp_ns.to_le_bytes());
@@ -258,6 +274,14 @@ fn decode_body(rmid: u8, info: u8, b: &[u8]) -> Result<RecordBody, DecodeError> 
                 data_file_id: u64_at(b, 20),
             })
         }
+        (RM_XLOG, 0xB0) => {
+            need(16)?;
+            let image_len = u32_at(b, 12);
+            if b.len() != 16 + image_len as usize {
+                return Err(DecodeError::Invalid("page image length mismatch"));
+            }
+            Ok(RecordBody::FullPageImage { table: u32_at(b, 0), page: u64_at(b, 4), image_len })
+        }
         (RM_XLOG, 0x90) => {
             need(16)?;
             Ok(RecordBody::EndOfRecovery {
@@ -293,6 +317,8 @@ mod tests {
                 prev: Lsn(500),
                 body: RecordBody::EndOfRecovery { timeline: 2, prev_timeline: 1, timestamp_ns: 9 },
             },
+            Record { xid: 8, prev: Lsn(600), body: RecordBody::FullPageImage { table: 2, page: 7, image_len: 300 } },
+            Record { xid: 8, prev: Lsn(700), body: RecordBody::FullPageImage { table: 2, page: 8, image_len: 0 } },
         ]
     }
 

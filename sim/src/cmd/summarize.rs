@@ -217,6 +217,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             .collect(),
         ha_events: collapse_repeats(&world.ha_log).into_iter().take(200).collect(),
         wal_bytes,
+        wal_bytes_per_commit: wal_bytes / m.commits.max(1),
         net_bytes: world.net.bytes_sent,
         nodes,
         invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.name().to_string())).collect(),

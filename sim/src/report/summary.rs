@@ -99,6 +99,10 @@ pub struct Summary {
     /// What the HA agents decided, in order (at most the first 200).
     pub ha_events: Vec<String>,
     pub wal_bytes: u64,
+    /// `wal_bytes` over the commits: what a transaction costs in WAL (records, full-page
+    /// images after each checkpoint).
+    #[serde(default)]
+    pub wal_bytes_per_commit: u64,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Every invariant: `ok`, `violated` or `not_checked`.
@@ -203,7 +207,12 @@ pub fn render_text(s: &Summary) -> String {
             s.promotions.iter().map(|p| p.promotion_duration_ns.map_or("did not finish".to_string(), ms)).collect();
         line(format!("| promotion (pg_promote to writes accepted) | {} |", took.join(", ")));
     }
-    line(format!("| WAL generated / network bytes | {} / {} |", kib(s.wal_bytes), kib(s.net_bytes)));
+    line(format!(
+        "| WAL generated (per commit) / network bytes | {} ({} B) / {} |",
+        kib(s.wal_bytes),
+        s.wal_bytes_per_commit,
+        kib(s.net_bytes)
+    ));
     for (name, standby) in &s.standbys {
         line(format!(
             "| {name} lag bytes p50 / p99 / max | {} / {} / {} |",
@@ -340,7 +349,13 @@ pub fn render_markdown(s: &Summary) -> String {
         );
     }
     let _ = writeln!(o, "| failovers | {} |", s.failovers);
-    let _ = writeln!(o, "| WAL generated / network bytes | {} / {} |", kib(s.wal_bytes), kib(s.net_bytes));
+    let _ = writeln!(
+        o,
+        "| WAL generated (per commit) / network bytes | {} ({} B) / {} |",
+        kib(s.wal_bytes),
+        s.wal_bytes_per_commit,
+        kib(s.net_bytes)
+    );
 
     let _ = writeln!(o, "\n## Latency\n");
     let _ = writeln!(

@@ -114,6 +114,8 @@ pub struct Replication {
     /// A physical replication slot per standby on the primary (`primary_slot_name`; Patroni's
     /// `use_slots`). Default false, as plain PostgreSQL.
     pub replication_slots: bool,
+    /// `full_page_writes` (default on): the first change to a page after a checkpoint logs it.
+    pub full_page_writes: bool,
     /// `max_slot_wal_keep_size`; `None` is -1, unlimited (the default).
     pub max_slot_wal_keep_size_bytes: Option<u64>, // default 0
 }

@@ -170,6 +170,7 @@ const REPLICATION_KEYS: &[&str] = &[
     "wal_retrieve_retry_interval",
     "recovery_min_apply_delay",
     "replication_slots",
+    "full_page_writes",
     "max_slot_wal_keep_size",
 ];
 
@@ -192,6 +193,7 @@ fn default_replication() -> Replication {
         wal_retrieve_retry_interval_ns: d.wal_retrieve_retry_interval_ns,
         recovery_min_apply_delay_ns: d.recovery_min_apply_delay_ns,
         replication_slots: d.replication_slots,
+        full_page_writes: d.full_page_writes,
         max_slot_wal_keep_size_bytes: d.max_slot_wal_keep_size_bytes,
     }
 }
@@ -218,6 +220,7 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     s.set("wal_retrieve_retry_interval", &mut r.wal_retrieve_retry_interval_ns, |f| f.interval_ns(false))?;
     s.set("recovery_min_apply_delay", &mut r.recovery_min_apply_delay_ns, Field::duration_ns)?;
     s.set("replication_slots", &mut r.replication_slots, Field::bool)?;
+    s.set("full_page_writes", &mut r.full_page_writes, Field::bool)?;
     if let Some(field) = s.get("max_slot_wal_keep_size") {
         r.max_slot_wal_keep_size_bytes = read_slot_keep(&field)?;
     }

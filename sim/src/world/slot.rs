@@ -81,6 +81,7 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
                 s.nodes[i].recovery_min_apply_delay_ns.unwrap_or(r.recovery_min_apply_delay_ns);
             c.statement_timeout_ns = s.workload.statement_timeout_ns;
             c.replication_slots = r.replication_slots;
+            c.full_page_writes = r.full_page_writes;
             c.max_slot_wal_keep_size_bytes = r.max_slot_wal_keep_size_bytes;
             c
         })
