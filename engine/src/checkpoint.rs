@@ -348,6 +348,7 @@ impl Node {
         }
         for standby in invalidated {
             self.slots.remove(&standby);
+            self.slot_xmins.remove(&standby);
             let text = "replication slot invalidated: wal_removed (max_slot_wal_keep_size exceeded)".to_string();
             out.push(Output::Observe(Observation::WalSenderError { standby, text }));
         }

@@ -60,6 +60,7 @@ pub(crate) struct WaitingRead {
     pub op_id: u64,
     pub table: u32,
     pub key: u64,
+    pub duration_ns: u64,
     pub min_timeline: u32,
     pub min_lsn: Lsn,
     pub deadline: Instant,
@@ -72,18 +73,19 @@ impl Node {
     pub(crate) fn read_after(
         &mut self,
         now: Instant,
-        read: (ClientId, u64, u32, u64),
+        read: (ClientId, u64, u32, u64, u64),
         (min_timeline, min_lsn): (u32, Lsn),
         wait_ns: u64,
         out: &mut Vec<Output>,
     ) {
-        let (client, op_id, table, key) = read;
+        let (client, op_id, table, key, duration_ns) = read;
         if let Some(seen) = self.seen_through(min_timeline, min_lsn) {
             let reply = Reply::Read { value: self.visible_value(table, key), read_lsn: seen };
-            return out.push(Output::Reply { client, op_id, reply });
+            return self.answer_read(now, (client, op_id), reply, duration_ns, out);
         }
         let deadline = Instant(now.0 + wait_ns);
-        self.waiting_reads.push(WaitingRead { client, op_id, table, key, min_timeline, min_lsn, deadline });
+        let waiting = WaitingRead { client, op_id, table, key, duration_ns, min_timeline, min_lsn, deadline };
+        self.waiting_reads.push(waiting);
         self.arm_read_wait(out);
     }
 
@@ -113,7 +115,7 @@ impl Node {
         for read in std::mem::take(&mut self.waiting_reads) {
             if let Some(seen) = self.seen_through(read.min_timeline, read.min_lsn) {
                 let reply = Reply::Read { value: self.visible_value(read.table, read.key), read_lsn: seen };
-                out.push(Output::Reply { client: read.client, op_id: read.op_id, reply });
+                self.answer_read(now, (read.client, read.op_id), reply, read.duration_ns, out);
             } else if now >= read.deadline {
                 let reply =
                     Reply::Error { kind: ErrorKind::TooStale, message: "replay has not reached the session's LSN" };

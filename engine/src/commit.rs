@@ -101,6 +101,7 @@ impl Node {
         (changes, commit, session_level): (Vec<RowChange>, bool, Option<SyncCommitLevel>),
         out: &mut Vec<Output>,
     ) {
+        self.prune_if_due(now, out);
         let xid = self.next_xid;
         self.next_xid = self.next_xid.wrapping_add(1).max(1);
         for change in &changes {
@@ -124,6 +125,8 @@ impl Node {
         } else {
             self.visibility.hide(commit_lsn, &changes, |table, key| self.store.get(table, key));
         }
+        let replaced = self.versions_replaced(&changes);
+        self.dead_versions.add(xid, replaced);
         for change in &changes {
             self.store.apply(change);
         }

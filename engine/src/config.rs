@@ -84,6 +84,10 @@ pub struct NodeConfig {
     /// waiting for synchronous standbys when it expires stops waiting: committed locally, not
     /// confirmed (`cancel.rs`).
     pub statement_timeout_ns: u64,
+    /// `hot_standby_feedback` (off): a standby reports its oldest `xmin` upstream (`query.rs`).
+    pub hot_standby_feedback: bool,
+    /// `max_standby_streaming_delay` (30 s); `None` = -1, replay waits for queries forever.
+    pub max_standby_streaming_delay_ns: Option<u64>,
     /// A physical replication slot per standby on this node when it is primary.
     pub replication_slots: bool,
     /// `max_slot_wal_keep_size`; `None` = -1, unlimited.
@@ -122,6 +126,8 @@ impl NodeConfig {
             recovery_min_apply_delay_ns: 0,
             full_page_writes: true,
             statement_timeout_ns: 0,
+            hot_standby_feedback: false,
+            max_standby_streaming_delay_ns: Some(30 * SECOND_NS),
             replication_slots: false,
             max_slot_wal_keep_size_bytes: None,
             walsender_max_unacked_bytes: 16 * MB,

@@ -87,6 +87,7 @@ impl Node {
         debug_assert!(self.flusher.written >= target, "fsync completed before its writes");
         let durable = target;
         if durable > self.flusher.flushed {
+            self.replay.latest_chunk_start = self.flusher.flushed;
             self.flusher.flushed = durable;
             out.push(Output::Observe(Observation::Flushed { lsn: durable }));
         }

@@ -52,6 +52,10 @@ pub enum TimerId {
     CheckpointWrite,
     /// The earliest `statement_timeout` of the commits waiting for standbys.
     StatementTimeout,
+    /// The earliest end of the read queries running here (`query.rs`).
+    QueryEnd,
+    /// Replay waiting on a conflict reaches `max_standby_streaming_delay` (`query.rs`).
+    StandbyLimit,
 }
 
 /// Work the node's CPU must do before the engine continues it (replay is single-threaded, as
@@ -77,22 +81,14 @@ pub enum Request {
         /// The session's `SET synchronous_commit` (`None`: the server's setting).
         synchronous_commit: Option<crate::config::SyncCommitLevel>,
     },
-    Read {
-        table: u32,
-        key: u64,
-    },
+    /// A read query; it runs `duration_ns` from its snapshot before it answers (0: at once).
+    Read { table: u32, key: u64, duration_ns: u64 },
     /// A read that must see at least `min_lsn` of timeline `min_timeline` (read-your-writes by
     /// LSN): a standby waits up to `wait_ns` for replay to get there, else answers
     /// `ErrorKind::TooStale`. An LSN names different WAL on two timelines, so a node whose
     /// history does not hold that position (it still replays the old primary's branch past the
     /// fork, or has not crossed to the new timeline) has not seen it.
-    ReadAfter {
-        table: u32,
-        key: u64,
-        min_timeline: u32,
-        min_lsn: Lsn,
-        wait_ns: u64,
-    },
+    ReadAfter { table: u32, key: u64, min_timeline: u32, min_lsn: Lsn, wait_ns: u64, duration_ns: u64 },
 }
 
 /// The promise an acknowledged commit carried (DESIGN §5).
@@ -121,6 +117,8 @@ pub enum ErrorKind {
     ShuttingDown,
     /// A `ReadAfter` whose LSN replay did not reach in time.
     TooStale,
+    /// SQLSTATE 40001 on a hot standby: "canceling statement due to conflict with recovery".
+    RecoveryConflict,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +154,16 @@ pub enum Observation {
     TimelineAdopted { timeline: u32 },
     /// PostgreSQL PANIC: the node stops (for example an fsync failure).
     Panic { reason: String },
+    /// A read query took its snapshot, with this `xmin`; it answers the client later.
+    QuerySnapshot { client: ClientId, op_id: u64, xmin: u32 },
+    /// The primary looked for dead row versions to remove (at most once a second): it removed
+    /// `removed`, and `dead_row_versions` are left (held by the `xmin` horizon).
+    Pruned { removed: u64, dead_row_versions: u64 },
+    /// A standby replayed a cleanup record removing versions up to `horizon_xid`.
+    CleanupReplayed { horizon_xid: u32 },
+    /// Replay passed a cleanup record that conflicted with queries: it waited `waited_ns`,
+    /// then cancelled `cancelled` of them.
+    RecoveryConflict { waited_ns: u64, cancelled: u32 },
 }
 
 /// What an operator (or the HA agent) asks of the server.

@@ -21,6 +21,8 @@ pub mod lsn;
 pub mod message;
 pub mod node;
 pub mod promote;
+pub mod prune;
+pub mod query;
 pub mod recovery;
 pub mod replay;
 pub mod stats;

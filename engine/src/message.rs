@@ -22,6 +22,8 @@ pub enum Message {
     Keepalive { wal_end: Lsn, send_time_ns: TimestampNs, reply_requested: bool },
     /// `r`: standby status update.
     StatusUpdate { write: Lsn, flush: Lsn, apply: Lsn, send_time_ns: TimestampNs, reply_requested: bool },
+    /// `h`: hot standby feedback, the standby's oldest `xmin` (0 clears it).
+    HotStandbyFeedback { xmin: u32, send_time_ns: TimestampNs },
 }
 
 /// CopyData framing: 1 type byte + 4 length bytes + 1 sub-type byte.
@@ -37,6 +39,7 @@ impl Message {
             Message::XLogData { bytes, .. } => FRAME_BYTES + 24 + bytes.len() as u64,
             Message::Keepalive { .. } => FRAME_BYTES + 17,
             Message::StatusUpdate { .. } => FRAME_BYTES + 33,
+            Message::HotStandbyFeedback { .. } => FRAME_BYTES + 24,
         }
     }
 
@@ -49,6 +52,7 @@ impl Message {
             Message::XLogData { .. } => "xlogdata",
             Message::Keepalive { .. } => "keepalive",
             Message::StatusUpdate { .. } => "status",
+            Message::HotStandbyFeedback { .. } => "hs_feedback",
         }
     }
 }

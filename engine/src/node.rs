@@ -98,6 +98,12 @@ pub struct Node {
     pub(crate) replay: Replay,
     /// Reads waiting for replay to reach their LSN.
     pub(crate) waiting_reads: Vec<crate::client::WaitingRead>,
+    /// Read queries past their snapshot (`query.rs`); bounded by the sessions.
+    pub(crate) queries: Vec<crate::query::RunningQuery>,
+    /// Dead row versions waiting for cleanup (`prune.rs`).
+    pub(crate) dead_versions: crate::prune::DeadVersions,
+    /// `xmin` held by physical slots from their standbys' feedback (kept while disconnected).
+    pub(crate) slot_xmins: BTreeMap<NodeId, u32>,
     /// Records redone by crash recovery, waiting for their CPU time.
     pub(crate) recovery_records: u64,
     /// Redo's CPU work is done; recovery ends once the boot-time fsyncs are done too.
@@ -137,6 +143,9 @@ impl Node {
             recovery_records: 0,
             redo_done: false,
             waiting_reads: Vec::new(),
+            queries: Vec::new(),
+            dead_versions: Default::default(),
+            slot_xmins: BTreeMap::new(),
             cfg,
         }
     }
@@ -247,6 +256,8 @@ impl Node {
             TimerId::ReadWait => self.release_waiting_reads(now, out),
             TimerId::CheckpointWrite => self.checkpoint_write(now, out),
             TimerId::StatementTimeout => self.cancel_expired_waits(now, out),
+            TimerId::QueryEnd => self.finish_queries(now, out),
+            TimerId::StandbyLimit => self.kick_replay(now, out),
         }
     }
 
@@ -272,16 +283,17 @@ impl Node {
             (Role::Primary, Request::Write { changes, commit, synchronous_commit }) => {
                 self.run_transaction(now, client, op_id, (changes, commit, synchronous_commit), out)
             }
-            (Role::Primary, Request::Read { table, key }) => {
-                // A commit still waiting (local flush or standbys) is invisible (spec I3.3).
-                out.push(reply(Reply::Read { value: self.visible_value(table, key), read_lsn: self.wal.end() }))
+            (Role::Primary | Role::Standby, Request::Read { table, key, duration_ns }) => {
+                // On a primary a commit still waiting (local flush or standbys) is invisible
+                // (spec I3.3); a standby shows what replay applied.
+                let read_lsn = if self.role == Role::Primary { self.wal.end() } else { self.replay.lsn };
+                let value = self.visible_value(table, key);
+                self.answer_read(now, (client, op_id), Reply::Read { value, read_lsn }, duration_ns, out)
             }
-            (Role::Standby, Request::Read { table, key }) => {
-                out.push(reply(Reply::Read { value: self.visible_value(table, key), read_lsn: self.replay.lsn }))
-            }
-            (Role::Primary | Role::Standby, Request::ReadAfter { table, key, min_timeline, min_lsn, wait_ns }) => {
-                self.read_after(now, (client, op_id, table, key), (min_timeline, min_lsn), wait_ns, out)
-            }
+            (
+                Role::Primary | Role::Standby,
+                Request::ReadAfter { table, key, min_timeline, min_lsn, wait_ns, duration_ns },
+            ) => self.read_after(now, (client, op_id, table, key, duration_ns), (min_timeline, min_lsn), wait_ns, out),
             (Role::Standby, Request::Write { .. }) => out.push(reply(Reply::Error {
                 kind: ErrorKind::ReadOnly,
                 message: "cannot execute INSERT in a read-only transaction",
@@ -327,6 +339,9 @@ impl Node {
             Message::StartReplication { start, timeline } => self.on_start_replication(now, from, start, timeline, out),
             Message::StatusUpdate { write, flush, apply, send_time_ns, reply_requested } => {
                 self.on_status_update(now, from, (write, flush, apply), send_time_ns, reply_requested, out)
+            }
+            Message::HotStandbyFeedback { xmin, send_time_ns } => {
+                self.on_hot_standby_feedback(now, from, xmin, send_time_ns)
             }
             Message::XLogData { start, wal_end, send_time_ns, bytes } if self.is_upstream(from) => {
                 self.on_xlogdata(now, start, wal_end, send_time_ns, &bytes, out)

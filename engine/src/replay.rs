@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::io::{ComputeTask, Instant, Output, TimerId};
+use crate::io::{ComputeTask, Instant, Observation, Output, TimerId};
 use crate::lsn::Lsn;
 use crate::node::{Node, Role};
+use crate::query::Resolution;
 use crate::wal::record::{DecodeError, Record, RecordBody, RowChange};
 
 /// Records replayed per unit of CPU work handed to the driver.
@@ -32,6 +33,13 @@ pub struct Replay {
     batch_in_flight: bool,
     /// End of WAL found by crash recovery at boot.
     pub recovered_end: Lsn,
+    /// Where the walreceiver's latest flushed chunk starts (`latestChunkStart`).
+    pub(crate) latest_chunk_start: Lsn,
+    /// `XLogReceiptTime`: when replay read a record of the latest chunk (our clock, ns); a
+    /// cleanup's conflicts are resolved by this time plus `max_standby_streaming_delay`.
+    pub(crate) receipt_time_ns: u64,
+    /// Replay stopped before a cleanup record that conflicts with running queries.
+    pub(crate) conflict: Option<crate::query::ConflictWait>,
 }
 
 /// What applying one record asks of the node.
@@ -46,7 +54,16 @@ impl Replay {
     /// not been replayed yet are kept: their commit may still follow.
     pub fn reset(&mut self, lsn: Lsn, prev: Lsn) {
         let pending = std::mem::take(&mut self.pending);
-        *self = Replay { lsn, prev, pending, max_xid: self.max_xid, ..Replay::default() };
+        let (latest_chunk_start, receipt_time_ns) = (self.latest_chunk_start, self.receipt_time_ns);
+        *self = Replay {
+            lsn,
+            prev,
+            pending,
+            max_xid: self.max_xid,
+            latest_chunk_start,
+            receipt_time_ns,
+            ..Replay::default()
+        };
     }
 
     /// Applies one record to `store`.
@@ -74,6 +91,9 @@ impl Replay {
             }
             // xlog_redo only checks the timelines it names against the history followed.
             RecordBody::EndOfRecovery { .. } | RecordBody::FullPageImage { .. } => Applied::Nothing,
+            // Dead versions are not kept in the store; a standby's conflicts with the cleanup
+            // were resolved before it was applied (`query.rs`).
+            RecordBody::Prune { .. } => Applied::Nothing,
         }
     }
 
@@ -86,7 +106,7 @@ impl Replay {
 impl Node {
     /// Decodes the next batch of flushed WAL and hands its replay cost to the CPU.
     pub(crate) fn kick_replay(&mut self, now: Instant, out: &mut Vec<Output>) {
-        if self.role != Role::Standby || self.replay.batch_in_flight {
+        if self.role != Role::Standby || self.replay.batch_in_flight || self.replay_held_by_conflict(now) {
             return;
         }
         let limit = self.flusher.flushed;
@@ -97,6 +117,9 @@ impl Node {
         while batch.len() < REPLAY_BATCH_RECORDS && at < limit {
             match self.wal.decode_at(at, prev, limit) {
                 Ok((record, end)) => {
+                    if at >= self.replay.latest_chunk_start {
+                        self.replay.receipt_time_ns = now.0;
+                    }
                     if let RecordBody::Commit { timestamp_ns, .. } = record.body {
                         // recovery_min_apply_delay: commits wait until our clock passes
                         // their (primary-clock) timestamp plus the delay.
@@ -142,6 +165,12 @@ impl Node {
         let batch = std::mem::take(&mut self.replay.batch);
         let mut force_reply = false;
         for (record, start, end) in &batch {
+            if let RecordBody::Prune { conflict_horizon_xid, .. } = record.body {
+                if let Resolution::Wait = self.resolve_snapshot_conflict(now, conflict_horizon_xid, out) {
+                    break; // replay stops before it; the rest of the batch is read again
+                }
+                out.push(Output::Observe(Observation::CleanupReplayed { horizon_xid: conflict_horizon_xid }));
+            }
             match self.replay.apply_record(&mut self.store, record) {
                 Applied::Nothing => {}
                 Applied::Commit { apply_feedback } => force_reply |= apply_feedback,

@@ -21,6 +21,8 @@ pub struct ReplicationRow {
     pub sync_priority: u32,
     pub sync_state: &'static str,
     pub reply_time_ns: Option<u64>,
+    /// `backend_xmin`: the standby's `hot_standby_feedback` (held by its walsender or slot).
+    pub backend_xmin: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +51,10 @@ pub struct NodeStatus {
     pub rows: usize,
     pub checkpoints: u64,
     pub commits_waiting_for_standbys: usize,
+    /// Dead row versions not cleaned up yet (`n_dead_tup`; primary only, `prune.rs`).
+    pub dead_row_versions: u64,
+    /// Read queries running (past their snapshot).
+    pub running_queries: usize,
 }
 
 fn valid(lsn: Lsn) -> Option<Lsn> {
@@ -85,6 +91,7 @@ impl Node {
                     sync_priority: priority,
                     sync_state,
                     reply_time_ns: s.reply_time_ns,
+                    backend_xmin: s.feedback_xmin.or(self.slot_xmins.get(&s.peer).copied()),
                 }
             })
             .collect()
@@ -135,6 +142,8 @@ impl Node {
             rows: self.store.len(),
             checkpoints: self.checkpointer.completed,
             commits_waiting_for_standbys: self.commits.remote_waiting(),
+            dead_row_versions: self.dead_versions.count(),
+            running_queries: self.queries.len(),
         }
     }
 

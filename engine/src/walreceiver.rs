@@ -47,6 +47,8 @@ pub struct WalReceiver {
     ping_sent: bool,
     last_status_sent: Instant,
     last_reported: (Lsn, Lsn, Lsn),
+    /// When the last `h` went out in this stream (`None`: not yet; the first is forced).
+    hs_feedback_sent: Option<Instant>,
 }
 
 impl Node {
@@ -64,6 +66,7 @@ impl Node {
         self.receiver.last_msg_receipt = now;
         self.receiver.ping_sent = false;
         self.receiver.last_reported = (Lsn::INVALID, Lsn::INVALID, Lsn::INVALID);
+        self.receiver.hs_feedback_sent = None;
         out.push(Output::Send { to: upstream, msg: Message::StartReplication { start, timeline: self.timeline } });
         self.arm_walreceiver_timer(out);
     }
@@ -184,6 +187,23 @@ impl Node {
                 reply_requested,
             },
         });
+        self.send_hot_standby_feedback(now, upstream, out);
+    }
+
+    /// `XLogWalRcvSendHSFeedback`: with `hot_standby_feedback`, an `h` with our oldest `xmin`
+    /// at stream start and then at most once per `wal_receiver_status_interval`, beside the
+    /// status updates.
+    fn send_hot_standby_feedback(&mut self, now: Instant, upstream: u32, out: &mut Vec<Output>) {
+        if !self.cfg.hot_standby_feedback {
+            return;
+        }
+        let interval_ns = self.cfg.wal_receiver_status_interval_ns;
+        if self.receiver.hs_feedback_sent.is_some_and(|at| now.0 < at.0.saturating_add(interval_ns)) {
+            return;
+        }
+        self.receiver.hs_feedback_sent = Some(now);
+        let xmin = self.oldest_xmin();
+        out.push(Output::Send { to: upstream, msg: Message::HotStandbyFeedback { xmin, send_time_ns: now.0 } });
     }
 
     /// The next wake-up, as `WalRcvComputeNextWakeup` computes it.

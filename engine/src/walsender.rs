@@ -47,9 +47,18 @@ pub struct WalSender {
     lag: LagTracker,
     /// Two consecutive replies with apply == sent reset the lags to idle (spec §5.2).
     apply_caught_up_replies: u32,
+    /// `backend_xmin`: the standby's `hot_standby_feedback` when it has no slot.
+    pub feedback_xmin: Option<u32>,
 }
 
 impl WalSender {
+    /// Any standby message: the timeout restarts, and `reply_time` is its clock.
+    pub(crate) fn note_reply(&mut self, now: Instant, send_time_ns: u64) {
+        self.last_reply = now;
+        self.ping_sent = false;
+        self.reply_time_ns = Some(send_time_ns);
+    }
+
     /// In the candidate set for synchronous replication: streaming with a valid flush.
     pub fn is_sync_eligible(&self) -> bool {
         self.state == WalSenderState::Streaming && self.flush.is_valid()
@@ -123,6 +132,7 @@ impl Node {
             ping_sent: false,
             lag: LagTracker::default(),
             apply_caught_up_replies: 0,
+            feedback_xmin: None,
         };
         self.walsenders.insert(peer, sender);
         // Stands in for CopyBothResponse: the standby learns the stream is open.
@@ -200,9 +210,7 @@ impl Node {
             return;
         };
         let (write, flush, apply) = positions;
-        sender.last_reply = now;
-        sender.ping_sent = false;
-        sender.reply_time_ns = Some(send_time_ns);
+        sender.note_reply(now, send_time_ns);
         // Reported values never go back within a stream (I2.4); keep the maximum.
         sender.write = sender.write.max(write);
         sender.flush = sender.flush.max(flush);

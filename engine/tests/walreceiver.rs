@@ -340,7 +340,14 @@ fn an_lsn_read_waits_for_replay_and_for_the_sessions_timeline() {
     let read_after = |min_timeline, op_id| Input::Client {
         client: repsim_engine::io::ClientId(7),
         op_id,
-        request: Request::ReadAfter { table: TABLE, key: 5, min_timeline, min_lsn: lsn, wait_ns: 1_000_000 },
+        request: Request::ReadAfter {
+            table: TABLE,
+            key: 5,
+            min_timeline,
+            min_lsn: lsn,
+            wait_ns: 1_000_000,
+            duration_ns: 0,
+        },
     };
     assert!(replies(&h.step(S, read_after(1, 1))).is_empty(), "answered before replay reached the LSN");
     let outs = h.complete_compute(S);

@@ -76,6 +76,13 @@ const MUTANTS: &[Mutant] = &[
         from: "let promise = Promise { level: SyncCommitLevel::Local, confirmed_by: Vec::new(), wait_cancelled: true };",
         to: "let promise = Promise { level: waiter.level, confirmed_by: Vec::new(), wait_cancelled: true };",
     },
+    Mutant {
+        name: "cleanup-ignores-standby-queries",
+        what: "a standby replays a cleanup without waiting for or cancelling the queries that may see the removed rows",
+        file: "engine/src/replay.rs",
+        from: "if let Resolution::Wait = self.resolve_snapshot_conflict(now, conflict_horizon_xid, out) {",
+        to: "if let (Resolution::Wait, true) = (Resolution::Proceed, now.0 == u64::MAX) {",
+    },
 ];
 
 fn run(cmd: &mut Command) -> Result<std::process::Output, String> {

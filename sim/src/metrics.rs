@@ -165,6 +165,14 @@ pub struct Metrics {
     /// Commits whose wait for standbys `statement_timeout` cancelled (PostgreSQL reports them
     /// committed, with a warning): durable on the primary only.
     pub committed_locally_unconfirmed: u64,
+    /// Standby queries cancelled by replay ("conflict with recovery").
+    pub standby_queries_cancelled: u64,
+    /// Cleanup records whose replay waited for or cancelled standby queries, and the longest
+    /// such wait.
+    pub replay_conflict_waits: u64,
+    pub replay_conflict_wait_max_ns: u64,
+    /// The most dead row versions a primary held at once (bloat behind the `xmin` horizon).
+    pub dead_row_versions_max: u64,
     pub commits_series: Vec<u32>,
     pub reads_series: Vec<u32>,
     pub standbys: BTreeMap<String, StandbyLag>,

@@ -17,6 +17,7 @@ pub const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 const RM_XLOG: u8 = 0;
 const RM_XACT: u8 = 1;
+const RM_HEAP2: u8 = 9;
 const RM_HEAP: u8 = 10;
 
 /// A row change. The value is identified by the write that produced it.
@@ -83,6 +84,14 @@ pub enum RecordBody {
         page: u64,
         image_len: u32,
     },
+    /// Dead row versions removed on the primary (`XLOG_HEAP2_PRUNE`, `engine/src/prune.rs`):
+    /// `removed` line pointers (2 bytes each in the record) whose newest `xmax` is
+    /// `conflict_horizon_xid` (`snapshotConflictHorizon`). A hot standby resolves its conflicts
+    /// with running queries before replaying it. Written outside any transaction (xid 0).
+    Prune {
+        conflict_horizon_xid: u32,
+        removed: u32,
+    },
     /// A promotion ended recovery without a checkpoint (`XLOG_END_OF_RECOVERY`, written by
     /// `CreateEndOfRecoveryRecord` in xlog.c): the new timeline, the one it left, and the
     /// promoted node's clock. Replay does nothing with it.
@@ -119,6 +128,7 @@ fn kind_codes(body: &RecordBody) -> (u8, u8) {
         RecordBody::Checkpoint { .. } => (RM_XLOG, 0x10),
         RecordBody::EndOfRecovery { .. } => (RM_XLOG, 0x90),
         RecordBody::FullPageImage { .. } => (RM_XLOG, 0xB0),
+        RecordBody::Prune { .. } => (RM_HEAP2, 0x10),
     }
 }
 
@@ -157,6 +167,11 @@ fn encode_body(body: &RecordBody, out: &mut Vec<u8>) {
             out.extend_from_slice(&page.to_le_bytes());
             out.extend_from_slice(&image_len.to_le_bytes());
             out.extend((0..image_len).map(|i| value_byte(page, i)));
+        }
+        RecordBody::Prune { conflict_horizon_xid, removed } => {
+            out.extend_from_slice(&conflict_horizon_xid.to_le_bytes());
+            out.extend_from_slice(&removed.to_le_bytes());
+            out.extend((0..removed * 2).map(|i| value_byte(u64::from(conflict_horizon_xid), i)));
         }
         RecordBody::EndOfRecovery { timeline, prev_timeline, timestamp_ns } => {
             out.extend_from_slice(&timestamp_ns.to_le_bytes());
@@ -282,6 +297,14 @@ fn decode_body(rmid: u8, info: u8, b: &[u8]) -> Result<RecordBody, DecodeError> 
             }
             Ok(RecordBody::FullPageImage { table: u32_at(b, 0), page: u64_at(b, 4), image_len })
         }
+        (RM_HEAP2, 0x10) => {
+            need(8)?;
+            let removed = u32_at(b, 4);
+            if b.len() as u64 != 8 + 2 * u64::from(removed) {
+                return Err(DecodeError::Invalid("prune offsets length mismatch"));
+            }
+            Ok(RecordBody::Prune { conflict_horizon_xid: u32_at(b, 0), removed })
+        }
         (RM_XLOG, 0x90) => {
             need(16)?;
             Ok(RecordBody::EndOfRecovery {
@@ -319,6 +342,7 @@ mod tests {
             },
             Record { xid: 8, prev: Lsn(600), body: RecordBody::FullPageImage { table: 2, page: 7, image_len: 300 } },
             Record { xid: 8, prev: Lsn(700), body: RecordBody::FullPageImage { table: 2, page: 8, image_len: 0 } },
+            Record { xid: 0, prev: Lsn(800), body: RecordBody::Prune { conflict_horizon_xid: 41, removed: 3 } },
         ]
     }
 

@@ -439,8 +439,10 @@ impl Harness {
     }
 
     pub fn read(&mut self, id: NodeId, table: u32, key: u64) -> Reply {
-        let outs =
-            self.step(id, Input::Client { client: ClientId(9999), op_id: 0, request: Request::Read { table, key } });
+        let outs = self.step(
+            id,
+            Input::Client { client: ClientId(9999), op_id: 0, request: Request::Read { table, key, duration_ns: 0 } },
+        );
         let mut replies = replies(&outs);
         assert_eq!(replies.len(), 1, "one reply to a read: {outs:?}");
         replies.remove(0).1

@@ -219,7 +219,7 @@ impl Op {
                 commit,
                 synchronous_commit: None,
             },
-            Op::Read { key } => Request::Read { table: REGISTER_TABLE, key },
+            Op::Read { key } => Request::Read { table: REGISTER_TABLE, key, duration_ns: 0 },
         }
     }
 

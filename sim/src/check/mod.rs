@@ -102,6 +102,14 @@ pub fn check(end: &EndState) -> Verdict {
         ("promotion_replayed", judged("promotion_replayed")),
         ("waiting_commits_hidden", judged("waiting_commits_hidden")),
         (
+            "recovery_conflicts_resolved",
+            unless(
+                end.scenario.workload.read_duration.is_some(),
+                "recovery_conflicts_resolved",
+                "no read runs long enough to conflict with replay; `[workload] read_duration` sets one".into(),
+            ),
+        ),
+        (
             "sync_promotion",
             unless(
                 end.ha && end.scenario.ha.as_ref().is_some_and(|h| h.synchronous_mode),

@@ -5,7 +5,8 @@ use crate::check::Verdict;
 use crate::report::format::{bytes, duration};
 use crate::report::monitoring::MonitoringView;
 use crate::report::summary::{
-    reproduce_for, Expectation, LossesByLevel, NodeSummary, PromotionSummary, StandbySummary, Summary,
+    reproduce_for, Expectation, HotStandbySummary, LossesByLevel, NodeSummary, PromotionSummary, StandbySummary,
+    Summary,
 };
 use crate::report::timeline::Timeline;
 use crate::scenario::model::LossBound;
@@ -218,6 +219,14 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         ha_events: collapse_repeats(&world.ha_log).into_iter().take(200).collect(),
         wal_bytes,
         wal_bytes_per_commit: wal_bytes / m.commits.max(1),
+        hot_standby: (world.scenario.workload.read_duration.is_some()
+            || world.scenario.replication.hot_standby_feedback)
+            .then_some(HotStandbySummary {
+                standby_queries_cancelled: m.standby_queries_cancelled,
+                replay_conflict_waits: m.replay_conflict_waits,
+                replay_conflict_wait_max_ns: m.replay_conflict_wait_max_ns,
+                dead_row_versions_max: m.dead_row_versions_max,
+            }),
         net_bytes: world.net.bytes_sent,
         nodes,
         invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.name().to_string())).collect(),

@@ -103,6 +103,10 @@ pub struct Summary {
     /// images after each checkpoint).
     #[serde(default)]
     pub wal_bytes_per_commit: u64,
+    /// Long standby queries against replay (present when reads run for a while or
+    /// `hot_standby_feedback` is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_standby: Option<HotStandbySummary>,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Every invariant: `ok`, `violated` or `not_checked`.
@@ -130,6 +134,34 @@ pub struct Summary {
     /// (written to `monitoring.md` too); absent when none was asked for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<crate::report::monitoring::MonitoringView>,
+}
+
+/// What long queries on standbys cost (spec §4.3): cancelled queries, replay held back, and
+/// the dead row versions the primary kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HotStandbySummary {
+    /// Queries cancelled "due to conflict with recovery".
+    pub standby_queries_cancelled: u64,
+    /// Cleanup records whose replay waited for or cancelled queries, and the longest wait.
+    pub replay_conflict_waits: u64,
+    pub replay_conflict_wait_max_ns: u64,
+    /// The most dead row versions a primary held at once (bloat behind the `xmin` horizon).
+    pub dead_row_versions_max: u64,
+}
+
+impl HotStandbySummary {
+    /// The summary's table rows.
+    pub fn rows(&self) -> [String; 2] {
+        [
+            format!(
+                "| standby queries cancelled (conflict with recovery) / replay held by queries | {} / {} times, longest {:.2} s |",
+                self.standby_queries_cancelled,
+                self.replay_conflict_waits,
+                self.replay_conflict_wait_max_ns as f64 / 1e9
+            ),
+            format!("| dead row versions on the primary (peak) | {} |", self.dead_row_versions_max),
+        ]
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -206,6 +238,9 @@ pub fn render_text(s: &Summary) -> String {
         let took: Vec<String> =
             s.promotions.iter().map(|p| p.promotion_duration_ns.map_or("did not finish".to_string(), ms)).collect();
         line(format!("| promotion (pg_promote to writes accepted) | {} |", took.join(", ")));
+    }
+    for row in s.hot_standby.iter().flat_map(HotStandbySummary::rows) {
+        line(row);
     }
     line(format!(
         "| WAL generated (per commit) / network bytes | {} ({} B) / {} |",
@@ -349,6 +384,9 @@ pub fn render_markdown(s: &Summary) -> String {
         );
     }
     let _ = writeln!(o, "| failovers | {} |", s.failovers);
+    for row in s.hot_standby.iter().flat_map(HotStandbySummary::rows) {
+        let _ = writeln!(o, "{row}");
+    }
     let _ = writeln!(
         o,
         "| WAL generated (per commit) / network bytes | {} ({} B) / {} |",

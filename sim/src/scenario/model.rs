@@ -118,6 +118,10 @@ pub struct Replication {
     pub full_page_writes: bool,
     /// `max_slot_wal_keep_size`; `None` is -1, unlimited (the default).
     pub max_slot_wal_keep_size_bytes: Option<u64>, // default 0
+    /// `hot_standby_feedback` (default off): standbys report their oldest snapshot upstream.
+    pub hot_standby_feedback: bool,
+    /// `max_standby_streaming_delay` (default 30s); `None` is -1, replay waits forever.
+    pub max_standby_streaming_delay_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -207,6 +211,9 @@ pub struct Workload {
     /// Sessions that `SET synchronous_commit`: the first `count` sessions use `level`, the
     /// next group the next level, in `SyncCommitLevel::ALL` order; the rest use the server's.
     pub session_synchronous_commit: Vec<(repsim_engine::config::SyncCommitLevel, u32)>,
+    /// How long each read query runs from its snapshot (reports and analytics on standbys);
+    /// `None`: reads answer at once.
+    pub read_duration: Option<Dist>,
 }
 
 impl Workload {

@@ -172,6 +172,8 @@ const REPLICATION_KEYS: &[&str] = &[
     "replication_slots",
     "full_page_writes",
     "max_slot_wal_keep_size",
+    "hot_standby_feedback",
+    "max_standby_streaming_delay",
 ];
 
 /// PostgreSQL's defaults, taken from the engine's so that there is one list of them.
@@ -195,6 +197,8 @@ fn default_replication() -> Replication {
         replication_slots: d.replication_slots,
         full_page_writes: d.full_page_writes,
         max_slot_wal_keep_size_bytes: d.max_slot_wal_keep_size_bytes,
+        hot_standby_feedback: d.hot_standby_feedback,
+        max_standby_streaming_delay_ns: d.max_standby_streaming_delay_ns,
     }
 }
 
@@ -224,8 +228,21 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     if let Some(field) = s.get("max_slot_wal_keep_size") {
         r.max_slot_wal_keep_size_bytes = read_slot_keep(&field)?;
     }
+    s.set("hot_standby_feedback", &mut r.hot_standby_feedback, Field::bool)?;
+    if let Some(field) = s.get("max_standby_streaming_delay") {
+        r.max_standby_streaming_delay_ns = read_standby_delay(&field)?;
+    }
     check_max_wal_size(&s, &r)?;
     Ok(r)
+}
+
+/// `max_standby_streaming_delay`: a duration, or -1 (wait for queries forever).
+fn read_standby_delay(field: &Field) -> Result<Option<u64>, Diag> {
+    match &field.value.kind {
+        Kind::Int(-1) => Ok(None),
+        Kind::Str(text) if text.trim() == "-1" => Ok(None),
+        _ => field.duration_ns().map(Some),
+    }
 }
 
 /// `max_slot_wal_keep_size`: a size, or -1 (PostgreSQL's default: unlimited).

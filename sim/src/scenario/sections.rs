@@ -223,6 +223,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "read_wait",
     "statement_timeout",
     "session_synchronous_commit",
+    "read_duration",
 ];
 
 pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
@@ -239,6 +240,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
         read_wait_ns: 100_000_000,
         statement_timeout_ns: 0,
         session_synchronous_commit: Vec::new(),
+        read_duration: None,
     };
     let Some(field) = top.get("workload") else {
         return Ok(w);
@@ -256,6 +258,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     s.set("delay_threshold", &mut w.delay_threshold_bytes, Field::size_bytes)?;
     s.set("read_wait", &mut w.read_wait_ns, Field::duration_ns)?;
     s.set("statement_timeout", &mut w.statement_timeout_ns, Field::duration_ns)?;
+    s.set("read_duration", &mut w.read_duration, |f| super::dist::read_dist(f).map(Some))?;
     if let Some(groups) = s.get("session_synchronous_commit") {
         w.session_synchronous_commit = read_session_levels(&groups, w.clients)?;
     }

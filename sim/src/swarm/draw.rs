@@ -142,10 +142,12 @@ pub fn draw_toml(seed: u64) -> String {
     let clients = workload(&mut text, rng);
     faults(&mut text, rng, &shape, &kinds, can_rejoin);
     // Drawn last, so that the draws above stay what they were for every seed.
-    node_settings(&mut text, rng, &shape, overridden.as_deref());
-    session_levels(&mut text, rng, clients);
+    late::node_settings(&mut text, rng, &shape, overridden.as_deref());
+    late::session_levels(&mut text, rng, clients);
+    late::hot_standby(&mut text, rng);
     text
 }
+
 
 fn draw_shape(rng: &mut Rng) -> Shape {
     let running = range(rng, 1, 5) as usize;
@@ -302,25 +304,6 @@ fn node(text: &mut String, rng: &mut Rng, s: &Shape) -> Option<String> {
     None
 }
 
-/// Per-node settings (issue 12.7) on one node `node()` did not override: a delayed standby
-/// (at most 2 s, so that it still catches up within `settle`) and clients placed near or far
-/// from it.
-fn node_settings(text: &mut String, rng: &mut Rng, s: &Shape, overridden: Option<&str>) {
-    let (delay, client) = (rng.chance(0.15), rng.chance(0.15));
-    let name = &s.names[rng.below(s.names.len() as u64) as usize];
-    if !(delay || client) || overridden == Some(name.as_str()) {
-        return;
-    }
-    put!(text, "\n[node.{name}]");
-    if delay {
-        put!(text, "recovery_min_apply_delay = \"{}\"", dur(range(rng, 10, 2_000) * MS_NS));
-    }
-    if client {
-        let median_ns = range(rng, 20, 20_000) * US_NS;
-        put!(text, "client_latency = {}", latency(rng, median_ns, false));
-    }
-}
-
 fn network(text: &mut String, rng: &mut Rng, s: &Shape) {
     put!(text, "\n[network]");
     // One way within a region: 50 us to 2 ms median, a heavy tail one time in five.
@@ -443,26 +426,6 @@ fn workload(text: &mut String, rng: &mut Rng) -> u64 {
         put!(text, "statement_timeout = \"{}\"", dur(pick(rng, &[5, 50, 500, 5_000]) * MS_NS));
     }
     clients
-}
-
-/// Sessions that `SET synchronous_commit` to a level of their own (issue 12.7): a sub-table of
-/// `[workload]`, so it can be drawn last.
-fn session_levels(text: &mut String, rng: &mut Rng, clients: u64) {
-    if !rng.chance(0.2) {
-        return;
-    }
-    let mut left = clients;
-    let mut groups = Vec::new();
-    for level in ["off", "local", "remote_write", "on", "remote_apply"] {
-        if left > 0 && rng.chance(0.3) {
-            let count = range(rng, 1, left);
-            groups.push(format!("{level} = {count}"));
-            left -= count;
-        }
-    }
-    if !groups.is_empty() {
-        put!(text, "\n[workload.session_synchronous_commit]\n{}", groups.join("\n"));
-    }
 }
 
 /// A budget of 0-8 faults among the kinds switched on, at times in `[0, duration)`, sorted by
@@ -597,5 +560,6 @@ fn size(bytes: u64) -> String {
     unit.map_or_else(|| format!("{bytes}B"), |(name, per)| format!("{}{name}", bytes / per))
 }
 
+mod late;
 #[cfg(test)]
 mod tests;

@@ -146,15 +146,19 @@ impl World {
             Op::Read { .. } => spec.read_cpu_ns,
         };
         let mut request = flight.planned.op.request(self.scenario.workload.value_size_bytes);
-        if let repsim_engine::io::Request::Write { synchronous_commit, .. } = &mut request {
-            *synchronous_commit = self.scenario.workload.session_level(session);
+        use repsim_engine::io::Request;
+        match &mut request {
+            Request::Write { synchronous_commit, .. } => {
+                *synchronous_commit = self.scenario.workload.session_level(session)
+            }
+            Request::Read { duration_ns, .. } => *duration_ns = flight.planned.read_duration_ns,
+            Request::ReadAfter { .. } => {}
         }
         let ryw = self.scenario.workload.router == repsim_engine::client::RouterKind::ReadYourWrites;
-        if let (true, repsim_engine::io::Request::Read { table, key }) = (ryw, &request) {
+        if let (true, &Request::Read { table, key, duration_ns }) = (ryw, &request) {
             let (min_timeline, min_lsn) = self.sessions[session as usize].last_commit;
             let wait_ns = self.scenario.workload.read_wait_ns;
-            request =
-                repsim_engine::io::Request::ReadAfter { table: *table, key: *key, min_timeline, min_lsn, wait_ns };
+            request = Request::ReadAfter { table, key, min_timeline, min_lsn, wait_ns, duration_ns };
         }
         let done = self.nodes[node as usize].cpu.backend(self.now_ns, cost);
         let input = Input::Client { client: ClientId(session as u64), op_id, request };

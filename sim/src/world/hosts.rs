@@ -122,6 +122,9 @@ impl World {
             }
             Output::Reply { client, op_id, reply } => {
                 self.audit_visibility(node, client.0 as u32, &reply);
+                if let Reply::Error { kind: repsim_engine::io::ErrorKind::RecoveryConflict, .. } = reply {
+                    self.metrics.standby_queries_cancelled += 1;
+                }
                 if let Reply::Committed { commit_lsn, promise } = &reply {
                     self.audit_commit(node, client.0 as u32, *commit_lsn, promise);
                 }
@@ -257,6 +260,18 @@ impl World {
                 self.stop_pg(node);
             }
             Observation::Panic { reason } => self.panicked(node, reason),
+            Observation::QuerySnapshot { client, op_id, xmin } => {
+                let incarnation = slot.incarnation;
+                self.running_queries.started(node, incarnation, client.0 as u32, op_id, xmin, self.now_ns);
+            }
+            Observation::CleanupReplayed { horizon_xid } => self.audit_cleanup(node, horizon_xid),
+            Observation::Pruned { dead_row_versions, .. } => {
+                self.metrics.dead_row_versions_max = self.metrics.dead_row_versions_max.max(dead_row_versions);
+            }
+            Observation::RecoveryConflict { waited_ns, .. } => {
+                self.metrics.replay_conflict_waits += 1;
+                self.metrics.replay_conflict_wait_max_ns = self.metrics.replay_conflict_wait_max_ns.max(waited_ns);
+            }
             _ => {}
         }
     }

@@ -97,6 +97,8 @@ pub struct World {
     pub live: crate::check::oracle::LiveFindings,
     /// Writes handed to a node and not answered yet (`waiting_commits_hidden`).
     pub waiting_writes: crate::check::oracle::visibility::WaitingWrites,
+    /// Queries past their snapshot, for `recovery_conflicts_resolved`.
+    pub running_queries: crate::check::oracle::snapshots::RunningQueries,
     /// A primary lost WAL it had not made durable (power loss, PANIC): crash recovery reuses
     /// those LSNs on the same timeline.
     pub lost_wal: Vec<crate::check::oracle::promotion::LostWal>,
@@ -201,7 +203,8 @@ impl World {
             )
         });
         let router_primary = Some(scenario.cluster.primary as NodeId);
-        let workload = Workload::new(scenario.workload.clone(), stream(seed, "workload"));
+        let workload =
+            Workload::new(scenario.workload.clone(), stream(seed, "workload"), stream(seed, "read_duration"));
         let sessions = (0..scenario.workload.clients).map(|_| Session::default()).collect();
         let end_ns = scenario.duration_ns + scenario.settle_ns;
         World {
@@ -219,6 +222,7 @@ impl World {
             fsync_violations: Vec::new(),
             live: Default::default(),
             waiting_writes: Default::default(),
+            running_queries: Default::default(),
             lost_wal: Vec::new(),
             end_ns,
             flush_at_converge_mark: None,

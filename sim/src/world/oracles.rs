@@ -52,6 +52,17 @@ impl World {
             }
         }
         self.waiting_writes.replied(session);
+        self.running_queries.answered(node, session);
+    }
+
+    /// `node` replayed a cleanup up to `horizon_xid`: no query whose snapshot may see the
+    /// removed versions may still run there (`check::oracle::snapshots`).
+    pub(crate) fn audit_cleanup(&mut self, node: NodeId, horizon_xid: u32) {
+        let slot = &self.nodes[node as usize];
+        if let Some(text) = self.running_queries.cleanup_replayed(node, slot.incarnation, horizon_xid, self.now_ns) {
+            let name = slot.name.clone();
+            self.live.record("recovery_conflicts_resolved", self.now_ns, || format!("{name}: {text}"));
+        }
     }
 
     /// A commit is acknowledged under `promise`: the WAL is durable on the primary, and the

@@ -83,6 +83,8 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
             c.replication_slots = r.replication_slots;
             c.full_page_writes = r.full_page_writes;
             c.max_slot_wal_keep_size_bytes = r.max_slot_wal_keep_size_bytes;
+            c.hot_standby_feedback = r.hot_standby_feedback;
+            c.max_standby_streaming_delay_ns = r.max_standby_streaming_delay_ns;
             c
         })
         .collect()

@@ -43,6 +43,7 @@ fn message_value(msg: &Message) -> u64 {
         Message::StartReplication { start, .. } => start.0,
         Message::Error { text } => text.len() as u64,
         Message::StreamStart { timeline, .. } => *timeline as u64,
+        Message::HotStandbyFeedback { xmin, .. } => u64::from(*xmin),
     }
 }
 

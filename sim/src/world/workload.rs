@@ -21,6 +21,8 @@ pub struct PlannedOp {
     pub op_id: u64,
     pub op: Op,
     pub intended_ns: u64,
+    /// A read's run time from its snapshot (`[workload] read_duration`; 0: answered at once).
+    pub read_duration_ns: u64,
 }
 
 /// Zipfian keys, theta 0.99 (Gray et al., as YCSB draws them).
@@ -62,6 +64,9 @@ impl Zipf {
 pub struct Workload {
     pub spec: WorkloadSpec,
     rng: Rng,
+    /// Read durations come from a stream of their own, so the operations drawn do not change
+    /// with `read_duration`.
+    durations: Rng,
     zipf: Option<Zipf>,
     next_write_id: u64,
     next_op_id: u64,
@@ -74,12 +79,13 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn new(spec: WorkloadSpec, rng: Rng) -> Workload {
+    pub fn new(spec: WorkloadSpec, rng: Rng, durations: Rng) -> Workload {
         let zipf = (spec.key_distribution == KeyDistribution::Zipf).then(|| Zipf::new(spec.keys));
         let idle_sessions = (0..spec.clients).collect();
         Workload {
             spec,
             rng,
+            durations,
             zipf,
             next_write_id: 1,
             next_op_id: 1,
@@ -122,15 +128,19 @@ impl Workload {
         self.next_op_id += 1;
         let is_write = self.rng.chance(self.spec.write_fraction) || self.spec.write_fraction >= 1.0;
         let key = self.key();
+        let mut read_duration_ns = 0;
         let op = if is_write {
             let write_id = self.next_write_id;
             self.next_write_id += 1;
             let commit = !self.rng.chance(self.spec.abort_fraction);
             Op::Write { write_id, key, commit }
         } else {
+            if let Some(dist) = &self.spec.read_duration {
+                read_duration_ns = sample_ns(dist, &mut self.durations);
+            }
             Op::Read { key }
         };
-        PlannedOp { op_id, op, intended_ns: now_ns }
+        PlannedOp { op_id, op, intended_ns: now_ns, read_duration_ns }
     }
 }
 
@@ -154,12 +164,13 @@ mod tests {
             read_wait_ns: 100_000_000,
             statement_timeout_ns: 0,
             session_synchronous_commit: Vec::new(),
+            read_duration: None,
         }
     }
 
     #[test]
     fn write_ids_are_unique_and_the_fraction_holds() {
-        let mut w = Workload::new(spec(KeyDistribution::Uniform), stream(1, "workload"));
+        let mut w = Workload::new(spec(KeyDistribution::Uniform), stream(1, "workload"), stream(1, "read_duration"));
         let mut ids = std::collections::BTreeSet::new();
         let mut writes = 0;
         for _ in 0..10_000 {
@@ -174,7 +185,7 @@ mod tests {
 
     #[test]
     fn zipf_concentrates_on_the_first_keys() {
-        let mut w = Workload::new(spec(KeyDistribution::Zipf), stream(1, "workload"));
+        let mut w = Workload::new(spec(KeyDistribution::Zipf), stream(1, "workload"), stream(1, "read_duration"));
         let mut hot = 0;
         let total = 20_000;
         for _ in 0..total {

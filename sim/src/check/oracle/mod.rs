@@ -6,6 +6,7 @@
 
 pub mod promotion;
 pub mod reports;
+pub mod snapshots;
 pub mod syncrep;
 pub mod visibility;
 
@@ -23,8 +24,14 @@ pub struct WalFacts {
 pub const KEPT_EXAMPLES: usize = 3;
 
 /// The live oracles, in the order the verdict lists them.
-pub const LIVE_INVARIANTS: [&str; 5] =
-    ["promise_audit", "honest_reports", "promotion_replayed", "sync_promotion", "waiting_commits_hidden"];
+pub const LIVE_INVARIANTS: [&str; 6] = [
+    "promise_audit",
+    "honest_reports",
+    "promotion_replayed",
+    "sync_promotion",
+    "waiting_commits_hidden",
+    "recovery_conflicts_resolved",
+];
 
 #[derive(Clone, Debug, Default)]
 pub struct Finding {

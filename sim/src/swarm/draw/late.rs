@@ -1,0 +1,82 @@
+//! Draws added after the swarm's first release, made last so that every earlier draw stays
+//! what it was for every seed (a seed's scenario only gains settings).
+
+use std::fmt::Write as _;
+
+use super::{dur, latency, pick, range, Shape, MS_NS, US_NS};
+use crate::world::rng::Rng;
+
+/// Per-node settings (issue 12.7) on one node `node()` did not override: a delayed standby
+/// (at most 2 s, so that it still catches up within `settle`) and clients placed near or far
+/// from it.
+pub(super) fn node_settings(text: &mut String, rng: &mut Rng, s: &Shape, overridden: Option<&str>) {
+    let (delay, client) = (rng.chance(0.15), rng.chance(0.15));
+    let name = &s.names[rng.below(s.names.len() as u64) as usize];
+    if !(delay || client) || overridden == Some(name.as_str()) {
+        return;
+    }
+    put!(text, "\n[node.{name}]");
+    if delay {
+        put!(text, "recovery_min_apply_delay = \"{}\"", dur(range(rng, 10, 2_000) * MS_NS));
+    }
+    if client {
+        let median_ns = range(rng, 20, 20_000) * US_NS;
+        put!(text, "client_latency = {}", latency(rng, median_ns, false));
+    }
+}
+
+/// Sessions that `SET synchronous_commit` to a level of their own (issue 12.7): a sub-table of
+/// `[workload]`, so it can be drawn last.
+pub(super) fn session_levels(text: &mut String, rng: &mut Rng, clients: u64) {
+    if !rng.chance(0.2) {
+        return;
+    }
+    let mut left = clients;
+    let mut groups = Vec::new();
+    for level in ["off", "local", "remote_write", "on", "remote_apply"] {
+        if left > 0 && rng.chance(0.3) {
+            let count = range(rng, 1, left);
+            groups.push(format!("{level} = {count}"));
+            left -= count;
+        }
+    }
+    if !groups.is_empty() {
+        put!(text, "\n[workload.session_synchronous_commit]\n{}", groups.join("\n"));
+    }
+}
+
+/// Long reads against replay (issue 12.5): `read_duration` (at most 5 s, so that replay held
+/// by the last queries still catches up within `settle`), `hot_standby_feedback` and
+/// `max_standby_streaming_delay` (-1 too). Drawn last and written into the sections drawn
+/// earlier, so that earlier draws stay what they were for every seed.
+pub(super) fn hot_standby(text: &mut String, rng: &mut Rng) {
+    let (reads, feedback, delay) = (rng.chance(0.2), rng.chance(0.2), rng.chance(0.3));
+    let mut replication = String::new();
+    if feedback {
+        put!(replication, "hot_standby_feedback = true");
+    }
+    if delay {
+        match pick(rng, &[0, 10, 100, 1_000, 5_000, 30_000, u64::MAX]) {
+            u64::MAX => put!(replication, "max_standby_streaming_delay = -1"),
+            ms => put!(replication, "max_standby_streaming_delay = \"{}\"", dur(ms * MS_NS)),
+        }
+    }
+    insert_into_section(text, "[replication]", &replication);
+    if reads {
+        let max_ms = pick(rng, &[10, 100, 1_000, 5_000]);
+        let min_ms = range(rng, 0, max_ms);
+        let line = format!(
+            "read_duration = {{ dist = \"uniform\", min = \"{}\", max = \"{}\" }}\n",
+            dur(min_ms * MS_NS),
+            dur(max_ms * MS_NS)
+        );
+        insert_into_section(text, "[workload]", &line);
+    }
+}
+
+/// Appends `lines` (each ending in a newline) at the end of section `header` of `text`.
+fn insert_into_section(text: &mut String, header: &str, lines: &str) {
+    let start = text.find(&format!("\n{header}\n")).expect("the section was drawn") + 1;
+    let end = text[start..].find("\n[").map_or(text.len(), |at| start + at);
+    text.insert_str(end, lines);
+}
