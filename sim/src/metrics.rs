@@ -171,7 +171,8 @@ pub struct Metrics {
     /// such wait.
     pub replay_conflict_waits: u64,
     pub replay_conflict_wait_max_ns: u64,
-    /// The most dead row versions a primary held at once (bloat behind the `xmin` horizon).
+    /// The most dead row versions a primary's cleanup found at once (bloat behind the `xmin`
+    /// horizon when it had to keep them).
     pub dead_row_versions_max: u64,
     pub commits_series: Vec<u32>,
     pub reads_series: Vec<u32>,

@@ -213,3 +213,27 @@ fn full_page_images_after_checkpoints_raise_wal_per_commit() {
     );
     assert!(with.standbys["pg2"].lag_bytes.max > 2 * without.standbys["pg2"].lag_bytes.max);
 }
+
+/// Hot-standby conflicts (spec §4.3): long reports on pg2 hold replay until the WAL's receipt
+/// time plus `max_standby_streaming_delay` (30 s), then are cancelled; with
+/// `hot_standby_feedback` the primary keeps the dead row versions instead and nothing waits.
+#[test]
+fn long_standby_queries_cost_replay_lag_and_cancels_or_bloat_with_feedback() {
+    let held = common::run("hot-standby-conflicts", 1, &[]);
+    let hs = held.hot_standby.expect("reads run long");
+    assert!(hs.standby_queries_cancelled > 0, "reports that conflict past the limit are cancelled");
+    // The limit, plus the CPU time of the batch of records replay reads again after it.
+    let wait_ns = hs.replay_conflict_wait_max_ns;
+    assert!(wait_ns <= 30_010_000_000, "never held past receipt + 30 s: {wait_ns}");
+    assert!(hs.replay_conflict_wait_max_ns > 20_000_000_000, "held up to the limit");
+    let lag_ns = held.standbys["pg2"].replay_lag_ns.max;
+    assert!((20_000_000_000..31_000_000_000).contains(&lag_ns), "replay lag follows the hold: {lag_ns}");
+    assert_eq!(held.invariants["recovery_conflicts_resolved"], "ok");
+
+    let feedback = common::run("hot-standby-conflicts", 1, &["replication.hot_standby_feedback=true"]);
+    let fb = feedback.hot_standby.expect("reads run long");
+    assert_eq!((fb.standby_queries_cancelled, fb.replay_conflict_waits), (0, 0));
+    assert!(feedback.standbys["pg2"].replay_lag_ns.max < 1_000_000_000);
+    assert!(fb.dead_row_versions_max > 10 * hs.dead_row_versions_max, "bloat on the primary instead");
+    assert_eq!(feedback.commits, held.commits, "the same writes either way");
+}

@@ -14,6 +14,18 @@ const SUGGESTED: &[Suggested] = &[
         let promotion_ns = s.promotions.first().and_then(|p| p.promotion_duration_ns);
         replay_p99_ns < 1_000_000_000 && promotion_ns.is_some_and(|ns| ns < 50_000_000) && s.lost_acked_writes > 0
     }),
+    ("hot-standby-conflicts", 1, &["replication.hot_standby_feedback=true"], true, |s| {
+        let hs = s.hot_standby.expect("reads run long");
+        hs.standby_queries_cancelled == 0 && hs.replay_conflict_waits == 0 && hs.dead_row_versions_max > 10_000
+    }),
+    ("hot-standby-conflicts", 1, &["replication.max_standby_streaming_delay=1s"], true, |s| {
+        let hs = s.hot_standby.expect("reads run long");
+        hs.standby_queries_cancelled > 150 && s.standbys["pg2"].replay_lag_ns.max < 1_100_000_000
+    }),
+    ("hot-standby-conflicts", 1, &["replication.max_standby_streaming_delay=-1"], true, |s| {
+        let hs = s.hot_standby.expect("reads run long");
+        hs.standby_queries_cancelled == 0 && s.standbys["pg2"].replay_lag_ns.max > 60_000_000_000
+    }),
     ("failover", 42, &["ha.ttl=30s", "ha.loop_wait=10s", "ha.retry_timeout=10s"], true, |s| {
         s.ha_events.iter().any(|e| e.contains("pg1: starting as readonly because i had the session lock"))
     }),

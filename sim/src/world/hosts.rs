@@ -265,8 +265,10 @@ impl World {
                 self.running_queries.started(node, incarnation, client.0 as u32, op_id, xmin, self.now_ns);
             }
             Observation::CleanupReplayed { horizon_xid } => self.audit_cleanup(node, horizon_xid),
-            Observation::Pruned { dead_row_versions, .. } => {
-                self.metrics.dead_row_versions_max = self.metrics.dead_row_versions_max.max(dead_row_versions);
+            Observation::Pruned { removed, dead_row_versions } => {
+                // What the cleanup found: the versions it removed and those it had to keep.
+                let found = removed + dead_row_versions;
+                self.metrics.dead_row_versions_max = self.metrics.dead_row_versions_max.max(found);
             }
             Observation::RecoveryConflict { waited_ns, .. } => {
                 self.metrics.replay_conflict_waits += 1;
