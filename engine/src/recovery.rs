@@ -168,13 +168,13 @@ impl Node {
         let (mut at, mut prev, mut records) = (redo, redo_prev, 0u64);
         let mut durable = redo;
         let end = self.wal.end();
-        while let Ok((record, record_end)) = self.wal.decode_at(at, prev, end) {
+        while let Ok((record, start, record_end)) = self.wal.decode_at(at, prev, end) {
             self.replay.apply_record(&mut self.store, &record);
             records += 1;
-            if at == checkpoint_lsn {
+            if start == checkpoint_lsn {
                 durable = record_end;
             }
-            prev = at;
+            prev = start;
             at = record_end;
         }
         // A primary's WAL ends here: a transaction without its commit record never committed.

@@ -116,8 +116,8 @@ impl Node {
         batch.clear();
         while batch.len() < REPLAY_BATCH_RECORDS && at < limit {
             match self.wal.decode_at(at, prev, limit) {
-                Ok((record, end)) => {
-                    if at >= self.replay.latest_chunk_start {
+                Ok((record, start, end)) => {
+                    if start >= self.replay.latest_chunk_start {
                         self.replay.receipt_time_ns = now.0;
                     }
                     if let RecordBody::Commit { timestamp_ns, .. } = record.body {
@@ -132,8 +132,8 @@ impl Node {
                             break;
                         }
                     }
-                    batch.push((record, at, end));
-                    prev = at;
+                    batch.push((record, start, end));
+                    prev = start;
                     at = end;
                 }
                 // Flushed WAL may end mid-record: wait for the rest.

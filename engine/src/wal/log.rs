@@ -3,6 +3,14 @@
 //! checkpoint recycles them, so memory is bounded by WAL retention, not by run length; and the
 //! bytes sit in LSN-aligned blocks shared through a [`BlockStore`], so the same WAL held by a
 //! primary, its standbys and their disks is held once.
+//!
+//! WAL is written in 8 KB pages, each starting with a page header (`XLogPageHeaderData`, 24
+//! bytes; the long form, 40 bytes, at a segment's start), so LSNs count header bytes too, as in
+//! PostgreSQL (`XLogBytePosToRecPtr` in xlog.c). A record that does not fit in what is left of
+//! a page continues after the next page's header (which says how many of its bytes remain,
+//! `xlp_rem_len`). A page's header is written with the first record that starts on the page or
+//! continues onto it, so a log may end exactly at a page boundary; a record position there
+//! means the record after that page's header.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -10,6 +18,16 @@ use std::collections::VecDeque;
 use crate::lsn::Lsn;
 use crate::wal::blocks::{Block, BlockStore, BLOCK_BYTES};
 use crate::wal::record::{self, DecodeError, Record};
+
+/// `XLOG_BLCKSZ`.
+pub const WAL_PAGE_BYTES: u64 = 8192;
+/// `SizeOfXLogShortPHD` and `SizeOfXLogLongPHD`.
+pub const PAGE_HEADER_BYTES: u64 = 24;
+pub const LONG_PAGE_HEADER_BYTES: u64 = 40;
+/// `XLOG_PAGE_MAGIC` of PostgreSQL 16, and the header flags.
+const PAGE_MAGIC: u16 = 0xD113;
+const XLP_FIRST_IS_CONTRECORD: u16 = 0x0001;
+const XLP_LONG_HEADER: u16 = 0x0002;
 
 #[derive(Clone, Debug)]
 pub struct WalLog {
@@ -26,6 +44,8 @@ pub struct WalLog {
     /// Start LSN of the last record, the `prev` of the next one.
     last_record_start: Lsn,
     store: BlockStore,
+    /// `WAL_PAGE_BYTES`, or the segment size where that is smaller (unit tests).
+    page_bytes: u64,
 }
 
 impl WalLog {
@@ -47,7 +67,62 @@ impl WalLog {
             tail: Vec::new(),
             last_record_start,
             store,
+            page_bytes: WAL_PAGE_BYTES.min(segment_size_bytes),
         }
+    }
+
+    /// The header length of the page starting at `page_start`.
+    fn header_bytes(&self, page_start: u64) -> u64 {
+        if page_start.is_multiple_of(self.segment_size_bytes) {
+            LONG_PAGE_HEADER_BYTES
+        } else {
+            PAGE_HEADER_BYTES
+        }
+    }
+
+    /// Where a record at position `at` starts: past the page header when `at` is a page start.
+    pub fn record_start(&self, at: Lsn) -> Lsn {
+        if at.0.is_multiple_of(self.page_bytes) {
+            Lsn(at.0 + self.header_bytes(at.0))
+        } else {
+            at
+        }
+    }
+
+    /// The position `len` record bytes after `start` (a record start), skipping the headers of
+    /// the pages it continues onto. A record that ends at a page boundary ends there.
+    fn advance(&self, start: Lsn, len: u64) -> Lsn {
+        let (mut at, mut left) = (start.0, len);
+        loop {
+            let page_end = (at / self.page_bytes + 1) * self.page_bytes;
+            if left <= page_end - at {
+                return Lsn(at + left);
+            }
+            left -= page_end - at;
+            at = page_end + self.header_bytes(page_end);
+        }
+    }
+
+    /// Appends the header of the page starting at `page_start` (the log ends there); `rem_len`
+    /// bytes of a record continue on it.
+    fn push_page_header(&mut self, page_start: u64, rem_len: u64) {
+        debug_assert_eq!(self.end().0, page_start);
+        let long = self.header_bytes(page_start) == LONG_PAGE_HEADER_BYTES;
+        let flags = if rem_len > 0 { XLP_FIRST_IS_CONTRECORD } else { 0 } | if long { XLP_LONG_HEADER } else { 0 };
+        let mut header = [0u8; LONG_PAGE_HEADER_BYTES as usize];
+        header[0..2].copy_from_slice(&PAGE_MAGIC.to_le_bytes());
+        header[2..4].copy_from_slice(&flags.to_le_bytes());
+        // xlp_tli (bytes 4..8) stays 0 here: a promoted node's first page would otherwise differ
+        // from its old timeline's copy of it (simplification: PostgreSQL writes the TLI).
+        header[8..16].copy_from_slice(&page_start.to_le_bytes());
+        header[16..20].copy_from_slice(&(rem_len as u32).to_le_bytes());
+        if long {
+            // xlp_sysid stays 0; xlp_seg_size and xlp_xlog_blcksz.
+            header[32..36].copy_from_slice(&(self.segment_size_bytes as u32).to_le_bytes());
+            header[36..40].copy_from_slice(&(self.page_bytes as u32).to_le_bytes());
+        }
+        let len = self.header_bytes(page_start) as usize;
+        self.tail.extend_from_slice(&header[..len]);
     }
 
     pub fn segment_size_bytes(&self) -> u64 {
@@ -89,14 +164,37 @@ impl WalLog {
         }
     }
 
-    /// Appends a record; returns `(start, end)` of it.
+    /// Appends a record (after a page header where it starts or continues on a new page);
+    /// returns `(start, end)` of it.
     pub fn append(&mut self, xid: u32, body: record::RecordBody) -> (Lsn, Lsn) {
-        let start = self.end();
+        let mut at = self.end().0;
+        if at.is_multiple_of(self.page_bytes) {
+            self.push_page_header(at, 0);
+            at = self.end().0;
+        }
+        let start = Lsn(at);
         let record = Record { xid, prev: self.last_record_start, body };
+        let encoded_from = self.tail.len();
         let len = record::encode(&record, &mut self.tail);
+        let page_end = (at / self.page_bytes + 1) * self.page_bytes;
+        if at + len > page_end {
+            // The record continues on the next pages: put their headers in.
+            let mut rest = self.tail.split_off(encoded_from + (page_end - at) as usize);
+            let mut page_start = page_end;
+            while !rest.is_empty() {
+                self.push_page_header(page_start, rest.len() as u64);
+                let room = (page_start + self.page_bytes - self.end().0) as usize;
+                let after = rest.split_off(room.min(rest.len()));
+                self.tail.extend_from_slice(&rest);
+                rest = after;
+                page_start += self.page_bytes;
+            }
+        }
         self.seal();
         self.last_record_start = start;
-        (start, Lsn(start.0 + len))
+        let end = self.advance(start, len);
+        debug_assert_eq!(end, self.end());
+        (start, end)
     }
 
     /// Appends raw bytes received from upstream at `at`, which must be our end. Bytes we
@@ -192,20 +290,38 @@ impl WalLog {
         Some(Cow::Owned(gathered))
     }
 
-    /// Decodes the record starting at `at` whose predecessor starts at `prev`, looking no
-    /// further than `limit` (e.g. the flush LSN). Returns the record and its end.
-    pub fn decode_at(&self, at: Lsn, prev: Lsn, limit: Lsn) -> Result<(Record, Lsn), DecodeError> {
-        let limit = limit.min(self.end()).max(at);
-        // Most records lie inside one block; one that crosses into the next is gathered, with
-        // twice as many bytes each time decoding finds them too few.
-        let bb = self.block_bytes as u64;
-        let block_end = (at.0 / bb + 1) * bb;
-        let mut want = limit.0.min(block_end) - at.0;
+    /// Decodes the record at position `at` (past the page header if `at` is a page start)
+    /// whose predecessor starts at `prev`, looking no further than `limit` (e.g. the flush
+    /// LSN). Returns the record, its start and its end.
+    pub fn decode_at(&self, at: Lsn, prev: Lsn, limit: Lsn) -> Result<(Record, Lsn, Lsn), DecodeError> {
+        let start = self.record_start(at);
+        let limit = limit.min(self.end());
+        if limit <= start {
+            return Err(DecodeError::Torn);
+        }
+        let page_end = (start.0 / self.page_bytes + 1) * self.page_bytes;
+        let in_page = Lsn(limit.0.min(page_end));
+        let bytes = self.contiguous(start, in_page).ok_or(DecodeError::Invalid("WAL recycled"))?;
+        match record::decode(&bytes, prev) {
+            Ok((record, len)) => return Ok((record, start, self.advance(start, len))),
+            Err(DecodeError::Torn) if in_page < limit => {}
+            Err(e) => return Err(e),
+        }
+        // The record continues on later pages: gather its bytes without their headers.
+        let mut gathered = bytes.into_owned();
+        let mut page_start = page_end;
         loop {
-            let bytes = self.contiguous(at, Lsn(at.0 + want)).ok_or(DecodeError::Invalid("WAL recycled"))?;
-            match record::decode(&bytes, prev) {
-                Err(DecodeError::Torn) if at.0 + want < limit.0 => want = (want * 2).max(256).min(limit.0 - at.0),
-                Ok((record, len)) => return Ok((record, Lsn(at.0 + len))),
+            let from = page_start + self.header_bytes(page_start);
+            if from >= limit.0 {
+                return Err(DecodeError::Torn);
+            }
+            let to = limit.0.min(page_start + self.page_bytes);
+            if !self.read_into(Lsn(from), Lsn(to), &mut gathered) {
+                return Err(DecodeError::Invalid("WAL recycled"));
+            }
+            match record::decode(&gathered, prev) {
+                Ok((record, len)) => return Ok((record, start, self.advance(start, len))),
+                Err(DecodeError::Torn) if to < limit.0 => page_start += self.page_bytes,
                 Err(e) => return Err(e),
             }
         }
@@ -274,15 +390,50 @@ mod tests {
         }
         let mut at = log.start();
         let mut prev = Lsn::INVALID;
+        assert_eq!(starts[0].0, Lsn(log.start().0 + LONG_PAGE_HEADER_BYTES), "a segment starts with the long header");
         for (id, (start, end)) in starts.iter().enumerate() {
-            assert_eq!(at, *start);
-            let (record, decoded_end) = log.decode_at(at, prev, log.end()).unwrap();
-            assert_eq!(decoded_end, *end);
+            let (record, decoded_start, decoded_end) = log.decode_at(at, prev, log.end()).unwrap();
+            assert_eq!((decoded_start, decoded_end), (*start, *end));
             assert_eq!(record.body, insert(id as u64));
-            prev = at;
+            prev = decoded_start;
             at = decoded_end;
         }
         assert_eq!(at, log.end());
+    }
+
+    /// Records continue across 8 KB pages after each page's header (`xlp_rem_len` bytes of
+    /// the record on it), and decode across them.
+    #[test]
+    fn records_continue_across_page_headers() {
+        let big = |id: u64| RecordBody::Row(RowChange::Insert { table: 1, key: id, write_id: id, value_len: 20_000 });
+        let mut log = WalLog::new(1 << 20, Lsn(1 << 20), Lsn::INVALID);
+        let (first, first_end) = log.append(1, big(1));
+        // 40 + 20,048 record bytes cross two page boundaries: two 24-byte headers inside.
+        assert_eq!(first_end.0 - first.0, record::align(24 + 24 + 20_000) + 2 * PAGE_HEADER_BYTES);
+        let page2 = log.read(Lsn((1 << 20) + 8192), Lsn((1 << 20) + 8192 + 24)).unwrap();
+        assert_eq!(u16::from_le_bytes([page2[2], page2[3]]), XLP_FIRST_IS_CONTRECORD);
+        let rem_len = u32::from_le_bytes([page2[16], page2[17], page2[18], page2[19]]) as u64;
+        assert_eq!(rem_len, record::align(24 + 24 + 20_000) - (8192 - 40), "what the first page did not hold");
+        // Records of many sizes: none starts at a page boundary (a header is there), and
+        // every one decodes, across whichever headers it spans.
+        let mut appended = vec![(first, 1)];
+        for id in 2..300u64 {
+            let value_len = ((id * 7919) % 9000) as u32;
+            let body = RecordBody::Row(RowChange::Insert { table: 1, key: id, write_id: id, value_len });
+            appended.push((log.append(1, body).0, id));
+        }
+        assert!(appended.iter().all(|(start, _)| !start.0.is_multiple_of(8192)));
+        let (mut at, mut prev, mut decoded) = (log.start(), Lsn::INVALID, Vec::new());
+        while let Ok((record, start, end)) = log.decode_at(at, prev, log.end()) {
+            if let RecordBody::Row(RowChange::Insert { write_id, .. }) = record.body {
+                decoded.push((start, write_id));
+            }
+            (prev, at) = (start, end);
+        }
+        assert_eq!(at, log.end());
+        assert_eq!(decoded, appended);
+        // A copy that ends inside the first record's continuation does not decode yet.
+        assert_eq!(log.decode_at(log.start(), Lsn::INVALID, Lsn(first.0 + 9000)).err(), Some(DecodeError::Torn));
     }
 
     #[test]
@@ -357,7 +508,7 @@ mod tests {
         assert!(log.end().0 - log.start().0 > 4 * BLOCK_BYTES as u64, "the test crosses blocks");
         let mut prev = Lsn::INVALID;
         for (start, end, body) in &records {
-            let (record, decoded_end) = log.decode_at(*start, prev, log.end()).unwrap();
+            let (record, _, decoded_end) = log.decode_at(*start, prev, log.end()).unwrap();
             assert_eq!((&record.body, decoded_end), (body, *end));
             prev = *start;
         }
@@ -376,7 +527,7 @@ mod tests {
         standby.truncate(cut, cut_prev);
         assert_eq!(standby.end(), cut);
         assert_eq!(standby.read(standby.start(), cut).unwrap(), plain[..(cut.0 - seg) as usize]);
-        let (record, _) = standby.decode_at(cut_prev, records[1498].0, cut).unwrap();
+        let (record, _, _) = standby.decode_at(cut_prev, records[1498].0, cut).unwrap();
         assert_eq!(record.body, records[1499].2);
     }
 

@@ -601,12 +601,36 @@ pub fn disconnects(outs: &[Output]) -> Vec<NodeId> {
 /// Decodes the records in `bytes`, which hold WAL from `at`, the first record's predecessor
 /// starting at `prev`. Stops at the first invalid or torn record. `(start, end, record)` each.
 pub fn decode_records(bytes: &[u8], at: Lsn, prev: Lsn) -> Vec<(Lsn, Lsn, Record)> {
+    // Strip the 8 KB pages' headers (24 bytes, 40 for a long one: flag 0x0002), remembering
+    // the LSN of each payload byte run.
+    const PAGE: u64 = 8192;
+    let mut payload = Vec::new();
+    let mut runs: Vec<(usize, u64)> = Vec::new(); // (payload offset, lsn) where a run starts
+    let mut lsn = at.0;
+    while lsn < at.0 + bytes.len() as u64 {
+        let off = (lsn - at.0) as usize;
+        if lsn.is_multiple_of(PAGE) {
+            let long = bytes.get(off + 2).is_some_and(|flags| flags & 0x02 != 0);
+            lsn += if long { 40 } else { 24 };
+            continue;
+        }
+        let page_end = ((lsn / PAGE + 1) * PAGE).min(at.0 + bytes.len() as u64);
+        runs.push((payload.len(), lsn));
+        payload.extend_from_slice(&bytes[off..(page_end - at.0) as usize]);
+        lsn = page_end;
+    }
+    let lsn_of = |offset: usize, end: bool| -> Lsn {
+        let i = runs.partition_point(|(o, _)| *o < offset + usize::from(!end)).saturating_sub(1);
+        let (o, l) = runs[i];
+        Lsn(l + (offset - o) as u64)
+    };
     let mut found = Vec::new();
     let (mut offset, mut prev) = (0usize, prev);
-    while offset < bytes.len() {
-        let Ok((rec, len)) = record::decode(&bytes[offset..], prev) else { break };
-        let start = Lsn(at.0 + offset as u64);
-        found.push((start, Lsn(start.0 + len), rec));
+    while offset < payload.len() {
+        let Ok((rec, len)) = record::decode(&payload[offset..], prev) else { break };
+        let start = lsn_of(offset, false);
+        let end = lsn_of(offset + len as usize, true);
+        found.push((start, end, rec));
         prev = start;
         offset += len as usize;
     }
@@ -615,9 +639,15 @@ pub fn decode_records(bytes: &[u8], at: Lsn, prev: Lsn) -> Vec<(Lsn, Lsn, Record
 
 /// Like `decode_records`, trusting the first record's own prev-link (for a stream excerpt).
 pub fn decode_stream(bytes: &[u8], at: Lsn) -> Vec<(Lsn, Lsn, Record)> {
-    if bytes.len() < 16 {
+    // The first record starts after a page header when the excerpt starts a page.
+    let first = match at.0 % 8192 {
+        0 if bytes.get(2).is_some_and(|flags| flags & 0x02 != 0) => 40,
+        0 => 24,
+        _ => 0,
+    };
+    if bytes.len() < first + 16 {
         return Vec::new();
     }
-    let prev = Lsn(u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")));
+    let prev = Lsn(u64::from_le_bytes(bytes[first + 8..first + 16].try_into().expect("8 bytes")));
     decode_records(bytes, at, prev)
 }

@@ -148,7 +148,6 @@ pub fn draw_toml(seed: u64) -> String {
     text
 }
 
-
 fn draw_shape(rng: &mut Rng) -> Shape {
     let running = range(rng, 1, 5) as usize;
     // Spares only sometimes, and at most six nodes in all: every node replicates every write.
