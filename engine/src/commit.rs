@@ -19,13 +19,16 @@ pub(crate) struct Waiter {
     pub level: SyncCommitLevel,
     /// When `statement_timeout` cancels its wait for standbys (`None`: never).
     pub deadline: Option<Instant>,
+    /// The client asked to cancel while the local flush ran: the wait for standbys ends as
+    /// soon as it starts.
+    pub cancel_requested: bool,
 }
 
 /// Waiting commits: for the local flush, then per remote kind (write, flush, apply). Each queue
 /// is in LSN order because commits enter it in LSN order.
 #[derive(Clone, Debug, Default)]
 pub struct CommitQueues {
-    local: VecDeque<Waiter>,
+    pub(crate) local: VecDeque<Waiter>,
     pub(crate) remote: [VecDeque<Waiter>; 3],
     /// Released LSN per kind; never goes back (I3.2).
     pub released: Released,
@@ -132,7 +135,7 @@ impl Node {
         }
         let timeout_ns = self.cfg.statement_timeout_ns;
         let deadline = (timeout_ns > 0).then(|| Instant(now.0.saturating_add(timeout_ns)));
-        let waiter = Waiter { client, op_id, commit_lsn, level, deadline };
+        let waiter = Waiter { client, op_id, commit_lsn, level, deadline, cancel_requested: false };
         if level == SyncCommitLevel::Off {
             out.push(self.release(&waiter));
             self.maybe_flush_after(out);
@@ -155,6 +158,7 @@ impl Node {
             let waiter = self.commits.local.pop_front().expect("checked front");
             match remote_kind(waiter.level) {
                 None => out.push(self.release(&waiter)),
+                Some(_) if waiter.cancel_requested => out.push(self.release_cancelled(&waiter)),
                 Some(kind) => self.commits.remote[kind].push_back(waiter),
             }
         }

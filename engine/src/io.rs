@@ -89,6 +89,11 @@ pub enum Request {
     /// history does not hold that position (it still replays the old primary's branch past the
     /// fork, or has not crossed to the new timeline) has not seen it.
     ReadAfter { table: u32, key: u64, min_timeline: u32, min_lsn: Lsn, wait_ns: u64, duration_ns: u64 },
+    /// The client's cancel request for its operation `op_id` (libpq's `PQcancel`: a
+    /// CancelRequest on a new connection, which gets no answer). A commit waiting for standbys
+    /// stops waiting (`cancel.rs`); a read query ends with "canceling statement due to user
+    /// request"; anything else ignores it.
+    Cancel { op_id: u64 },
 }
 
 /// The promise an acknowledged commit carried (DESIGN §5).
@@ -119,6 +124,8 @@ pub enum ErrorKind {
     TooStale,
     /// SQLSTATE 40001 on a hot standby: "canceling statement due to conflict with recovery".
     RecoveryConflict,
+    /// SQLSTATE 57014: "canceling statement due to user request".
+    QueryCanceled,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

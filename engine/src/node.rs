@@ -270,6 +270,10 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         let reply = |reply| Output::Reply { client, op_id, reply };
+        if let Request::Cancel { op_id } = request {
+            // A cancel request is never answered, whatever the server's state.
+            return self.cancel_request(now, client, op_id, out);
+        }
         if self.shutdown.is_some() {
             let message = "the database system is shutting down";
             return out.push(reply(Reply::Error { kind: ErrorKind::ShuttingDown, message }));

@@ -182,3 +182,16 @@ fn hot_standby_feedback_holds_back_cleanup_on_the_primary_until_the_query_ends()
     let outs = h.write(P, 9, vec![update(2, 9)]);
     assert!(observations(&outs).iter().any(|o| matches!(o, Observation::Pruned { removed: 5, .. })), "{outs:?}");
 }
+
+#[test]
+fn a_cancelled_query_answers_at_once_and_releases_replay() {
+    let mut h = pair(|_| {});
+    start_query(&mut h, 60 * SECOND_NS);
+    cleanup_reaches_the_standby(&mut h);
+    assert!(h.node(S).status().replay_lsn < h.node(S).status().flush_lsn, "replay waits for the query");
+    let request = Request::Cancel { op_id: QUERY_OP };
+    let outs = h.step(S, Input::Client { client: ClientId(QUERY_OP), op_id: QUERY_OP, request });
+    assert!(matches!(query_reply(&outs), Some(Reply::Error { kind: ErrorKind::QueryCanceled, .. })));
+    h.settle();
+    assert_eq!(h.node(S).status().replay_lsn, h.node(S).status().flush_lsn, "replay went on");
+}

@@ -104,3 +104,32 @@ fn statement_timeout_cancels_the_wait_committed_locally_and_visible() {
     assert_eq!(h.read_value(P, 7), Some(value(7, 100)), "visible once the wait ends");
     assert!(committed(&report(&mut h, lsn, lsn)).is_empty(), "released once only");
 }
+
+fn cancel(h: &mut Harness, op_id: u64) -> Vec<Output> {
+    let request = repsim_engine::io::Request::Cancel { op_id };
+    h.step(P, repsim_engine::io::Input::Client { client: repsim_engine::io::ClientId(op_id), op_id, request })
+}
+
+/// The client's cancel request (libpq `PQcancel`) ends a wait for standbys as the timeout does;
+/// one that arrives during the local flush takes effect when the wait starts; one for a
+/// statement that already ended is ignored, and none is answered itself.
+#[test]
+fn a_client_cancel_ends_the_wait_for_standbys_committed_locally() {
+    let (mut h, _) = primary(SyncCommitLevel::On);
+    let (lsn, _) = write_row(&mut h);
+    assert!(cancel(&mut h, 7).is_empty(), "during the local flush: nothing yet");
+    let acks = committed(&h.complete_all_io(P));
+    assert_eq!(acks.len(), 1, "the wait for s1 ends as soon as it starts");
+    assert_eq!((acks[0].1, acks[0].2.level, acks[0].2.wait_cancelled), (lsn, SyncCommitLevel::Local, true));
+    assert!(cancel(&mut h, 7).is_empty(), "a cancel after the end is ignored, not answered");
+
+    let (mut h, _) = primary(SyncCommitLevel::On);
+    let (lsn, _) = write_row(&mut h);
+    assert!(committed(&h.complete_all_io(P)).is_empty(), "waits for s1");
+    assert_eq!(h.read_value(P, 7), None);
+    let acks = committed(&cancel(&mut h, 7));
+    assert_eq!(acks.len(), 1);
+    assert!(acks[0].2.wait_cancelled && acks[0].1 == lsn);
+    assert_eq!(h.read_value(P, 7), Some(value(7, 100)), "visible once the wait ends");
+    assert!(committed(&report(&mut h, lsn, lsn)).is_empty(), "released once only");
+}

@@ -165,6 +165,8 @@ pub struct Metrics {
     /// Commits whose wait for standbys `statement_timeout` cancelled (PostgreSQL reports them
     /// committed, with a warning): durable on the primary only.
     pub committed_locally_unconfirmed: u64,
+    /// Cancel requests clients sent (`[workload] cancel_after`).
+    pub cancel_requests: u64,
     /// Standby queries cancelled by replay ("conflict with recovery").
     pub standby_queries_cancelled: u64,
     /// Cleanup records whose replay waited for or cancelled standby queries, and the longest

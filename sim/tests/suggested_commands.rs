@@ -26,6 +26,9 @@ const SUGGESTED: &[Suggested] = &[
         let hs = s.hot_standby.expect("reads run long");
         hs.standby_queries_cancelled == 0 && s.standbys["pg2"].replay_lag_ns.max > 60_000_000_000
     }),
+    ("statement-timeout", 1, &["workload.statement_timeout=0", "workload.cancel_after=2s"], true, |s| {
+        s.cancel_requests == 80 && s.committed_locally_unconfirmed == 80 && s.lost_acked_writes_by_level.local == 16
+    }),
     ("failover", 42, &["ha.ttl=30s", "ha.loop_wait=10s", "ha.retry_timeout=10s"], true, |s| {
         s.ha_events.iter().any(|e| e.contains("pg1: starting as readonly because i had the session lock"))
     }),

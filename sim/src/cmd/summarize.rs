@@ -179,6 +179,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         failed_ops: m.failed_ops,
         indeterminate_ops: m.indeterminate_ops,
         committed_locally_unconfirmed: m.committed_locally_unconfirmed,
+        cancel_requests: m.cancel_requests,
         refused_ops: world.workload.refused_ops,
         commit_latency_ns: m.commit_latency_ns.percentiles(),
         read_latency_ns: m.read_latency_ns.percentiles(),

@@ -72,6 +72,9 @@ pub struct Summary {
     /// standbys: "committed locally, but might not have been replicated to the standby".
     #[serde(default)]
     pub committed_locally_unconfirmed: u64,
+    /// Cancel requests clients sent after waiting `[workload] cancel_after`.
+    #[serde(default)]
+    pub cancel_requests: u64,
     pub commit_latency_ns: Percentiles,
     pub read_latency_ns: Percentiles,
     pub standbys: BTreeMap<String, StandbySummary>,
@@ -224,9 +227,12 @@ pub fn render_text(s: &Summary) -> String {
     ));
     if s.committed_locally_unconfirmed > 0 {
         line(format!(
-            "| committed locally, unconfirmed (statement_timeout cancelled the wait for standbys) | {} |",
+            "| committed locally, unconfirmed (statement_timeout or a cancel ended the wait for standbys) | {} |",
             s.committed_locally_unconfirmed
         ));
+    }
+    if s.cancel_requests > 0 {
+        line(format!("| cancel requests sent (workload.cancel_after) | {} |", s.cancel_requests));
     }
     let l = &s.lost_acked_writes_by_level;
     line(format!(

@@ -211,6 +211,9 @@ pub struct Workload {
     /// Sessions that `SET synchronous_commit`: the first `count` sessions use `level`, the
     /// next group the next level, in `SyncCommitLevel::ALL` order; the rest use the server's.
     pub session_synchronous_commit: Vec<(repsim_engine::config::SyncCommitLevel, u32)>,
+    /// A client that has waited this long for an answer sends a cancel request (libpq
+    /// `PQcancel`); 0: never.
+    pub cancel_after_ns: u64,
     /// How long each read query runs from its snapshot (reports and analytics on standbys);
     /// `None`: reads answer at once.
     pub read_duration: Option<Dist>,

@@ -224,6 +224,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "statement_timeout",
     "session_synchronous_commit",
     "read_duration",
+    "cancel_after",
 ];
 
 pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
@@ -241,6 +242,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
         statement_timeout_ns: 0,
         session_synchronous_commit: Vec::new(),
         read_duration: None,
+        cancel_after_ns: 0,
     };
     let Some(field) = top.get("workload") else {
         return Ok(w);
@@ -258,6 +260,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     s.set("delay_threshold", &mut w.delay_threshold_bytes, Field::size_bytes)?;
     s.set("read_wait", &mut w.read_wait_ns, Field::duration_ns)?;
     s.set("statement_timeout", &mut w.statement_timeout_ns, Field::duration_ns)?;
+    s.set("cancel_after", &mut w.cancel_after_ns, Field::duration_ns)?;
     s.set("read_duration", &mut w.read_duration, |f| super::dist::read_dist(f).map(Some))?;
     if let Some(groups) = s.get("session_synchronous_commit") {
         w.session_synchronous_commit = read_session_levels(&groups, w.clients)?;

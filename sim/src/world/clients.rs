@@ -119,6 +119,27 @@ impl World {
         });
         let at = self.now_ns + self.net.sample_client_latency(Some(node));
         self.schedule(at, EventKind::RequestArrives { session, op_id });
+        let cancel_after_ns = self.scenario.workload.cancel_after_ns;
+        if cancel_after_ns > 0 {
+            self.schedule(self.now_ns + cancel_after_ns, EventKind::CancelDue { session, op_id });
+        }
+    }
+
+    /// The session still waits for `op_id`: it sends a cancel request to the node it asked,
+    /// over a new connection, and goes on waiting for the answer to the operation.
+    pub(crate) fn cancel_due(&mut self, session: u32, op_id: u64) {
+        let Some(flight) = self.sessions[session as usize].current.as_ref().filter(|f| f.planned.op_id == op_id) else {
+            return; // answered in time
+        };
+        let (node, incarnation) = (flight.node, flight.incarnation);
+        if node == NO_NODE || !self.is_up(node) || self.nodes[node as usize].incarnation != incarnation {
+            return; // the connection attempt fails; the operation fails on its own
+        }
+        self.metrics.cancel_requests += 1;
+        let request = repsim_engine::io::Request::Cancel { op_id };
+        let input = Input::Client { client: ClientId(session as u64), op_id, request };
+        let at = self.now_ns + self.net.sample_client_latency(Some(node));
+        self.schedule(at, EventKind::Input { node, incarnation, input });
     }
 
     pub(crate) fn request_arrives(&mut self, session: u32, op_id: u64) {
@@ -152,7 +173,7 @@ impl World {
                 *synchronous_commit = self.scenario.workload.session_level(session)
             }
             Request::Read { duration_ns, .. } => *duration_ns = flight.planned.read_duration_ns,
-            Request::ReadAfter { .. } => {}
+            Request::ReadAfter { .. } | Request::Cancel { .. } => {}
         }
         let ryw = self.scenario.workload.router == repsim_engine::client::RouterKind::ReadYourWrites;
         if let (true, &Request::Read { table, key, duration_ns }) = (ryw, &request) {

@@ -42,6 +42,12 @@ pub enum EventKind {
         /// end is dropped.
         op_id: u64,
     },
+    /// A client gives up waiting for its operation (`[workload] cancel_after`) and sends a
+    /// cancel request.
+    CancelDue {
+        session: u32,
+        op_id: u64,
+    },
     /// A reply (or a connection failure) reaches a client.
     ReplyArrives {
         session: u32,

@@ -376,6 +376,7 @@ impl World {
             EventKind::ReplyArrives { session, op_id, outcome } => self.reply_arrives(session, op_id, outcome),
             EventKind::OpenArrival => self.open_arrival(),
             EventKind::SessionReady { session } => self.session_ready(session),
+            EventKind::CancelDue { session, op_id } => self.cancel_due(session, op_id),
             EventKind::Fault { index } => self.fault(index),
             EventKind::Sample => self.sample(),
             EventKind::Settle => self.settle(),

@@ -87,6 +87,7 @@ impl TraceRecord {
             }
             EventKind::OpenArrival => r("arrival", -1, -1, "", 0),
             EventKind::SessionReady { session } => r("session_ready", -1, *session as i64, "", 0),
+            EventKind::CancelDue { session, op_id } => r("cancel_due", -1, *session as i64, "", *op_id),
             EventKind::Fault { index } => r("fault", -1, -1, "", *index as u64),
             EventKind::Sample => r("sample", -1, -1, "", 0),
             EventKind::Settle => r("settle", -1, -1, "", 0),

@@ -165,6 +165,7 @@ mod tests {
             statement_timeout_ns: 0,
             session_synchronous_commit: Vec::new(),
             read_duration: None,
+            cancel_after_ns: 0,
         }
     }
 

@@ -62,6 +62,11 @@ pub(super) fn hot_standby(text: &mut String, rng: &mut Rng) {
         }
     }
     insert_into_section(text, "[replication]", &replication);
+    // A client-side timeout that sends cancel requests (issue 12.2).
+    if rng.chance(0.1) {
+        let line = format!("cancel_after = \"{}\"\n", dur(pick(rng, &[5, 50, 500, 5_000]) * MS_NS));
+        insert_into_section(text, "[workload]", &line);
+    }
     if reads {
         let max_ms = pick(rng, &[10, 100, 1_000, 5_000]);
         let min_ms = range(rng, 0, max_ms);
