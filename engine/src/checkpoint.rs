@@ -322,6 +322,8 @@ impl Node {
         // A standby never removes WAL it has not replayed, nor WAL it has not flushed.
         keep_seg = keep_seg.min(self.replay_or_insert_floor().segment(segment));
         keep_seg = self.keep_for_slots(keep_seg, current, out);
+        // `XLogArchiveCheckDone`: a segment not archived yet stays.
+        keep_seg = keep_seg.min(self.archive_keep_segno());
         let removed = self.wal.remove_segments_before(Lsn(keep_seg * segment));
         for segno in removed {
             // Old segments may belong to any timeline of our history.

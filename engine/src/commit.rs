@@ -167,6 +167,7 @@ impl Node {
         self.cancel_expired_waits(now, out);
         self.release_sync_waiters(out);
         self.send_to_all_walsenders(now, out);
+        self.archive_next(now, out);
     }
 
     /// Recomputes the released LSNs from the walsenders and wakes every waiter they cover.

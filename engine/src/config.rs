@@ -88,6 +88,8 @@ pub struct NodeConfig {
     pub hot_standby_feedback: bool,
     /// `max_standby_streaming_delay` (30 s); `None` = -1, replay waits for queries forever.
     pub max_standby_streaming_delay_ns: Option<u64>,
+    /// `archive_mode` (off): a primary archives every completed WAL segment (`archiver.rs`).
+    pub archive_mode: bool,
     /// A physical replication slot per standby on this node when it is primary.
     pub replication_slots: bool,
     /// `max_slot_wal_keep_size`; `None` = -1, unlimited.
@@ -127,6 +129,7 @@ impl NodeConfig {
             full_page_writes: true,
             statement_timeout_ns: 0,
             hot_standby_feedback: false,
+            archive_mode: false,
             max_standby_streaming_delay_ns: Some(30 * SECOND_NS),
             replication_slots: false,
             max_slot_wal_keep_size_bytes: None,

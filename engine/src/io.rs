@@ -56,6 +56,8 @@ pub enum TimerId {
     QueryEnd,
     /// Replay waiting on a conflict reaches `max_standby_streaming_delay` (`query.rs`).
     StandbyLimit,
+    /// The archiver wakes after a failed `archive_command` (`archiver.rs`).
+    Archiver,
 }
 
 /// Work the node's CPU must do before the engine continues it (replay is single-threaded, as
@@ -204,6 +206,11 @@ pub enum Input {
     DiskFailed(IoId),
     ComputeDone(ComputeTask),
     Admin(Command),
+    /// `archive_command` for WAL segment `file` ended: `ok` if it exited 0.
+    ArchiveDone {
+        file: FileId,
+        ok: bool,
+    },
     Client {
         client: ClientId,
         op_id: u64,
@@ -250,6 +257,11 @@ pub enum Output {
         file: FileId,
     },
     Compute(ComputeTask),
+    /// Run `archive_command` for WAL segment `file` (`archiver.rs`); answer with
+    /// [`Input::ArchiveDone`].
+    ArchiveSegment {
+        file: FileId,
+    },
     Reply {
         client: ClientId,
         op_id: u64,

@@ -4,6 +4,7 @@
 //! simulator in crate `repsim`, or some day a real event loop) feeds it [`io::Input`]s with the
 //! node's local time and carries out the [`io::Output`]s it returns.
 
+pub mod archiver;
 pub mod basebackup;
 pub mod cancel;
 pub mod checkpoint;

@@ -102,6 +102,8 @@ pub struct Node {
     pub(crate) queries: Vec<crate::query::RunningQuery>,
     /// Dead row versions waiting for cleanup (`prune.rs`).
     pub(crate) dead_versions: crate::prune::DeadVersions,
+    /// `archive_mode`'s archiver (`archiver.rs`).
+    pub(crate) archiver: crate::archiver::Archiver,
     /// `xmin` held by physical slots from their standbys' feedback (kept while disconnected).
     pub(crate) slot_xmins: BTreeMap<NodeId, u32>,
     /// Records redone by crash recovery, waiting for their CPU time.
@@ -146,6 +148,7 @@ impl Node {
             queries: Vec::new(),
             dead_versions: Default::default(),
             slot_xmins: BTreeMap::new(),
+            archiver: Default::default(),
             cfg,
         }
     }
@@ -179,6 +182,7 @@ impl Node {
             Input::ComputeDone(task) => self.on_compute_done(now, task, out),
             Input::Client { client, op_id, request } => self.on_client(now, client, op_id, request, out),
             Input::Admin(command) => self.on_admin(now, command, out),
+            Input::ArchiveDone { file, ok } => self.on_archive_done(now, file, ok, out),
         }
         self.check_shutdown(out);
         self.check_invariants();
@@ -258,6 +262,7 @@ impl Node {
             TimerId::StatementTimeout => self.cancel_expired_waits(now, out),
             TimerId::QueryEnd => self.finish_queries(now, out),
             TimerId::StandbyLimit => self.kick_replay(now, out),
+            TimerId::Archiver => self.archive_next(now, out),
         }
     }
 

@@ -183,6 +183,11 @@ impl Node {
         let duration_ns = now.0.saturating_sub(self.promote_requested_at.0);
         out.push(Output::Observe(Observation::PromotionComplete { timeline: self.timeline, duration_ns }));
         self.request_checkpoint(now, out);
+        // The new timeline's first segment is ours to archive; those before it were the old
+        // primary's.
+        let switch = self.history.switches.last().map_or(self.wal.start(), |s| s.switch);
+        let from = switch.0 / self.cfg.wal_segment_size_bytes;
+        self.start_archiving(now, from, out);
     }
 
     fn write_history_file(&mut self, timeline: u32, out: &mut Vec<Output>) {

@@ -220,6 +220,8 @@ impl Node {
         match self.role {
             Role::Primary => {
                 self.next_xid_past_replayed();
+                let oldest_held = self.wal.start().0 / self.cfg.wal_segment_size_bytes;
+                self.start_archiving(now, oldest_held, out);
                 out.push(Output::SetTimer {
                     id: TimerId::WalWriter,
                     at: Instant(now.0 + self.cfg.wal_writer_delay_ns),

@@ -37,6 +37,21 @@ pub struct WalReceiverRow {
     pub last_msg_receipt_time_ns: u64,
 }
 
+/// `pg_stat_archiver`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiverRow {
+    pub archived_count: u64,
+    pub last_archived_wal: Option<String>,
+    pub last_archived_time_ns: Option<u64>,
+    pub failed_count: u64,
+    pub last_failed_wal: Option<String>,
+    pub last_failed_time_ns: Option<u64>,
+    /// Not a column: the oldest segment not archived yet (`None`: this node does not archive).
+    pub next_segno: Option<u64>,
+    /// Not a column: when the oldest complete segment not archived yet became complete.
+    pub oldest_ready_since_ns: Option<u64>,
+}
+
 /// What an operator sees of a node (`pg_current_wal_lsn()`, `pg_last_wal_replay_lsn()`, …).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeStatus {
@@ -105,6 +120,27 @@ impl Node {
             let eligible = s.state == crate::walsender::WalSenderState::Streaming && s.flush.is_valid();
             (s.peer, self.cfg.cluster_names[s.peer as usize].as_str(), eligible)
         })
+    }
+
+    pub fn pg_stat_archiver(&self) -> ArchiverRow {
+        let a = &self.archiver;
+        let segment = self.cfg.wal_segment_size_bytes;
+        let name = |file: crate::io::FileId| match file {
+            crate::io::FileId::WalSegment { timeline, segno } => {
+                Some(crate::lsn::segment_file_name(timeline, segno, segment))
+            }
+            _ => None,
+        };
+        ArchiverRow {
+            archived_count: a.archived_count,
+            last_archived_wal: a.last_archived.and_then(|(f, _)| name(f)),
+            last_archived_time_ns: a.last_archived.map(|(_, at)| at),
+            failed_count: a.failed_count,
+            last_failed_wal: a.last_failed.and_then(|(f, _)| name(f)),
+            last_failed_time_ns: a.last_failed.map(|(_, at)| at),
+            next_segno: a.next_segno.filter(|_| self.cfg.archive_mode),
+            oldest_ready_since_ns: self.archive_ready_since_ns(),
+        }
     }
 
     /// `None` when no walreceiver runs (primary, or never started).

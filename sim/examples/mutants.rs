@@ -77,6 +77,20 @@ const MUTANTS: &[Mutant] = &[
         to: "let promise = Promise { level: waiter.level, confirmed_by: Vec::new(), wait_cancelled: true };",
     },
     Mutant {
+        name: "recycle-unarchived-wal",
+        what: "a checkpoint recycles WAL segments the archiver has not archived yet",
+        file: "engine/src/checkpoint.rs",
+        from: "keep_seg = keep_seg.min(self.archive_keep_segno());",
+        to: "keep_seg = keep_seg.min(u64::MAX.min(self.archive_keep_segno()).max(keep_seg));",
+    },
+    Mutant {
+        name: "archive-unflushed-segment",
+        what: "the archiver hands a segment to archive_command once inserted, before it is written and flushed",
+        file: "engine/src/archiver.rs",
+        from: "let complete_below = self.flusher.flushed.0 / segment;",
+        to: "let complete_below = self.wal.end().0 / segment;",
+    },
+    Mutant {
         name: "cleanup-ignores-standby-queries",
         what: "a standby replays a cleanup without waiting for or cancelling the queries that may see the removed rows",
         file: "engine/src/replay.rs",

@@ -173,6 +173,12 @@ pub struct Metrics {
     /// such wait.
     pub replay_conflict_waits: u64,
     pub replay_conflict_wait_max_ns: u64,
+    /// The archive's lag behind the application's primary, sampled once a second: bytes of
+    /// flushed WAL not archived, and (as `replay_lag_ns`) the age of the oldest complete
+    /// segment not archived.
+    pub archive_lag: StandbyLag,
+    /// The most WAL the application's primary held in `pg_wal` at a sample.
+    pub pg_wal_max_bytes: u64,
     /// The most dead row versions a primary's cleanup found at once (bloat behind the `xmin`
     /// horizon when it had to keep them).
     pub dead_row_versions_max: u64,
@@ -229,7 +235,14 @@ impl Metrics {
     }
 
     pub fn lag_sample(&mut self, now_ns: u64, standby: &str, lag_bytes: u64, lags_ns: [Option<u64>; 3]) {
-        let entry = self.standbys.entry(standby.to_string()).or_default();
+        self.standbys.entry(standby.to_string()).or_default().sample(now_ns, lag_bytes, lags_ns);
+    }
+}
+
+impl StandbyLag {
+    /// One sample: lag in bytes, and write, flush and replay lag in time.
+    pub fn sample(&mut self, now_ns: u64, lag_bytes: u64, lags_ns: [Option<u64>; 3]) {
+        let entry = self;
         entry.lag_bytes.record(lag_bytes);
         let recorders = [&mut entry.write_lag_ns, &mut entry.flush_lag_ns, &mut entry.replay_lag_ns];
         for (recorder, lag) in recorders.into_iter().zip(lags_ns) {

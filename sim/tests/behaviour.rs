@@ -237,3 +237,28 @@ fn long_standby_queries_cost_replay_lag_and_cancels_or_bloat_with_feedback() {
     assert!(fb.dead_row_versions_max > 10 * hs.dead_row_versions_max, "bloat on the primary instead");
     assert_eq!(feedback.commits, held.commits, "the same writes either way");
 }
+
+/// `archive_mode` (issue 13): while the archive store is down, nothing is recycled that is not
+/// archived, so pg_wal grows by the WAL written meanwhile and the archive lag is that much;
+/// once it is back the backlog drains. Without the outage pg_wal stays small.
+#[test]
+fn an_archive_outage_grows_pg_wal_and_the_archive_lag_then_drains() {
+    let outage = common::run("archive-outage", 1, &[]);
+    let a = outage.archive.expect("archive_mode is on");
+    assert!(a.failed_attempts > 0);
+    assert!(a.lag_bytes.max > 15 * 1024 * 1024, "four minutes of WAL wait: {}", a.lag_bytes.max);
+    assert!(a.lag_ns.max > 200_000_000_000, "the oldest segment waits most of the outage");
+    assert_eq!(outage.invariants["archived_before_recycled"], "ok");
+    assert_eq!(outage.invariants["archive_identical"], "ok");
+    let calm = common::run("archive-outage", 1, &["faults=[]"]);
+    let c = calm.archive.expect("archive_mode is on");
+    assert_eq!(c.failed_attempts, 0);
+    assert!(
+        a.pg_wal_max_bytes > c.pg_wal_max_bytes + 10 * 1024 * 1024,
+        "{} vs {}",
+        a.pg_wal_max_bytes,
+        c.pg_wal_max_bytes
+    );
+    assert!(c.lag_bytes.max < 3 * 1024 * 1024, "a segment or two behind: {}", c.lag_bytes.max);
+    assert!(c.segments_archived >= a.segments_archived, "everything gets archived either way");
+}

@@ -72,7 +72,10 @@ fn all_passing_is_exit_0_with_one_line_per_scenario_in_path_order() {
     assert!(lines[1].starts_with("ok   scenarios/more/a.toml") && lines[1].contains("  2/2 seeds"), "{stdout}");
     // The invariants no seed judged are named on the line (the scenarios set no max_commit_wait).
     assert!(
-        lines[0].ends_with("seeds (not checked: commits_release, recovery_conflicts_resolved, sync_promotion)"),
+        lines[0].ends_with(
+            "seeds (not checked: archive_identical, archived_before_recycled, commits_release, \
+             recovery_conflicts_resolved, sync_promotion)"
+        ),
         "{stdout}"
     );
 }

@@ -244,7 +244,10 @@ impl Harness {
                 Output::Truncate { file, len } => peer.disk.truncate(*file, *len),
                 Output::Remove { file } => peer.disk.remove(*file),
                 Output::Compute(task) => peer.computes.push_back(*task),
-                Output::Disconnect { .. } | Output::Reply { .. } | Output::Observe(_) => {}
+                Output::Disconnect { .. }
+                | Output::Reply { .. }
+                | Output::Observe(_)
+                | Output::ArchiveSegment { .. } => {}
             }
         }
         peer.log.extend(outs.iter().cloned());

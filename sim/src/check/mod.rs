@@ -19,6 +19,9 @@ use crate::check::sessions::{check_reads, losses_unknowable, monotonic_reads_jud
 pub use crate::check::verdict::{CheckState, Losses, Verdict, Violation};
 use crate::check::view::EndState;
 
+/// Why the archive invariants were not judged.
+const ARCHIVE_OFF: &str = "`archive_mode` is off: nothing is archived";
+
 pub fn check(end: &EndState) -> Verdict {
     let losses = check_losses(end);
     let mut violations = Vec::new();
@@ -101,6 +104,11 @@ pub fn check(end: &EndState) -> Verdict {
         ("honest_reports", judged("honest_reports")),
         ("promotion_replayed", judged("promotion_replayed")),
         ("waiting_commits_hidden", judged("waiting_commits_hidden")),
+        ("archive_identical", unless(end.scenario.replication.archive_mode, "archive_identical", ARCHIVE_OFF.into())),
+        (
+            "archived_before_recycled",
+            unless(end.scenario.replication.archive_mode, "archived_before_recycled", ARCHIVE_OFF.into()),
+        ),
         (
             "recovery_conflicts_resolved",
             unless(

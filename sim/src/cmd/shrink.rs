@@ -167,6 +167,7 @@ pub fn fault_toml(fault: &Fault, names: &[String]) -> String {
         FaultKind::Reset { a, b } => format!("reset = [{}, {}]", n(*a), n(*b)),
         FaultKind::PartitionDcs { node } => format!("partition_dcs = {}", n(*node)),
         FaultKind::KillDcs => "kill_dcs = true".into(),
+        FaultKind::ArchiveDown { for_ns } => format!("archive_down = true, for = \"{}\"", secs(*for_ns)),
         FaultKind::Pause { node, for_ns } => format!("pause = {}, for = \"{}\"", n(*node), secs(*for_ns)),
         FaultKind::ClockSkew { node, by_ns } => format!("clock_skew = {}, by = \"{}ms\"", n(*node), by_ns / 1_000_000),
         FaultKind::ClockDrift { node, ppm } => format!("clock_drift = {}, ppm = {ppm:?}", n(*node)),

@@ -5,8 +5,8 @@ use crate::check::Verdict;
 use crate::report::format::{bytes, duration};
 use crate::report::monitoring::MonitoringView;
 use crate::report::summary::{
-    reproduce_for, Expectation, HotStandbySummary, LossesByLevel, NodeSummary, PromotionSummary, StandbySummary,
-    Summary,
+    reproduce_for, ArchiveSummary, Expectation, HotStandbySummary, LossesByLevel, NodeSummary, PromotionSummary,
+    StandbySummary, Summary,
 };
 use crate::report::timeline::Timeline;
 use crate::scenario::model::LossBound;
@@ -228,6 +228,19 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 replay_conflict_wait_max_ns: m.replay_conflict_wait_max_ns,
                 dead_row_versions_max: m.dead_row_versions_max,
             }),
+        archive: world.scenario.replication.archive_mode.then(|| ArchiveSummary {
+            segments_archived: world.archive.uploads,
+            failed_attempts: world
+                .nodes
+                .iter()
+                .filter_map(|n| n.engine.as_ref())
+                .map(|e| e.pg_stat_archiver().failed_count)
+                .sum::<u64>()
+                .max(world.archive.refused),
+            lag_bytes: m.archive_lag.lag_bytes.spread(),
+            lag_ns: m.archive_lag.replay_lag_ns.spread(),
+            pg_wal_max_bytes: m.pg_wal_max_bytes,
+        }),
         net_bytes: world.net.bytes_sent,
         nodes,
         invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.name().to_string())).collect(),

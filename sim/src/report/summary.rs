@@ -110,6 +110,9 @@ pub struct Summary {
     /// `hot_standby_feedback` is on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hot_standby: Option<HotStandbySummary>,
+    /// The WAL archive (present with `archive_mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveSummary>,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Every invariant: `ok`, `violated` or `not_checked`.
@@ -137,6 +140,42 @@ pub struct Summary {
     /// (written to `monitoring.md` too); absent when none was asked for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<crate::report::monitoring::MonitoringView>,
+}
+
+/// The WAL archive: what reached it, and how far behind the primary it was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveSummary {
+    /// Segments the store accepted (a primary that restarts archives what it holds again).
+    pub segments_archived: u64,
+    /// `archive_command` runs that failed (the store down or unreachable).
+    pub failed_attempts: u64,
+    /// Flushed WAL on the application's primary not archived yet, sampled once a second.
+    pub lag_bytes: Spread,
+    /// The age of the oldest complete segment not archived yet.
+    pub lag_ns: Spread,
+    /// The most WAL the application's primary held in `pg_wal`.
+    pub pg_wal_max_bytes: u64,
+}
+
+impl ArchiveSummary {
+    pub fn rows(&self) -> [String; 3] {
+        let s = |ns: u64| format!("{:.1} s", ns as f64 / 1e9);
+        let l = &self.lag_bytes;
+        [
+            format!(
+                "| archive: segments archived / failed attempts | {} / {} |",
+                self.segments_archived, self.failed_attempts
+            ),
+            format!(
+                "| archive lag bytes p50 / p99 / max (age of the oldest unarchived segment, max) | {} / {} / {} ({}) |",
+                l.p50,
+                l.p99,
+                l.max,
+                s(self.lag_ns.max)
+            ),
+            format!("| pg_wal on the primary, max | {:.1} MiB |", self.pg_wal_max_bytes as f64 / 1048576.0),
+        ]
+    }
 }
 
 /// What long queries on standbys cost (spec §4.3): cancelled queries, replay held back, and
@@ -246,6 +285,9 @@ pub fn render_text(s: &Summary) -> String {
         line(format!("| promotion (pg_promote to writes accepted) | {} |", took.join(", ")));
     }
     for row in s.hot_standby.iter().flat_map(HotStandbySummary::rows) {
+        line(row);
+    }
+    for row in s.archive.iter().flat_map(ArchiveSummary::rows) {
         line(row);
     }
     line(format!(
@@ -391,6 +433,9 @@ pub fn render_markdown(s: &Summary) -> String {
     }
     let _ = writeln!(o, "| failovers | {} |", s.failovers);
     for row in s.hot_standby.iter().flat_map(HotStandbySummary::rows) {
+        let _ = writeln!(o, "{row}");
+    }
+    for row in s.archive.iter().flat_map(ArchiveSummary::rows) {
         let _ = writeln!(o, "{row}");
     }
     let _ = writeln!(

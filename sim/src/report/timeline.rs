@@ -74,6 +74,10 @@ pub struct Timeline {
     pub commit_latency_max_ns: Vec<Option<u64>>,
     pub commit_latency_mean_ns: Vec<Option<u64>>,
     pub standbys: BTreeMap<String, StandbySeries>,
+    /// The WAL archive's lag behind the primary (`replay_lag_ns`: the oldest unarchived
+    /// segment's age), with `archive_mode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<StandbySeries>,
     pub windows: Vec<Window>,
     pub marks: Vec<Mark>,
     /// `(quantile, latency_ns)` from q = 0 to q = 0.9999 (hdrhistogram).
@@ -104,21 +108,18 @@ impl Timeline {
         let sum = padded(&metrics.commit_latency_sum_series, n, 0);
         let commit_latency_max_ns = (0..n).map(|i| (commits[i] > 0).then_some(max[i])).collect();
         let commit_latency_mean_ns = (0..n).map(|i| (commits[i] > 0).then(|| sum[i] / commits[i])).collect();
-        let standbys = metrics
-            .standbys
-            .iter()
-            .map(|(name, s)| {
-                let samples = padded(&s.samples_series, n, 0);
-                let bytes = padded(&s.lag_bytes_series, n, 0);
-                let series = StandbySeries {
-                    lag_bytes: (0..n).map(|i| (samples[i] > 0).then_some(bytes[i])).collect(),
-                    write_lag_ns: padded(&s.write_lag_ns_series, n, None),
-                    flush_lag_ns: padded(&s.flush_lag_ns_series, n, None),
-                    replay_lag_ns: padded(&s.replay_lag_ns_series, n, None),
-                };
-                (name.clone(), series)
-            })
-            .collect();
+        let series_of = |s: &crate::metrics::StandbyLag| {
+            let samples = padded(&s.samples_series, n, 0);
+            let bytes = padded(&s.lag_bytes_series, n, 0);
+            StandbySeries {
+                lag_bytes: (0..n).map(|i| (samples[i] > 0).then_some(bytes[i])).collect(),
+                write_lag_ns: padded(&s.write_lag_ns_series, n, None),
+                flush_lag_ns: padded(&s.flush_lag_ns_series, n, None),
+                replay_lag_ns: padded(&s.replay_lag_ns_series, n, None),
+            }
+        };
+        let standbys = metrics.standbys.iter().map(|(name, s)| (name.clone(), series_of(s))).collect();
+        let archive = scenario.replication.archive_mode.then(|| series_of(&metrics.archive_lag));
         let (windows, mut marks) = fault_windows(scenario);
         marks.extend(metrics.marks.iter().filter(|m| !repeats_a_window(m, &windows, scenario)).cloned());
         marks.sort_by_key(|m| m.at_ns);
@@ -131,6 +132,7 @@ impl Timeline {
             commit_latency_max_ns,
             commit_latency_mean_ns,
             standbys,
+            archive,
             windows,
             marks,
             commit_latency_curve: curve(&metrics.commit_latency_ns),

@@ -17,6 +17,7 @@ const ACTIONS: &[&str] = &[
     "reset",
     "partition_dcs",
     "kill_dcs",
+    "archive_down",
     "pause",
     "clock_skew",
     "clock_drift",
@@ -39,6 +40,7 @@ const FAULT_KEYS: &[&str] = &[
     "reset",
     "partition_dcs",
     "kill_dcs",
+    "archive_down",
     "pause",
     "clock_skew",
     "by",
@@ -60,6 +62,7 @@ const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
     reset = [\"pg1\", \"pg2\"]\n  \
     partition_dcs = \"pg1\"    (the node cannot reach the DCS until heal)\n  \
     kill_dcs = true\n  \
+    archive_down = true, for = \"10min\"    (the archive store refuses every request)\n  \
     pause = \"pg1\", for = \"40s\"\n  \
     clock_skew = \"pg1\", by = \"-5s\"\n  \
     clock_drift = \"pg1\", ppm = 500.0\n  \
@@ -310,6 +313,7 @@ fn check_action_options(s: &Section, action: &str) -> Result<(), Diag> {
         ("factor", "slow_disk"),
         ("for", "slow_disk"),
         ("for", "pause"),
+        ("for", "archive_down"),
         ("by", "clock_skew"),
         ("ppm", "clock_drift"),
     ];
@@ -339,6 +343,12 @@ fn read_action(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKin
         "kill_dcs" => match action.bool()? {
             true => Ok(FaultKind::KillDcs),
             false => Err(action.error("`kill_dcs = false` does nothing").help("write `kill_dcs = true`")),
+        },
+        "archive_down" => match action.bool()? {
+            true => {
+                Ok(FaultKind::ArchiveDown { for_ns: s.required("for", "for = \"10min\"")?.positive_duration_ns()? })
+            }
+            false => Err(action.error("`archive_down = false` does nothing").help("write `archive_down = true`")),
         },
         "pause" => Ok(FaultKind::Pause {
             node: action.node(nodes)?,

@@ -31,6 +31,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "workload",
     "faults",
     "ha",
+    "archive",
     "expect",
 ];
 

@@ -60,7 +60,18 @@ pub struct Scenario {
     pub random_faults: Vec<RandomFaults>,
     /// `[ha]`: a Patroni-style HA manager on every node. `None`: manual failover only.
     pub ha: Option<Ha>,
+    /// `[archive]`: the object store `archive_command` uploads to.
+    pub archive: ArchiveSpec,
     pub expect: Expect,
+}
+
+/// `[archive]`: an object store (S3-like) reached over its own path: each request pays a
+/// round trip and `request_cost`, and its bytes at `bandwidth`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArchiveSpec {
+    pub latency: Dist,                // one way; default 10ms
+    pub bandwidth_bytes_per_sec: u64, // default 100MB/s
+    pub request_cost_ns: u64,         // default 0
 }
 
 /// `[ha]`: Patroni's settings and defaults (spec ha-and-routing §1.2), plus the HAProxy health
@@ -122,6 +133,8 @@ pub struct Replication {
     pub hot_standby_feedback: bool,
     /// `max_standby_streaming_delay` (default 30s); `None` is -1, replay waits forever.
     pub max_standby_streaming_delay_ns: Option<u64>,
+    /// `archive_mode` (default off): the primary archives every completed WAL segment.
+    pub archive_mode: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -288,6 +301,10 @@ pub enum FaultKind {
     },
     /// `kill_dcs = true`: the DCS stops answering until the settle phase.
     KillDcs,
+    /// `archive_down = true`, `for = "10min"`: the archive store refuses every request.
+    ArchiveDown {
+        for_ns: u64,
+    },
     /// `pause = "pg1"`, `for = "40s"`: the node (PostgreSQL and its agent) stops processing,
     /// like a long GC or IO stall, then resumes with stale beliefs.
     Pause {

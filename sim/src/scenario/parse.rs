@@ -50,6 +50,7 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
         faults,
         random_faults,
         ha,
+        archive: super::sections::read_archive(&top)?,
         expect: read_expect(&top)?,
         replication,
         cluster,
@@ -174,6 +175,7 @@ const REPLICATION_KEYS: &[&str] = &[
     "max_slot_wal_keep_size",
     "hot_standby_feedback",
     "max_standby_streaming_delay",
+    "archive_mode",
 ];
 
 /// PostgreSQL's defaults, taken from the engine's so that there is one list of them.
@@ -199,6 +201,7 @@ fn default_replication() -> Replication {
         max_slot_wal_keep_size_bytes: d.max_slot_wal_keep_size_bytes,
         hot_standby_feedback: d.hot_standby_feedback,
         max_standby_streaming_delay_ns: d.max_standby_streaming_delay_ns,
+        archive_mode: d.archive_mode,
     }
 }
 
@@ -229,6 +232,7 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
         r.max_slot_wal_keep_size_bytes = read_slot_keep(&field)?;
     }
     s.set("hot_standby_feedback", &mut r.hot_standby_feedback, Field::bool)?;
+    s.set("archive_mode", &mut r.archive_mode, Field::bool)?;
     if let Some(field) = s.get("max_standby_streaming_delay") {
         r.max_standby_streaming_delay_ns = read_standby_delay(&field)?;
     }

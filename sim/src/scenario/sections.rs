@@ -136,6 +136,26 @@ fn check_per_node_keys(section: &Section, fields: &[&str], nodes: &[String]) -> 
     section.check_keys_or(fields, is_node, &extra_help)
 }
 
+const ARCHIVE_KEYS: &[&str] = &["latency", "bandwidth", "request_cost"];
+
+/// `[archive]`: the object store `archive_command` uploads to.
+pub(crate) fn read_archive(top: &Section) -> Result<super::model::ArchiveSpec, Diag> {
+    let mut spec = super::model::ArchiveSpec {
+        latency: Dist::Constant { value_ns: 10_000_000 },
+        bandwidth_bytes_per_sec: 100 * MB,
+        request_cost_ns: 0,
+    };
+    let Some(field) = top.get("archive") else {
+        return Ok(spec);
+    };
+    let s = field.section()?;
+    s.check_keys(ARCHIVE_KEYS)?;
+    s.set("latency", &mut spec.latency, read_dist)?;
+    s.set("bandwidth", &mut spec.bandwidth_bytes_per_sec, Field::bandwidth_bytes_per_sec)?;
+    s.set("request_cost", &mut spec.request_cost_ns, Field::duration_ns)?;
+    Ok(spec)
+}
+
 const NETWORK_KEYS: &[&str] = &["latency", "bandwidth", "loss", "client_latency", "links"];
 const LINK_KEYS: &[&str] = &["between", "latency", "bandwidth", "loss"];
 

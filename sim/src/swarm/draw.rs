@@ -145,6 +145,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::node_settings(&mut text, rng, &shape, overridden.as_deref());
     late::session_levels(&mut text, rng, clients);
     late::hot_standby(&mut text, rng);
+    late::archive(&mut text, rng, &shape);
     text
 }
 

@@ -230,6 +230,20 @@ impl Disk {
         self.files = files_of(image, &self.interner);
     }
 
+    /// `file` as a process reading it sees it (durable bytes with unsynced writes over them).
+    pub fn page_cache_view(&self, file: FileId) -> Option<Vec<u8>> {
+        let f = self.files.get(&file)?;
+        let mut bytes = f.durable.to_vec();
+        for (offset, data) in &f.volatile {
+            let end = *offset as usize + data.len();
+            if bytes.len() < end {
+                bytes.resize(end, 0);
+            }
+            bytes[*offset as usize..end].copy_from_slice(data);
+        }
+        Some(bytes)
+    }
+
     /// What survives a crash right now.
     pub fn durable_image(&self) -> DiskImage {
         DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.to_vec())).collect() }

@@ -42,6 +42,15 @@ pub enum EventKind {
         /// end is dropped.
         op_id: u64,
     },
+    /// An `archive_command` upload finished (stored unless the store went down meanwhile).
+    ArchiveUploaded {
+        node: NodeId,
+        incarnation: u64,
+        timeline: u32,
+        segno: u64,
+        len: u64,
+        fingerprint: u64,
+    },
     /// A client gives up waiting for its operation (`[workload] cancel_after`) and sends a
     /// cancel request.
     CancelDue {

@@ -33,6 +33,7 @@ impl World {
                     self.net.partition(&[node], &[dcs], false);
                 }
             }
+            FaultKind::ArchiveDown { for_ns } => self.archive.take_down(self.now_ns + for_ns),
             FaultKind::KillDcs => {
                 if let Some(ha) = self.ha.as_mut() {
                     ha.dcs.up = false;

@@ -110,7 +110,11 @@ impl World {
                 self.schedule(done, EventKind::DiskDone { node, incarnation, io });
             }
             Output::Truncate { file, len } => self.nodes[node as usize].disk.truncate(file, len),
-            Output::Remove { file } => self.nodes[node as usize].disk.remove(file),
+            Output::Remove { file } => {
+                self.audit_wal_removal(node, file);
+                self.nodes[node as usize].disk.remove(file)
+            }
+            Output::ArchiveSegment { file } => self.run_archive_command(node, file),
             Output::Compute(task) => {
                 let spec = &self.scenario.nodes[node as usize];
                 let records = match task {
@@ -352,6 +356,7 @@ impl World {
             slot.last_timeline = engine.timeline();
         }
         slot.incarnation += 1;
+        slot.first_archived_segno = None;
         slot.timers.clear();
         slot.cpu = Cpu::new(self.scenario.nodes[node as usize].cpus);
     }

@@ -3,6 +3,8 @@
 //! through `Node::step` inputs and outputs.
 
 pub mod agents;
+pub mod archive;
+pub mod archive_store;
 pub mod chunks;
 pub mod clients;
 pub mod clock;
@@ -97,6 +99,8 @@ pub struct World {
     pub live: crate::check::oracle::LiveFindings,
     /// Writes handed to a node and not answered yet (`waiting_commits_hidden`).
     pub waiting_writes: crate::check::oracle::visibility::WaitingWrites,
+    /// The WAL archive (`[archive]`, `archive_mode`).
+    pub archive: crate::world::archive_store::ArchiveStore,
     /// Queries past their snapshot, for `recovery_conflicts_resolved`.
     pub running_queries: crate::check::oracle::snapshots::RunningQueries,
     /// A primary lost WAL it had not made durable (power loss, PANIC): crash recovery reuses
@@ -182,6 +186,7 @@ impl World {
                     last_timeline: 1,
                     paused_until_ns: 0,
                     held_events: Vec::new(),
+                    first_archived_segno: None,
                     disk_replaced: false,
                     power_losses_ns: Vec::new(),
                     disk_losses_ns: Vec::new(),
@@ -222,6 +227,7 @@ impl World {
             fsync_violations: Vec::new(),
             live: Default::default(),
             waiting_writes: Default::default(),
+            archive: crate::world::archive_store::ArchiveStore::new(scenario.archive.clone(), stream(seed, "archive")),
             running_queries: Default::default(),
             lost_wal: Vec::new(),
             end_ns,
@@ -377,6 +383,9 @@ impl World {
             EventKind::OpenArrival => self.open_arrival(),
             EventKind::SessionReady { session } => self.session_ready(session),
             EventKind::CancelDue { session, op_id } => self.cancel_due(session, op_id),
+            EventKind::ArchiveUploaded { node, incarnation, timeline, segno, len, fingerprint } => {
+                self.archive_uploaded(node, incarnation, (timeline, segno), len, fingerprint)
+            }
             EventKind::Fault { index } => self.fault(index),
             EventKind::Sample => self.sample(),
             EventKind::Settle => self.settle(),
@@ -447,6 +456,7 @@ impl World {
                 self.metrics.lag_sample(self.now_ns, &row.application_name, lag_bytes, lags);
             }
         }
+        self.sample_archive(primary);
         self.keep_monitoring_sample();
         let next_ns = self.sampler.next_at();
         if next_ns <= self.end_ns {

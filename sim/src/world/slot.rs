@@ -35,6 +35,9 @@ pub struct NodeSlot {
     pub wal_removed: bool,
     /// A fast shutdown (switchover) completed and PostgreSQL stopped.
     pub shutdown_complete: bool,
+    /// The first WAL segment this incarnation asked `archive_command` to archive (the
+    /// segments it is responsible for, for `archived_before_recycled`).
+    pub first_archived_segno: Option<u64>,
     /// The timeline PostgreSQL was on when it last stopped.
     pub last_timeline: u32,
     /// Processing resumes at this time (`pause`).
@@ -84,6 +87,7 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
             c.full_page_writes = r.full_page_writes;
             c.max_slot_wal_keep_size_bytes = r.max_slot_wal_keep_size_bytes;
             c.hot_standby_feedback = r.hot_standby_feedback;
+            c.archive_mode = r.archive_mode;
             c.max_standby_streaming_delay_ns = r.max_standby_streaming_delay_ns;
             c
         })

@@ -32,6 +32,10 @@ fn input_detail(input: &Input) -> (&'static str, u64) {
         Input::ComputeDone(_) => ("compute_done", 0),
         Input::Client { op_id, .. } => ("client", *op_id),
         Input::Admin(_) => ("admin", 0),
+        Input::ArchiveDone { file, ok } => match file {
+            repsim_engine::io::FileId::WalSegment { segno, .. } => ("archive_done", segno << 1 | *ok as u64),
+            _ => ("archive_done", *ok as u64),
+        },
     }
 }
 
@@ -88,6 +92,9 @@ impl TraceRecord {
             EventKind::OpenArrival => r("arrival", -1, -1, "", 0),
             EventKind::SessionReady { session } => r("session_ready", -1, *session as i64, "", 0),
             EventKind::CancelDue { session, op_id } => r("cancel_due", -1, *session as i64, "", *op_id),
+            EventKind::ArchiveUploaded { node, segno, fingerprint, .. } => {
+                r("archive_uploaded", *node as i64, -1, "", segno ^ fingerprint)
+            }
             EventKind::Fault { index } => r("fault", -1, -1, "", *index as u64),
             EventKind::Sample => r("sample", -1, -1, "", 0),
             EventKind::Settle => r("settle", -1, -1, "", 0),

@@ -24,13 +24,15 @@ pub struct WalFacts {
 pub const KEPT_EXAMPLES: usize = 3;
 
 /// The live oracles, in the order the verdict lists them.
-pub const LIVE_INVARIANTS: [&str; 6] = [
+pub const LIVE_INVARIANTS: [&str; 8] = [
     "promise_audit",
     "honest_reports",
     "promotion_replayed",
     "sync_promotion",
     "waiting_commits_hidden",
     "recovery_conflicts_resolved",
+    "archive_identical",
+    "archived_before_recycled",
 ];
 
 #[derive(Clone, Debug, Default)]

@@ -38,8 +38,9 @@ fn max_of<'a>(series: impl Iterator<Item = &'a Vec<Option<u64>>>) -> f64 {
 
 /// `lag.svg`: per standby, lag in bytes and replay lag in time, over the run.
 pub fn lag_svg(summary: &Summary, timeline: &Timeline) -> Result<String, PlotError> {
-    let (bdiv, bunit) = bytes_unit(max_of(timeline.standbys.values().map(|s| &s.lag_bytes)));
-    let (tdiv, tunit) = time_unit(max_of(timeline.standbys.values().map(|s| &s.replay_lag_ns)));
+    let all = || timeline.standbys.values().chain(timeline.archive.iter());
+    let (bdiv, bunit) = bytes_unit(max_of(all().map(|s| &s.lag_bytes)));
+    let (tdiv, tunit) = time_unit(max_of(all().map(|s| &s.replay_lag_ns)));
     let mut bytes_panel = TimePanel {
         heading: "Lag in bytes: primary's flushed WAL minus the standby's replayed position (per-second max)".into(),
         y_desc: format!("lag ({bunit})"),
@@ -73,6 +74,24 @@ pub fn lag_svg(summary: &Summary, timeline: &Timeline) -> Result<String, PlotErr
             color,
             values: scaled(&series.replay_lag_ns, tdiv),
             dashed: false,
+        });
+    }
+    if let (Some(series), Some(stats)) = (&timeline.archive, &summary.archive) {
+        let color = series_color(timeline.standbys.len());
+        let name = "archive (not yet archived)".to_string();
+        bytes_panel.series.push(Series {
+            name: name.clone(),
+            note: format!("p99 {} · max {}", bytes(stats.lag_bytes.p99), bytes(stats.lag_bytes.max)),
+            color,
+            values: scaled(&series.lag_bytes, bdiv),
+            dashed: true,
+        });
+        time_panel.series.push(Series {
+            name,
+            note: format!("oldest segment's age, max {}", ms(stats.lag_ns.max)),
+            color,
+            values: scaled(&series.replay_lag_ns, tdiv),
+            dashed: true,
         });
     }
     Figure {

@@ -79,6 +79,24 @@ pub(super) fn hot_standby(text: &mut String, rng: &mut Rng) {
     }
 }
 
+/// The WAL archive (issue 13): `archive_mode`, the store's latency, bandwidth and request
+/// cost, and sometimes an outage of the store.
+pub(super) fn archive(text: &mut String, rng: &mut Rng, s: &Shape) {
+    if !rng.chance(0.25) {
+        return;
+    }
+    insert_into_section(text, "[replication]", "archive_mode = true\n");
+    let median_ns = range(rng, 100, 50_000) * US_NS;
+    put!(text, "\n[archive]\nlatency = {}", latency(rng, median_ns, false));
+    put!(text, "bandwidth = \"{}MB\"", pick(rng, &[1, 10, 100, 1000]));
+    put!(text, "request_cost = \"{}\"", dur(range(rng, 0, 20) * MS_NS));
+    if rng.chance(0.5) {
+        let at_ns = rng.below(s.duration_ns);
+        let for_ns = range(rng, 100, 20_000) * MS_NS;
+        put!(text, "\n[[faults]]\nat = \"{}\"\narchive_down = true\nfor = \"{}\"", dur(at_ns), dur(for_ns));
+    }
+}
+
 /// Appends `lines` (each ending in a newline) at the end of section `header` of `text`.
 fn insert_into_section(text: &mut String, header: &str, lines: &str) {
     let start = text.find(&format!("\n{header}\n")).expect("the section was drawn") + 1;

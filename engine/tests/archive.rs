@@ -1,0 +1,121 @@
+//! `archive_mode` (PostgreSQL's `pgarch.c`): completed, flushed segments go to
+//! `archive_command` in order, one at a time; failures retry after 1 s three times, then the
+//! archiver sleeps 60 s; a checkpoint recycles only archived segments.
+
+mod common;
+
+use common::*;
+use repsim_engine::config::{NodeConfig, SyncCommitLevel, SECOND_NS};
+use repsim_engine::io::{FileId, Input, Output, TimerId};
+use repsim_engine::NodeId;
+
+const NAMES: &[&str] = &["p", "s1"];
+const P: NodeId = 0;
+const SEG: u64 = 64 * 1024;
+
+fn archiving_primary() -> (Harness, NodeConfig) {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.wal_segment_size_bytes = SEG;
+    cfg.checkpoint_completion_target = 0.0;
+    cfg.archive_mode = true;
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    (h, cfg)
+}
+
+fn archive_requests(outs: &[Output]) -> Vec<u64> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::ArchiveSegment { file: FileId::WalSegment { segno, .. } } => Some(*segno),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Writes durable transactions until the insert position is in segment `segno`; returns the
+/// archive requests they caused.
+fn fill_to_segment(h: &mut Harness, segno: u64, op: &mut u64) -> Vec<u64> {
+    let mut asked = Vec::new();
+    while h.node(P).status().insert_lsn.segment(SEG) < segno {
+        let changes = (0..4).map(|k| insert(*op * 10 + k, *op * 10 + k, 4000)).collect();
+        asked.extend(archive_requests(&h.write(P, *op, changes)));
+        asked.extend(archive_requests(&h.complete_all_io(P)));
+        *op += 1;
+    }
+    asked
+}
+
+fn done(h: &mut Harness, segno: u64, ok: bool) -> Vec<Output> {
+    h.step(P, Input::ArchiveDone { file: FileId::WalSegment { timeline: 1, segno }, ok })
+}
+
+#[test]
+fn completed_segments_are_archived_in_order_one_at_a_time() {
+    let (mut h, _) = archiving_primary();
+    let mut op = 1;
+    assert_eq!(fill_to_segment(&mut h, 4, &mut op), vec![1], "segment 1 once flushed; nothing else while it runs");
+    assert_eq!(archive_requests(&done(&mut h, 1, true)), vec![2]);
+    assert_eq!(archive_requests(&done(&mut h, 2, true)), vec![3]);
+    assert_eq!(archive_requests(&done(&mut h, 3, true)), Vec::<u64>::new(), "segment 4 is not complete");
+    let a = h.node(P).pg_stat_archiver();
+    assert_eq!((a.archived_count, a.failed_count, a.next_segno), (3, 0, Some(4)));
+    assert_eq!(a.last_archived_wal.as_deref(), Some("000000010000000000000003"));
+    assert_eq!(fill_to_segment(&mut h, 5, &mut op), vec![4], "the next completed segment wakes the archiver");
+}
+
+#[test]
+fn a_failing_archive_keeps_its_wal_retries_then_sleeps_a_minute() {
+    let (mut h, _) = archiving_primary();
+    let mut op = 1;
+    fill_to_segment(&mut h, 4, &mut op);
+    let start = h.now;
+    for attempt in 1..=3u64 {
+        let outs = done(&mut h, 1, false);
+        assert!(archive_requests(&outs).is_empty());
+        let wake = h.timer(P, TimerId::Archiver).expect("sleeps");
+        let sleep = if attempt < 3 { SECOND_NS } else { 60 * SECOND_NS };
+        assert_eq!(wake.0, h.now.0 + sleep, "attempt {attempt}");
+        if attempt < 3 {
+            assert_eq!(archive_requests(&h.fire(P, TimerId::Archiver)), vec![1], "retried");
+        }
+    }
+    assert_eq!(h.node(P).pg_stat_archiver().failed_count, 3);
+    // A newly completed segment ends the long sleep.
+    assert_eq!(fill_to_segment(&mut h, 5, &mut op), vec![1]);
+    assert!(h.now.0 < start.0 + 60 * SECOND_NS);
+    // A checkpoint while segment 1 is still not archived recycles nothing.
+    done(&mut h, 1, false);
+    h.fire(P, TimerId::Checkpoint);
+    h.complete_checkpoint(P);
+    assert_eq!(h.node(P).status().wal_start_lsn.segment(SEG), 1, "pg_wal keeps the unarchived segment");
+    h.fire(P, TimerId::Archiver);
+    for segno in 1..=4 {
+        done(&mut h, segno, true);
+    }
+    fill_to_segment(&mut h, 6, &mut op);
+    h.advance(301 * SECOND_NS);
+    h.fire(P, TimerId::Checkpoint);
+    h.complete_checkpoint(P);
+    let start_seg = h.node(P).status().wal_start_lsn.segment(SEG);
+    let insert_seg = h.node(P).status().insert_lsn.segment(SEG);
+    assert!(
+        start_seg >= 4,
+        "archived segments are recycled: {start_seg} (insert in {insert_seg}, {:?})",
+        h.node(P).pg_stat_archiver()
+    );
+}
+
+#[test]
+fn without_archive_mode_nothing_is_archived_and_wal_is_recycled() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.wal_segment_size_bytes = SEG;
+    cfg.checkpoint_completion_target = 0.0;
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    let mut op = 1;
+    assert!(fill_to_segment(&mut h, 4, &mut op).is_empty());
+    assert_eq!(h.node(P).pg_stat_archiver().next_segno, None);
+    h.fire(P, TimerId::Checkpoint);
+    h.complete_checkpoint(P);
+    assert!(h.node(P).status().wal_start_lsn.segment(SEG) >= 3);
+}
