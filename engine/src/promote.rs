@@ -127,6 +127,7 @@ impl Node {
         let (old_timeline, new_timeline) = (self.timeline, self.timeline + 1);
         self.history = self.history.child(self.timeline, switch);
         self.timeline = new_timeline;
+        self.end_streams_at_timeline_switch(out);
         self.start_timeline_file(switch, out);
         self.role = Role::Primary;
         self.next_xid_past_replayed();
@@ -240,6 +241,7 @@ impl Node {
                 self.write_history_file(tli, out);
             }
             self.start_timeline_file(self.flusher.write_requested, out);
+            self.end_streams_at_timeline_switch(out);
             out.push(Output::Observe(Observation::TimelineAdopted { timeline }));
         }
         // Stream start: a forced reply so the sender learns our positions.

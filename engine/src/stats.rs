@@ -85,7 +85,9 @@ impl Node {
             .values()
             .map(|s| {
                 let application_name = self.cfg.cluster_names[s.peer as usize].clone();
-                let priority = if s.flush.is_valid() { names.priority(&application_name) } else { 0 };
+                // synchronous_standby_names applies on the primary only: a cascading walsender is async.
+                let on_primary = self.role == Role::Primary;
+                let priority = if s.flush.is_valid() && on_primary { names.priority(&application_name) } else { 0 };
                 let sync_state = match (priority, sync_set.contains(&s.slot), names.method) {
                     (0, _, _) => "async",
                     (_, true, SyncMethod::Priority) => "sync",

@@ -152,6 +152,8 @@ impl Node {
 
     pub(crate) fn receiver_wal_flushed(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.send_status_if_moved(now, out);
+        // Cascaded standbys get what we flushed (`WalSndWakeup` after `XLogWalRcvFlush`).
+        self.send_to_all_walsenders(now, out);
         self.kick_replay(now, out);
         self.maybe_finish_promotion(now, out);
     }

@@ -79,7 +79,9 @@ impl Node {
             out.push(Output::Send { to: peer, msg: Message::Error { text } });
             out.push(Output::Disconnect { peer });
         };
-        if self.role != Role::Primary {
+        // A standby serves cascaded standbys from the WAL it has received (spec §2.3); a node
+        // still in crash recovery, or promoting, accepts no replication connection.
+        if self.role != Role::Primary && self.role != Role::Standby {
             return refuse("the database system is starting up".into(), out);
         }
         if !self.history.contains(timeline, self.timeline) {
@@ -157,7 +159,18 @@ impl Node {
         }
     }
 
-    /// `XLogSendPhysical` until caught up or the socket buffers are full.
+    /// A timeline switch here (promotion, or a cascading standby crossing to its upstream's
+    /// new timeline) ends every stream we serve: each downstream standby asks again and crosses
+    /// too (PostgreSQL's walsender ends the COPY at the end of the timeline it streams).
+    pub(crate) fn end_streams_at_timeline_switch(&mut self, out: &mut Vec<Output>) {
+        for peer in std::mem::take(&mut self.walsenders).into_keys() {
+            out.push(Output::Disconnect { peer });
+        }
+    }
+
+    /// `XLogSendPhysical` until caught up or the socket buffers are full. The send limit is
+    /// the WAL flushed here: on a cascading standby, what its walreceiver flushed
+    /// (`GetStandbyFlushRecPtr`).
     pub(crate) fn send_wal(&mut self, now: Instant, peer: NodeId, out: &mut Vec<Output>) {
         let limit = self.flusher.flushed;
         let max_unacked = self.cfg.walsender_max_unacked_bytes;

@@ -91,6 +91,13 @@ const MUTANTS: &[Mutant] = &[
         to: "let complete_below = self.wal.end().0 / segment;",
     },
     Mutant {
+        name: "cascade-sends-unflushed",
+        what: "a cascading standby's walsender sends WAL it has received but not flushed",
+        file: "engine/src/walsender.rs",
+        from: "let limit = self.flusher.flushed;",
+        to: "let limit = if self.role == Role::Primary { self.flusher.flushed } else { self.wal.end() };",
+    },
+    Mutant {
         name: "cleanup-ignores-standby-queries",
         what: "a standby replays a cleanup without waiting for or cancelling the queries that may see the removed rows",
         file: "engine/src/replay.rs",

@@ -576,3 +576,37 @@ fn values_that_cannot_be_simulated_are_located_errors_not_panics_or_hangs() {
     let off = parse(&with("[replication]\nwal_receiver_status_interval = \"0\"\nwal_sender_timeout = \"0\"\n"));
     assert_eq!(off.replication.wal_receiver_status_interval_ns, 0);
 }
+
+#[test]
+fn cascading_upstreams_must_reach_the_primary() {
+    let ok = parse(&with("\n[node.pg3]\nprimary_conninfo = \"pg2\"\n"));
+    assert_eq!(ok.nodes[2].primary_conninfo.as_deref(), Some("pg2"));
+    let circle = with("\n[node.pg2]\nprimary_conninfo = \"pg3\"\n\n[node.pg3]\nprimary_conninfo = \"pg2\"\n");
+    assert_has(&error_of(&circle, &[]), &["scenarios/x.toml:9:20", "go round in a circle", "must stream from `pg1`"]);
+    let own = with("\n[node.pg2]\nprimary_conninfo = \"pg2\"\n");
+    assert_has(&error_of(&own, &[]), &["cannot stream from itself", "primary_conninfo = \"pg1\""]);
+    let primary = with("\n[node.pg1]\nprimary_conninfo = \"pg2\"\n");
+    assert_has(&error_of(&primary, &[]), &["`pg1` is the primary: it has no upstream"]);
+    let typo = with("\n[node.pg3]\nprimary_conninfo = \"pg4\"\n");
+    assert_has(&error_of(&typo, &[]), &["scenarios/x.toml:9:20", "pg4"]);
+    let everyone = with("\n[node]\nprimary_conninfo = \"pg2\"\n");
+    assert_has(&error_of(&everyone, &[]), &["set it for that standby only"]);
+    let ha = with("\n[node.pg3]\nprimary_conninfo = \"pg2\"\n\n[ha]\nmanager = \"patroni\"\n");
+    assert_has(&error_of(&ha, &[]), &["not modelled", "replicatefrom"]);
+}
+
+#[test]
+fn archive_settings_and_outages_parse_and_bad_ones_are_explained() {
+    let s = parse(&with(
+        "\n[replication]\narchive_mode = true\n\n[archive]\nlatency = \"20ms\"\nbandwidth = \"50MB\"\n\
+         request_cost = \"5ms\"\n\n[[faults]]\nat = \"10s\"\narchive_down = true\nfor = \"1min\"\n",
+    ));
+    assert!(s.replication.archive_mode);
+    assert_eq!(s.archive.latency, Dist::Constant { value_ns: 20 * MS });
+    assert_eq!((s.archive.bandwidth_bytes_per_sec, s.archive.request_cost_ns), (50 * MB, 5 * MS));
+    assert_eq!(s.faults[0].kind, FaultKind::ArchiveDown { for_ns: 60 * S });
+    let no_for = with("\n[[faults]]\nat = \"10s\"\narchive_down = true\n");
+    assert_has(&error_of(&no_for, &[]), &["missing required key `for`", "add `for = \"10min\"`"]);
+    let typo = with("\n[archive]\nlatncy = \"20ms\"\n");
+    assert_has(&error_of(&typo, &[]), &["latncy", "latency"]);
+}

@@ -33,6 +33,9 @@ const SUGGESTED: &[Suggested] = &[
         let a = s.archive.expect("archive_mode is on");
         a.segments_archived < 30 && a.lag_bytes.p50 > 10_000_000
     }),
+    ("cascading", 1, &["node.pg3.primary_conninfo=pg1"], false, |s| {
+        s.invariants["converged"] == "violated" && s.violations.iter().all(|v| v.detail.contains("pg3"))
+    }),
     ("failover", 42, &["ha.ttl=30s", "ha.loop_wait=10s", "ha.retry_timeout=10s"], true, |s| {
         s.ha_events.iter().any(|e| e.contains("pg1: starting as readonly because i had the session lock"))
     }),

@@ -17,6 +17,7 @@ mod parse;
 mod sections;
 mod tree;
 pub mod units;
+mod upstreams;
 mod warnings;
 
 use std::fmt;

@@ -153,6 +153,9 @@ pub struct NodeSpec {
     pub recovery_min_apply_delay_ns: Option<u64>,
     /// One-way latency between the clients and this node; `None`: `[network] client_latency`.
     pub client_latency: Option<Dist>,
+    /// This standby's upstream, a node name (`primary_conninfo`'s host): another standby for
+    /// cascading replication. `None`: the cluster's primary.
+    pub primary_conninfo: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

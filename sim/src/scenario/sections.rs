@@ -23,6 +23,7 @@ const NODE_KEYS: &[&str] = &[
     "clock_drift_ppm",
     "recovery_min_apply_delay",
     "client_latency",
+    "primary_conninfo",
 ];
 
 fn default_node() -> NodeSpec {
@@ -39,6 +40,7 @@ fn default_node() -> NodeSpec {
         clock_drift_ppm: 0.0,
         recovery_min_apply_delay_ns: None,
         client_latency: None,
+        primary_conninfo: None,
     }
 }
 
@@ -55,7 +57,8 @@ fn apply_node_keys(s: &Section, spec: &mut NodeSpec) -> Result<(), Diag> {
         f.float_in(-MAX_CLOCK_DRIFT_PPM, MAX_CLOCK_DRIFT_PPM, "50.0")
     })?;
     s.set("recovery_min_apply_delay", &mut spec.recovery_min_apply_delay_ns, |f| f.duration_ns().map(Some))?;
-    s.set("client_latency", &mut spec.client_latency, |f| read_dist(f).map(Some))
+    s.set("client_latency", &mut spec.client_latency, |f| read_dist(f).map(Some))?;
+    s.set("primary_conninfo", &mut spec.primary_conninfo, |f| f.str("\"pg2\"").map(|s| Some(s.to_string())))
 }
 
 /// `[node]` with the `[node.NAME]` overrides, one entry per node in `nodes` order.

@@ -146,6 +146,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::session_levels(&mut text, rng, clients);
     late::hot_standby(&mut text, rng);
     late::archive(&mut text, rng, &shape);
+    late::cascade(&mut text, rng, &shape);
     text
 }
 

@@ -444,9 +444,15 @@ impl World {
             }
         }
         let primary = self.router_primary.unwrap_or(self.scenario.cluster.primary as NodeId) as usize;
-        if let Some(engine) = &self.nodes[primary].engine {
-            let flush = engine.flush_lsn();
-            for row in engine.pg_stat_replication() {
+        if let Some(flush) = self.nodes[primary].engine.as_ref().map(|e| e.flush_lsn()) {
+            // The primary's walsenders, and a cascading standby's (its lag is still measured
+            // from the primary's WAL).
+            let serving = (0..self.nodes.len()).filter(|&n| {
+                n == primary || self.nodes[n].engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Standby)
+            });
+            let rows: Vec<_> =
+                serving.filter_map(|n| self.nodes[n].engine.as_ref()).flat_map(|e| e.pg_stat_replication()).collect();
+            for row in rows {
                 let replayed = row.replay_lsn.unwrap_or(row.sent_lsn);
                 let lag_bytes = flush.bytes_since(replayed);
                 if let Some(slot) = self.standby_lag_bytes.get_mut(row.standby as usize) {

@@ -27,7 +27,8 @@ impl World {
             Message::StatusUpdate { write, flush, apply, .. } => {
                 reports::status_update(*write, *flush, *apply, self.wal_facts(node, timeline))
             }
-            Message::XLogData { start, bytes, .. } if engine.role() == Role::Primary => {
+            // A cascading standby's walsender, too, sends only what its disk holds durably.
+            Message::XLogData { start, bytes, .. } if matches!(engine.role(), Role::Primary | Role::Standby) => {
                 reports::wal_sent(Lsn(start.0 + bytes.len() as u64), self.wal_facts(node, timeline))
             }
             _ => None,

@@ -66,7 +66,8 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
             let mut c = NodeConfig::with_defaults(i as u32, names.clone());
             let r = &s.replication;
             c.boot_role = if i == s.cluster.primary { BootRole::Primary } else { BootRole::Standby };
-            c.primary_conninfo = (i != s.cluster.primary).then_some(s.cluster.primary as u32);
+            let upstream = s.nodes[i].primary_conninfo.as_ref().and_then(|name| names.iter().position(|n| n == name));
+            c.primary_conninfo = (i != s.cluster.primary).then_some(upstream.unwrap_or(s.cluster.primary) as u32);
             c.synchronous_commit = r.synchronous_commit;
             c.synchronous_standby_names = r.synchronous_standby_names.clone();
             c.wal_segment_size_bytes = r.wal_segment_size_bytes;

@@ -97,6 +97,25 @@ pub(super) fn archive(text: &mut String, rng: &mut Rng, s: &Shape) {
     }
 }
 
+/// Cascading replication (issue 15.3), without `[ha]` (Patroni's `replicatefrom` is not
+/// modelled): one running standby streams from another.
+pub(super) fn cascade(text: &mut String, rng: &mut Rng, s: &Shape) {
+    let standbys: Vec<usize> = (0..s.running).filter(|&i| i != s.primary).collect();
+    if !rng.chance(0.2) || s.ha.is_some() || standbys.len() < 2 {
+        return;
+    }
+    let child = standbys[rng.below(standbys.len() as u64) as usize];
+    let others: Vec<usize> = standbys.iter().copied().filter(|&i| i != child).collect();
+    let upstream = others[rng.below(others.len() as u64) as usize];
+    let line = format!("primary_conninfo = \"{}\"\n", s.names[upstream]);
+    let header = format!("[node.{}]", s.names[child]);
+    if text.contains(&format!("\n{header}\n")) {
+        insert_into_section(text, &header, &line);
+    } else {
+        put!(text, "\n{header}\n{}", line.trim_end());
+    }
+}
+
 /// Appends `lines` (each ending in a newline) at the end of section `header` of `text`.
 fn insert_into_section(text: &mut String, header: &str, lines: &str) {
     let start = text.find(&format!("\n{header}\n")).expect("the section was drawn") + 1;
