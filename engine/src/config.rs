@@ -90,6 +90,9 @@ pub struct NodeConfig {
     pub max_standby_streaming_delay_ns: Option<u64>,
     /// `archive_mode` (off): a primary archives every completed WAL segment (`archiver.rs`).
     pub archive_mode: bool,
+    /// `restore_command` is set: a standby that cannot stream restores segments from the
+    /// archive (`restore.rs`).
+    pub restore_command: bool,
     /// A physical replication slot per standby on this node when it is primary.
     pub replication_slots: bool,
     /// `max_slot_wal_keep_size`; `None` = -1, unlimited.
@@ -130,6 +133,7 @@ impl NodeConfig {
             statement_timeout_ns: 0,
             hot_standby_feedback: false,
             archive_mode: false,
+            restore_command: false,
             max_standby_streaming_delay_ns: Some(30 * SECOND_NS),
             replication_slots: false,
             max_slot_wal_keep_size_bytes: None,

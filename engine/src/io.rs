@@ -206,6 +206,11 @@ pub enum Input {
     DiskFailed(IoId),
     ComputeDone(ComputeTask),
     Admin(Command),
+    /// `restore_command` for WAL segment `file` ended: its bytes, or `None` if it failed.
+    Restored {
+        file: FileId,
+        bytes: Option<Vec<u8>>,
+    },
     /// `archive_command` for WAL segment `file` ended: `ok` if it exited 0.
     ArchiveDone {
         file: FileId,
@@ -257,6 +262,11 @@ pub enum Output {
         file: FileId,
     },
     Compute(ComputeTask),
+    /// Run `restore_command` for WAL segment `file` (`restore.rs`); answer with
+    /// [`Input::Restored`].
+    RestoreSegment {
+        file: FileId,
+    },
     /// Run `archive_command` for WAL segment `file` (`archiver.rs`); answer with
     /// [`Input::ArchiveDone`].
     ArchiveSegment {

@@ -26,6 +26,7 @@ pub mod prune;
 pub mod query;
 pub mod recovery;
 pub mod replay;
+pub mod restore;
 pub mod stats;
 pub mod storage;
 pub mod syncrep;

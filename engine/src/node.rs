@@ -102,6 +102,8 @@ pub struct Node {
     pub(crate) queries: Vec<crate::query::RunningQuery>,
     /// Dead row versions waiting for cleanup (`prune.rs`).
     pub(crate) dead_versions: crate::prune::DeadVersions,
+    /// `restore_command` (`restore.rs`).
+    pub(crate) restorer: crate::restore::Restorer,
     /// `archive_mode`'s archiver (`archiver.rs`).
     pub(crate) archiver: crate::archiver::Archiver,
     /// `xmin` held by physical slots from their standbys' feedback (kept while disconnected).
@@ -149,6 +151,7 @@ impl Node {
             dead_versions: Default::default(),
             slot_xmins: BTreeMap::new(),
             archiver: Default::default(),
+            restorer: Default::default(),
             cfg,
         }
     }
@@ -183,6 +186,7 @@ impl Node {
             Input::Client { client, op_id, request } => self.on_client(now, client, op_id, request, out),
             Input::Admin(command) => self.on_admin(now, command, out),
             Input::ArchiveDone { file, ok } => self.on_archive_done(now, file, ok, out),
+            Input::Restored { file, bytes } => self.on_restored(now, file, bytes, out),
         }
         self.check_shutdown(out);
         self.check_invariants();

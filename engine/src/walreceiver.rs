@@ -84,6 +84,8 @@ impl Node {
         self.receiver.retry_at = Instant(earliest.max(now.0));
         out.push(Output::Observe(Observation::WalReceiverStopped { reason }));
         self.arm_walreceiver_timer(out);
+        // The WAL source loop turns to the archive when streaming fails.
+        self.try_restore(out);
     }
 
     fn note_upstream_message(&mut self, now: Instant, wal_end: Lsn, send_time_ns: u64) {

@@ -119,3 +119,58 @@ fn without_archive_mode_nothing_is_archived_and_wal_is_recycled() {
     h.complete_checkpoint(P);
     assert!(h.node(P).status().wal_start_lsn.segment(SEG) >= 3);
 }
+
+/// `restore_command`: a standby whose upstream has recycled the WAL it needs restores segment
+/// after segment from the archive, then streams the rest.
+#[test]
+fn a_standby_restores_recycled_segments_from_the_archive_then_streams() {
+    let (mut h, pcfg) = archiving_primary();
+    let initdb = fresh_image(&pcfg);
+    let mut op = 1;
+    fill_to_segment(&mut h, 5, &mut op);
+    // The archive: what the primary's disk held before it recycled it.
+    let archive = h.crash_image(P);
+    for segno in 1..=4 {
+        done(&mut h, segno, true);
+    }
+    fill_to_segment(&mut h, 6, &mut op);
+    h.advance(301 * SECOND_NS);
+    h.fire(P, TimerId::Checkpoint);
+    h.complete_checkpoint(P);
+    assert!(h.node(P).status().wal_start_lsn.segment(SEG) > 1, "segment 1 is recycled on the primary");
+
+    let mut scfg = standby_cfg(1, NAMES);
+    scfg.wal_segment_size_bytes = SEG;
+    scfg.restore_command = true;
+    h.start(scfg, initdb);
+    let mut restored = Vec::new();
+    for _ in 0..100 {
+        h.settle();
+        let asked: Vec<FileId> = h
+            .peer(1)
+            .log
+            .iter()
+            .filter_map(|o| match o {
+                Output::RestoreSegment { file } => Some(*file),
+                _ => None,
+            })
+            .collect();
+        let Some(&file) = asked.get(restored.len()) else { break };
+        let bytes = archive.files.get(&file).filter(|b| b.len() as u64 == SEG).cloned();
+        restored.push((file, bytes.is_some()));
+        h.step(1, Input::Restored { file, bytes });
+    }
+    let segnos: Vec<(u64, bool)> = restored
+        .iter()
+        .map(|(f, ok)| match f {
+            FileId::WalSegment { segno, .. } => (*segno, *ok),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(&segnos[..4], &[(1, true), (2, true), (3, true), (4, true)], "{segnos:?}");
+    assert!(!segnos[4].1, "the archive has no more: back to streaming");
+    // The walreceiver retries, from where the archive brought the standby.
+    h.fire(1, TimerId::WalReceiver);
+    h.settle();
+    assert_eq!(h.node(1).status().replay_lsn, h.node(P).status().flush_lsn, "caught up by streaming");
+}

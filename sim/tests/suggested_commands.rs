@@ -33,6 +33,13 @@ const SUGGESTED: &[Suggested] = &[
         let a = s.archive.expect("archive_mode is on");
         a.segments_archived < 30 && a.lag_bytes.p50 > 10_000_000
     }),
+    (
+        "standby-falls-behind",
+        42,
+        &["replication.archive_mode=true", "replication.restore_command=true", "expect.converged=true"],
+        true,
+        |s| s.invariants["converged"] == "ok" && s.archive.is_some_and(|a| a.segments_restored > 0),
+    ),
     ("cascading", 1, &["node.pg3.primary_conninfo=pg1"], false, |s| {
         s.invariants["converged"] == "violated" && s.violations.iter().all(|v| v.detail.contains("pg3"))
     }),

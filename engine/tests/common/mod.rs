@@ -247,7 +247,8 @@ impl Harness {
                 Output::Disconnect { .. }
                 | Output::Reply { .. }
                 | Output::Observe(_)
-                | Output::ArchiveSegment { .. } => {}
+                | Output::ArchiveSegment { .. }
+                | Output::RestoreSegment { .. } => {}
             }
         }
         peer.log.extend(outs.iter().cloned());

@@ -237,6 +237,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 .map(|e| e.pg_stat_archiver().failed_count)
                 .sum::<u64>()
                 .max(world.archive.refused),
+            segments_restored: world.archive.restores,
             lag_bytes: m.archive_lag.lag_bytes.spread(),
             lag_ns: m.archive_lag.replay_lag_ns.spread(),
             pg_wal_max_bytes: m.pg_wal_max_bytes,

@@ -149,6 +149,9 @@ pub struct ArchiveSummary {
     pub segments_archived: u64,
     /// `archive_command` runs that failed (the store down or unreachable).
     pub failed_attempts: u64,
+    /// Segments standbys restored from the archive (`restore_command`).
+    #[serde(default)]
+    pub segments_restored: u64,
     /// Flushed WAL on the application's primary not archived yet, sampled once a second.
     pub lag_bytes: Spread,
     /// The age of the oldest complete segment not archived yet.
@@ -163,8 +166,8 @@ impl ArchiveSummary {
         let l = &self.lag_bytes;
         [
             format!(
-                "| archive: segments archived / failed attempts | {} / {} |",
-                self.segments_archived, self.failed_attempts
+                "| archive: segments archived / failed attempts / restored by standbys | {} / {} / {} |",
+                self.segments_archived, self.failed_attempts, self.segments_restored
             ),
             format!(
                 "| archive lag bytes p50 / p99 / max (age of the oldest unarchived segment, max) | {} / {} / {} ({}) |",

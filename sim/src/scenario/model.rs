@@ -72,6 +72,8 @@ pub struct ArchiveSpec {
     pub latency: Dist,                // one way; default 10ms
     pub bandwidth_bytes_per_sec: u64, // default 100MB/s
     pub request_cost_ns: u64,         // default 0
+    /// Archived segments older than this are deleted (Barman / WAL-G retention); default 1h.
+    pub retention_ns: u64,
 }
 
 /// `[ha]`: Patroni's settings and defaults (spec ha-and-routing §1.2), plus the HAProxy health
@@ -135,6 +137,9 @@ pub struct Replication {
     pub max_standby_streaming_delay_ns: Option<u64>,
     /// `archive_mode` (default off): the primary archives every completed WAL segment.
     pub archive_mode: bool,
+    /// `restore_command` set (default off): a standby that cannot stream restores WAL
+    /// segments from the archive.
+    pub restore_command: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

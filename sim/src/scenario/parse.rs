@@ -177,6 +177,7 @@ const REPLICATION_KEYS: &[&str] = &[
     "hot_standby_feedback",
     "max_standby_streaming_delay",
     "archive_mode",
+    "restore_command",
 ];
 
 /// PostgreSQL's defaults, taken from the engine's so that there is one list of them.
@@ -203,6 +204,7 @@ fn default_replication() -> Replication {
         hot_standby_feedback: d.hot_standby_feedback,
         max_standby_streaming_delay_ns: d.max_standby_streaming_delay_ns,
         archive_mode: d.archive_mode,
+        restore_command: d.restore_command,
     }
 }
 
@@ -234,6 +236,7 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     }
     s.set("hot_standby_feedback", &mut r.hot_standby_feedback, Field::bool)?;
     s.set("archive_mode", &mut r.archive_mode, Field::bool)?;
+    s.set("restore_command", &mut r.restore_command, Field::bool)?;
     if let Some(field) = s.get("max_standby_streaming_delay") {
         r.max_standby_streaming_delay_ns = read_standby_delay(&field)?;
     }

@@ -139,7 +139,7 @@ fn check_per_node_keys(section: &Section, fields: &[&str], nodes: &[String]) -> 
     section.check_keys_or(fields, is_node, &extra_help)
 }
 
-const ARCHIVE_KEYS: &[&str] = &["latency", "bandwidth", "request_cost"];
+const ARCHIVE_KEYS: &[&str] = &["latency", "bandwidth", "request_cost", "retention"];
 
 /// `[archive]`: the object store `archive_command` uploads to.
 pub(crate) fn read_archive(top: &Section) -> Result<super::model::ArchiveSpec, Diag> {
@@ -147,6 +147,7 @@ pub(crate) fn read_archive(top: &Section) -> Result<super::model::ArchiveSpec, D
         latency: Dist::Constant { value_ns: 10_000_000 },
         bandwidth_bytes_per_sec: 100 * MB,
         request_cost_ns: 0,
+        retention_ns: 3_600 * 1_000_000_000,
     };
     let Some(field) = top.get("archive") else {
         return Ok(spec);
@@ -156,6 +157,7 @@ pub(crate) fn read_archive(top: &Section) -> Result<super::model::ArchiveSpec, D
     s.set("latency", &mut spec.latency, read_dist)?;
     s.set("bandwidth", &mut spec.bandwidth_bytes_per_sec, Field::bandwidth_bytes_per_sec)?;
     s.set("request_cost", &mut spec.request_cost_ns, Field::duration_ns)?;
+    s.set("retention", &mut spec.retention_ns, Field::positive_duration_ns)?;
     Ok(spec)
 }
 

@@ -37,20 +37,42 @@ impl World {
         let len = bytes.len() as u64;
         let at = self.now_ns + self.archive.request_ns(len);
         let print = fingerprint(&bytes);
-        self.schedule(at, EventKind::ArchiveUploaded { node, incarnation, timeline, segno, len, fingerprint: print });
+        // The bytes are kept only where a standby may restore them.
+        let content = self.scenario.replication.restore_command.then_some(bytes);
+        self.schedule(
+            at,
+            EventKind::ArchiveUploaded { node, incarnation, timeline, segno, len, fingerprint: print, content },
+        );
     }
 
     /// An upload finished: stored, unless the store went down meanwhile.
-    pub(crate) fn archive_uploaded(&mut self, node: NodeId, incarnation: u64, file: (u32, u64), len: u64, print: u64) {
+    pub(crate) fn archive_uploaded(
+        &mut self,
+        (node, incarnation): (NodeId, u64),
+        file: (u32, u64),
+        (len, print): (u64, u64),
+        content: Option<Vec<u8>>,
+    ) {
         let (timeline, segno) = file;
         let ok = if self.archive.is_down(self.now_ns) {
             self.archive.refused += 1;
             false
         } else {
-            self.archive.put(timeline, segno, len, print)
+            self.archive.put(file, len, print, content, self.now_ns)
         };
         let input = Input::ArchiveDone { file: FileId::WalSegment { timeline, segno }, ok };
         self.schedule(self.now_ns, EventKind::Input { node, incarnation, input });
+    }
+
+    /// `node` runs `restore_command` for `file`: the archive's copy, after a request, or
+    /// nothing (not archived, retention expired it, or the store is down).
+    pub(crate) fn run_restore_command(&mut self, node: NodeId, file: FileId) {
+        let incarnation = self.nodes[node as usize].incarnation;
+        let FileId::WalSegment { timeline, segno } = file else { return };
+        let bytes = if self.archive.is_down(self.now_ns) { None } else { self.archive.get(timeline, segno) };
+        let at = self.now_ns + self.archive.request_ns(bytes.as_ref().map_or(0, |b| b.len() as u64));
+        let input = Input::Restored { file, bytes };
+        self.schedule(at, EventKind::Input { node, incarnation, input });
     }
 
     /// What `archive_command` read must be the whole segment, as the node's WAL has it.

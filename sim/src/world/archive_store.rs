@@ -1,9 +1,15 @@
 //! The WAL archive's object store (S3-like): what `archive_command` uploads, kept as each
-//! segment's length and fingerprint (the bytes are not needed until restores are modelled),
-//! and what each request costs (a round trip, `request_cost`, the bytes at `bandwidth`).
-//! `archive_down` makes it refuse every request for a while. Driven by `world/archive.rs`.
+//! segment's length and fingerprint, and its bytes when some node may restore them
+//! (`restore_command`), for `retention` (the bytes share blocks with the nodes' disks while
+//! those still hold the same WAL); and what each request costs (a round trip, `request_cost`,
+//! the bytes at `bandwidth`). `archive_down` makes it refuse every request for a while.
+//! Driven by `world/archive.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use repsim_engine::wal::blocks::BlockStore;
+
+use crate::world::chunks::ChunkedBytes;
 
 use crate::scenario::model::ArchiveSpec;
 use crate::world::dist::sample_ns;
@@ -15,6 +21,11 @@ pub struct ArchiveStore {
     down_until_ns: u64,
     /// `(timeline, segno)` -> `(length, fingerprint)`.
     segments: BTreeMap<(u32, u64), (u64, u64)>,
+    /// The bytes of segments archived within `retention`, oldest first by archive time.
+    contents: BTreeMap<(u32, u64), ChunkedBytes>,
+    archived_order: VecDeque<(u64, (u32, u64))>,
+    interner: BlockStore,
+    pub restores: u64,
     /// Segment numbers with a copy on any timeline.
     segnos: BTreeSet<u64>,
     pub uploads: u64,
@@ -25,8 +36,12 @@ pub struct ArchiveStore {
 }
 
 impl ArchiveStore {
-    pub fn new(spec: ArchiveSpec, rng: Rng) -> ArchiveStore {
+    pub fn new(spec: ArchiveSpec, rng: Rng, interner: BlockStore) -> ArchiveStore {
         ArchiveStore {
+            contents: BTreeMap::new(),
+            archived_order: VecDeque::new(),
+            interner,
+            restores: 0,
             spec,
             rng,
             down_until_ns: 0,
@@ -59,7 +74,8 @@ impl ArchiveStore {
     /// example) and succeed on an identical one. Two promotions that pick the same timeline
     /// number (no `restore_command` shows them the other's history file) collide here, and
     /// the second primary's archiving fails until an operator intervenes.
-    pub fn put(&mut self, timeline: u32, segno: u64, len: u64, fingerprint: u64) -> bool {
+    pub fn put(&mut self, key: (u32, u64), len: u64, fingerprint: u64, content: Option<Vec<u8>>, now_ns: u64) -> bool {
+        let (timeline, segno) = key;
         match self.segments.get(&(timeline, segno)) {
             Some(&held) if held != (len, fingerprint) => {
                 self.refused += 1;
@@ -71,9 +87,31 @@ impl ArchiveStore {
                 self.bytes += len;
                 self.segnos.insert(segno);
                 self.segments.insert((timeline, segno), (len, fingerprint));
+                if let Some(bytes) = content {
+                    self.contents.insert(key, ChunkedBytes::from_vec(bytes, &self.interner));
+                    self.archived_order.push_back((now_ns, key));
+                }
+                self.expire(now_ns);
                 true
             }
         }
+    }
+
+    /// Deletes the bytes of segments archived longer than `retention` ago.
+    fn expire(&mut self, now_ns: u64) {
+        let horizon = now_ns.saturating_sub(self.spec.retention_ns);
+        while self.archived_order.front().is_some_and(|(at, _)| *at < horizon) {
+            let (_, key) = self.archived_order.pop_front().expect("checked front");
+            self.contents.remove(&key);
+        }
+    }
+
+    /// `restore_command` for `segno` of timeline `timeline`: the copy on that timeline, else
+    /// on the newest earlier one (a timeline's history starts as its parent's WAL).
+    pub fn get(&mut self, timeline: u32, segno: u64) -> Option<Vec<u8>> {
+        let (_, bytes) = self.contents.range((0, segno)..=(timeline, segno)).rev().find(|((_, s), _)| *s == segno)?;
+        self.restores += 1;
+        Some(bytes.to_vec())
     }
 
     pub fn holds_segno(&self, segno: u64) -> bool {

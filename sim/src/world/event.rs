@@ -50,6 +50,8 @@ pub enum EventKind {
         segno: u64,
         len: u64,
         fingerprint: u64,
+        /// The bytes, kept where a standby may restore them.
+        content: Option<Vec<u8>>,
     },
     /// A client gives up waiting for its operation (`[workload] cancel_after`) and sends a
     /// cancel request.

@@ -227,7 +227,11 @@ impl World {
             fsync_violations: Vec::new(),
             live: Default::default(),
             waiting_writes: Default::default(),
-            archive: crate::world::archive_store::ArchiveStore::new(scenario.archive.clone(), stream(seed, "archive")),
+            archive: crate::world::archive_store::ArchiveStore::new(
+                scenario.archive.clone(),
+                stream(seed, "archive"),
+                interner.clone(),
+            ),
             running_queries: Default::default(),
             lost_wal: Vec::new(),
             end_ns,
@@ -383,8 +387,8 @@ impl World {
             EventKind::OpenArrival => self.open_arrival(),
             EventKind::SessionReady { session } => self.session_ready(session),
             EventKind::CancelDue { session, op_id } => self.cancel_due(session, op_id),
-            EventKind::ArchiveUploaded { node, incarnation, timeline, segno, len, fingerprint } => {
-                self.archive_uploaded(node, incarnation, (timeline, segno), len, fingerprint)
+            EventKind::ArchiveUploaded { node, incarnation, timeline, segno, len, fingerprint, content } => {
+                self.archive_uploaded((node, incarnation), (timeline, segno), (len, fingerprint), content)
             }
             EventKind::Fault { index } => self.fault(index),
             EventKind::Sample => self.sample(),

@@ -89,6 +89,7 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
             c.max_slot_wal_keep_size_bytes = r.max_slot_wal_keep_size_bytes;
             c.hot_standby_feedback = r.hot_standby_feedback;
             c.archive_mode = r.archive_mode;
+            c.restore_command = r.restore_command;
             c.max_standby_streaming_delay_ns = r.max_standby_streaming_delay_ns;
             c
         })

@@ -32,6 +32,7 @@ fn input_detail(input: &Input) -> (&'static str, u64) {
         Input::ComputeDone(_) => ("compute_done", 0),
         Input::Client { op_id, .. } => ("client", *op_id),
         Input::Admin(_) => ("admin", 0),
+        Input::Restored { bytes, .. } => ("restored", bytes.as_ref().map_or(0, |b| b.len() as u64)),
         Input::ArchiveDone { file, ok } => match file {
             repsim_engine::io::FileId::WalSegment { segno, .. } => ("archive_done", segno << 1 | *ok as u64),
             _ => ("archive_done", *ok as u64),

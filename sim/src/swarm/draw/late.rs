@@ -86,6 +86,9 @@ pub(super) fn archive(text: &mut String, rng: &mut Rng, s: &Shape) {
         return;
     }
     insert_into_section(text, "[replication]", "archive_mode = true\n");
+    if rng.chance(0.5) {
+        insert_into_section(text, "[replication]", "restore_command = true\n");
+    }
     let median_ns = range(rng, 100, 50_000) * US_NS;
     put!(text, "\n[archive]\nlatency = {}", latency(rng, median_ns, false));
     put!(text, "bandwidth = \"{}MB\"", pick(rng, &[1, 10, 100, 1000]));

@@ -1,0 +1,59 @@
+//! `restore_command` on a standby (spec §4.1, the WAL source loop of `WaitForWALToBecomeAvailable`
+//! in xlogrecovery.c): when streaming fails (the upstream is down, or it has removed the segment
+//! the standby needs), the startup process fetches the next segment from the archive
+//! ([`crate::io::Output::RestoreSegment`], answered by [`crate::io::Input::Restored`]) and replays
+//! it, then the next, until the archive has no more; then it tries streaming again, from the
+//! position the archive brought it to.
+//!
+//! Simplification: a restored segment is kept in `pg_wal` like streamed WAL (PostgreSQL restores
+//! into a temporary file and removes it after replay), so the standby's WAL stays one
+//! contiguous log that it can stream on from and serve to cascaded standbys.
+
+use crate::io::{FileId, Instant, Output};
+use crate::node::{Node, Role};
+
+#[derive(Clone, Debug, Default)]
+pub struct Restorer {
+    /// The segment `restore_command` is running for.
+    in_flight: Option<u64>,
+    /// Segments restored from the archive.
+    pub restored_segments: u64,
+}
+
+impl Node {
+    /// Streaming is not available: with `restore_command`, ask the archive for the segment that
+    /// holds the next WAL byte we need.
+    pub(crate) fn try_restore(&mut self, out: &mut Vec<Output>) {
+        if !self.cfg.restore_command || self.role != Role::Standby || self.restorer.in_flight.is_some() {
+            return;
+        }
+        let segno = self.wal.end().0 / self.cfg.wal_segment_size_bytes;
+        self.restorer.in_flight = Some(segno);
+        out.push(Output::RestoreSegment { file: FileId::WalSegment { timeline: self.timeline, segno } });
+    }
+
+    /// `restore_command` ended: the segment's bytes, or `None` (not in the archive, or the
+    /// archive unreachable).
+    pub(crate) fn on_restored(&mut self, now: Instant, file: FileId, bytes: Option<Vec<u8>>, out: &mut Vec<Output>) {
+        let FileId::WalSegment { segno, .. } = file else { return };
+        if self.restorer.in_flight != Some(segno) {
+            return;
+        }
+        self.restorer.in_flight = None;
+        let segment = self.cfg.wal_segment_size_bytes;
+        let (seg_start, end) = (segno * segment, self.wal.end());
+        let Some(bytes) = bytes.filter(|b| b.len() as u64 == segment) else {
+            return; // back to streaming: the walreceiver's retry is already due
+        };
+        if self.role != Role::Standby || end.0 < seg_start || end.0 >= seg_start + segment {
+            return; // streaming brought us past it meanwhile
+        }
+        if self.wal.receive(end, &bytes[(end.0 - seg_start) as usize..]).is_err() {
+            let reason = format!("restored segment {segno} differs from local WAL");
+            return self.stop_walreceiver(now, reason, out);
+        }
+        self.restorer.restored_segments += 1;
+        self.write_wal(out);
+        self.try_restore(out);
+    }
+}
