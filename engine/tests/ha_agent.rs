@@ -1200,3 +1200,45 @@ fn members_race_when_the_switchover_candidate_is_nofailover() {
     let out = reply_probe(&mut rig, sent[0].0, refused);
     assert_eq!(dcs(&out).map(|(_, op)| op), Some(DcsOp::AcquireLeader));
 }
+
+// Swarm seed 11716: a stale switchover key named an asynchronous member; with the leader gone
+// it raced past the sync-key check, won, and lost 314 writes a synchronous standby had
+// confirmed. Patroni's `is_healthiest_node` checks the sync key before the switchover path.
+
+#[test]
+fn synchronous_mode_a_switchover_target_outside_the_sync_key_does_not_race() {
+    let mut v = switchover_view(None, "pg2");
+    v.sync = sync_key("pg1", &["pg3"]);
+    let mut rig = Rig::new(sync_config("pg2"), pg(PgRole::Replica));
+    let out = rig.read(v);
+    assert!(probes(&out).is_empty(), "{out:?}");
+    assert!(!pg_actions(&out).contains(&PgAction::Promote));
+}
+
+#[test]
+fn synchronous_mode_members_do_not_wait_for_a_switchover_target_outside_the_sync_key() {
+    let mut v = switchover_view(None, "pg2");
+    v.sync = sync_key("pg1", &["pg3"]);
+    let mut rig = Rig::new(sync_config("pg3"), pg(PgRole::Replica));
+    let out = rig.read(v);
+    let sent = probes(&out);
+    assert!(!sent.is_empty(), "pg3, in the sync key, races");
+    reply_probe(&mut rig, sent[0].0, member("pg1", PgRole::Stopped, WAL));
+    let out = reply_probe(&mut rig, sent[0].0, member("pg2", PgRole::Replica, WAL));
+    assert_eq!(dcs(&out).map(|(_, op)| op), Some(DcsOp::AcquireLeader), "pg2 may not take over: {out:?}");
+}
+
+#[test]
+fn synchronous_mode_the_leader_clears_a_switchover_to_an_asynchronous_member() {
+    let primary = PgState {
+        synchronous_standby_names: first_one("pg3"),
+        standbys: vec![row("pg2", true, "async", WAL), row("pg3", true, "sync", WAL)],
+        ..pg(PgRole::Primary)
+    };
+    let mut v = switchover_view(Some("pg1"), "pg2");
+    v.sync = sync_key("pg1", &["pg3"]);
+    let mut rig = Rig::new(sync_config("pg1"), primary);
+    let (ops, all) = rig.cycle(v);
+    assert!(!pg_actions(&all).contains(&PgAction::GracefulStop), "{all:?}");
+    assert!(has_op(&ops, |op| *op == DcsOp::ClearSwitchover), "{ops:?}");
+}

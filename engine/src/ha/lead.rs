@@ -27,6 +27,16 @@ impl HaAgent {
                 // leader deletes the key (Patroni: "failover is not possible").
                 out.push(HaOutput::Event(format!("switchover to {}: not possible, it is nofailover", switchover.to)));
                 self.todo.push_back(DcsOp::ClearSwitchover);
+            } else if switchover.from == self.cfg.name && !self.switchover_stopping && !self.sync_allows(&switchover.to)
+            {
+                // Under synchronous_mode only a synchronous standby may take over: Patroni's
+                // leader deletes a switchover key it cannot honour
+                // (`process_manual_failover_from_leader`).
+                out.push(HaOutput::Event(format!(
+                    "switchover to {}: not possible, it is not synchronous",
+                    switchover.to
+                )));
+                self.todo.push_back(DcsOp::ClearSwitchover);
             } else if switchover.from == self.cfg.name && self.switchover_possible(&switchover, pg) {
                 if !self.switchover_stopping {
                     self.switchover_stopping = true;
@@ -55,11 +65,14 @@ impl HaAgent {
         self.view.members.get(name).is_none_or(|m| !m.nofailover && m.failover_priority > 0)
     }
 
+    /// Outside synchronous_mode anyone; in it, a member of the sync key.
+    fn sync_allows(&self, name: &str) -> bool {
+        !self.cfg.synchronous_mode || self.view.sync.as_ref().is_some_and(|s| s.standbys.iter().any(|n| n == name))
+    }
+
     fn switchover_possible(&self, switchover: &Switchover, pg: &PgState) -> bool {
         let streaming = pg.standbys.iter().any(|s| s.name == switchover.to && s.streaming);
-        let in_sync =
-            !self.cfg.synchronous_mode || self.view.sync.as_ref().is_some_and(|s| s.standbys.contains(&switchover.to));
-        (streaming && in_sync) || self.switchover_stopping
+        (streaming && self.sync_allows(&switchover.to)) || self.switchover_stopping
     }
 
     /// §2.2: keep `sync` a subset of the confirmed synchronous standbys. Shrink `sync` first,

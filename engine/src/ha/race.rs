@@ -47,15 +47,20 @@ impl HaAgent {
         if self.cfg.nofailover || self.cfg.failover_priority <= 0 {
             return Err("nofailover".into());
         }
-        if self.view.switchover.as_ref().is_some_and(|s| s.to == *me) {
-            return Ok(()); // the switchover candidate races with the lag check disabled
-        }
+        // Under synchronous_mode only the sync key's members (and the former leader) may race,
+        // a switchover's target included: Patroni's `is_healthiest_node` checks this before the
+        // switchover path ("When doing a switchover in synchronous mode only synchronous nodes
+        // and former leader are allowed to race", patroni/ha.py). Swarm seed 11716 promoted a
+        // stale switchover's async target and lost 314 writes a synchronous standby confirmed.
         if self.cfg.synchronous_mode {
             if let Some(sync) = &self.view.sync {
                 if sync.leader != *me && !sync.standbys.contains(me) {
                     return Err("not named in the sync key".into());
                 }
             }
+        }
+        if self.view.switchover.as_ref().is_some_and(|s| s.to == *me) {
+            return Ok(()); // the switchover candidate races with the lag check disabled
         }
         let lag = self.view.optime.bytes_since(pg.wal_position);
         if pg.role != PgRole::Primary && lag > self.cfg.maximum_lag_on_failover_bytes {
@@ -75,7 +80,12 @@ impl HaAgent {
         // may be promoted; if it is dead or `nofailover`, race as usual (Patroni
         // `manual_failover_process_no_leader`).
         if let Some(candidate) = self.view.switchover.as_ref().map(|s| s.to.clone()).filter(|to| *to != me.name) {
-            let promotable = |r: &MemberState| r.role != PgRole::Stopped && !r.nofailover && r.failover_priority > 0;
+            // Under synchronous_mode a target outside the sync key may not race: do not wait
+            // for it.
+            let in_sync = !self.cfg.synchronous_mode
+                || self.view.sync.as_ref().is_none_or(|s| s.leader == candidate || s.standbys.contains(&candidate));
+            let promotable =
+                |r: &MemberState| in_sync && r.role != PgRole::Stopped && !r.nofailover && r.failover_priority > 0;
             if replies.iter().any(|r| r.name == candidate && promotable(r)) {
                 out.push(HaOutput::Event(format!("not a candidate: switchover to {candidate}")));
                 return self.publish(now, pg, out);

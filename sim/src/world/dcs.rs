@@ -66,6 +66,11 @@ impl Dcs {
         self.leader.as_ref().map(|(_, until)| *until)
     }
 
+    /// The `sync` key's members (Patroni's REST API checks a switchover candidate against it).
+    pub fn sync_standbys(&self) -> &[String] {
+        self.sync.as_ref().map_or(&[], |s| s.standbys.as_slice())
+    }
+
     pub fn set_switchover(&mut self, from: String, to: String) {
         self.switchover = Some(Switchover { from, to });
     }

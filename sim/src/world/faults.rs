@@ -72,9 +72,15 @@ impl World {
             }
             FaultKind::Switchover { node } => {
                 // `patronictl switchover` writes the failover key: it fails while the DCS is down.
+                let sync_mode = self.scenario.ha.as_ref().is_some_and(|h| h.synchronous_mode);
                 if let Some(ha) = self.ha.as_mut().filter(|ha| ha.dcs.up) {
                     let to = self.scenario.cluster.nodes[node].clone();
-                    if let Some(from) = ha.dcs.leader(self.now_ns) {
+                    if sync_mode && !ha.dcs.sync_standbys().contains(&to) {
+                        // Patroni's `POST /switchover` answers 412: "candidate name does not
+                        // match with sync_standby" (patroni/api.py).
+                        let refused = format!("switchover to {to} refused: not a synchronous standby");
+                        self.ha_log.push((self.now_ns, refused));
+                    } else if let Some(from) = ha.dcs.leader(self.now_ns) {
                         ha.dcs.set_switchover(from, to);
                     }
                 }
