@@ -4,7 +4,10 @@
 //! to a standby, round robin, as the Django router in the seed document does); `round_robin`
 //! (reads across every node); `read_your_writes` (a session reads from a standby only once its
 //! replay LSN has reached the session's last commit LSN, waiting up to a bound, else from the
-//! primary); `lag_aware` (PgPool-II: skip standbys whose lag exceeds `delay_threshold`).
+//! primary); `lag_aware` (PgPool-II: skip standbys whose lag exceeds `delay_threshold`);
+//! `pin_after_write` (django-multidb-router's `PinningRouterMiddleware`: after a write, the
+//! session's reads go to the primary for `pin_duration`, 15 s by default there, then to a
+//! replica: read-your-writes only while replication lag stays below the pin).
 
 use crate::io::{ClientId, ErrorKind, Instant, Output, Reply, TimerId};
 use crate::lsn::Lsn;
@@ -17,15 +20,17 @@ pub enum RouterKind {
     RoundRobin,
     ReadYourWrites,
     LagAware,
+    PinAfterWrite,
 }
 
 impl RouterKind {
-    pub const ALL: [RouterKind; 5] = [
+    pub const ALL: [RouterKind; 6] = [
         RouterKind::Primary,
         RouterKind::Replica,
         RouterKind::RoundRobin,
         RouterKind::ReadYourWrites,
         RouterKind::LagAware,
+        RouterKind::PinAfterWrite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +40,7 @@ impl RouterKind {
             RouterKind::RoundRobin => "round_robin",
             RouterKind::ReadYourWrites => "read_your_writes",
             RouterKind::LagAware => "lag_aware",
+            RouterKind::PinAfterWrite => "pin_after_write",
         }
     }
 

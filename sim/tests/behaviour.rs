@@ -262,3 +262,15 @@ fn an_archive_outage_grows_pg_wal_and_the_archive_lag_then_drains() {
     assert!(c.lag_bytes.max < 3 * 1024 * 1024, "a segment or two behind: {}", c.lag_bytes.max);
     assert!(c.segments_archived >= a.segments_archived, "everything gets archived either way");
 }
+
+/// `pin_after_write` (django-multidb-router): reads go to the primary for `pin_duration` after
+/// the session's write. A pin longer than the replication lag keeps read-your-writes; one
+/// shorter than it does not.
+#[test]
+fn pinning_reads_after_a_write_keeps_read_your_writes_only_while_the_pin_outlasts_the_lag() {
+    let pinned = common::run("read-your-writes", 42, &["workload.router=pin_after_write"]);
+    assert_eq!(pinned.invariants["read_your_writes"], "ok");
+    let short = common::run("read-your-writes", 42, &["workload.router=pin_after_write", "workload.pin_duration=2ms"]);
+    assert_eq!(short.invariants["read_your_writes"], "violated");
+    assert_eq!(pinned.commits, short.commits, "the same writes");
+}

@@ -58,6 +58,9 @@ const SUGGESTED: &[Suggested] = &[
     ("promotion-time", 1, &["disk.fsync.p50=0.2ms", "disk.fsync.p99=1ms"], true, |s| {
         s.promotions.len() == 1 && s.promotions[0].promotion_duration_ns.is_some_and(|ns| ns < 5_000_000)
     }),
+    ("read-your-writes", 42, &["workload.router=pin_after_write", "workload.pin_duration=2ms"], false, |s| {
+        s.expectations.iter().filter(|e| !e.ok).all(|e| e.name == "read_your_writes")
+    }),
     ("read-your-writes", 42, &["workload.router=replica"], false, |s| {
         s.expectations.iter().filter(|e| !e.ok).all(|e| e.name == "read_your_writes")
     }),

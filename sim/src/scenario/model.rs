@@ -232,6 +232,9 @@ pub struct Workload {
     /// Sessions that `SET synchronous_commit`: the first `count` sessions use `level`, the
     /// next group the next level, in `SyncCommitLevel::ALL` order; the rest use the server's.
     pub session_synchronous_commit: Vec<(repsim_engine::config::SyncCommitLevel, u32)>,
+    /// `pin_after_write`: how long a session's reads stay on the primary after its write.
+    /// Default 15s (django-multidb-router's `MULTIDB_PINNING_SECONDS`).
+    pub pin_duration_ns: u64,
     /// A client that has waited this long for an answer sends a cancel request (libpq
     /// `PQcancel`); 0: never.
     pub cancel_after_ns: u64,

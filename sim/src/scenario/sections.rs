@@ -250,6 +250,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "session_synchronous_commit",
     "read_duration",
     "cancel_after",
+    "pin_duration",
 ];
 
 pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
@@ -268,6 +269,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
         session_synchronous_commit: Vec::new(),
         read_duration: None,
         cancel_after_ns: 0,
+        pin_duration_ns: 15 * 1_000_000_000,
     };
     let Some(field) = top.get("workload") else {
         return Ok(w);
@@ -286,6 +288,7 @@ pub(crate) fn read_workload(top: &Section) -> Result<Workload, Diag> {
     s.set("read_wait", &mut w.read_wait_ns, Field::duration_ns)?;
     s.set("statement_timeout", &mut w.statement_timeout_ns, Field::duration_ns)?;
     s.set("cancel_after", &mut w.cancel_after_ns, Field::duration_ns)?;
+    s.set("pin_duration", &mut w.pin_duration_ns, Field::duration_ns)?;
     s.set("read_duration", &mut w.read_duration, |f| super::dist::read_dist(f).map(Some))?;
     if let Some(groups) = s.get("session_synchronous_commit") {
         w.session_synchronous_commit = read_session_levels(&groups, w.clients)?;

@@ -147,6 +147,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::hot_standby(&mut text, rng);
     late::archive(&mut text, rng, &shape);
     late::cascade(&mut text, rng, &shape);
+    late::pin_router(&mut text, rng);
     text
 }
 

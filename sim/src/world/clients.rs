@@ -55,10 +55,12 @@ impl World {
     /// now (routers come with failover).
     /// Where an operation goes. Writes go to the primary; reads as the router says. A router
     /// that finds no standby sends the read to the primary.
-    pub(crate) fn route(&mut self, op: &Op) -> Option<NodeId> {
+    pub(crate) fn route(&mut self, op: &Op, session: u32) -> Option<NodeId> {
         use repsim_engine::client::RouterKind;
         let router = self.scenario.workload.router;
-        if op.is_write() || router == RouterKind::Primary {
+        let pinned =
+            router == RouterKind::PinAfterWrite && self.now_ns < self.sessions[session as usize].pinned_until_ns;
+        if op.is_write() || router == RouterKind::Primary || pinned {
             return self.router_primary;
         }
         let primary = self.router_primary;
@@ -91,7 +93,7 @@ impl World {
         if planned.op.is_write() {
             self.metrics.unavailable.invoked(planned.intended_ns);
         }
-        let Some(node) = self.route(&planned.op) else {
+        let Some(node) = self.route(&planned.op, session) else {
             // The proxy has no healthy primary: the connection is refused at once.
             let at = self.now_ns + self.net.sample_client_latency(None);
             let op_id = planned.op_id;

@@ -105,7 +105,7 @@ impl World {
             ha.dcs.up = true;
         }
         for node in 0..self.nodes.len() {
-            self.nodes[node].disk.slow(1.0, 0);
+            self.nodes[node].disk.heal();
             if self.nodes[node].paused_until_ns > self.now_ns {
                 self.nodes[node].paused_until_ns = self.now_ns;
                 self.release_held_events(node as NodeId);

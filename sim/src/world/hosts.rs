@@ -285,8 +285,12 @@ impl World {
 
     pub(crate) fn boot(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node as usize];
-        if slot.engine.is_some() || !slot.host_up || slot.disk_replaced {
-            return; // an empty, replaced disk is cloned first (`reclone_replaced_disk`)
+        // An empty, replaced disk is cloned first (`reclone_replaced_disk`); while a clone or a
+        // rewind copies data, PostgreSQL is not started on the half-copied directory (the copy
+        // starts it when it lands; swarm seed 10580: settle booted it mid-copy, the PANIC that
+        // followed dropped the copy, and the spare never came up).
+        if slot.engine.is_some() || !slot.host_up || slot.disk_replaced || slot.busy {
+            return;
         }
         slot.timers.clear();
         slot.diverged = false;

@@ -65,6 +65,8 @@ impl World {
                 });
                 if !abandoned {
                     self.sessions[session as usize].last_commit = (*timeline, *commit_lsn);
+                    self.sessions[session as usize].pinned_until_ns =
+                        self.now_ns.saturating_add(self.scenario.workload.pin_duration_ns);
                     self.reads.write_acked(session, *key, *write_id, *commit_lsn, self.now_ns);
                 }
             }

@@ -14,6 +14,8 @@ pub struct Session {
     /// The timeline and commit LSN of the session's last acknowledged write (read-your-writes
     /// by LSN); LSN 0 before the first.
     pub last_commit: (u32, repsim_engine::Lsn),
+    /// `pin_after_write`: the session's reads go to the primary until then.
+    pub pinned_until_ns: u64,
 }
 
 pub struct InFlight {

@@ -166,6 +166,7 @@ mod tests {
             session_synchronous_commit: Vec::new(),
             read_duration: None,
             cancel_after_ns: 0,
+            pin_duration_ns: 15_000_000_000,
         }
     }
 

@@ -119,6 +119,22 @@ pub(super) fn cascade(text: &mut String, rng: &mut Rng, s: &Shape) {
     }
 }
 
+/// `pin_after_write` (issue 15.4) replaces a replica-reading router in some seeds.
+pub(super) fn pin_router(text: &mut String, rng: &mut Rng) {
+    if !rng.chance(0.1) {
+        return;
+    }
+    let pin_ms = pick(rng, &[1, 10, 100, 1_000, 15_000]);
+    for router in ["replica", "round_robin", "lag_aware"] {
+        let line = format!("router = \"{router}\"\n");
+        if text.contains(&line) {
+            *text = text.replace(&line, "router = \"pin_after_write\"\n");
+            insert_into_section(text, "[workload]", &format!("pin_duration = \"{}\"\n", dur(pin_ms * MS_NS)));
+            return;
+        }
+    }
+}
+
 /// Appends `lines` (each ending in a newline) at the end of section `header` of `text`.
 fn insert_into_section(text: &mut String, header: &str, lines: &str) {
     let start = text.find(&format!("\n{header}\n")).expect("the section was drawn") + 1;
