@@ -201,7 +201,19 @@ impl WalLog {
     /// already hold are compared instead (PostgreSQL re-receives identical bytes after a
     /// reconnect); a mismatch is reported, never silently overwritten.
     pub fn receive(&mut self, at: Lsn, data: &[u8]) -> Result<(), Lsn> {
-        assert!(at >= self.start, "received WAL below what we hold");
+        // Bytes below what we hold were held, replayed and recycled: a stream asked for before
+        // `restore_command` brought the standby further can still deliver them (swarm seed
+        // 9206). They are dropped, as a walreceiver overwrites a recycled segment file and
+        // replay never reads it again.
+        let (at, data) = if at < self.start {
+            let skip = (self.start.0 - at.0) as usize;
+            if skip >= data.len() {
+                return Ok(());
+            }
+            (self.start, &data[skip..])
+        } else {
+            (at, data)
+        };
         let end = self.end();
         let overlap = end.0.saturating_sub(at.0).min(data.len() as u64) as usize;
         if overlap > 0 {
@@ -448,6 +460,25 @@ mod tests {
         assert_eq!(log.start(), Lsn(3 * seg));
         assert!(log.read(Lsn(2 * seg), Lsn(3 * seg)).is_none());
         assert!(log.read(Lsn(3 * seg), Lsn(3 * seg + 10)).is_some());
+    }
+
+    /// A stream asked for before `restore_command` brought the standby past (and recycled) that
+    /// position delivers bytes below what the log holds: they are dropped, the rest is taken.
+    #[test]
+    fn receive_drops_bytes_below_what_the_log_holds() {
+        let seg = 4096;
+        let mut upstream = WalLog::new(seg, Lsn(seg), Lsn::INVALID);
+        while upstream.end().0 < 4 * seg {
+            upstream.append(1, insert(1));
+        }
+        let mut standby = WalLog::new(seg, Lsn(seg), Lsn::INVALID);
+        standby.receive(Lsn(seg), &upstream.read(Lsn(seg), Lsn(3 * seg)).unwrap()).unwrap();
+        standby.remove_segments_before(Lsn(3 * seg));
+        let late = upstream.read(Lsn(2 * seg), Lsn(3 * seg + 100)).unwrap();
+        assert_eq!(standby.receive(Lsn(2 * seg), &late), Ok(()));
+        assert_eq!(standby.end(), Lsn(3 * seg + 100));
+        assert_eq!(standby.read(Lsn(3 * seg), Lsn(3 * seg + 100)), upstream.read(Lsn(3 * seg), Lsn(3 * seg + 100)));
+        assert_eq!(standby.receive(Lsn(seg), &[1, 2, 3]), Ok(()), "wholly below: nothing to take");
     }
 
     #[test]
