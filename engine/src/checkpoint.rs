@@ -123,8 +123,10 @@ impl Node {
             return;
         }
         let redo = self.wal.end();
-        if self.checkpointer.last.is_some_and(|c| c.checkpoint_lsn == self.wal.last_record_start()) {
-            return; // nothing happened since the last checkpoint (PostgreSQL skips it too)
+        if self.checkpointer.last.is_some_and(|c| c.checkpoint_lsn == self.wal.last_important_start()) {
+            // Nothing happened since the last checkpoint but, perhaps, a segment switch:
+            // PostgreSQL skips it too (`CreateCheckPoint`, `GetLastImportantRecPtr`).
+            return;
         }
         let data_file_id = self.checkpointer.next_data_file_id;
         let control = ControlFile {

@@ -90,6 +90,9 @@ pub struct NodeConfig {
     pub max_standby_streaming_delay_ns: Option<u64>,
     /// `archive_mode` (off): a primary archives every completed WAL segment (`archiver.rs`).
     pub archive_mode: bool,
+    /// `archive_timeout` (0: off): a primary switches to a new segment once this long has
+    /// passed since the last switch, if WAL was written meanwhile (`archiver.rs`).
+    pub archive_timeout_ns: u64,
     /// `restore_command` is set: a standby that cannot stream restores segments from the
     /// archive (`restore.rs`).
     pub restore_command: bool,
@@ -133,6 +136,7 @@ impl NodeConfig {
             statement_timeout_ns: 0,
             hot_standby_feedback: false,
             archive_mode: false,
+            archive_timeout_ns: 0,
             restore_command: false,
             max_standby_streaming_delay_ns: Some(30 * SECOND_NS),
             replication_slots: false,

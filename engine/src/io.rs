@@ -58,6 +58,8 @@ pub enum TimerId {
     StandbyLimit,
     /// The archiver wakes after a failed `archive_command` (`archiver.rs`).
     Archiver,
+    /// The checkpointer's `archive_timeout` check (`CheckArchiveTimeout`).
+    ArchiveTimeout,
 }
 
 /// Work the node's CPU must do before the engine continues it (replay is single-threaded, as

@@ -267,6 +267,7 @@ impl Node {
             TimerId::QueryEnd => self.finish_queries(now, out),
             TimerId::StandbyLimit => self.kick_replay(now, out),
             TimerId::Archiver => self.archive_next(now, out),
+            TimerId::ArchiveTimeout => self.check_archive_timeout(now, out),
         }
     }
 

@@ -93,7 +93,7 @@ impl Replay {
             RecordBody::EndOfRecovery { .. } | RecordBody::FullPageImage { .. } => Applied::Nothing,
             // Dead versions are not kept in the store; a standby's conflicts with the cleanup
             // were resolved before it was applied (`query.rs`).
-            RecordBody::Prune { .. } => Applied::Nothing,
+            RecordBody::Prune { .. } | RecordBody::Switch => Applied::Nothing,
         }
     }
 

@@ -48,8 +48,8 @@ pub struct ArchiverRow {
     pub last_failed_time_ns: Option<u64>,
     /// Not a column: the oldest segment not archived yet (`None`: this node does not archive).
     pub next_segno: Option<u64>,
-    /// Not a column: when the oldest complete segment not archived yet became complete.
-    pub oldest_ready_since_ns: Option<u64>,
+    /// Not a column: when WAL first went into the oldest segment not archived yet.
+    pub oldest_unarchived_since_ns: Option<u64>,
 }
 
 /// What an operator sees of a node (`pg_current_wal_lsn()`, `pg_last_wal_replay_lsn()`, …).
@@ -141,7 +141,7 @@ impl Node {
             last_failed_wal: a.last_failed.and_then(|(f, _)| name(f)),
             last_failed_time_ns: a.last_failed.map(|(_, at)| at),
             next_segno: a.next_segno.filter(|_| self.cfg.archive_mode),
-            oldest_ready_since_ns: self.archive_ready_since_ns(),
+            oldest_unarchived_since_ns: self.archive_oldest_unarchived_since_ns(),
         }
     }
 

@@ -174,3 +174,43 @@ fn a_standby_restores_recycled_segments_from_the_archive_then_streams() {
     h.settle();
     assert_eq!(h.node(1).status().replay_lsn, h.node(P).status().flush_lsn, "caught up by streaming");
 }
+
+/// `archive_timeout`: a segment with WAL in it is switched once the timeout has passed since
+/// the last switch (XLOG_SWITCH, the rest of it zeros), completes, and is archived; an idle
+/// segment is not; a standby replays across the switch.
+#[test]
+fn archive_timeout_closes_a_segment_early_so_it_is_archived() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.wal_segment_size_bytes = SEG;
+    cfg.archive_mode = true;
+    cfg.archive_timeout_ns = 60 * SECOND_NS;
+    let image = fresh_image(&cfg);
+    let mut scfg = standby_cfg(1, NAMES);
+    scfg.wal_segment_size_bytes = SEG;
+    let mut h = Harness::new();
+    h.start(cfg, image.clone());
+    h.start(scfg, image);
+    h.settle();
+    h.write(P, 1, vec![insert(1, 1, 100)]);
+    h.settle();
+    let before = h.node(P).status().insert_lsn;
+    assert_eq!(before.segment(SEG), 1, "well inside segment 1");
+    let outs = h.fire(P, TimerId::ArchiveTimeout);
+    assert_eq!(h.node(P).status().insert_lsn.0, 2 * SEG, "switched: WAL continues at segment 2");
+    let mut asked = archive_requests(&outs);
+    asked.extend(archive_requests(&h.complete_all_io(P)));
+    assert_eq!(asked, vec![1], "the switched segment is complete once flushed");
+    h.settle();
+    assert_eq!(h.node(1).status().replay_lsn.0, 2 * SEG, "the standby replays across the switch");
+    h.write(P, 2, vec![insert(2, 2, 100)]);
+    h.settle();
+    assert!(h.node(1).store().get(TABLE, 2).is_some(), "and what follows it");
+    // Nothing written since the switch except this record: one more minute switches again; a
+    // minute with nothing written does not.
+    done(&mut h, 1, true);
+    h.fire(P, TimerId::ArchiveTimeout);
+    let after = h.node(P).status().insert_lsn;
+    assert_eq!(after.0, 3 * SEG);
+    h.fire(P, TimerId::ArchiveTimeout);
+    assert_eq!(h.node(P).status().insert_lsn, after, "an idle segment is not switched");
+}

@@ -174,8 +174,8 @@ pub struct Metrics {
     pub replay_conflict_waits: u64,
     pub replay_conflict_wait_max_ns: u64,
     /// The archive's lag behind the application's primary, sampled once a second: bytes of
-    /// flushed WAL not archived, and (as `replay_lag_ns`) the age of the oldest complete
-    /// segment not archived.
+    /// flushed WAL not archived, and (as `replay_lag_ns`) the age of the oldest WAL not
+    /// archived.
     pub archive_lag: StandbyLag,
     /// The most WAL the application's primary held in `pg_wal` at a sample.
     pub pg_wal_max_bytes: u64,

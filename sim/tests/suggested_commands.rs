@@ -29,6 +29,10 @@ const SUGGESTED: &[Suggested] = &[
     ("statement-timeout", 1, &["workload.statement_timeout=0", "workload.cancel_after=2s"], true, |s| {
         s.cancel_requests == 80 && s.committed_locally_unconfirmed == 80 && s.lost_acked_writes_by_level.local == 16
     }),
+    ("archive-timeout", 1, &["replication.archive_timeout=60s"], true, |s| {
+        let a = s.archive.expect("archive_mode is on");
+        a.segments_archived >= 9 && a.lag_ns.max < 62_000_000_000 && a.bytes_archived >= 9 * 16 * 1024 * 1024
+    }),
     ("archive-outage", 1, &["archive.bandwidth=100kB"], true, |s| {
         let a = s.archive.expect("archive_mode is on");
         a.segments_archived < 30 && a.lag_bytes.p50 > 10_000_000

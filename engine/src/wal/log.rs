@@ -46,6 +46,9 @@ pub struct WalLog {
     store: BlockStore,
     /// `WAL_PAGE_BYTES`, or the segment size where that is smaller (unit tests).
     page_bytes: u64,
+    /// Start of the last "important" record (`XLogGetLastImportantRecPtr`): any but a segment
+    /// switch, which an idle server's checkpoint and `archive_timeout` do not count as work.
+    last_important_start: Lsn,
 }
 
 impl WalLog {
@@ -68,6 +71,7 @@ impl WalLog {
             last_record_start,
             store,
             page_bytes: WAL_PAGE_BYTES.min(segment_size_bytes),
+            last_important_start: last_record_start,
         }
     }
 
@@ -146,6 +150,11 @@ impl WalLog {
         self.last_record_start
     }
 
+    /// Start of the last record that is not a segment switch.
+    pub fn last_important_start(&self) -> Lsn {
+        self.last_important_start
+    }
+
     /// Full blocks at the front of the tail become shared blocks.
     fn seal(&mut self) {
         while self.tail.len() >= self.block_bytes {
@@ -173,6 +182,9 @@ impl WalLog {
             at = self.end().0;
         }
         let start = Lsn(at);
+        if body != record::RecordBody::Switch {
+            self.last_important_start = start;
+        }
         let record = Record { xid, prev: self.last_record_start, body };
         let encoded_from = self.tail.len();
         let len = record::encode(&record, &mut self.tail);
@@ -237,6 +249,7 @@ impl WalLog {
     /// pointer right for a standby that is later promoted or decodes further.
     pub fn note_record_start(&mut self, start: Lsn) {
         self.last_record_start = start;
+        self.last_important_start = start;
     }
 
     /// The bytes `[from, to)` in pieces that each lie within one block (two logs' pieces of the
@@ -302,6 +315,24 @@ impl WalLog {
         Some(Cow::Owned(gathered))
     }
 
+    /// `XLOG_SWITCH`: appends the switch record and fills the rest of the segment with zeros
+    /// (`XLogWrite` zero-fills a switched segment's unused pages, headers left out here);
+    /// returns the record's start and the next segment's start, where WAL continues.
+    pub fn switch_segment(&mut self) -> (Lsn, Lsn) {
+        let (start, end) = self.append(0, record::RecordBody::Switch);
+        let next = Lsn(end.0.div_ceil(self.segment_size_bytes) * self.segment_size_bytes);
+        self.push_bytes(&vec![0u8; (next.0 - end.0) as usize]);
+        (start, next)
+    }
+
+    /// Where WAL continues after a record that ends at `end`: the next segment after a switch.
+    fn after(&self, record: &Record, end: Lsn) -> Lsn {
+        match record.body {
+            record::RecordBody::Switch => Lsn(end.0.div_ceil(self.segment_size_bytes) * self.segment_size_bytes),
+            _ => end,
+        }
+    }
+
     /// Decodes the record at position `at` (past the page header if `at` is a page start)
     /// whose predecessor starts at `prev`, looking no further than `limit` (e.g. the flush
     /// LSN). Returns the record, its start and its end.
@@ -315,7 +346,11 @@ impl WalLog {
         let in_page = Lsn(limit.0.min(page_end));
         let bytes = self.contiguous(start, in_page).ok_or(DecodeError::Invalid("WAL recycled"))?;
         match record::decode(&bytes, prev) {
-            Ok((record, len)) => return Ok((record, start, self.advance(start, len))),
+            Ok((record, len)) => {
+                let end = self.after(&record, self.advance(start, len));
+                // A switch's zero-filled rest of segment must be there too.
+                return if end > limit { Err(DecodeError::Torn) } else { Ok((record, start, end)) };
+            }
             Err(DecodeError::Torn) if in_page < limit => {}
             Err(e) => return Err(e),
         }
@@ -332,7 +367,10 @@ impl WalLog {
                 return Err(DecodeError::Invalid("WAL recycled"));
             }
             match record::decode(&gathered, prev) {
-                Ok((record, len)) => return Ok((record, start, self.advance(start, len))),
+                Ok((record, len)) => {
+                    let end = self.after(&record, self.advance(start, len));
+                    return if end > limit { Err(DecodeError::Torn) } else { Ok((record, start, end)) };
+                }
                 Err(DecodeError::Torn) if to < limit.0 => page_start += self.page_bytes,
                 Err(e) => return Err(e),
             }
@@ -351,6 +389,7 @@ impl WalLog {
             self.tail.truncate(keep - full * self.block_bytes);
         }
         self.last_record_start = last_record_start;
+        self.last_important_start = last_record_start;
     }
 
     /// Forgets whole segments below `keep_from` (a segment start). Returns the removed segment

@@ -92,6 +92,9 @@ pub enum RecordBody {
         conflict_horizon_xid: u32,
         removed: u32,
     },
+    /// `XLOG_SWITCH` (`archive_timeout` or `pg_switch_wal()`): the rest of this segment is
+    /// unused and the next record starts the next segment. Written outside any transaction.
+    Switch,
     /// A promotion ended recovery without a checkpoint (`XLOG_END_OF_RECOVERY`, written by
     /// `CreateEndOfRecoveryRecord` in xlog.c): the new timeline, the one it left, and the
     /// promoted node's clock. Replay does nothing with it.
@@ -129,6 +132,7 @@ fn kind_codes(body: &RecordBody) -> (u8, u8) {
         RecordBody::EndOfRecovery { .. } => (RM_XLOG, 0x90),
         RecordBody::FullPageImage { .. } => (RM_XLOG, 0xB0),
         RecordBody::Prune { .. } => (RM_HEAP2, 0x10),
+        RecordBody::Switch => (RM_XLOG, 0x40),
     }
 }
 
@@ -173,6 +177,7 @@ fn encode_body(body: &RecordBody, out: &mut Vec<u8>) {
             out.extend_from_slice(&removed.to_le_bytes());
             out.extend((0..removed * 2).map(|i| value_byte(u64::from(conflict_horizon_xid), i)));
         }
+        RecordBody::Switch => {}
         RecordBody::EndOfRecovery { timeline, prev_timeline, timestamp_ns } => {
             out.extend_from_slice(&timestamp_ns.to_le_bytes());
             out.extend_from_slice(&timeline.to_le_bytes());
@@ -305,6 +310,7 @@ fn decode_body(rmid: u8, info: u8, b: &[u8]) -> Result<RecordBody, DecodeError> 
             }
             Ok(RecordBody::Prune { conflict_horizon_xid: u32_at(b, 0), removed })
         }
+        (RM_XLOG, 0x40) => Ok(RecordBody::Switch),
         (RM_XLOG, 0x90) => {
             need(16)?;
             Ok(RecordBody::EndOfRecovery {
@@ -343,6 +349,7 @@ mod tests {
             Record { xid: 8, prev: Lsn(600), body: RecordBody::FullPageImage { table: 2, page: 7, image_len: 300 } },
             Record { xid: 8, prev: Lsn(700), body: RecordBody::FullPageImage { table: 2, page: 8, image_len: 0 } },
             Record { xid: 0, prev: Lsn(800), body: RecordBody::Prune { conflict_horizon_xid: 41, removed: 3 } },
+            Record { xid: 0, prev: Lsn(900), body: RecordBody::Switch },
         ]
     }
 

@@ -238,6 +238,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 .sum::<u64>()
                 .max(world.archive.refused),
             segments_restored: world.archive.restores,
+            bytes_archived: world.archive.bytes,
             lag_bytes: m.archive_lag.lag_bytes.spread(),
             lag_ns: m.archive_lag.replay_lag_ns.spread(),
             pg_wal_max_bytes: m.pg_wal_max_bytes,

@@ -152,9 +152,12 @@ pub struct ArchiveSummary {
     /// Segments standbys restored from the archive (`restore_command`).
     #[serde(default)]
     pub segments_restored: u64,
+    /// Bytes uploaded (a segment `archive_timeout` closed early costs its full size).
+    #[serde(default)]
+    pub bytes_archived: u64,
     /// Flushed WAL on the application's primary not archived yet, sampled once a second.
     pub lag_bytes: Spread,
-    /// The age of the oldest complete segment not archived yet.
+    /// The age of the oldest WAL not archived yet (since its segment began).
     pub lag_ns: Spread,
     /// The most WAL the application's primary held in `pg_wal`.
     pub pg_wal_max_bytes: u64,
@@ -166,11 +169,14 @@ impl ArchiveSummary {
         let l = &self.lag_bytes;
         [
             format!(
-                "| archive: segments archived / failed attempts / restored by standbys | {} / {} / {} |",
-                self.segments_archived, self.failed_attempts, self.segments_restored
+                "| archive: segments archived ({:.1} MiB) / failed attempts / restored by standbys | {} / {} / {} |",
+                self.bytes_archived as f64 / 1048576.0,
+                self.segments_archived,
+                self.failed_attempts,
+                self.segments_restored
             ),
             format!(
-                "| archive lag bytes p50 / p99 / max (age of the oldest unarchived segment, max) | {} / {} / {} ({}) |",
+                "| archive lag bytes p50 / p99 / max (age of the oldest unarchived WAL, max) | {} / {} / {} ({}) |",
                 l.p50,
                 l.p99,
                 l.max,

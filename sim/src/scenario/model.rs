@@ -137,6 +137,9 @@ pub struct Replication {
     pub max_standby_streaming_delay_ns: Option<u64>,
     /// `archive_mode` (default off): the primary archives every completed WAL segment.
     pub archive_mode: bool,
+    /// `archive_timeout` (default 0: off): a primary closes a segment this long after the last
+    /// switch if WAL was written meanwhile, so that it is archived.
+    pub archive_timeout_ns: u64,
     /// `restore_command` set (default off): a standby that cannot stream restores WAL
     /// segments from the archive.
     pub restore_command: bool,

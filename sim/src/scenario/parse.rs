@@ -178,6 +178,7 @@ const REPLICATION_KEYS: &[&str] = &[
     "max_standby_streaming_delay",
     "archive_mode",
     "restore_command",
+    "archive_timeout",
 ];
 
 /// PostgreSQL's defaults, taken from the engine's so that there is one list of them.
@@ -205,6 +206,7 @@ fn default_replication() -> Replication {
         max_standby_streaming_delay_ns: d.max_standby_streaming_delay_ns,
         archive_mode: d.archive_mode,
         restore_command: d.restore_command,
+        archive_timeout_ns: d.archive_timeout_ns,
     }
 }
 
@@ -237,6 +239,7 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     s.set("hot_standby_feedback", &mut r.hot_standby_feedback, Field::bool)?;
     s.set("archive_mode", &mut r.archive_mode, Field::bool)?;
     s.set("restore_command", &mut r.restore_command, Field::bool)?;
+    s.set("archive_timeout", &mut r.archive_timeout_ns, |f| f.interval_ns(true))?;
     if let Some(field) = s.get("max_standby_streaming_delay") {
         r.max_standby_streaming_delay_ns = read_standby_delay(&field)?;
     }

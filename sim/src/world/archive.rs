@@ -111,7 +111,7 @@ impl World {
         let status = engine.status();
         let lag_bytes = status.flush_lsn.0.saturating_sub(next * segment);
         let lag_ns = a
-            .oldest_ready_since_ns
+            .oldest_unarchived_since_ns
             .map_or(0, |since| self.nodes[primary].clock.local(self.now_ns).saturating_sub(since));
         self.metrics.archive_lag.sample(self.now_ns, lag_bytes, [None, None, Some(lag_ns)]);
         let held = status.insert_lsn.0.saturating_sub(status.wal_start_lsn.0);

@@ -90,6 +90,7 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
             c.hot_standby_feedback = r.hot_standby_feedback;
             c.archive_mode = r.archive_mode;
             c.restore_command = r.restore_command;
+            c.archive_timeout_ns = r.archive_timeout_ns;
             c.max_standby_streaming_delay_ns = r.max_standby_streaming_delay_ns;
             c
         })
