@@ -103,6 +103,27 @@ pub fn excuse(end: &EndState) -> Option<String> {
             n.name
         ));
     }
+    // Patroni demotes a leader that cannot reach the DCS (so that no two primaries run); it
+    // takes the key back at a later loop, and nobody else may take it before the lease
+    // expires. A demotion within the last ttl + loop_wait of the run may still be in that
+    // window (swarm seed 3735: 20 % packet loss against a 1 s retry_timeout flaps on DCS
+    // timeouts into settle).
+    if let (true, None, Some(ha)) = (end.ha, end.final_primary(), end.scenario.ha.as_ref()) {
+        let end_ns = end.scenario.duration_ns + end.scenario.settle_ns;
+        let window_ns = ha.ttl_ns + ha.loop_wait_ns;
+        let lost_dcs = end.nodes.iter().find(|n| {
+            n.last_ha_event.is_some_and(|e| e.contains("demoting: lost contact with the DCS"))
+                && n.last_ha_event_ns.is_some_and(|at| at + window_ns >= end_ns)
+        });
+        if let Some(n) = lost_dcs {
+            return Some(format!(
+                "{} demoted itself when it lost contact with the DCS at {:.3} s, within ttl + loop_wait of \
+                 the end, and had not taken the leader key back: a longer settle judges it",
+                n.name,
+                n.last_ha_event_ns.unwrap_or(0) as f64 / 1e9
+            ));
+        }
+    }
     let disk_lost = end.nodes.iter().any(|n| !n.disk_losses_ns.is_empty());
     let refused = |n: &crate::check::view::NodeView| n.last_ha_event.is_some_and(|e| e.contains("not a candidate"));
     let running: Vec<_> = end.nodes.iter().filter(|n| n.engine.is_some()).collect();

@@ -23,8 +23,10 @@ pub struct NodeView<'a> {
     pub wal_removed: bool,
     /// Its disk still has an operation queued at the end.
     pub disk_busy: bool,
-    /// The last thing its HA agent decided, if it has one (failed DCS requests skipped).
+    /// The last thing its HA agent decided, if it has one (failed DCS requests skipped), and
+    /// when.
     pub last_ha_event: Option<&'a str>,
+    pub last_ha_event_ns: Option<u64>,
     /// Its HA agent found it diverged and may neither rewind nor re-clone it.
     pub needs_reinit: bool,
 }

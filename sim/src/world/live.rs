@@ -99,8 +99,8 @@ impl World {
             self.ha_log
                 .iter()
                 .rev()
-                .filter_map(|(_, text)| text.strip_prefix(prefix.as_str()))
-                .find(|text| !text.starts_with("DCS request"))
+                .filter_map(|(at, text)| text.strip_prefix(prefix.as_str()).map(|t| (*at, t)))
+                .find(|(_, text)| !text.starts_with("DCS request"))
         };
         EndState {
             scenario: &self.scenario,
@@ -118,7 +118,8 @@ impl World {
                     disk_losses_ns: &slot.disk_losses_ns,
                     wal_removed: slot.wal_removed,
                     disk_busy: slot.disk.is_busy(),
-                    last_ha_event: last_ha_event(&slot.name),
+                    last_ha_event: last_ha_event(&slot.name).map(|(_, text)| text),
+                    last_ha_event_ns: last_ha_event(&slot.name).map(|(at, _)| at),
                     needs_reinit: self
                         .ha
                         .as_ref()
