@@ -39,13 +39,10 @@ pub struct Archiver {
     /// Segments below this were complete when the archiver last looked (its wake-up signal).
     complete_below: u64,
     /// Segments not archived yet, with when WAL first went into them (the archive lag in time
-    /// is the oldest one's age: how old the oldest WAL missing from the archive is). Bounded by
-    /// the segments `pg_wal` holds.
+    /// is the oldest one's age: how old the oldest WAL missing from the archive is). The last
+    /// is the segment WAL goes into now, and since when (the last segment switch): it is never
+    /// archived yet. Bounded by the segments `pg_wal` holds.
     opened_at: VecDeque<(u64, u64)>,
-    /// The segment WAL is being inserted into, and since when (the last segment switch).
-    current_segment: Option<(u64, u64)>,
-    /// Segments `archive_timeout` switched.
-    pub forced_switches: u64,
     /// `pg_stat_archiver`.
     pub archived_count: u64,
     pub failed_count: u64,
@@ -72,10 +69,9 @@ impl Node {
     /// Notes when the insert position entered its segment (the last switch, natural or forced).
     fn note_current_segment(&mut self, now: Instant) -> (u64, u64) {
         let segno = self.wal.end().0 / self.cfg.wal_segment_size_bytes;
-        match self.archiver.current_segment {
-            Some((seen, since)) if seen == segno => (seen, since),
+        match self.archiver.opened_at.back() {
+            Some(&(seen, since)) if seen == segno => (seen, since),
             _ => {
-                self.archiver.current_segment = Some((segno, now.0));
                 self.archiver.opened_at.push_back((segno, now.0));
                 (segno, now.0)
             }
@@ -100,8 +96,6 @@ impl Node {
         if now.0 >= next_check {
             if written {
                 self.wal.switch_segment();
-                self.archiver.forced_switches += 1;
-                self.archiver.current_segment = Some((segno + 1, now.0));
                 self.archiver.opened_at.push_back((segno + 1, now.0));
                 self.flush_wal(out);
             }
@@ -188,9 +182,12 @@ impl Node {
         self.archive_next(now, out);
     }
 
-    /// When WAL first went into the oldest segment not archived yet (`None`: not archiving).
-    pub(crate) fn archive_oldest_unarchived_since_ns(&self) -> Option<u64> {
-        self.archiver.opened_at.front().map(|(_, at)| *at)
+    /// The archive's progress without `pg_stat_archiver`'s file names (sampled every second):
+    /// the oldest segment not archived yet (`None`: this node does not archive), and when WAL
+    /// first went into it.
+    pub fn archive_progress(&self) -> (Option<u64>, Option<u64>) {
+        let next = self.archiver.next_segno.filter(|_| self.cfg.archive_mode);
+        (next, self.archiver.opened_at.front().map(|(_, at)| *at))
     }
 
     /// The first segment a checkpoint must keep for the archiver (`u64::MAX`: none).

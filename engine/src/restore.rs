@@ -16,8 +16,6 @@ use crate::node::{Node, Role};
 pub struct Restorer {
     /// The segment `restore_command` is running for.
     in_flight: Option<u64>,
-    /// Segments restored from the archive.
-    pub restored_segments: u64,
 }
 
 impl Node {
@@ -52,7 +50,6 @@ impl Node {
             let reason = format!("restored segment {segno} differs from local WAL");
             return self.stop_walreceiver(now, reason, out);
         }
-        self.restorer.restored_segments += 1;
         self.write_wal(out);
         self.try_restore(out);
     }

@@ -140,8 +140,8 @@ impl Node {
             failed_count: a.failed_count,
             last_failed_wal: a.last_failed.and_then(|(f, _)| name(f)),
             last_failed_time_ns: a.last_failed.map(|(_, at)| at),
-            next_segno: a.next_segno.filter(|_| self.cfg.archive_mode),
-            oldest_unarchived_since_ns: self.archive_oldest_unarchived_since_ns(),
+            next_segno: self.archive_progress().0,
+            oldest_unarchived_since_ns: self.archive_progress().1,
         }
     }
 

@@ -13,14 +13,31 @@ const NAMES: &[&str] = &["p", "s1"];
 const P: NodeId = 0;
 const SEG: u64 = 64 * 1024;
 
-fn archiving_primary() -> (Harness, NodeConfig) {
+/// A booted primary with 64 KB segments and unspread checkpoints, `tweak`ed.
+fn small_segment_primary(tweak: impl FnOnce(&mut NodeConfig)) -> (Harness, NodeConfig) {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
     cfg.wal_segment_size_bytes = SEG;
     cfg.checkpoint_completion_target = 0.0;
-    cfg.archive_mode = true;
+    tweak(&mut cfg);
     let mut h = Harness::new();
     h.start(cfg.clone(), fresh_image(&cfg));
     (h, cfg)
+}
+
+fn archiving_primary() -> (Harness, NodeConfig) {
+    small_segment_primary(|c| c.archive_mode = true)
+}
+
+/// Segments 1 to 4 archived, the insert position in segment 6, then a checkpoint after
+/// `checkpoint_timeout`: it may recycle what was archived.
+fn archive_four_then_checkpoint(h: &mut Harness, op: &mut u64) {
+    for segno in 1..=4 {
+        done(h, segno, true);
+    }
+    fill_to_segment(h, 6, op);
+    h.advance(301 * SECOND_NS);
+    h.fire(P, TimerId::Checkpoint);
+    h.complete_checkpoint(P);
 }
 
 fn archive_requests(outs: &[Output]) -> Vec<u64> {
@@ -89,13 +106,7 @@ fn a_failing_archive_keeps_its_wal_retries_then_sleeps_a_minute() {
     h.complete_checkpoint(P);
     assert_eq!(h.node(P).status().wal_start_lsn.segment(SEG), 1, "pg_wal keeps the unarchived segment");
     h.fire(P, TimerId::Archiver);
-    for segno in 1..=4 {
-        done(&mut h, segno, true);
-    }
-    fill_to_segment(&mut h, 6, &mut op);
-    h.advance(301 * SECOND_NS);
-    h.fire(P, TimerId::Checkpoint);
-    h.complete_checkpoint(P);
+    archive_four_then_checkpoint(&mut h, &mut op);
     let start_seg = h.node(P).status().wal_start_lsn.segment(SEG);
     let insert_seg = h.node(P).status().insert_lsn.segment(SEG);
     assert!(
@@ -107,11 +118,7 @@ fn a_failing_archive_keeps_its_wal_retries_then_sleeps_a_minute() {
 
 #[test]
 fn without_archive_mode_nothing_is_archived_and_wal_is_recycled() {
-    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
-    cfg.wal_segment_size_bytes = SEG;
-    cfg.checkpoint_completion_target = 0.0;
-    let mut h = Harness::new();
-    h.start(cfg.clone(), fresh_image(&cfg));
+    let (mut h, _) = small_segment_primary(|_| {});
     let mut op = 1;
     assert!(fill_to_segment(&mut h, 4, &mut op).is_empty());
     assert_eq!(h.node(P).pg_stat_archiver().next_segno, None);
@@ -130,13 +137,7 @@ fn a_standby_restores_recycled_segments_from_the_archive_then_streams() {
     fill_to_segment(&mut h, 5, &mut op);
     // The archive: what the primary's disk held before it recycled it.
     let archive = h.crash_image(P);
-    for segno in 1..=4 {
-        done(&mut h, segno, true);
-    }
-    fill_to_segment(&mut h, 6, &mut op);
-    h.advance(301 * SECOND_NS);
-    h.fire(P, TimerId::Checkpoint);
-    h.complete_checkpoint(P);
+    archive_four_then_checkpoint(&mut h, &mut op);
     assert!(h.node(P).status().wal_start_lsn.segment(SEG) > 1, "segment 1 is recycled on the primary");
 
     let mut scfg = standby_cfg(1, NAMES);

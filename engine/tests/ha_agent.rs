@@ -1035,8 +1035,9 @@ fn switchover_to_a_member_that_does_not_stream_is_not_started() {
     assert!(has_op(&ops, |op| matches!(op, DcsOp::PutStatus { .. })), "business as usual: {ops:?}");
 }
 
-#[test]
-fn synchronous_mode_switchover_needs_the_candidate_in_the_sync_key() {
+/// pg1 leads under synchronous_mode with pg3 synchronous and pg2 asynchronous, and a
+/// switchover to pg2 is asked for.
+fn sync_leader_asked_to_switch_over_to_async_pg2() -> (Rig, ClusterView) {
     let primary = PgState {
         synchronous_standby_names: first_one("pg3"),
         standbys: vec![row("pg2", true, "async", WAL), row("pg3", true, "sync", WAL)],
@@ -1044,7 +1045,12 @@ fn synchronous_mode_switchover_needs_the_candidate_in_the_sync_key() {
     };
     let mut v = switchover_view(Some("pg1"), "pg2");
     v.sync = sync_key("pg1", &["pg3"]);
-    let mut rig = Rig::new(sync_config("pg1"), primary);
+    (Rig::new(sync_config("pg1"), primary), v)
+}
+
+#[test]
+fn synchronous_mode_switchover_needs_the_candidate_in_the_sync_key() {
+    let (mut rig, v) = sync_leader_asked_to_switch_over_to_async_pg2();
     let (_, all) = rig.cycle(v);
     assert!(!pg_actions(&all).contains(&PgAction::GracefulStop), "{all:?}");
 }
@@ -1230,14 +1236,7 @@ fn synchronous_mode_members_do_not_wait_for_a_switchover_target_outside_the_sync
 
 #[test]
 fn synchronous_mode_the_leader_clears_a_switchover_to_an_asynchronous_member() {
-    let primary = PgState {
-        synchronous_standby_names: first_one("pg3"),
-        standbys: vec![row("pg2", true, "async", WAL), row("pg3", true, "sync", WAL)],
-        ..pg(PgRole::Primary)
-    };
-    let mut v = switchover_view(Some("pg1"), "pg2");
-    v.sync = sync_key("pg1", &["pg3"]);
-    let mut rig = Rig::new(sync_config("pg1"), primary);
+    let (mut rig, v) = sync_leader_asked_to_switch_over_to_async_pg2();
     let (ops, all) = rig.cycle(v);
     assert!(!pg_actions(&all).contains(&PgAction::GracefulStop), "{all:?}");
     assert!(has_op(&ops, |op| *op == DcsOp::ClearSwitchover), "{ops:?}");

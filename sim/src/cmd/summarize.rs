@@ -230,13 +230,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             }),
         archive: world.scenario.replication.archive_mode.then(|| ArchiveSummary {
             segments_archived: world.archive.uploads,
-            failed_attempts: world
-                .nodes
-                .iter()
-                .filter_map(|n| n.engine.as_ref())
-                .map(|e| e.pg_stat_archiver().failed_count)
-                .sum::<u64>()
-                .max(world.archive.refused),
+            failed_attempts: world.archive.failed_requests,
             segments_restored: world.archive.restores,
             bytes_archived: world.archive.bytes,
             lag_bytes: m.archive_lag.lag_bytes.spread(),

@@ -26,11 +26,12 @@ impl World {
         let done = |ok| EventKind::Input { node, incarnation, input: Input::ArchiveDone { file, ok } };
         let Some(bytes) = self.nodes[node as usize].disk.page_cache_view(file) else {
             // cp: cannot stat: No such file or directory.
+            self.archive.failed_requests += 1;
             return self.schedule(self.now_ns, done(false));
         };
         self.audit_archived_bytes(node, segno, &bytes);
         if self.archive.is_down(self.now_ns) {
-            self.archive.refused += 1;
+            self.archive.failed_requests += 1;
             let at = self.now_ns + self.archive.request_ns(0);
             return self.schedule(at, done(false));
         }
@@ -55,7 +56,7 @@ impl World {
     ) {
         let (timeline, segno) = file;
         let ok = if self.archive.is_down(self.now_ns) {
-            self.archive.refused += 1;
+            self.archive.failed_requests += 1;
             false
         } else {
             self.archive.put(file, len, print, content, self.now_ns)
@@ -105,14 +106,12 @@ impl World {
             return;
         }
         let Some(engine) = self.nodes[primary].engine.as_ref() else { return };
-        let a = engine.pg_stat_archiver();
-        let Some(next) = a.next_segno else { return };
+        let (Some(next), oldest_since_ns) = engine.archive_progress() else { return };
         let segment = self.scenario.replication.wal_segment_size_bytes;
         let status = engine.status();
         let lag_bytes = status.flush_lsn.0.saturating_sub(next * segment);
-        let lag_ns = a
-            .oldest_unarchived_since_ns
-            .map_or(0, |since| self.nodes[primary].clock.local(self.now_ns).saturating_sub(since));
+        let lag_ns =
+            oldest_since_ns.map_or(0, |since| self.nodes[primary].clock.local(self.now_ns).saturating_sub(since));
         self.metrics.archive_lag.sample(self.now_ns, lag_bytes, [None, None, Some(lag_ns)]);
         let held = status.insert_lsn.0.saturating_sub(status.wal_start_lsn.0);
         self.metrics.pg_wal_max_bytes = self.metrics.pg_wal_max_bytes.max(held);

@@ -5,7 +5,7 @@
 //! the bytes at `bandwidth`). `archive_down` makes it refuse every request for a while.
 //! Driven by `world/archive.rs`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use repsim_engine::wal::blocks::BlockStore;
 
@@ -19,37 +19,32 @@ pub struct ArchiveStore {
     spec: ArchiveSpec,
     rng: Rng,
     down_until_ns: u64,
-    /// `(timeline, segno)` -> `(length, fingerprint)`.
-    segments: BTreeMap<(u32, u64), (u64, u64)>,
-    /// The bytes of segments archived within `retention`, oldest first by archive time.
-    contents: BTreeMap<(u32, u64), ChunkedBytes>,
-    archived_order: VecDeque<(u64, (u32, u64))>,
+    /// `(segno, timeline)` -> `(length, fingerprint)`: a segment's copies next to each other.
+    segments: BTreeMap<(u64, u32), (u64, u64)>,
+    /// The bytes of segments archived within `retention`, and the order they came in.
+    contents: BTreeMap<(u64, u32), ChunkedBytes>,
+    archived_order: VecDeque<(u64, (u64, u32))>,
     interner: BlockStore,
     pub restores: u64,
-    /// Segment numbers with a copy on any timeline.
-    segnos: BTreeSet<u64>,
     pub uploads: u64,
-    pub refused: u64,
-    /// Uploads refused because a different copy of the segment was archived before.
-    pub overwrites_refused: u64,
+    /// `archive_command` runs that failed: the store down, or a different copy there.
+    pub failed_requests: u64,
     pub bytes: u64,
 }
 
 impl ArchiveStore {
     pub fn new(spec: ArchiveSpec, rng: Rng, interner: BlockStore) -> ArchiveStore {
         ArchiveStore {
-            contents: BTreeMap::new(),
-            archived_order: VecDeque::new(),
-            interner,
-            restores: 0,
             spec,
             rng,
             down_until_ns: 0,
             segments: BTreeMap::new(),
-            segnos: BTreeSet::new(),
+            contents: BTreeMap::new(),
+            archived_order: VecDeque::new(),
+            interner,
+            restores: 0,
             uploads: 0,
-            refused: 0,
-            overwrites_refused: 0,
+            failed_requests: 0,
             bytes: 0,
         }
     }
@@ -69,32 +64,34 @@ impl ArchiveStore {
         round_trip + self.spec.request_cost_ns + transfer
     }
 
-    /// Stores a segment, unless a different copy of it is there: an `archive_command` must
-    /// refuse to overwrite an archived file (PostgreSQL's documentation; `test ! -f` in its
-    /// example) and succeed on an identical one. Two promotions that pick the same timeline
-    /// number (no `restore_command` shows them the other's history file) collide here, and
-    /// the second primary's archiving fails until an operator intervenes.
-    pub fn put(&mut self, key: (u32, u64), len: u64, fingerprint: u64, content: Option<Vec<u8>>, now_ns: u64) -> bool {
-        let (timeline, segno) = key;
-        match self.segments.get(&(timeline, segno)) {
-            Some(&held) if held != (len, fingerprint) => {
-                self.refused += 1;
-                self.overwrites_refused += 1;
-                false
-            }
-            _ => {
-                self.uploads += 1;
-                self.bytes += len;
-                self.segnos.insert(segno);
-                self.segments.insert((timeline, segno), (len, fingerprint));
-                if let Some(bytes) = content {
-                    self.contents.insert(key, ChunkedBytes::from_vec(bytes, &self.interner));
-                    self.archived_order.push_back((now_ns, key));
-                }
-                self.expire(now_ns);
-                true
-            }
+    /// Stores segment `segno` of `timeline`, unless a different copy of it is there: an
+    /// `archive_command` must refuse to overwrite an archived file (PostgreSQL's
+    /// documentation; `test ! -f` in its example) and succeed on an identical one. Two
+    /// promotions that pick the same timeline number (no `restore_command` shows them the
+    /// other's history file) collide here, and the second primary's archiving fails until an
+    /// operator intervenes.
+    pub fn put(
+        &mut self,
+        (timeline, segno): (u32, u64),
+        len: u64,
+        fingerprint: u64,
+        content: Option<Vec<u8>>,
+        now_ns: u64,
+    ) -> bool {
+        let key = (segno, timeline);
+        if self.segments.get(&key).is_some_and(|&held| held != (len, fingerprint)) {
+            self.failed_requests += 1;
+            return false;
         }
+        self.uploads += 1;
+        self.bytes += len;
+        self.segments.insert(key, (len, fingerprint));
+        if let Some(bytes) = content {
+            self.contents.insert(key, ChunkedBytes::from_vec(bytes, &self.interner));
+            self.archived_order.push_back((now_ns, key));
+        }
+        self.expire(now_ns);
+        true
     }
 
     /// Deletes the bytes of segments archived longer than `retention` ago.
@@ -109,16 +106,13 @@ impl ArchiveStore {
     /// `restore_command` for `segno` of timeline `timeline`: the copy on that timeline, else
     /// on the newest earlier one (a timeline's history starts as its parent's WAL).
     pub fn get(&mut self, timeline: u32, segno: u64) -> Option<Vec<u8>> {
-        let (_, bytes) = self.contents.range((0, segno)..=(timeline, segno)).rev().find(|((_, s), _)| *s == segno)?;
+        let (_, bytes) = self.contents.range((segno, 0)..=(segno, timeline)).next_back()?;
         self.restores += 1;
         Some(bytes.to_vec())
     }
 
+    /// A copy of segment `segno`, of any timeline, was archived.
     pub fn holds_segno(&self, segno: u64) -> bool {
-        self.segnos.contains(&segno)
-    }
-
-    pub fn segments(&self) -> usize {
-        self.segments.len()
+        self.segments.range((segno, 0)..=(segno, u32::MAX)).next().is_some()
     }
 }
