@@ -96,6 +96,10 @@ pub struct NodeConfig {
     /// `restore_command` is set: a standby that cannot stream restores segments from the
     /// archive (`restore.rs`).
     pub restore_command: bool,
+    /// `recovery.signal` with a `recovery_target_*` (`pitr.rs`): a standby with no
+    /// `primary_conninfo` that ends recovery and promotes when it reaches the target or the
+    /// archive's end. `None`: `standby.signal`, recovery goes on until promoted.
+    pub recovery_target: Option<crate::pitr::RecoveryTarget>,
     /// A physical replication slot per standby on this node when it is primary.
     pub replication_slots: bool,
     /// `max_slot_wal_keep_size`; `None` = -1, unlimited.
@@ -138,6 +142,7 @@ impl NodeConfig {
             archive_mode: false,
             archive_timeout_ns: 0,
             restore_command: false,
+            recovery_target: None,
             max_standby_streaming_delay_ns: Some(30 * SECOND_NS),
             replication_slots: false,
             max_slot_wal_keep_size_bytes: None,

@@ -145,6 +145,8 @@ pub enum Reply {
 pub enum Observation {
     /// WAL up to `lsn` is durable on this node.
     Flushed { lsn: Lsn },
+    /// Targeted recovery stopped at its `recovery_target_*`: replayed to `lsn` (`pitr.rs`).
+    RecoveryTargetReached { lsn: Lsn },
     /// Crash recovery finished: WAL valid to `end`, redo started at `redo`.
     Recovered { redo: Lsn, end: Lsn, records: u64 },
     /// A checkpoint (restartpoint on a standby) completed and recycled WAL below `removed_below`.
@@ -268,6 +270,10 @@ pub enum Output {
     /// [`Input::Restored`].
     RestoreSegment {
         file: FileId,
+        /// The oldest timeline whose copy of the segment will do (`file` names the newest):
+        /// the timelines of the node's history that wrote part of it, newest first, as
+        /// `XLogFileReadAnyTLI` tries them.
+        oldest_timeline: u32,
     },
     /// Run `archive_command` for WAL segment `file` (`archiver.rs`); answer with
     /// [`Input::ArchiveDone`].

@@ -21,6 +21,7 @@ pub mod lagtracker;
 pub mod lsn;
 pub mod message;
 pub mod node;
+pub mod pitr;
 pub mod promote;
 pub mod prune;
 pub mod query;

@@ -51,7 +51,7 @@ impl Node {
     }
 
     /// `pg_promote()`: stop streaming, replay what was flushed, then switch timeline.
-    fn request_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
+    pub(crate) fn request_promotion(&mut self, now: Instant, out: &mut Vec<Output>) {
         if self.role != Role::Standby || self.promote_requested {
             return;
         }
@@ -85,7 +85,9 @@ impl Node {
             self.kick_replay(now, out);
             return;
         }
-        self.finish_promotion(out);
+        if self.recovery_target_satisfied(out) {
+            self.finish_promotion(out);
+        }
     }
 
     /// End of recovery, first half (`StartupXLOG`): cut the WAL at the last complete record
@@ -124,6 +126,8 @@ impl Node {
             return;
         }
         self.promote_requested = false;
+        // recovery.signal is removed with the switch: a later restart recovers as a primary.
+        self.cfg.recovery_target = None;
         let (old_timeline, new_timeline) = (self.timeline, self.timeline + 1);
         self.history = self.history.child(self.timeline, switch);
         self.timeline = new_timeline;

@@ -99,13 +99,7 @@ impl Node {
     fn segment_file(&self, image: &DiskImage, segno: u64) -> Option<FileId> {
         let segment = self.cfg.wal_segment_size_bytes;
         let (seg_start, seg_end) = (Lsn(segno * segment), Lsn((segno + 1) * segment));
-        let mut ranges = Vec::new();
-        let mut start = Lsn(0);
-        for s in &self.history.switches {
-            ranges.push((s.parent, start, s.switch));
-            start = s.switch;
-        }
-        ranges.push((self.timeline, start, Lsn(u64::MAX)));
+        let ranges: Vec<_> = self.timeline_ranges().collect();
         ranges
             .iter()
             .rev()
@@ -115,6 +109,14 @@ impl Node {
             // file, fsyncing and renaming it (`XLogFileCopy`, `durable_rename`): it is whole or
             // absent. One with no durable content (power lost before its fsync) never existed.
             .find(|file| image.files.get(file).is_some_and(|bytes| !bytes.is_empty()))
+    }
+
+    /// Each timeline of our history and the WAL it wrote, `[from, to)`, oldest first.
+    pub(crate) fn timeline_ranges(&self) -> impl Iterator<Item = (u32, Lsn, Lsn)> + '_ {
+        let starts = std::iter::once(Lsn(0)).chain(self.history.switches.iter().map(|s| s.switch));
+        let timelines = self.history.switches.iter().map(|s| (s.parent, s.switch));
+        let timelines = timelines.chain(std::iter::once((self.timeline, Lsn(u64::MAX))));
+        starts.zip(timelines).map(|(from, (tli, to))| (tli, from, to))
     }
 
     /// After an unclean stop, WAL the OS still held may not be durable: PostgreSQL fsyncs the
@@ -235,6 +237,10 @@ impl Node {
             }
             Role::Standby => {
                 self.start_walreceiver(now, out);
+                if self.cfg.primary_conninfo.is_none() {
+                    // No stream to wait for: the WAL source loop starts with the archive.
+                    self.try_restore(out);
+                }
                 self.kick_replay(now, out);
             }
             _ => {}

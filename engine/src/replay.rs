@@ -117,6 +117,10 @@ impl Node {
         while batch.len() < REPLAY_BATCH_RECORDS && at < limit {
             match self.wal.decode_at(at, prev, limit) {
                 Ok((record, start, end)) => {
+                    if self.recovery_stops_before(&record, prev) {
+                        self.restorer.target_reached = true;
+                        break;
+                    }
                     if start >= self.replay.latest_chunk_start {
                         self.replay.receipt_time_ns = now.0;
                     }
@@ -155,6 +159,7 @@ impl Node {
             self.replay.batch_in_flight = true;
         }
         self.replay.batch = batch;
+        self.stop_at_recovery_target(now, out);
     }
 
     pub(crate) fn finish_replay_batch(&mut self, now: Instant, out: &mut Vec<Output>) {
@@ -200,6 +205,8 @@ impl Node {
     /// A complete record is flushed beyond what has been replayed.
     pub(crate) fn replay_has_more(&self) -> bool {
         let limit = self.flusher.flushed;
-        self.replay.lsn < limit && self.wal.decode_at(self.replay.lsn, self.replay.prev, limit).is_ok()
+        !self.restorer.target_reached
+            && self.replay.lsn < limit
+            && self.wal.decode_at(self.replay.lsn, self.replay.prev, limit).is_ok()
     }
 }

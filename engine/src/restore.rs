@@ -10,24 +10,37 @@
 //! contiguous log that it can stream on from and serve to cascaded standbys.
 
 use crate::io::{FileId, Instant, Output};
+use crate::lsn::Lsn;
 use crate::node::{Node, Role};
 
 #[derive(Clone, Debug, Default)]
 pub struct Restorer {
     /// The segment `restore_command` is running for.
     in_flight: Option<u64>,
+    /// Targeted recovery (`pitr.rs`) reached its target: replay and restores stop.
+    pub(crate) target_reached: bool,
 }
 
 impl Node {
     /// Streaming is not available: with `restore_command`, ask the archive for the segment that
     /// holds the next WAL byte we need.
     pub(crate) fn try_restore(&mut self, out: &mut Vec<Output>) {
-        if !self.cfg.restore_command || self.role != Role::Standby || self.restorer.in_flight.is_some() {
+        let busy = self.restorer.in_flight.is_some() || self.restorer.target_reached || self.promote_requested;
+        if !self.cfg.restore_command || self.role != Role::Standby || busy {
             return;
         }
         let segno = self.wal.end().0 / self.cfg.wal_segment_size_bytes;
         self.restorer.in_flight = Some(segno);
-        out.push(Output::RestoreSegment { file: FileId::WalSegment { timeline: self.timeline, segno } });
+        let (oldest_timeline, timeline) = self.segment_timelines(segno);
+        out.push(Output::RestoreSegment { file: FileId::WalSegment { timeline, segno }, oldest_timeline });
+    }
+
+    /// The oldest and newest timelines of our history that wrote part of segment `segno`.
+    fn segment_timelines(&self, segno: u64) -> (u32, u32) {
+        let segment = self.cfg.wal_segment_size_bytes;
+        let (seg_start, seg_end) = (Lsn(segno * segment), Lsn((segno + 1) * segment));
+        let writers = self.timeline_ranges().filter(|(_, from, to)| *from < seg_end && *to > seg_start);
+        writers.fold((self.timeline, 0), |(lo, hi), (tli, _, _)| (lo.min(tli), hi.max(tli)))
     }
 
     /// `restore_command` ended: the segment's bytes, or `None` (not in the archive, or the
@@ -41,7 +54,9 @@ impl Node {
         let segment = self.cfg.wal_segment_size_bytes;
         let (seg_start, end) = (segno * segment, self.wal.end());
         let Some(bytes) = bytes.filter(|b| b.len() as u64 == segment) else {
-            return; // back to streaming: the walreceiver's retry is already due
+            // Back to streaming: the walreceiver's retry is already due. With no stream, in
+            // targeted recovery, the archive's end is the end of recovery.
+            return self.archive_exhausted(now, out);
         };
         if self.role != Role::Standby || end.0 < seg_start || end.0 >= seg_start + segment {
             return; // streaming brought us past it meanwhile

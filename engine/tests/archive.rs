@@ -152,7 +152,7 @@ fn a_standby_restores_recycled_segments_from_the_archive_then_streams() {
             .log
             .iter()
             .filter_map(|o| match o {
-                Output::RestoreSegment { file } => Some(*file),
+                Output::RestoreSegment { file, .. } => Some(*file),
                 _ => None,
             })
             .collect();

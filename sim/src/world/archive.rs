@@ -67,10 +67,11 @@ impl World {
 
     /// `node` runs `restore_command` for `file`: the archive's copy, after a request, or
     /// nothing (not archived, retention expired it, or the store is down).
-    pub(crate) fn run_restore_command(&mut self, node: NodeId, file: FileId) {
+    pub(crate) fn run_restore_command(&mut self, node: NodeId, file: FileId, oldest_timeline: u32) {
         let incarnation = self.nodes[node as usize].incarnation;
         let FileId::WalSegment { timeline, segno } = file else { return };
-        let bytes = if self.archive.is_down(self.now_ns) { None } else { self.archive.get(timeline, segno) };
+        let timelines = oldest_timeline..=timeline;
+        let bytes = if self.archive.is_down(self.now_ns) { None } else { self.archive.get(timelines, segno) };
         let at = self.now_ns + self.archive.request_ns(bytes.as_ref().map_or(0, |b| b.len() as u64));
         let input = Input::Restored { file, bytes };
         self.schedule(at, EventKind::Input { node, incarnation, input });

@@ -103,10 +103,11 @@ impl ArchiveStore {
         }
     }
 
-    /// `restore_command` for `segno` of timeline `timeline`: the copy on that timeline, else
-    /// on the newest earlier one (a timeline's history starts as its parent's WAL).
-    pub fn get(&mut self, timeline: u32, segno: u64) -> Option<Vec<u8>> {
-        let (_, bytes) = self.contents.range((segno, 0)..=(segno, timeline)).next_back()?;
+    /// `restore_command` for `segno`: the copy of the newest of `timelines` (those of the
+    /// restoring node's history that wrote part of the segment) the store holds.
+    pub fn get(&mut self, timelines: std::ops::RangeInclusive<u32>, segno: u64) -> Option<Vec<u8>> {
+        let (lo, hi) = timelines.into_inner();
+        let (_, bytes) = self.contents.range((segno, lo)..=(segno, hi)).next_back()?;
         self.restores += 1;
         Some(bytes.to_vec())
     }

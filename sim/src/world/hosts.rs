@@ -115,7 +115,7 @@ impl World {
                 self.nodes[node as usize].disk.remove(file)
             }
             Output::ArchiveSegment { file } => self.run_archive_command(node, file),
-            Output::RestoreSegment { file } => self.run_restore_command(node, file),
+            Output::RestoreSegment { file, oldest_timeline } => self.run_restore_command(node, file, oldest_timeline),
             Output::Compute(task) => {
                 let spec = &self.scenario.nodes[node as usize];
                 let records = match task {
