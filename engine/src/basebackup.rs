@@ -50,6 +50,24 @@ pub fn clone_image(source: &DiskImage) -> Copy {
     Copy { image: source.clone(), copied_bytes: total_bytes(source) }
 }
 
+/// A base backup for the archive (`pg_basebackup -X stream` into WAL-G / Barman): the data
+/// directory as of its last checkpoint (control file, that checkpoint's table image, history
+/// files) and the WAL from the checkpoint's redo point on, so that the backup is consistent
+/// on its own; later WAL comes from the archive. Older WAL segments and unfinished table images
+/// are not copied.
+pub fn backup_image(source: &DiskImage, segment_size_bytes: u64) -> Option<Copy> {
+    let control = image_checkpoint(source)?;
+    let first_segno = control.redo.segment(segment_size_bytes);
+    let needed = |file: &FileId| match *file {
+        FileId::Control | FileId::History(_) => true,
+        FileId::Data(id) => id == control.data_file_id,
+        FileId::WalSegment { segno, .. } => segno >= first_segno,
+    };
+    let files = source.files.iter().filter(|(f, _)| needed(f)).map(|(f, b)| (*f, b.clone())).collect();
+    let image = DiskImage { files };
+    Some(Copy { copied_bytes: total_bytes(&image), image })
+}
+
 fn wal_bytes_from(image: &DiskImage, from_segno: u64) -> u64 {
     image
         .files

@@ -15,7 +15,7 @@ use crate::cmd::run::run_seed;
 use crate::report::summary::RunFailure;
 use crate::report::summary::Summary;
 use crate::scenario::load_scenario;
-use crate::scenario::model::{Fault, FaultKind, Scenario};
+use crate::scenario::model::{Fault, FaultKind, RestoreTarget, Scenario};
 
 /// Every check a run fails, named as the report names them: its `[expect]` entries first, in
 /// file order (what the user wrote about this scenario), then the invariants, in the verdict's
@@ -176,6 +176,16 @@ pub fn fault_toml(fault: &Fault, names: &[String]) -> String {
         FaultKind::AddStandby { node } => format!("add_standby = {}", n(*node)),
         FaultKind::FsyncError { node } => format!("fsync_error = {}", n(*node)),
         FaultKind::LoseDisk { node } => format!("lose_disk = {}", n(*node)),
+        FaultKind::BaseBackup { node } => format!("base_backup = {}", n(*node)),
+        FaultKind::LoseSite { nodes } => format!("lose_site = {}", group(nodes)),
+        FaultKind::Restore { node, target } => {
+            let target = match target {
+                RestoreTarget::Latest => "target = \"latest\"".to_string(),
+                RestoreTarget::TimeNs(ns) => format!("target_time = \"{}\"", secs(*ns)),
+                RestoreTarget::Lsn(lsn) => format!("target_lsn = \"{}\"", repsim_engine::Lsn(*lsn)),
+            };
+            format!("restore = {{ node = {}, {target} }}", n(*node))
+        }
     };
     format!("{{ at = \"{}\", {action} }}", secs(fault.at_ns))
 }

@@ -113,6 +113,9 @@ pub struct Summary {
     /// The WAL archive (present with `archive_mode`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveSummary>,
+    /// Each `restore` from the archive (`report/restore.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restores: Vec<crate::world::restore_log::RestoreRun>,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Every invariant: `ok`, `violated` or `not_checked`.
@@ -161,15 +164,22 @@ pub struct ArchiveSummary {
     pub lag_ns: Spread,
     /// The most WAL the application's primary held in `pg_wal`.
     pub pg_wal_max_bytes: u64,
+    /// Base backups stored, their bytes, and the longest upload.
+    #[serde(default)]
+    pub backups_taken: u64,
+    #[serde(default)]
+    pub backup_bytes: u64,
+    #[serde(default)]
+    pub backup_duration_max_ns: u64,
 }
 
 impl ArchiveSummary {
-    pub fn rows(&self) -> [String; 3] {
+    pub fn rows(&self) -> Vec<String> {
         let s = |ns: u64| format!("{:.1} s", ns as f64 / 1e9);
         let l = &self.lag_bytes;
-        [
+        let mut rows = vec![
             format!(
-                "| archive: segments archived ({:.1} MiB) / failed attempts / restored by standbys | {} / {} / {} |",
+                "| archive: segments archived ({:.1} MiB) / failed attempts / segments restored | {} / {} / {} |",
                 self.bytes_archived as f64 / 1048576.0,
                 self.segments_archived,
                 self.failed_attempts,
@@ -183,7 +193,16 @@ impl ArchiveSummary {
                 s(self.lag_ns.max)
             ),
             format!("| pg_wal on the primary, max | {:.1} MiB |", self.pg_wal_max_bytes as f64 / 1048576.0),
-        ]
+        ];
+        if self.backups_taken > 0 {
+            rows.push(format!(
+                "| base backups stored ({:.1} MiB) / longest upload | {} / {} |",
+                self.backup_bytes as f64 / 1048576.0,
+                self.backups_taken,
+                s(self.backup_duration_max_ns)
+            ));
+        }
+        rows
     }
 }
 
@@ -297,6 +316,9 @@ pub fn render_text(s: &Summary) -> String {
         line(row);
     }
     for row in s.archive.iter().flat_map(ArchiveSummary::rows) {
+        line(row);
+    }
+    for row in crate::report::restore::rows(&s.restores) {
         line(row);
     }
     line(format!(
@@ -445,6 +467,9 @@ pub fn render_markdown(s: &Summary) -> String {
         let _ = writeln!(o, "{row}");
     }
     for row in s.archive.iter().flat_map(ArchiveSummary::rows) {
+        let _ = writeln!(o, "{row}");
+    }
+    for row in crate::report::restore::rows(&s.restores) {
         let _ = writeln!(o, "{row}");
     }
     let _ = writeln!(

@@ -244,6 +244,11 @@ pub fn fault_windows(scenario: &Scenario) -> (Vec<Window>, Vec<Mark>) {
             FaultKind::Promote { node } => mark(format!("pg_promote() on {}", name(*node))),
             FaultKind::Switchover { node } => mark(format!("switchover to {}", name(*node))),
             FaultKind::FsyncError { node } => mark(format!("fsync error on {}", name(*node))),
+            FaultKind::LoseSite { nodes } => {
+                window(WindowKind::Crash, end, format!("site lost: {}", group(nodes)));
+            }
+            FaultKind::BaseBackup { node } => mark(format!("base backup of {}", name(*node))),
+            FaultKind::Restore { node, .. } => mark(format!("restore {} from the archive", name(*node))),
             other => {
                 let text = format!("{other:?}");
                 mark(text.split([' ', '{', '(']).next().unwrap_or("fault").to_lowercase());

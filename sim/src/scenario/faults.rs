@@ -26,6 +26,9 @@ const ACTIONS: &[&str] = &[
     "add_standby",
     "fsync_error",
     "lose_disk",
+    "base_backup",
+    "lose_site",
+    "restore",
 ];
 const FAULT_KEYS: &[&str] = &[
     "at",
@@ -51,6 +54,9 @@ const FAULT_KEYS: &[&str] = &[
     "add_standby",
     "fsync_error",
     "lose_disk",
+    "base_backup",
+    "lose_site",
+    "restore",
 ];
 
 const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
@@ -70,7 +76,10 @@ const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
     switchover = \"pg2\"    (planned, through the HA manager)\n  \
     add_standby = \"pg4\"    (clone a `cluster.spare` node from the primary)\n  \
     fsync_error = \"pg2\"    (the next fsync fails: PostgreSQL PANICs)\n  \
-    lose_disk = \"pg2\"    (power loss and an empty disk; re-cloned on restart)";
+    lose_disk = \"pg2\"    (power loss and an empty disk; re-cloned on restart)\n  \
+    base_backup = \"pg2\"    (a base backup into the archive store)\n  \
+    lose_site = [\"pg1\", \"pg2\"]    (each listed node loses power and its disk at once)\n  \
+    restore = { node = \"pg4\", target = \"latest\" }    (a spare restored from the archive, then promoted)";
 
 /// The run's timing, for checking fault times.
 struct Timing {
@@ -367,6 +376,9 @@ fn read_action(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKin
         "add_standby" => Ok(FaultKind::AddStandby { node: action.node(nodes)? }),
         "fsync_error" => Ok(FaultKind::FsyncError { node: action.node(nodes)? }),
         "lose_disk" => Ok(FaultKind::LoseDisk { node: action.node(nodes)? }),
+        "base_backup" => Ok(FaultKind::BaseBackup { node: action.node(nodes)? }),
+        "lose_site" => Ok(FaultKind::LoseSite { nodes: read_node_list(action, nodes)? }),
+        "restore" => super::restore::read_restore(action, nodes),
         _ => {
             let (a, b) = read_node_pair(action, nodes)?;
             Ok(FaultKind::Reset { a, b })

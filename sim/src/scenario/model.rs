@@ -73,7 +73,14 @@ pub struct ArchiveSpec {
     pub bandwidth_bytes_per_sec: u64, // default 100MB/s
     pub request_cost_ns: u64,         // default 0
     /// Archived segments older than this are deleted (Barman / WAL-G retention); default 1h.
+    /// WAL a kept base backup needs is never deleted.
     pub retention_ns: u64,
+    /// `backup_interval`: a base backup of the primary is taken into the store at 1 s and then
+    /// this often (0, the default: only `base_backup` faults take one).
+    pub backup_interval_ns: u64,
+    /// `keep_backups`: base backups kept (WAL-G `delete retain N`, Barman `REDUNDANCY N`), and
+    /// with them the WAL from the oldest one's start on. Default 2.
+    pub keep_backups: u32,
 }
 
 /// `[ha]`: Patroni's settings and defaults (spec ha-and-routing §1.2), plus the HAProxy health
@@ -354,6 +361,22 @@ pub enum FaultKind {
     AddStandby {
         node: usize,
     },
+    /// `base_backup = "pg2"`: a base backup of the node (primary or standby) into the archive
+    /// store (`pg_basebackup` piped to WAL-G / Barman).
+    BaseBackup {
+        node: usize,
+    },
+    /// `lose_site = ["pg1", "pg2", "pg3"]`: every listed node loses power and its disk at once
+    /// (a region or data centre gone).
+    LoseSite {
+        nodes: Vec<usize>,
+    },
+    /// `restore = { node = "pg4", target = "latest" }`: an operator restores a spare from the
+    /// newest suitable base backup plus archived WAL to the target, then promotes it.
+    Restore {
+        node: usize,
+        target: RestoreTarget,
+    },
     /// `switchover = "pg2"`: a planned switchover through the HA manager (`patronictl switchover`).
     Switchover {
         node: usize,
@@ -363,6 +386,17 @@ pub enum FaultKind {
         a: usize,
         b: usize,
     },
+}
+
+/// Where a `restore` stops replaying archived WAL (PostgreSQL's `recovery_target_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestoreTarget {
+    /// `target = "latest"` (the default): all the archive holds.
+    Latest,
+    /// `target_time = "4m30s"`: simulated time, compared with the writer's commit timestamps.
+    TimeNs(u64),
+    /// `target_lsn = "0/5000000"`.
+    Lsn(u64),
 }
 
 /// `[[faults]] random = { rate = "1/10s", kinds = ["crash", "partition"] }`: faults at

@@ -34,6 +34,7 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
     let (faults, random_faults) = read_faults(&top, &cluster.nodes, duration_ns, settle_ns, source)?;
     let ha = super::ha::read_ha(&top, &cluster.nodes)?;
     super::upstreams::check_upstreams(&top, &cluster, &nodes, ha.is_some())?;
+    super::restore::check_restore_faults(&top, &cluster, &replication, ha.is_some())?;
     if ha.is_none() {
         check_faults_need_no_ha(&top)?;
     }

@@ -139,7 +139,7 @@ fn check_per_node_keys(section: &Section, fields: &[&str], nodes: &[String]) -> 
     section.check_keys_or(fields, is_node, &extra_help)
 }
 
-const ARCHIVE_KEYS: &[&str] = &["latency", "bandwidth", "request_cost", "retention"];
+const ARCHIVE_KEYS: &[&str] = &["latency", "bandwidth", "request_cost", "retention", "backup_interval", "keep_backups"];
 
 /// `[archive]`: the object store `archive_command` uploads to.
 pub(crate) fn read_archive(top: &Section) -> Result<super::model::ArchiveSpec, Diag> {
@@ -148,6 +148,8 @@ pub(crate) fn read_archive(top: &Section) -> Result<super::model::ArchiveSpec, D
         bandwidth_bytes_per_sec: 100 * MB,
         request_cost_ns: 0,
         retention_ns: 3_600 * 1_000_000_000,
+        backup_interval_ns: 0,
+        keep_backups: 2,
     };
     let Some(field) = top.get("archive") else {
         return Ok(spec);
@@ -158,6 +160,8 @@ pub(crate) fn read_archive(top: &Section) -> Result<super::model::ArchiveSpec, D
     s.set("bandwidth", &mut spec.bandwidth_bytes_per_sec, Field::bandwidth_bytes_per_sec)?;
     s.set("request_cost", &mut spec.request_cost_ns, Field::duration_ns)?;
     s.set("retention", &mut spec.retention_ns, Field::positive_duration_ns)?;
+    s.set("backup_interval", &mut spec.backup_interval_ns, Field::duration_ns)?;
+    s.set("keep_backups", &mut spec.keep_backups, |f| f.u32_at_least(1, "2"))?;
     Ok(spec)
 }
 

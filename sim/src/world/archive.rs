@@ -39,7 +39,10 @@ impl World {
         let at = self.now_ns + self.archive.request_ns(len);
         let print = fingerprint(&bytes);
         // The bytes are kept only where a standby may restore them.
-        let content = self.scenario.replication.restore_command.then_some(bytes);
+        let content = self.archive.keeps_contents.then_some(bytes);
+        if let Some(engine) = self.nodes[node as usize].engine.as_ref() {
+            self.archive.note_history(timeline, || engine.timeline_history().encode());
+        }
         self.schedule(
             at,
             EventKind::ArchiveUploaded { node, incarnation, timeline, segno, len, fingerprint: print, content },
@@ -71,7 +74,9 @@ impl World {
         let incarnation = self.nodes[node as usize].incarnation;
         let FileId::WalSegment { timeline, segno } = file else { return };
         let timelines = oldest_timeline..=timeline;
-        let bytes = if self.archive.is_down(self.now_ns) { None } else { self.archive.get(timelines, segno) };
+        let down = self.archive.is_down(self.now_ns);
+        let bytes = if down { None } else { self.archive.get(timelines, segno) };
+        self.note_restore_request(node, bytes.is_some(), down);
         let at = self.now_ns + self.archive.request_ns(bytes.as_ref().map_or(0, |b| b.len() as u64));
         let input = Input::Restored { file, bytes };
         self.schedule(at, EventKind::Input { node, incarnation, input });

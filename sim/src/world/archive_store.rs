@@ -7,13 +7,31 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use repsim_engine::io::DiskImage;
 use repsim_engine::wal::blocks::BlockStore;
+use repsim_engine::{Lsn, NodeId};
 
 use crate::world::chunks::ChunkedBytes;
 
 use crate::scenario::model::ArchiveSpec;
 use crate::world::dist::sample_ns;
 use crate::world::rng::Rng;
+
+/// A base backup in the store: the image to restore and what it is.
+#[derive(Clone, Debug)]
+pub struct BaseBackup {
+    pub from: NodeId,
+    /// When it was taken (the snapshot) and when its upload finished.
+    pub started_ns: u64,
+    pub finished_ns: u64,
+    pub timeline: u32,
+    /// The checkpoint's redo point it starts from, its segment, and the end of the WAL it holds.
+    pub start_lsn: Lsn,
+    pub start_segno: u64,
+    pub stop_lsn: Lsn,
+    pub bytes: u64,
+    pub image: DiskImage,
+}
 
 pub struct ArchiveStore {
     spec: ArchiveSpec,
@@ -25,6 +43,16 @@ pub struct ArchiveStore {
     contents: BTreeMap<(u64, u32), ChunkedBytes>,
     archived_order: VecDeque<(u64, (u64, u32))>,
     interner: BlockStore,
+    /// Segments' bytes are kept (a standby may restore them, or a `restore` may run).
+    pub keeps_contents: bool,
+    /// The kept base backups, oldest first (at most `keep_backups`).
+    backups: VecDeque<BaseBackup>,
+    /// Each timeline's history file (PostgreSQL archives it at the promotion that starts the
+    /// timeline), encoded.
+    histories: BTreeMap<u32, Vec<u8>>,
+    pub backups_taken: u64,
+    pub backup_bytes: u64,
+    pub backup_duration_max_ns: u64,
     pub restores: u64,
     pub uploads: u64,
     /// `archive_command` runs that failed: the store down, or a different copy there.
@@ -33,8 +61,9 @@ pub struct ArchiveStore {
 }
 
 impl ArchiveStore {
-    pub fn new(spec: ArchiveSpec, rng: Rng, interner: BlockStore) -> ArchiveStore {
+    pub fn new(spec: ArchiveSpec, rng: Rng, interner: BlockStore, keeps_contents: bool) -> ArchiveStore {
         ArchiveStore {
+            keeps_contents,
             spec,
             rng,
             down_until_ns: 0,
@@ -42,6 +71,11 @@ impl ArchiveStore {
             contents: BTreeMap::new(),
             archived_order: VecDeque::new(),
             interner,
+            backups: VecDeque::new(),
+            histories: BTreeMap::new(),
+            backups_taken: 0,
+            backup_bytes: 0,
+            backup_duration_max_ns: 0,
             restores: 0,
             uploads: 0,
             failed_requests: 0,
@@ -94,10 +128,13 @@ impl ArchiveStore {
         true
     }
 
-    /// Deletes the bytes of segments archived longer than `retention` ago.
+    /// Deletes the bytes of segments archived longer than `retention` ago, except WAL a kept
+    /// base backup needs (from the oldest one's start on).
     fn expire(&mut self, now_ns: u64) {
         let horizon = now_ns.saturating_sub(self.spec.retention_ns);
-        while self.archived_order.front().is_some_and(|(at, _)| *at < horizon) {
+        let needed_from = self.backups.front().map_or(u64::MAX, |b| b.start_segno);
+        let expired = |&(at, (segno, _)): &(u64, (u64, u32))| at < horizon && segno < needed_from;
+        while self.archived_order.front().is_some_and(expired) {
             let (_, key) = self.archived_order.pop_front().expect("checked front");
             self.contents.remove(&key);
         }
@@ -110,6 +147,52 @@ impl ArchiveStore {
         let (_, bytes) = self.contents.range((segno, lo)..=(segno, hi)).next_back()?;
         self.restores += 1;
         Some(bytes.to_vec())
+    }
+
+    /// A base backup finished uploading: kept, and the oldest beyond `keep_backups` deleted with
+    /// the WAL only it needed (WAL-G `delete retain N`).
+    pub fn add_backup(&mut self, backup: BaseBackup) {
+        self.backups_taken += 1;
+        self.backup_bytes += backup.bytes;
+        self.backup_duration_max_ns = self.backup_duration_max_ns.max(backup.finished_ns - backup.started_ns);
+        self.backups.push_back(backup);
+        while self.backups.len() > self.spec.keep_backups as usize {
+            self.backups.pop_front();
+        }
+        let needed_from = self.backups.front().map_or(0, |b| b.start_segno);
+        self.contents.retain(|&(segno, _), _| segno >= needed_from);
+        self.archived_order.retain(|(_, (segno, _))| *segno >= needed_from);
+    }
+
+    /// The newest kept backup a restore to `fits` can start from.
+    pub fn pick_backup(&self, fits: impl Fn(&BaseBackup) -> bool) -> Option<&BaseBackup> {
+        self.backups.iter().rev().find(|b| fits(b))
+    }
+
+    pub fn backups(&self) -> impl Iterator<Item = &BaseBackup> {
+        self.backups.iter()
+    }
+
+    pub fn note_history(&mut self, timeline: u32, encode: impl FnOnce() -> Vec<u8>) {
+        if timeline > 1 {
+            self.histories.entry(timeline).or_insert_with(encode);
+        }
+    }
+
+    /// The newest timeline's history file, as `restore_command` finds it for
+    /// `recovery_target_timeline = latest`.
+    pub fn newest_history(&self) -> Option<(u32, &[u8])> {
+        self.histories.iter().next_back().map(|(t, b)| (*t, b.as_slice()))
+    }
+
+    /// The first segment from `segno` on that no timeline in `timelines` has bytes for: where
+    /// a restore that started at `segno` must stop.
+    pub fn first_gap(&self, segno: u64, timelines: impl Fn(u64) -> std::ops::RangeInclusive<u32>) -> u64 {
+        let held = |s: u64| {
+            let (lo, hi) = timelines(s).into_inner();
+            self.contents.range((s, lo)..=(s, hi)).next().is_some()
+        };
+        (segno..).find(|&s| !held(s)).expect("the store holds finitely many segments")
     }
 
     /// A copy of segment `segno`, of any timeline, was archived.

@@ -90,6 +90,21 @@ pub enum EventKind {
         image: Box<repsim_engine::io::DiskImage>,
         upstream: NodeId,
     },
+    /// `[archive] backup_interval`: time for the next base backup.
+    BackupDue,
+    /// A base backup's upload finished (stored unless the store went down meanwhile).
+    BackupUploaded {
+        backup: Box<crate::world::archive_store::BaseBackup>,
+    },
+    /// A restore's download of its base backup finished (`ok`), or was refused and is retried.
+    BackupFetched {
+        node: NodeId,
+        incarnation: u64,
+        image: Box<repsim_engine::io::DiskImage>,
+        bytes: u64,
+        target: crate::scenario::model::RestoreTarget,
+        ok: bool,
+    },
     /// A paused node resumes.
     /// PostgreSQL restarts after a PANIC (`restart_after_crash`, or systemd); with `[ha]`
     /// the agent restarts it instead.

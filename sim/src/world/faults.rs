@@ -63,13 +63,14 @@ impl World {
             }
             FaultKind::AddStandby { node } => self.add_standby(node as NodeId),
             FaultKind::FsyncError { node } => self.nodes[node].disk.fail_next_fsync(),
-            FaultKind::LoseDisk { node } => {
-                self.crash(node as NodeId);
-                self.nodes[node].disk.replace_image(Default::default());
-                self.nodes[node].max_flushed = Default::default();
-                self.nodes[node].disk_replaced = true;
-                self.nodes[node].disk_losses_ns.push(self.now_ns);
+            FaultKind::LoseDisk { node } => self.lose_disk(node),
+            FaultKind::LoseSite { nodes } => {
+                for node in nodes {
+                    self.lose_disk(node);
+                }
             }
+            FaultKind::BaseBackup { node } => self.take_base_backup(node as NodeId),
+            FaultKind::Restore { node, target } => self.restore(node as NodeId, target),
             FaultKind::Switchover { node } => {
                 // `patronictl switchover` writes the failover key: it fails while the DCS is down.
                 let sync_mode = self.scenario.ha.as_ref().is_some_and(|h| h.synchronous_mode);
@@ -86,6 +87,15 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Power loss, and the disk replaced by an empty one.
+    fn lose_disk(&mut self, node: usize) {
+        self.crash(node as NodeId);
+        self.nodes[node].disk.replace_image(Default::default());
+        self.nodes[node].max_flushed = Default::default();
+        self.nodes[node].disk_replaced = true;
+        self.nodes[node].disk_losses_ns.push(self.now_ns);
     }
 
     pub(crate) fn heal(&mut self) {

@@ -219,6 +219,9 @@ impl World {
                 }
             }
             Observation::Promoted { timeline, switch } => {
+                if let Some(history) = self.nodes[node as usize].engine.as_ref().map(|e| e.timeline_history().clone()) {
+                    self.restore_promoted(node, switch, (&history, timeline));
+                }
                 let by_ha = std::mem::take(&mut self.nodes[node as usize].promote_by_ha);
                 self.audit_promotion(node, timeline - 1, by_ha);
                 let slot = &mut self.nodes[node as usize];
@@ -264,7 +267,13 @@ impl World {
                 slot.shutdown_complete = true;
                 self.stop_pg(node);
             }
-            Observation::Panic { reason } => self.panicked(node, reason),
+            Observation::Panic { reason } => {
+                if self.restore_failed(node, &reason) {
+                    self.stop_pg(node); // FATAL: no automatic restart
+                } else {
+                    self.panicked(node, reason);
+                }
+            }
             Observation::QuerySnapshot { client, op_id, xmin } => {
                 let incarnation = slot.incarnation;
                 self.running_queries.started(node, incarnation, client.0 as u32, op_id, xmin, self.now_ns);

@@ -69,6 +69,9 @@ impl World {
                         self.now_ns.saturating_add(self.scenario.workload.pin_duration_ns);
                     self.reads.write_acked(session, *key, *write_id, *commit_lsn, self.now_ns);
                 }
+                if !self.restores.is_empty() {
+                    self.note_write_on(flight.node);
+                }
             }
             (Op::Write { write_id, .. }, Outcome::RolledBack) => self.reads.write_rolled_back(*write_id),
             (Op::Read { key }, Outcome::Read { value, read_lsn }) => {

@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod archive;
 pub mod archive_store;
+pub mod backup;
 pub mod chunks;
 pub mod clients;
 pub mod clock;
@@ -21,6 +22,7 @@ pub mod monitoring;
 pub mod nemesis;
 pub mod net;
 pub mod oracles;
+pub mod restore_log;
 pub mod rng;
 pub mod scheduler;
 pub mod session;
@@ -35,7 +37,7 @@ use repsim_engine::{initdb, Input, NodeId, Output};
 
 use crate::check::history::History;
 use crate::metrics::{Metrics, SAMPLE_INTERVAL_NS};
-use crate::scenario::model::Scenario;
+use crate::scenario::model::{FaultKind, Scenario};
 use crate::world::clock::NodeClock;
 use crate::world::cpu::Cpu;
 use crate::world::disk::Disk;
@@ -101,6 +103,8 @@ pub struct World {
     pub waiting_writes: crate::check::oracle::visibility::WaitingWrites,
     /// The WAL archive (`[archive]`, `archive_mode`).
     pub archive: crate::world::archive_store::ArchiveStore,
+    /// Every `restore` so far (`world/backup.rs`).
+    pub restores: Vec<crate::world::restore_log::RestoreRun>,
     /// Queries past their snapshot, for `recovery_conflicts_resolved`.
     pub running_queries: crate::check::oracle::snapshots::RunningQueries,
     /// A primary lost WAL it had not made durable (power loss, PANIC): crash recovery reuses
@@ -231,7 +235,10 @@ impl World {
                 scenario.archive.clone(),
                 stream(seed, "archive"),
                 interner.clone(),
+                scenario.replication.restore_command
+                    || scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::Restore { .. })),
             ),
+            restores: Vec::new(),
             running_queries: Default::default(),
             lost_wal: Vec::new(),
             end_ns,
@@ -291,6 +298,9 @@ impl World {
         let first_sample_ns = self.sampler.next_at();
         self.schedule(first_sample_ns, EventKind::Sample);
         self.schedule(self.scenario.duration_ns, EventKind::Settle);
+        if self.scenario.replication.archive_mode && self.scenario.archive.backup_interval_ns > 0 {
+            self.schedule(1_000_000_000u64.min(self.scenario.duration_ns), EventKind::BackupDue);
+        }
         if let Some((loop_wait, first_check)) =
             self.ha.as_ref().map(|h| (h.spec.loop_wait_ns, h.spec.check_interval_ns))
         {
@@ -408,6 +418,13 @@ impl World {
             EventKind::RestartAfterPanic { node, incarnation } => {
                 if self.nodes[node as usize].incarnation == incarnation {
                     self.boot(node);
+                }
+            }
+            EventKind::BackupDue => self.backup_due(),
+            EventKind::BackupUploaded { backup } => self.backup_uploaded(*backup),
+            EventKind::BackupFetched { node, incarnation, image, bytes, target, ok } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.backup_fetched(node, (*image, bytes), ok, target);
                 }
             }
             EventKind::Resume { node } => {

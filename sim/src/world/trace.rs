@@ -104,6 +104,9 @@ impl TraceRecord {
             EventKind::ProxyCheck => r("proxy_check", -1, -1, "", 0),
             EventKind::DataCopied { node, upstream, .. } => r("data_copied", *node as i64, *upstream as i64, "", 0),
             EventKind::Resume { node } => r("resume", *node as i64, -1, "", 0),
+            EventKind::BackupDue => r("backup_due", -1, -1, "", 0),
+            EventKind::BackupUploaded { backup } => r("backup_uploaded", backup.from as i64, -1, "", backup.bytes),
+            EventKind::BackupFetched { node, ok, .. } => r("backup_fetched", *node as i64, -1, "", *ok as u64),
             EventKind::RestartAfterPanic { node, .. } => r("restart_after_panic", *node as i64, -1, "", 0),
         }
     }
