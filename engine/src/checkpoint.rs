@@ -92,6 +92,8 @@ pub struct Checkpointer {
     /// spread one runs, it finishes that one at once (`ImmediateCheckpointRequested`).
     pub(crate) immediate: bool,
     pub completed: u64,
+    /// `Command::Checkpoint` waits for the next checkpoint to complete.
+    admin_waiting: bool,
 }
 
 impl Node {
@@ -101,6 +103,23 @@ impl Node {
         }
         let at = Instant(now.0 + self.cfg.checkpoint_timeout_ns);
         out.push(Output::SetTimer { id: TimerId::Checkpoint, at });
+    }
+
+    /// `Command::Checkpoint`: an immediate checkpoint, reported when it completes. One that
+    /// is skipped (nothing important happened since the last) is done at once; on a standby
+    /// the last restartpoint stands for it.
+    pub(crate) fn admin_checkpoint(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.role == Role::Primary {
+            self.checkpointer.admin_waiting = true;
+            self.checkpointer.immediate = true;
+            self.request_checkpoint(now, out);
+            if self.checkpointer.phase != Phase::Idle || self.checkpointer.requested {
+                return;
+            }
+            self.checkpointer.admin_waiting = false;
+            self.checkpointer.immediate = false;
+        }
+        out.push(Output::Observe(Observation::CheckpointRequestDone));
     }
 
     /// `XLogCheckpointNeeded`: a checkpoint once `CheckPointSegments` of WAL were written
@@ -302,6 +321,9 @@ impl Node {
         // its schedule.
         let removed_below = self.recycle_wal(control.redo, out);
         out.push(Output::Observe(Observation::Checkpoint { redo: control.redo, removed_below }));
+        if std::mem::take(&mut self.checkpointer.admin_waiting) {
+            out.push(Output::Observe(Observation::CheckpointRequestDone));
+        }
         if std::mem::take(&mut self.checkpointer.requested) {
             self.request_checkpoint(now, out);
         }

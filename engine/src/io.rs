@@ -145,6 +145,8 @@ pub enum Reply {
 pub enum Observation {
     /// WAL up to `lsn` is durable on this node.
     Flushed { lsn: Lsn },
+    /// The checkpoint `Command::Checkpoint` asked for is done (or nothing needed one).
+    CheckpointRequestDone,
     /// Targeted recovery stopped at its `recovery_target_*`: replayed to `lsn` (`pitr.rs`).
     RecoveryTargetReached { lsn: Lsn },
     /// Crash recovery finished: WAL valid to `end`, redo started at `redo`.
@@ -188,6 +190,10 @@ pub enum Command {
     Follow { upstream: NodeId },
     /// Change `synchronous_standby_names` (a reload); waiting commits are re-evaluated.
     SetSyncStandbyNames(crate::syncrep::SyncStandbyNames),
+    /// `CHECKPOINT`, as `pg_backup_start(fast => true)` issues it: an immediate checkpoint on
+    /// a primary (a standby answers with its last restartpoint); `CheckpointRequestDone`
+    /// follows.
+    Checkpoint,
     /// `pg_ctl stop -m fast` on a primary: refuse new work, flush, let the walsenders ship
     /// everything to connected standbys, then report `ShutdownComplete`.
     Shutdown,

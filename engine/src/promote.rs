@@ -13,6 +13,7 @@ impl Node {
     pub(crate) fn on_admin(&mut self, now: Instant, command: Command, out: &mut Vec<Output>) {
         match command {
             Command::Promote => self.request_promotion(now, out),
+            Command::Checkpoint => self.admin_checkpoint(now, out),
             Command::Follow { upstream } => self.follow(now, upstream, out),
             Command::Shutdown => {
                 if self.shutdown.is_none() {

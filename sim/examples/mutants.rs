@@ -104,6 +104,13 @@ const MUTANTS: &[Mutant] = &[
         from: "if let Resolution::Wait = self.resolve_snapshot_conflict(now, conflict_horizon_xid, out) {",
         to: "if let (Resolution::Wait, true) = (Resolution::Proceed, now.0 == u64::MAX) {",
     },
+    Mutant {
+        name: "restore-stops-after-one-segment",
+        what: "a restore from the archive ends recovery after the first segment restore_command fetched",
+        file: "engine/src/restore.rs",
+        from: "        self.write_wal(out);\n        self.try_restore(out);",
+        to: "        self.write_wal(out);\n        self.archive_exhausted(now, out);",
+    },
 ];
 
 fn run(cmd: &mut Command) -> Result<std::process::Output, String> {

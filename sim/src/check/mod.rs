@@ -18,6 +18,7 @@ use crate::check::replica_prefix::check_replica_prefix;
 use crate::check::sessions::{check_reads, losses_unknowable, monotonic_reads_judged, read_your_writes_judged};
 pub use crate::check::verdict::{CheckState, Losses, Verdict, Violation};
 use crate::check::view::EndState;
+use crate::scenario::model::FaultKind;
 
 /// Why the archive invariants were not judged.
 const ARCHIVE_OFF: &str = "`archive_mode` is off: nothing is archived";
@@ -108,6 +109,14 @@ pub fn check(end: &EndState) -> Verdict {
         (
             "archived_before_recycled",
             unless(end.scenario.replication.archive_mode, "archived_before_recycled", ARCHIVE_OFF.into()),
+        ),
+        (
+            "restore_complete",
+            unless(
+                end.scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::Restore { .. })),
+                "restore_complete",
+                "no `restore` fault restores a node from the archive".into(),
+            ),
         ),
         (
             "recovery_conflicts_resolved",

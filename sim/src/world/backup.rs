@@ -9,10 +9,10 @@
 
 use repsim_engine::basebackup::{backup_image, image_checkpoint};
 use repsim_engine::config::BootRole;
-use repsim_engine::io::{DiskImage, FileId};
+use repsim_engine::io::{Command, DiskImage, FileId};
 use repsim_engine::pitr::RecoveryTarget;
 use repsim_engine::timeline::History;
-use repsim_engine::{Lsn, NodeId, Role};
+use repsim_engine::{Input, Lsn, NodeId, Role};
 
 use crate::metrics::{Mark, MarkKind};
 use crate::scenario::model::RestoreTarget;
@@ -25,14 +25,34 @@ use crate::world::World;
 const RESTORE_RETRY_NS: u64 = 5_000_000_000;
 
 impl World {
-    /// `pg_basebackup` of `node` into the store: a snapshot of its data directory now,
-    /// uploaded at the store's bandwidth.
+    /// `pg_basebackup --checkpoint=fast` of `node` into the store: `pg_backup_start` asks for
+    /// an immediate checkpoint (a standby uses its last restartpoint), then the data directory
+    /// is copied (`snapshot_backup`).
     pub(crate) fn take_base_backup(&mut self, node: NodeId) {
         let slot = &self.nodes[node as usize];
-        let Some(engine) = slot.engine.as_ref().filter(|e| matches!(e.role(), Role::Primary | Role::Standby)) else {
+        if !slot.engine.as_ref().is_some_and(|e| matches!(e.role(), Role::Primary | Role::Standby)) {
             let text = format!("base backup of {} failed: PostgreSQL is not running", slot.name);
             return self.ha_log.push((self.now_ns, text));
-        };
+        }
+        self.backups_waiting.push((node, slot.incarnation));
+        self.step_node(node, Input::Admin(Command::Checkpoint));
+    }
+
+    /// The backup's checkpoint on `node` is done: copy its data directory now.
+    pub(crate) fn backup_checkpoint_done(&mut self, node: NodeId) {
+        let incarnation = self.nodes[node as usize].incarnation;
+        let before = self.backups_waiting.len();
+        self.backups_waiting.retain(|&(n, i)| !(n == node && i == incarnation));
+        if self.backups_waiting.len() < before {
+            self.snapshot_backup(node);
+        }
+    }
+
+    /// The copy, as one snapshot of the durable data directory, uploaded at the store's
+    /// bandwidth.
+    fn snapshot_backup(&mut self, node: NodeId) {
+        let slot = &self.nodes[node as usize];
+        let Some(engine) = slot.engine.as_ref() else { return };
         let segment = self.scenario.replication.wal_segment_size_bytes;
         let timeline = engine.timeline();
         let source = slot.disk.durable_image();

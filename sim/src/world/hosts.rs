@@ -267,6 +267,7 @@ impl World {
                 slot.shutdown_complete = true;
                 self.stop_pg(node);
             }
+            Observation::CheckpointRequestDone => self.backup_checkpoint_done(node),
             Observation::Panic { reason } => {
                 if self.restore_failed(node, &reason) {
                     self.stop_pg(node); // FATAL: no automatic restart

@@ -105,6 +105,8 @@ pub struct World {
     pub archive: crate::world::archive_store::ArchiveStore,
     /// Every `restore` so far (`world/backup.rs`).
     pub restores: Vec<crate::world::restore_log::RestoreRun>,
+    /// Base backups waiting for their checkpoint: node and incarnation.
+    pub backups_waiting: Vec<(NodeId, u64)>,
     /// Queries past their snapshot, for `recovery_conflicts_resolved`.
     pub running_queries: crate::check::oracle::snapshots::RunningQueries,
     /// A primary lost WAL it had not made durable (power loss, PANIC): crash recovery reuses
@@ -239,6 +241,7 @@ impl World {
                     || scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::Restore { .. })),
             ),
             restores: Vec::new(),
+            backups_waiting: Vec::new(),
             running_queries: Default::default(),
             lost_wal: Vec::new(),
             end_ns,

@@ -24,7 +24,7 @@ pub struct WalFacts {
 pub const KEPT_EXAMPLES: usize = 3;
 
 /// The live oracles, in the order the verdict lists them.
-pub const LIVE_INVARIANTS: [&str; 8] = [
+pub const LIVE_INVARIANTS: [&str; 9] = [
     "promise_audit",
     "honest_reports",
     "promotion_replayed",
@@ -33,6 +33,7 @@ pub const LIVE_INVARIANTS: [&str; 8] = [
     "recovery_conflicts_resolved",
     "archive_identical",
     "archived_before_recycled",
+    "restore_complete",
 ];
 
 #[derive(Clone, Debug, Default)]
