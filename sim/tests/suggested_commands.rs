@@ -36,11 +36,11 @@ const SUGGESTED: &[Suggested] = &[
     ("disaster-recovery", 1, &["replication.archive_timeout=60s"], true, |s| {
         let r = &s.restores[0];
         let a = s.archive.expect("archive_mode is on");
-        r.rpo_ns.is_some_and(|ns| ns <= 60_000_000_000) && a.bytes_archived >= 8 * 16 * 1024 * 1024
+        r.rpo_ns.is_some_and(|ns| ns <= 60_000_000_000) && a.bytes_archived >= 8 * 16 * 1024 * 1024 && r.segments_restored >= 6
     }),
     ("disaster-recovery", 1, &["replication.archive_timeout=10s"], true, |s| {
         let r = &s.restores[0];
-        r.rpo_ns.is_some_and(|ns| ns <= 10_000_000_000) && r.segments_restored > 5 && s.lost_acked_writes < 5_000
+        r.rpo_ns.is_some_and(|ns| ns <= 10_000_000_000) && r.segments_restored > 30 && s.lost_acked_writes < 5_000
     }),
     ("archive-outage", 1, &["archive.bandwidth=100kB"], true, |s| {
         let a = s.archive.expect("archive_mode is on");

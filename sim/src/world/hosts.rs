@@ -2,6 +2,7 @@
 //! host's life: boot, PostgreSQL stop, power loss, restart, adding a spare.
 
 use repsim_engine::io::{ComputeTask, Observation, Reply, Request};
+use repsim_engine::pitr::RecoveryTarget;
 use repsim_engine::message::Message;
 use repsim_engine::wal::record::RowChange;
 use repsim_engine::{Input, Instant, Node, NodeId, Output};
@@ -219,11 +220,16 @@ impl World {
                 }
             }
             Observation::Promoted { timeline, switch } => {
+                // A time or LSN target stops replay short of the WAL on disk, by design.
+                let stopped_at = match self.nodes[node as usize].config.recovery_target {
+                    Some(RecoveryTarget::TimeNs(_) | RecoveryTarget::Lsn(_)) => Some(switch),
+                    _ => None,
+                };
                 if let Some(history) = self.nodes[node as usize].engine.as_ref().map(|e| e.timeline_history().clone()) {
                     self.restore_promoted(node, switch, (&history, timeline));
                 }
                 let by_ha = std::mem::take(&mut self.nodes[node as usize].promote_by_ha);
-                self.audit_promotion(node, timeline - 1, by_ha);
+                self.audit_promotion(node, timeline - 1, by_ha, stopped_at);
                 let slot = &mut self.nodes[node as usize];
                 // Bytes past the switch point were never part of the new history.
                 slot.max_flushed = switch;

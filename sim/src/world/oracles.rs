@@ -149,16 +149,17 @@ impl World {
         self.lost_wal.push(promotion::LostWal { node, timeline, end, at_ns: self.now_ns });
     }
 
-    /// `node` was promoted off `from_timeline`: it replayed every commit its disk held, and
-    /// under `synchronous_mode` it holds every synchronously confirmed commit.
-    pub(crate) fn audit_promotion(&mut self, node: NodeId, from_timeline: u32, by_ha: bool) {
+    /// `node` was promoted off `from_timeline`: it replayed every commit its disk held (up to
+    /// `stopped_at`, a recovery target's stop), and under `synchronous_mode` it holds every
+    /// synchronously confirmed commit.
+    pub(crate) fn audit_promotion(&mut self, node: NodeId, from_timeline: u32, by_ha: bool, stopped_at: Option<Lsn>) {
         let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
         if self.timelines_created_twice().contains(&from_timeline) {
             // Two promotions made this timeline number (spec I1.2, I1.4): a write another node
             // acknowledged "on it" may be on the other one, which this node never followed.
             return;
         }
-        let durable_end = self.wal_facts(node, from_timeline).durable_end;
+        let durable_end = self.wal_facts(node, from_timeline).durable_end.min(stopped_at.map_or(u64::MAX, |l| l.0));
         let name = self.nodes[node as usize].name.clone();
         let store = engine.store();
         if let Some(text) =
