@@ -110,6 +110,9 @@ fn restore_and_backup_faults_are_checked_against_the_scenario() {
     }
     let ok = format!("{archive}[[faults]]\nat = \"5s\"\nrestore = {{ node = \"pg3\", target_lsn = \"0/5000000\" }}\n");
     let scenario = parse_scenario(&format!("{BASE}{ok}"), "x.toml", &[]).expect("valid");
-    let restore = repsim::scenario::FaultKind::Restore { node: 2, target: repsim::scenario::model::RestoreTarget::Lsn(0x500_0000) };
+    let restore = repsim::scenario::FaultKind::Restore {
+        node: 2,
+        target: repsim::scenario::model::RestoreTarget::Lsn(0x500_0000),
+    };
     assert_eq!(scenario.faults[0].kind, restore);
 }

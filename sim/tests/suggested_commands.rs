@@ -36,7 +36,9 @@ const SUGGESTED: &[Suggested] = &[
     ("disaster-recovery", 1, &["replication.archive_timeout=60s"], true, |s| {
         let r = &s.restores[0];
         let a = s.archive.expect("archive_mode is on");
-        r.rpo_ns.is_some_and(|ns| ns <= 60_000_000_000) && a.bytes_archived >= 8 * 16 * 1024 * 1024 && r.segments_restored >= 6
+        r.rpo_ns.is_some_and(|ns| ns <= 60_000_000_000)
+            && a.bytes_archived >= 8 * 16 * 1024 * 1024
+            && r.segments_restored >= 6
     }),
     ("disaster-recovery", 1, &["replication.archive_timeout=10s"], true, |s| {
         let r = &s.restores[0];

@@ -208,13 +208,14 @@ impl World {
     /// must choose another target). Returns whether `node` was restoring.
     pub(crate) fn restore_failed(&mut self, node: NodeId, reason: &str) -> bool {
         let config_restoring = self.nodes[node as usize].config.recovery_target.is_some();
-        match self.restore_of(node).filter(|_| config_restoring) {
-            Some(run) => {
-                run.outcome = format!("FATAL: {reason}");
-                true
-            }
-            None => false,
+        let Some(run) = self.restore_of(node).filter(|_| config_restoring) else { return false };
+        run.outcome = format!("FATAL: {reason}");
+        // Recovery gave up for want of WAL: the archive must have had no more.
+        if let Some(engine) = self.nodes[node as usize].engine.as_ref() {
+            let (end, history, timeline) = (engine.replay_lsn(), engine.timeline_history().clone(), engine.timeline());
+            self.judge_restore_end(node, end, (&history, timeline), true);
         }
+        true
     }
 
     /// A restoring node promoted at `switch`: record it, and judge where recovery ended
@@ -222,24 +223,31 @@ impl World {
     pub(crate) fn restore_promoted(&mut self, node: NodeId, switch: Lsn, (history, timeline): (&History, u32)) {
         self.nodes[node as usize].config.recovery_target = None;
         let now = self.now_ns;
-        let segment = self.scenario.replication.wal_segment_size_bytes;
+        let Some(run) = self.restore_of(node) else { return };
+        let to_latest = run.to_latest;
+        self.judge_restore_end(node, switch, (history, timeline), to_latest);
         let Some(run) = self.restore_of(node) else { return };
         run.promoted_at_ns = Some(now);
         run.recovery_end_lsn = Some(switch.to_string());
         run.outcome = "promoted".into();
-        let (stop, to_latest, refused, name) =
-            (run.backup_stop_lsn, run.to_latest, run.archive_refusals > 0, run.node.clone());
+    }
+
+    /// `restore_complete`: recovery on `node` ended at `end`. It must not be past the first
+    /// segment the store lacks; and where it ended for want of WAL (`at_archive_end`), unless
+    /// the store refused a request, within the segment before that gap.
+    fn judge_restore_end(&mut self, node: NodeId, end: Lsn, chain: (&History, u32), at_archive_end: bool) {
+        let segment = self.scenario.replication.wal_segment_size_bytes;
+        let now = self.now_ns;
+        let Some(run) = self.restore_of(node) else { return };
+        let (stop, refused, name) = (run.backup_stop_lsn, run.archive_refusals > 0, run.node.clone());
         // The first segment from the backup's end on that the store holds no copy of, on the
         // timelines of the node's history that wrote it.
-        let gap = self.archive.first_gap(stop / segment, |segno| writers((history, timeline), segno, segment));
+        let gap = self.archive.first_gap(stop / segment, |segno| writers(chain, segno, segment));
         let limit = (gap * segment).max(stop);
-        let finding = if switch.0 > limit {
-            Some(format!("{name} recovered to {switch}, past the archive's gap at segment {gap}"))
-        } else if to_latest && !refused && switch.0 + segment < limit {
-            Some(format!(
-                "{name} ended recovery at {switch}, a segment or more before the archive's end ({})",
-                Lsn(limit)
-            ))
+        let finding = if end.0 > limit {
+            Some(format!("{name} recovered to {end}, past the archive's gap at segment {gap}"))
+        } else if at_archive_end && !refused && end.0 + segment < limit {
+            Some(format!("{name} ended recovery at {end}, a segment or more before the archive's end ({})", Lsn(limit)))
         } else {
             None
         };

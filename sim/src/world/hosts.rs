@@ -2,8 +2,8 @@
 //! host's life: boot, PostgreSQL stop, power loss, restart, adding a spare.
 
 use repsim_engine::io::{ComputeTask, Observation, Reply, Request};
-use repsim_engine::pitr::RecoveryTarget;
 use repsim_engine::message::Message;
+use repsim_engine::pitr::RecoveryTarget;
 use repsim_engine::wal::record::RowChange;
 use repsim_engine::{Input, Instant, Node, NodeId, Output};
 
