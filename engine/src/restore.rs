@@ -43,17 +43,24 @@ impl Node {
         writers.fold((self.timeline, 0), |(lo, hi), (tli, _, _)| (lo.min(tli), hi.max(tli)))
     }
 
-    /// `restore_command` ended: the segment's bytes, or `None` (not in the archive, or the
-    /// archive unreachable).
+    /// `restore_command` ended: the segment's bytes and the timeline of the copy found, or
+    /// `None` (not in the archive, or the archive unreachable).
     pub(crate) fn on_restored(&mut self, now: Instant, file: FileId, bytes: Option<Vec<u8>>, out: &mut Vec<Output>) {
-        let FileId::WalSegment { segno, .. } = file else { return };
+        let FileId::WalSegment { segno, timeline: copy_timeline } = file else { return };
         if self.restorer.in_flight != Some(segno) {
             return;
         }
         self.restorer.in_flight = None;
         let segment = self.cfg.wal_segment_size_bytes;
         let (seg_start, end) = (segno * segment, self.wal.end());
-        let Some(bytes) = bytes.filter(|b| b.len() as u64 == segment) else {
+        // A copy is good only up to where its timeline ends in our history: past the switch,
+        // an older timeline's copy holds WAL of a history we do not follow (PostgreSQL rejects
+        // those pages by their header's timeline, "out-of-sequence timeline ID").
+        let ours = self.history.contains(copy_timeline, self.timeline);
+        let usable_end =
+            self.history.end_of(copy_timeline).map_or(seg_start + segment, |s| s.0.min(seg_start + segment));
+        let usable = |b: &Vec<u8>| b.len() as u64 == segment && ours && end.0 < usable_end;
+        let Some(bytes) = bytes.filter(usable) else {
             // Back to streaming: the walreceiver's retry is already due. With no stream, in
             // targeted recovery, the archive's end is the end of recovery.
             return self.archive_exhausted(now, out);
@@ -61,7 +68,7 @@ impl Node {
         if self.role != Role::Standby || end.0 < seg_start || end.0 >= seg_start + segment {
             return; // streaming brought us past it meanwhile
         }
-        if self.wal.receive(end, &bytes[(end.0 - seg_start) as usize..]).is_err() {
+        if self.wal.receive(end, &bytes[(end.0 - seg_start) as usize..(usable_end - seg_start) as usize]).is_err() {
             let reason = format!("restored segment {segno} differs from local WAL");
             return self.stop_walreceiver(now, reason, out);
         }

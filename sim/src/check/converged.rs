@@ -82,6 +82,11 @@ pub fn excuse(end: &EndState) -> Option<String> {
             ));
         }
     }
+    // An operator's restore that ended without a primary (PostgreSQL stops with FATAL when the
+    // archive ends short of the target) leaves nothing to converge on until another restore.
+    if let (None, Some(failed)) = (end.final_primary(), end.failed_restore.as_ref()) {
+        return Some(format!("{failed}: no primary runs until an operator restores again"));
+    }
     // A standby whose upstream removed the WAL it needs (no slot, too small a wal_keep_size)
     // waits for an operator's re-clone in PostgreSQL, and under Patroni unless it may re-clone
     // by itself (remove_data_directory_on_rewind_failure).

@@ -55,6 +55,8 @@ pub struct EndState<'a> {
     /// Each node's flush position shortly before the end (`World::converge_mark_ns`; empty if
     /// the run was too short to take it).
     pub flush_at_converge_mark: &'a [Option<repsim_engine::Lsn>],
+    /// A `restore` that never promoted, and why (no backup fits, FATAL short of its target).
+    pub failed_restore: Option<String>,
 }
 
 impl EndState<'_> {

@@ -148,6 +148,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::archive(&mut text, rng, &shape);
     late::cascade(&mut text, rng, &shape);
     late::pin_router(&mut text, rng);
+    late::restore(&mut text, rng, &shape);
     text
 }
 

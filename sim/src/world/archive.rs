@@ -75,10 +75,12 @@ impl World {
         let FileId::WalSegment { timeline, segno } = file else { return };
         let timelines = oldest_timeline..=timeline;
         let down = self.archive.is_down(self.now_ns);
-        let bytes = if down { None } else { self.archive.get(timelines, segno) };
-        self.note_restore_request(node, bytes.is_some(), down);
-        let at = self.now_ns + self.archive.request_ns(bytes.as_ref().map_or(0, |b| b.len() as u64));
-        let input = Input::Restored { file, bytes };
+        let found = if down { None } else { self.archive.get(timelines, segno) };
+        self.note_restore_request(node, found.is_some(), down);
+        let at = self.now_ns + self.archive.request_ns(found.as_ref().map_or(0, |(_, b)| b.len() as u64));
+        // The answer names the timeline of the copy found.
+        let (timeline, bytes) = found.map_or((timeline, None), |(t, b)| (t, Some(b)));
+        let input = Input::Restored { file: FileId::WalSegment { timeline, segno }, bytes };
         self.schedule(at, EventKind::Input { node, incarnation, input });
     }
 

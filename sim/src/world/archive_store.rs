@@ -142,11 +142,12 @@ impl ArchiveStore {
 
     /// `restore_command` for `segno`: the copy of the newest of `timelines` (those of the
     /// restoring node's history that wrote part of the segment) the store holds.
-    pub fn get(&mut self, timelines: std::ops::RangeInclusive<u32>, segno: u64) -> Option<Vec<u8>> {
+    /// Returns the copy's timeline and bytes.
+    pub fn get(&mut self, timelines: std::ops::RangeInclusive<u32>, segno: u64) -> Option<(u32, Vec<u8>)> {
         let (lo, hi) = timelines.into_inner();
-        let (_, bytes) = self.contents.range((segno, lo)..=(segno, hi)).next_back()?;
+        let (&(_, timeline), bytes) = self.contents.range((segno, lo)..=(segno, hi)).next_back()?;
         self.restores += 1;
-        Some(bytes.to_vec())
+        Some((timeline, bytes.to_vec()))
     }
 
     /// A base backup finished uploading: kept, and the oldest beyond `keep_backups` deleted with

@@ -225,7 +225,9 @@ impl World {
         let now = self.now_ns;
         let Some(run) = self.restore_of(node) else { return };
         let to_latest = run.to_latest;
-        self.judge_restore_end(node, switch, (history, timeline), to_latest);
+        // The history recovery followed: without the switch the promotion just made.
+        let followed = History { switches: history.switches[..history.switches.len().saturating_sub(1)].to_vec() };
+        self.judge_restore_end(node, switch, (&followed, timeline - 1), to_latest);
         let Some(run) = self.restore_of(node) else { return };
         run.promoted_at_ns = Some(now);
         run.recovery_end_lsn = Some(switch.to_string());
@@ -242,7 +244,7 @@ impl World {
         let (stop, refused, name) = (run.backup_stop_lsn, run.archive_refusals > 0, run.node.clone());
         // The first segment from the backup's end on that the store holds no copy of, on the
         // timelines of the node's history that wrote it.
-        let gap = self.archive.first_gap(stop / segment, |segno| writers(chain, segno, segment));
+        let gap = self.archive.first_gap(stop / segment, |segno| last_writer(chain, segno, segment));
         let limit = (gap * segment).max(stop);
         let finding = if end.0 > limit {
             Some(format!("{name} recovered to {end}, past the archive's gap at segment {gap}"))
@@ -267,20 +269,12 @@ impl World {
     }
 }
 
-/// The oldest and newest timeline of `history` that wrote part of segment `segno`.
-fn writers((history, last): (&History, u32), segno: u64, segment: u64) -> std::ops::RangeInclusive<u32> {
-    let (seg_start, seg_end) = (segno * segment, (segno + 1) * segment);
-    let mut from = 0;
-    let mut found: Option<(u32, u32)> = None;
-    let ranges = history.switches.iter().map(|s| (s.parent, s.switch.0)).chain(std::iter::once((last, u64::MAX)));
-    for (timeline, to) in ranges {
-        if from < seg_end && to > seg_start {
-            found = Some(found.map_or((timeline, timeline), |(lo, hi)| (lo.min(timeline), hi.max(timeline))));
-        }
-        from = to;
-    }
-    let (lo, hi) = found.unwrap_or((last, last));
-    lo..=hi
+/// The timeline of `history` that wrote the end of segment `segno`: its copy is the one that
+/// holds the whole segment as the restoring node follows it (an older timeline's copy is good
+/// only up to that timeline's switch).
+fn last_writer((history, current): (&History, u32), segno: u64, segment: u64) -> std::ops::RangeInclusive<u32> {
+    let timeline = history.timeline_at(Lsn((segno + 1) * segment - 1), current);
+    timeline..=timeline
 }
 
 fn describe(target: RestoreTarget) -> String {

@@ -142,6 +142,36 @@ pub(super) fn pin_router(text: &mut String, rng: &mut Rng) {
     }
 }
 
+/// Disaster recovery (issue 13.4-13.6), with an archive, no HA manager and a spare no
+/// `add_standby` starts: base backups (periodic, or one taken by hand), then in the second half
+/// of the run every other node is lost with its site, and the spare is restored from the
+/// archive to its end or to a time before the loss.
+pub(super) fn restore(text: &mut String, rng: &mut Rng, s: &Shape) {
+    let spares: Vec<usize> =
+        (s.running..s.names.len()).filter(|&i| !text.contains(&format!("add_standby = \"{}\"", s.names[i]))).collect();
+    if !text.contains("archive_mode = true\n") || s.ha.is_some() || spares.is_empty() || !rng.chance(0.5) {
+        return;
+    }
+    let spare = &s.names[spares[rng.below(spares.len() as u64) as usize]];
+    let loss_ns = s.duration_ns / 2 + rng.below(s.duration_ns / 4);
+    if rng.chance(0.5) {
+        let line = format!("backup_interval = \"{}\"\n", dur(range(rng, 1_000, 10_000) * MS_NS));
+        insert_into_section(text, "[archive]", &line);
+    } else {
+        let at_ns = rng.below(loss_ns / 2);
+        put!(text, "\n[[faults]]\nat = \"{}\"\nbase_backup = \"{}\"", dur(at_ns), s.names[s.primary]);
+    }
+    // Every other node is in the lost site, spares that `add_standby` may have started too.
+    let site = s.list(&(0..s.names.len()).filter(|&i| s.names[i] != *spare).collect::<Vec<_>>());
+    put!(text, "\n[[faults]]\nat = \"{}\"\nlose_site = {site}", dur(loss_ns));
+    let target = match rng.chance(0.7) {
+        true => "target = \"latest\"".to_string(),
+        false => format!("target_time = \"{}\"", dur(rng.below(loss_ns))),
+    };
+    let restore_ns = loss_ns + rng.below(s.duration_ns / 4);
+    put!(text, "\n[[faults]]\nat = \"{}\"\nrestore = {{ node = \"{spare}\", {target} }}", dur(restore_ns));
+}
+
 /// Appends `lines` (each ending in a newline) at the end of section `header` of `text`.
 fn insert_into_section(text: &mut String, header: &str, lines: &str) {
     let start = text.find(&format!("\n{header}\n")).expect("the section was drawn") + 1;
