@@ -86,22 +86,34 @@ impl Node {
         if timeout_ns == 0 || self.role != Role::Primary || self.end_of_recovery.is_some() {
             return;
         }
-        let (segno, since) = self.note_current_segment(now);
-        let segment = self.cfg.wal_segment_size_bytes;
-        // `XLogGetLastImportantRecPtr() > last switch`: an important record in this segment (a
-        // checkpoint of an idle server after a switch is skipped, so switches do not feed on
-        // themselves: swarm seeds 668, 1122, 1209 with 64 MB segments).
-        let written = self.wal.last_important_start().0 >= segno * segment;
+        let (_, since) = self.note_current_segment(now);
         let mut next_check = since + timeout_ns;
         if now.0 >= next_check {
-            if written {
-                self.wal.switch_segment();
-                self.archiver.opened_at.push_back((segno + 1, now.0));
-                self.flush_wal(out);
-            }
+            self.switch_wal(now, out);
             next_check = now.0 + timeout_ns;
         }
         out.push(Output::SetTimer { id: TimerId::ArchiveTimeout, at: Instant(next_check) });
+    }
+
+    /// `RequestXLogSwitch` (`pg_switch_wal()`, `archive_timeout`, and `pg_backup_stop` on a
+    /// primary): the current segment is closed early if an important record went into it
+    /// (`XLogGetLastImportantRecPtr() > last switch`: a checkpoint of an idle server after a
+    /// switch is skipped, so switches do not feed on themselves: swarm seeds 668, 1122, 1209
+    /// with 64 MB segments).
+    pub(crate) fn switch_wal(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.role != Role::Primary || self.end_of_recovery.is_some() {
+            return;
+        }
+        let segno = self.wal.end().0 / self.cfg.wal_segment_size_bytes;
+        if self.wal.last_important_start().0 < segno * self.cfg.wal_segment_size_bytes {
+            return;
+        }
+        if self.cfg.archive_mode {
+            self.note_current_segment(now);
+            self.archiver.opened_at.push_back((segno + 1, now.0));
+        }
+        self.wal.switch_segment();
+        self.flush_wal(out);
     }
 
     /// The segment file holding `segno` on our history: the newest timeline that covers part of

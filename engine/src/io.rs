@@ -194,6 +194,9 @@ pub enum Command {
     /// a primary (a standby answers with its last restartpoint); `CheckpointRequestDone`
     /// follows.
     Checkpoint,
+    /// `pg_switch_wal()`: close the current WAL segment (if anything important went into it),
+    /// as `pg_backup_stop` does on a primary so that the backup's WAL is archived at once.
+    SwitchWal,
     /// `pg_ctl stop -m fast` on a primary: refuse new work, flush, let the walsenders ship
     /// everything to connected standbys, then report `ShutdownComplete`.
     Shutdown,

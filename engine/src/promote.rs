@@ -14,6 +14,7 @@ impl Node {
         match command {
             Command::Promote => self.request_promotion(now, out),
             Command::Checkpoint => self.admin_checkpoint(now, out),
+            Command::SwitchWal => self.switch_wal(now, out),
             Command::Follow { upstream } => self.follow(now, upstream, out),
             Command::Shutdown => {
                 if self.shutdown.is_none() {

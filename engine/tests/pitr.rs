@@ -141,3 +141,34 @@ fn an_archive_that_ends_before_the_target_stops_recovery_with_fatal() {
     });
     assert!(fatal, "FATAL names the reason");
 }
+
+fn checkpoint_done(outs: &[Output]) -> bool {
+    outs.iter().any(|o| matches!(o, Output::Observe(Observation::CheckpointRequestDone)))
+}
+
+/// What a base backup asks of the node it copies: `pg_backup_start(fast => true)` waits for
+/// an immediate checkpoint (none is needed if nothing happened since the last one), and
+/// `pg_backup_stop` switches to a new segment if WAL went into the current one.
+#[test]
+fn a_backup_checkpoint_is_reported_when_done_and_a_wal_switch_closes_a_written_segment() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.wal_segment_size_bytes = SEG;
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    h.write(P, 1, vec![insert(1, 1, 100)]);
+    h.complete_all_io(P);
+    let outs = h.step(P, Input::Admin(repsim_engine::io::Command::Checkpoint));
+    assert!(!checkpoint_done(&outs), "the checkpoint has to be written first");
+    let outs = h.complete_checkpoint(P);
+    assert!(checkpoint_done(&outs), "reported when it completes");
+    assert_eq!(h.node(P).status().checkpoints, 1);
+    let outs = h.step(P, Input::Admin(repsim_engine::io::Command::Checkpoint));
+    assert!(checkpoint_done(&outs), "nothing happened since: done at once");
+
+    h.write(P, 2, vec![insert(2, 2, 100)]);
+    h.step(P, Input::Admin(repsim_engine::io::Command::SwitchWal));
+    assert_eq!(h.node(P).status().insert_lsn, Lsn(2 * SEG), "the segment is closed");
+    h.complete_all_io(P);
+    h.step(P, Input::Admin(repsim_engine::io::Command::SwitchWal));
+    assert_eq!(h.node(P).status().insert_lsn, Lsn(2 * SEG), "an empty segment is not switched");
+}

@@ -76,6 +76,9 @@ impl World {
         };
         let at = self.now_ns + self.archive.request_ns(backup.bytes);
         self.schedule(at, EventKind::BackupUploaded { backup: Box::new(backup) });
+        // pg_backup_stop on a primary forces a segment switch, so that the WAL the backup
+        // needs is archived now (the backup-end record itself is not modelled).
+        self.step_node(node, Input::Admin(Command::SwitchWal));
     }
 
     pub(crate) fn backup_uploaded(&mut self, mut backup: BaseBackup) {
