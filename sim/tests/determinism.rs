@@ -32,6 +32,8 @@ fn same_seed_same_trace_in_one_process() {
     assert_same_run("sync-vs-async", 7, SHORT);
     let crash = ["duration=12s", "settle=5s", "disk.torn_write_probability=0.5"];
     assert_same_run("primary-crash-restart", 3, &crash);
+    // Base backups, the loss of a site and a point-in-time restore from the archive.
+    assert_same_run("point-in-time-recovery", 2, &["duration=200s", "faults=[{ at = \"150s\", lose_site = [\"pg1\", \"pg2\"] }, { at = \"160s\", restore = { node = \"pg3\", target_time = \"130s\" } }]"]);
 }
 
 #[test]

@@ -201,3 +201,69 @@ impl ArchiveStore {
         self.segments.range((segno, 0)..=(segno, u32::MAX)).next().is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::model::Dist;
+
+    const SEG: u64 = 1024;
+
+    fn store(keep_backups: u32, retention_ns: u64) -> ArchiveStore {
+        let spec = ArchiveSpec {
+            latency: Dist::Constant { value_ns: 1 },
+            bandwidth_bytes_per_sec: 1 << 30,
+            request_cost_ns: 0,
+            retention_ns,
+            backup_interval_ns: 0,
+            keep_backups,
+        };
+        ArchiveStore::new(spec, crate::world::rng::stream(1, "archive"), BlockStore::default(), true)
+    }
+
+    fn backup(start_segno: u64, at_ns: u64) -> BaseBackup {
+        BaseBackup {
+            from: 0,
+            started_ns: at_ns,
+            finished_ns: at_ns,
+            timeline: 1,
+            start_lsn: Lsn(start_segno * SEG),
+            start_segno,
+            stop_lsn: Lsn(start_segno * SEG + 10),
+            bytes: 100,
+            image: DiskImage::default(),
+        }
+    }
+
+    fn archive(s: &mut ArchiveStore, segnos: std::ops::Range<u64>, at_ns: u64) {
+        for segno in segnos {
+            assert!(s.put((1, segno), SEG, segno, Some(vec![segno as u8; SEG as usize]), at_ns));
+        }
+    }
+
+    #[test]
+    fn keep_backups_deletes_the_oldest_backup_and_the_wal_only_it_needed() {
+        let mut s = store(2, u64::MAX);
+        archive(&mut s, 1..10, 0);
+        for (start, at) in [(2, 10), (5, 20), (8, 30)] {
+            s.add_backup(backup(start, at));
+        }
+        let kept: Vec<u64> = s.backups().map(|b| b.start_segno).collect();
+        assert_eq!(kept, vec![5, 8], "two kept, the oldest deleted");
+        assert!(s.get(1..=1, 4).is_none(), "WAL before the oldest kept backup is deleted");
+        assert_eq!(s.get(1..=1, 5).map(|(t, b)| (t, b[0])), Some((1, 5)), "its own WAL is kept");
+        assert_eq!(s.first_gap(5, |_| 1..=1), 10, "the chain from the oldest backup is whole");
+        assert_eq!(s.pick_backup(|b| b.started_ns <= 25).map(|b| b.start_segno), Some(5));
+    }
+
+    #[test]
+    fn time_retention_spares_the_wal_a_kept_backup_needs() {
+        let mut s = store(2, 100);
+        archive(&mut s, 1..6, 0);
+        s.add_backup(backup(3, 0));
+        archive(&mut s, 6..7, 1_000);
+        assert!(s.get(1..=1, 2).is_none(), "older than retention and before every backup: deleted");
+        assert!(s.get(1..=1, 3).is_some(), "older than retention, but the backup needs it");
+        assert_eq!(s.first_gap(3, |_| 1..=1), 7);
+    }
+}
