@@ -44,6 +44,12 @@ const SUGGESTED: &[Suggested] = &[
         let r = &s.restores[0];
         r.rpo_ns.is_some_and(|ns| ns <= 10_000_000_000) && r.segments_restored > 30 && s.lost_acked_writes < 5_000
     }),
+    ("ssl-replication", 1, &["replication.ssl=false"], true, |s| {
+        s.replication_tls_cpu_ns.is_none() && s.commit_latency_ns.p50 < 7_600_000
+    }),
+    ("ssl-replication", 1, &["node.ssl_cpu_per_mb=10ms"], true, |s| {
+        s.replication_tls_cpu_ns.is_some_and(|ns| ns > 20_000_000_000) && s.commit_latency_ns.p50 > 100_000_000
+    }),
     ("archive-outage", 1, &["archive.bandwidth=100kB"], true, |s| {
         let a = s.archive.expect("archive_mode is on");
         a.segments_archived < 30 && a.lag_bytes.p50 > 10_000_000

@@ -241,6 +241,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             backup_duration_max_ns: world.archive.backup_duration_max_ns,
         }),
         restores: crate::report::restore::restores(world),
+        replication_tls_cpu_ns: world.scenario.replication.ssl.then_some(world.tls_cpu_ns),
         net_bytes: world.net.bytes_sent,
         nodes,
         invariants: verdict.invariants.iter().map(|(k, v)| (k.to_string(), v.name().to_string())).collect(),

@@ -1,6 +1,7 @@
 //! What a run produced, for people and tools: the summary (JSON, Markdown, text), the plots,
 //! JUnit. Reads results, never the world.
 
+pub mod archive;
 pub mod compare;
 pub mod format;
 pub mod junit;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::Violation;
 use crate::metrics::{Percentiles, Spread};
+pub use crate::report::archive::ArchiveSummary;
 use crate::report::format::table_cell;
 use crate::report::timeline::{Timeline, WindowKind};
 use crate::scenario::Scenario;
@@ -113,6 +114,9 @@ pub struct Summary {
     /// The WAL archive (present with `archive_mode`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveSummary>,
+    /// CPU spent on TLS by replication connections, both ends (present with `ssl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_tls_cpu_ns: Option<u64>,
     /// Each `restore` from the archive (`report/restore.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restores: Vec<crate::world::restore_log::RestoreRun>,
@@ -143,67 +147,6 @@ pub struct Summary {
     /// (written to `monitoring.md` too); absent when none was asked for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<crate::report::monitoring::MonitoringView>,
-}
-
-/// The WAL archive: what reached it, and how far behind the primary it was.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ArchiveSummary {
-    /// Segments the store accepted (a primary that restarts archives what it holds again).
-    pub segments_archived: u64,
-    /// `archive_command` runs that failed (the store down or unreachable).
-    pub failed_attempts: u64,
-    /// Segments standbys restored from the archive (`restore_command`).
-    #[serde(default)]
-    pub segments_restored: u64,
-    /// Bytes uploaded (a segment `archive_timeout` closed early costs its full size).
-    #[serde(default)]
-    pub bytes_archived: u64,
-    /// Flushed WAL on the application's primary not archived yet, sampled once a second.
-    pub lag_bytes: Spread,
-    /// The age of the oldest WAL not archived yet (since its segment began).
-    pub lag_ns: Spread,
-    /// The most WAL the application's primary held in `pg_wal`.
-    pub pg_wal_max_bytes: u64,
-    /// Base backups stored, their bytes, and the longest upload.
-    #[serde(default)]
-    pub backups_taken: u64,
-    #[serde(default)]
-    pub backup_bytes: u64,
-    #[serde(default)]
-    pub backup_duration_max_ns: u64,
-}
-
-impl ArchiveSummary {
-    pub fn rows(&self) -> Vec<String> {
-        let s = |ns: u64| format!("{:.1} s", ns as f64 / 1e9);
-        let l = &self.lag_bytes;
-        let mut rows = vec![
-            format!(
-                "| archive: segments archived ({:.1} MiB) / failed attempts / segments restored | {} / {} / {} |",
-                self.bytes_archived as f64 / 1048576.0,
-                self.segments_archived,
-                self.failed_attempts,
-                self.segments_restored
-            ),
-            format!(
-                "| archive lag bytes p50 / p99 / max (age of the oldest unarchived WAL, max) | {} / {} / {} ({}) |",
-                l.p50,
-                l.p99,
-                l.max,
-                s(self.lag_ns.max)
-            ),
-            format!("| pg_wal on the primary, max | {:.1} MiB |", self.pg_wal_max_bytes as f64 / 1048576.0),
-        ];
-        if self.backups_taken > 0 {
-            rows.push(format!(
-                "| base backups stored ({:.1} MiB) / longest upload | {} / {} |",
-                self.backup_bytes as f64 / 1048576.0,
-                self.backups_taken,
-                s(self.backup_duration_max_ns)
-            ));
-        }
-        rows
-    }
 }
 
 /// What long queries on standbys cost (spec §4.3): cancelled queries, replay held back, and
@@ -320,6 +263,9 @@ pub fn render_text(s: &Summary) -> String {
     }
     for row in crate::report::restore::rows(&s.restores) {
         line(row);
+    }
+    if let Some(ns) = s.replication_tls_cpu_ns {
+        line(format!("| TLS CPU on replication connections (both ends) | {} |", ms(ns)));
     }
     line(format!(
         "| WAL generated (per commit) / network bytes | {} ({} B) / {} |",
@@ -471,6 +417,9 @@ pub fn render_markdown(s: &Summary) -> String {
     }
     for row in crate::report::restore::rows(&s.restores) {
         let _ = writeln!(o, "{row}");
+    }
+    if let Some(ns) = s.replication_tls_cpu_ns {
+        let _ = writeln!(o, "| TLS CPU on replication connections (both ends) | {:.2} ms |", ns as f64 / 1e6);
     }
     let _ = writeln!(
         o,

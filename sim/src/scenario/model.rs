@@ -150,6 +150,9 @@ pub struct Replication {
     /// `restore_command` set (default off): a standby that cannot stream restores WAL
     /// segments from the archive.
     pub restore_command: bool,
+    /// `ssl = on` (PostgreSQL's default is off): replication connections are encrypted, at
+    /// each node's `ssl_cpu_per_mb` (`world/tls.rs`).
+    pub ssl: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -162,8 +165,11 @@ pub struct NodeSpec {
     pub wal_send_cpu_ns: u64,      // default 10us, per XLogData message
     pub wal_receive_cpu_ns: u64,   // default 10us, per XLogData message
     pub replay_record_cpu_ns: u64, // default 5us
-    pub clock_offset_ns: i64,      // default 0 ("-5ms" allowed here only)
-    pub clock_drift_ppm: f64,      // default 0.0
+    /// CPU to encrypt or decrypt a MB of replication traffic with `ssl = on`. Default 0.5 ms
+    /// (AES-GCM with AES instructions, about 2 GB/s per core through OpenSSL: an assumption).
+    pub ssl_cpu_per_mb_ns: u64,
+    pub clock_offset_ns: i64, // default 0 ("-5ms" allowed here only)
+    pub clock_drift_ppm: f64, // default 0.0
     /// This node's `recovery_min_apply_delay` (a delayed standby); `None`: `[replication]`'s.
     pub recovery_min_apply_delay_ns: Option<u64>,
     /// One-way latency between the clients and this node; `None`: `[network] client_latency`.

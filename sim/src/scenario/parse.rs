@@ -180,6 +180,7 @@ const REPLICATION_KEYS: &[&str] = &[
     "archive_mode",
     "restore_command",
     "archive_timeout",
+    "ssl",
 ];
 
 /// PostgreSQL's defaults, taken from the engine's so that there is one list of them.
@@ -208,6 +209,8 @@ fn default_replication() -> Replication {
         archive_mode: d.archive_mode,
         restore_command: d.restore_command,
         archive_timeout_ns: d.archive_timeout_ns,
+        // Not an engine setting: its cost is CPU, which the world charges.
+        ssl: false,
     }
 }
 
@@ -241,6 +244,7 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     s.set("archive_mode", &mut r.archive_mode, Field::bool)?;
     s.set("restore_command", &mut r.restore_command, Field::bool)?;
     s.set("archive_timeout", &mut r.archive_timeout_ns, |f| f.interval_ns(true))?;
+    s.set("ssl", &mut r.ssl, Field::bool)?;
     if let Some(field) = s.get("max_standby_streaming_delay") {
         r.max_standby_streaming_delay_ns = read_standby_delay(&field)?;
     }

@@ -19,6 +19,7 @@ const NODE_KEYS: &[&str] = &[
     "wal_send_cpu",
     "wal_receive_cpu",
     "replay_record_cpu",
+    "ssl_cpu_per_mb",
     "clock_offset",
     "clock_drift_ppm",
     "recovery_min_apply_delay",
@@ -36,6 +37,7 @@ fn default_node() -> NodeSpec {
         wal_send_cpu_ns: 10 * US_NS,
         wal_receive_cpu_ns: 10 * US_NS,
         replay_record_cpu_ns: 5 * US_NS,
+        ssl_cpu_per_mb_ns: 500 * US_NS,
         clock_offset_ns: 0,
         clock_drift_ppm: 0.0,
         recovery_min_apply_delay_ns: None,
@@ -52,6 +54,7 @@ fn apply_node_keys(s: &Section, spec: &mut NodeSpec) -> Result<(), Diag> {
     s.set("wal_send_cpu", &mut spec.wal_send_cpu_ns, Field::duration_ns)?;
     s.set("wal_receive_cpu", &mut spec.wal_receive_cpu_ns, Field::duration_ns)?;
     s.set("replay_record_cpu", &mut spec.replay_record_cpu_ns, Field::duration_ns)?;
+    s.set("ssl_cpu_per_mb", &mut spec.ssl_cpu_per_mb_ns, Field::duration_ns)?;
     s.set("clock_offset", &mut spec.clock_offset_ns, Field::signed_duration_ns)?;
     s.set("clock_drift_ppm", &mut spec.clock_drift_ppm, |f| {
         f.float_in(-MAX_CLOCK_DRIFT_PPM, MAX_CLOCK_DRIFT_PPM, "50.0")

@@ -149,6 +149,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::cascade(&mut text, rng, &shape);
     late::pin_router(&mut text, rng);
     late::restore(&mut text, rng, &shape);
+    late::ssl(&mut text, rng);
     text
 }
 

@@ -21,6 +21,14 @@ pub enum EventKind {
         id: TimerId,
         generation: u64,
     },
+    /// A message from `from` on connection `epoch`, read by `node` after the CPU it took.
+    Received {
+        from: NodeId,
+        node: NodeId,
+        epoch: u64,
+        incarnation: u64,
+        input: Input,
+    },
     DiskDone {
         node: NodeId,
         incarnation: u64,
@@ -121,6 +129,7 @@ pub enum EventKind {
 pub(crate) fn paused_target(kind: &EventKind, sessions: &[Session]) -> Option<NodeId> {
     match kind {
         EventKind::Input { node, .. }
+        | EventKind::Received { node, .. }
         | EventKind::Timer { node, .. }
         | EventKind::DiskDone { node, .. }
         | EventKind::HaTick { node, .. } => Some(*node),

@@ -27,6 +27,7 @@ pub mod rng;
 pub mod scheduler;
 pub mod session;
 pub mod slot;
+pub mod tls;
 pub mod trace;
 pub mod wire;
 pub mod workload;
@@ -103,6 +104,8 @@ pub struct World {
     pub waiting_writes: crate::check::oracle::visibility::WaitingWrites,
     /// The WAL archive (`[archive]`, `archive_mode`).
     pub archive: crate::world::archive_store::ArchiveStore,
+    /// CPU spent on TLS for replication connections, both ends (`world/tls.rs`).
+    pub tls_cpu_ns: u64,
     /// Every `restore` so far (`world/backup.rs`).
     pub restores: Vec<crate::world::restore_log::RestoreRun>,
     /// Base backups waiting for their checkpoint: node and incarnation.
@@ -241,6 +244,7 @@ impl World {
                     || scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::Restore { .. })),
             ),
             restores: Vec::new(),
+            tls_cpu_ns: 0,
             backups_waiting: Vec::new(),
             running_queries: Default::default(),
             lost_wal: Vec::new(),
@@ -377,6 +381,11 @@ impl World {
             EventKind::Input { node, incarnation, input } => {
                 if self.nodes[node as usize].incarnation == incarnation {
                     self.step_node(node, input);
+                }
+            }
+            EventKind::Received { from, node, epoch, incarnation, input } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.received(from, node, epoch, input);
                 }
             }
             EventKind::Timer { node, incarnation, id, generation } => {

@@ -71,6 +71,10 @@ impl TraceRecord {
                 let (detail, value) = input_detail(input);
                 r("input", *node as i64, -1, detail, value)
             }
+            EventKind::Received { node, input, .. } => {
+                let (detail, value) = input_detail(input);
+                r("input", *node as i64, -1, detail, value)
+            }
             EventKind::Timer { node, generation, .. } => r("timer", *node as i64, -1, "", *generation),
             EventKind::DiskDone { node, io, .. } => r("disk_done", *node as i64, -1, "", io.0),
             EventKind::Arrive { from, to, packet, .. } => match packet {

@@ -177,6 +177,21 @@ pub(super) fn restore(text: &mut String, rng: &mut Rng, s: &Shape) {
     put!(text, "\n[[faults]]\nat = \"{}\"\nrestore = {{ node = \"{spare}\", {target} }}", dur(restore_ns));
 }
 
+/// Replication over TLS (issue 15.5): its CPU on every node's replication connections, at
+/// the default cost or at one of a CPU without AES instructions.
+pub(super) fn ssl(text: &mut String, rng: &mut Rng) {
+    if !rng.chance(0.15) {
+        return;
+    }
+    insert_into_section(text, "[replication]", "ssl = true\n");
+    let line = format!("ssl_cpu_per_mb = \"{}\"\n", dur(pick(rng, &[500, 500, 2_000, 10_000]) * US_NS));
+    if text.contains("\n[node]\n") {
+        insert_into_section(text, "[node]", &line);
+    } else {
+        put!(text, "\n[node]\n{}", line.trim_end());
+    }
+}
+
 /// Appends `lines` (each ending in a newline) at the end of section `header` of `text`.
 fn insert_into_section(text: &mut String, header: &str, lines: &str) {
     let start = text.find(&format!("\n{header}\n")).expect("the section was drawn") + 1;
