@@ -149,6 +149,9 @@ pub enum Observation {
     CheckpointRequestDone,
     /// Targeted recovery stopped at its `recovery_target_*`: replayed to `lsn` (`pitr.rs`).
     RecoveryTargetReached { lsn: Lsn },
+    /// FATAL: the archive ended before a time or LSN target was reached; the node stops
+    /// (`pitr.rs`, [`crate::pitr::TARGET_NOT_REACHED`]).
+    RecoveryTargetNotReached { replayed_to: Lsn },
     /// Crash recovery finished: WAL valid to `end`, redo started at `redo`.
     Recovered { redo: Lsn, end: Lsn, records: u64 },
     /// A checkpoint (restartpoint on a standby) completed and recycled WAL below `removed_below`.
@@ -279,10 +282,10 @@ pub enum Output {
     /// [`Input::Restored`].
     RestoreSegment {
         file: FileId,
-        /// The oldest timeline whose copy of the segment will do (`file` names the newest):
-        /// the timelines of the node's history that wrote part of it, newest first, as
+        /// The timelines whose copy of the segment will do, newest first (`file` names the
+        /// first): those of the node's history that wrote part of it, as
         /// `XLogFileReadAnyTLI` tries them.
-        oldest_timeline: u32,
+        timelines: Vec<u32>,
     },
     /// Run `archive_command` for WAL segment `file` (`archiver.rs`); answer with
     /// [`Input::ArchiveDone`].

@@ -14,6 +14,9 @@ use crate::lsn::Lsn;
 use crate::node::{Node, Role};
 use crate::wal::record::{Record, RecordBody};
 
+/// The FATAL message of a targeted recovery that ran out of WAL (PostgreSQL 13+).
+pub const TARGET_NOT_REACHED: &str = "recovery ended before configured recovery target was reached";
+
 /// `recovery_target_*`, with `recovery_target_inclusive = on` (the default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecoveryTarget {
@@ -28,19 +31,22 @@ pub enum RecoveryTarget {
 }
 
 impl Node {
-    /// Replay stops before `record` (the previous record started at `prev`).
-    pub(crate) fn recovery_stops_before(&self, record: &Record, prev: Lsn) -> bool {
-        match self.cfg.recovery_target {
-            Some(RecoveryTarget::TimeNs(target_ns)) => match record.body {
-                RecordBody::Commit { timestamp_ns, .. } | RecordBody::Abort { timestamp_ns } => {
-                    timestamp_ns > target_ns
-                }
-                _ => false,
-            },
-            // Inclusive: the record at or past the target was replayed; stop after it.
-            Some(RecoveryTarget::Lsn(target)) => prev.is_valid() && prev >= target,
-            Some(RecoveryTarget::Latest) | None => false,
+    /// Replay stops before `record` (`recoveryStopsBefore`): a commit or abort stamped after a
+    /// time target.
+    pub(crate) fn recovery_stops_before(&self, record: &Record) -> bool {
+        match (self.cfg.recovery_target, &record.body) {
+            (
+                Some(RecoveryTarget::TimeNs(target_ns)),
+                RecordBody::Commit { timestamp_ns, .. } | RecordBody::Abort { timestamp_ns },
+            ) => *timestamp_ns > target_ns,
+            _ => false,
         }
+    }
+
+    /// Replay stops after the record that starts at `start` (`recoveryStopsAfter`): the first
+    /// one at or past an LSN target (inclusive).
+    pub(crate) fn recovery_stops_after(&self, start: Lsn) -> bool {
+        matches!(self.cfg.recovery_target, Some(RecoveryTarget::Lsn(target)) if start >= target)
     }
 
     /// Replay stopped at the target: end recovery there, once the batch before it is applied.
@@ -68,9 +74,7 @@ impl Node {
             return true;
         }
         self.role = Role::Panicked;
-        let reason =
-            format!("recovery ended before configured recovery target was reached (replayed to {})", self.replay.lsn);
-        out.push(Output::Observe(Observation::Panic { reason }));
+        out.push(Output::Observe(Observation::RecoveryTargetNotReached { replayed_to: self.replay.lsn }));
         false
     }
 }

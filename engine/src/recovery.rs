@@ -97,18 +97,22 @@ impl Node {
     /// the segment and has a file for it (a new timeline's first segment copies its parent's
     /// prefix, so it is preferred).
     fn segment_file(&self, image: &DiskImage, segno: u64) -> Option<FileId> {
-        let segment = self.cfg.wal_segment_size_bytes;
-        let (seg_start, seg_end) = (Lsn(segno * segment), Lsn((segno + 1) * segment));
-        let ranges: Vec<_> = self.timeline_ranges().collect();
-        ranges
-            .iter()
-            .rev()
-            .filter(|(_, from, to)| *from < seg_end && *to > seg_start)
-            .map(|(tli, _, _)| FileId::WalSegment { timeline: *tli, segno })
+        self.segment_writers(segno)
+            .into_iter()
+            .map(|timeline| FileId::WalSegment { timeline, segno })
             // PostgreSQL installs a new timeline's first segment by copying it to a temporary
             // file, fsyncing and renaming it (`XLogFileCopy`, `durable_rename`): it is whole or
             // absent. One with no durable content (power lost before its fsync) never existed.
             .find(|file| image.files.get(file).is_some_and(|bytes| !bytes.is_empty()))
+    }
+
+    /// The timelines of our history that wrote part of segment `segno`, newest first (the
+    /// order `XLogFileReadAnyTLI` tries them in).
+    pub(crate) fn segment_writers(&self, segno: u64) -> Vec<u32> {
+        let segment = self.cfg.wal_segment_size_bytes;
+        let (seg_start, seg_end) = (Lsn(segno * segment), Lsn((segno + 1) * segment));
+        let ranges: Vec<_> = self.timeline_ranges().collect();
+        ranges.iter().rev().filter(|(_, from, to)| *from < seg_end && *to > seg_start).map(|(tli, _, _)| *tli).collect()
     }
 
     /// Each timeline of our history and the WAL it wrote, `[from, to)`, oldest first.
@@ -171,6 +175,11 @@ impl Node {
         let mut durable = redo;
         let end = self.wal.end();
         while let Ok((record, start, record_end)) = self.wal.decode_at(at, prev, end) {
+            // A restored node that restarts recovers to its target again, not past it.
+            if self.recovery_stops_before(&record) {
+                self.restorer.target_reached = true;
+                break;
+            }
             self.replay.apply_record(&mut self.store, &record);
             records += 1;
             if start == checkpoint_lsn {
@@ -178,6 +187,10 @@ impl Node {
             }
             prev = start;
             at = record_end;
+            if self.recovery_stops_after(start) {
+                self.restorer.target_reached = true;
+                break;
+            }
         }
         // A primary's WAL ends here: a transaction without its commit record never committed.
         // A standby's WAL continues from upstream, where that commit may still arrive, so its

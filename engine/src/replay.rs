@@ -114,10 +114,10 @@ impl Node {
         let (mut at, mut prev) = (self.replay.lsn, self.replay.prev);
         let mut batch = std::mem::take(&mut self.replay.batch);
         batch.clear();
-        while batch.len() < REPLAY_BATCH_RECORDS && at < limit {
+        while batch.len() < REPLAY_BATCH_RECORDS && at < limit && !self.restorer.target_reached {
             match self.wal.decode_at(at, prev, limit) {
                 Ok((record, start, end)) => {
-                    if self.recovery_stops_before(&record, prev) {
+                    if self.recovery_stops_before(&record) {
                         self.restorer.target_reached = true;
                         break;
                     }
@@ -139,6 +139,7 @@ impl Node {
                     batch.push((record, start, end));
                     prev = start;
                     at = end;
+                    self.restorer.target_reached = self.recovery_stops_after(start);
                 }
                 // Flushed WAL may end mid-record: wait for the rest.
                 Err(DecodeError::Torn) => break,

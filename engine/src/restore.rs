@@ -10,7 +10,6 @@
 //! contiguous log that it can stream on from and serve to cascaded standbys.
 
 use crate::io::{FileId, Instant, Output};
-use crate::lsn::Lsn;
 use crate::node::{Node, Role};
 
 #[derive(Clone, Debug, Default)]
@@ -31,16 +30,9 @@ impl Node {
         }
         let segno = self.wal.end().0 / self.cfg.wal_segment_size_bytes;
         self.restorer.in_flight = Some(segno);
-        let (oldest_timeline, timeline) = self.segment_timelines(segno);
-        out.push(Output::RestoreSegment { file: FileId::WalSegment { timeline, segno }, oldest_timeline });
-    }
-
-    /// The oldest and newest timelines of our history that wrote part of segment `segno`.
-    fn segment_timelines(&self, segno: u64) -> (u32, u32) {
-        let segment = self.cfg.wal_segment_size_bytes;
-        let (seg_start, seg_end) = (Lsn(segno * segment), Lsn((segno + 1) * segment));
-        let writers = self.timeline_ranges().filter(|(_, from, to)| *from < seg_end && *to > seg_start);
-        writers.fold((self.timeline, 0), |(lo, hi), (tli, _, _)| (lo.min(tli), hi.max(tli)))
+        let timelines = self.segment_writers(segno);
+        let timeline = timelines.first().copied().unwrap_or(self.timeline);
+        out.push(Output::RestoreSegment { file: FileId::WalSegment { timeline, segno }, timelines });
     }
 
     /// `restore_command` ended: the segment's bytes and the timeline of the copy found, or
@@ -51,6 +43,9 @@ impl Node {
             return;
         }
         self.restorer.in_flight = None;
+        if self.promote_requested || self.restorer.target_reached {
+            return; // recovery is ending: nothing more is read
+        }
         let segment = self.cfg.wal_segment_size_bytes;
         let (seg_start, end) = (segno * segment, self.wal.end());
         // A copy is good only up to where its timeline ends in our history: past the switch,
@@ -61,8 +56,8 @@ impl Node {
             self.history.end_of(copy_timeline).map_or(seg_start + segment, |s| s.0.min(seg_start + segment));
         let usable = |b: &Vec<u8>| b.len() as u64 == segment && ours && end.0 < usable_end;
         let Some(bytes) = bytes.filter(usable) else {
-            // Back to streaming: the walreceiver's retry is already due. With no stream, in
-            // targeted recovery, the archive's end is the end of recovery.
+            // Back to streaming (a standby's walreceiver retry is already due); with no stream,
+            // in targeted recovery, the archive's end is the end of recovery.
             return self.archive_exhausted(now, out);
         };
         if self.role != Role::Standby || end.0 < seg_start || end.0 >= seg_start + segment {

@@ -58,7 +58,7 @@ fn restore(h: &mut Harness, archive: &DiskImage, target: RecoveryTarget) -> Vec<
             .log
             .iter()
             .filter_map(|o| match o {
-                Output::RestoreSegment { file, oldest_timeline } => Some((*file, *oldest_timeline)),
+                Output::RestoreSegment { file, timelines } => Some((*file, timelines[timelines.len() - 1])),
                 _ => None,
             })
             .collect();
@@ -136,9 +136,8 @@ fn an_archive_that_ends_before_the_target_stops_recovery_with_fatal() {
     let after_everything = writes.last().expect("writes").0 + 3600 * SECOND_NS;
     restore(&mut h, &archive, RecoveryTarget::TimeNs(after_everything));
     assert_eq!(h.node(R).role(), Role::Panicked, "no promotion short of the target");
-    let fatal = h.peer(R).log.iter().any(|o| {
-        matches!(o, Output::Observe(Observation::Panic { reason }) if reason.contains("before configured recovery target"))
-    });
+    let fatal =
+        h.peer(R).log.iter().any(|o| matches!(o, Output::Observe(Observation::RecoveryTargetNotReached { .. })));
     assert!(fatal, "FATAL names the reason");
 }
 

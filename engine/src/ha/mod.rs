@@ -496,7 +496,10 @@ impl HaAgent {
             role: pg.role,
             timeline: pg.timeline,
             wal_position: pg.wal_position,
-            nofailover: self.cfg.nofailover,
+            // Patroni's `Tags.nofailover` (patroni/tags.py): without the tag, a member with
+            // `failover_priority` <= 0 is nofailover too, and the other members' leader race
+            // skips it (swarm seed 18003: a priority-0 member ahead in WAL blocked every race).
+            nofailover: self.cfg.nofailover || self.cfg.failover_priority <= 0,
             failover_priority: self.cfg.failover_priority,
         }
     }

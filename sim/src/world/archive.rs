@@ -40,9 +40,6 @@ impl World {
         let print = fingerprint(&bytes);
         // The bytes are kept only where a standby may restore them.
         let content = self.archive.keeps_contents.then_some(bytes);
-        if let Some(engine) = self.nodes[node as usize].engine.as_ref() {
-            self.archive.note_history(timeline, || engine.timeline_history().encode());
-        }
         self.schedule(
             at,
             EventKind::ArchiveUploaded { node, incarnation, timeline, segno, len, fingerprint: print, content },
@@ -70,13 +67,12 @@ impl World {
 
     /// `node` runs `restore_command` for `file`: the archive's copy, after a request, or
     /// nothing (not archived, retention expired it, or the store is down).
-    pub(crate) fn run_restore_command(&mut self, node: NodeId, file: FileId, oldest_timeline: u32) {
+    pub(crate) fn run_restore_command(&mut self, node: NodeId, file: FileId, timelines: &[u32]) {
         let incarnation = self.nodes[node as usize].incarnation;
         let FileId::WalSegment { timeline, segno } = file else { return };
-        let timelines = oldest_timeline..=timeline;
         let down = self.archive.is_down(self.now_ns);
         let found = if down { None } else { self.archive.get(timelines, segno) };
-        self.note_restore_request(node, found.is_some(), down);
+        self.note_restore_request(node, segno, found.as_ref().map(|(t, _)| *t), down);
         let at = self.now_ns + self.archive.request_ns(found.as_ref().map_or(0, |(_, b)| b.len() as u64));
         // The answer names the timeline of the copy found.
         let (timeline, bytes) = found.map_or((timeline, None), |(t, b)| (t, Some(b)));

@@ -140,12 +140,12 @@ impl ArchiveStore {
         }
     }
 
-    /// `restore_command` for `segno`: the copy of the newest of `timelines` (those of the
-    /// restoring node's history that wrote part of the segment) the store holds.
+    /// `restore_command` for `segno`: the copy of the first of `timelines` (those of the
+    /// restoring node's history that wrote part of the segment, newest first) the store holds.
     /// Returns the copy's timeline and bytes.
-    pub fn get(&mut self, timelines: std::ops::RangeInclusive<u32>, segno: u64) -> Option<(u32, Vec<u8>)> {
-        let (lo, hi) = timelines.into_inner();
-        let (&(_, timeline), bytes) = self.contents.range((segno, lo)..=(segno, hi)).next_back()?;
+    pub fn get(&mut self, timelines: &[u32], segno: u64) -> Option<(u32, Vec<u8>)> {
+        let (timeline, bytes) =
+            timelines.iter().find_map(|&t| self.contents.get(&(segno, t)).map(|bytes| (t, bytes)))?;
         self.restores += 1;
         Some((timeline, bytes.to_vec()))
     }
@@ -180,10 +180,14 @@ impl ArchiveStore {
         }
     }
 
-    /// The newest timeline's history file, as `restore_command` finds it for
-    /// `recovery_target_timeline = latest`.
-    pub fn newest_history(&self) -> Option<(u32, &[u8])> {
-        self.histories.iter().next_back().map(|(t, b)| (*t, b.as_slice()))
+    /// The newest timeline's history file whose history continues timeline `timeline` past
+    /// `from` (a backup's checkpoint), as `recovery_target_timeline = latest` finds it.
+    pub fn newest_history_from(&self, timeline: u32, from: Lsn) -> Option<(u32, &[u8])> {
+        let continues = |bytes: &[u8]| {
+            repsim_engine::timeline::History::decode(bytes)
+                .is_some_and(|h| h.end_of(timeline).is_some_and(|s| s >= from))
+        };
+        self.histories.iter().rev().find(|(t, b)| **t == timeline || continues(b)).map(|(t, b)| (*t, b.as_slice()))
     }
 
     /// The first segment from `segno` on that no timeline in `timelines` has bytes for: where
@@ -250,8 +254,8 @@ mod tests {
         }
         let kept: Vec<u64> = s.backups().map(|b| b.start_segno).collect();
         assert_eq!(kept, vec![5, 8], "two kept, the oldest deleted");
-        assert!(s.get(1..=1, 4).is_none(), "WAL before the oldest kept backup is deleted");
-        assert_eq!(s.get(1..=1, 5).map(|(t, b)| (t, b[0])), Some((1, 5)), "its own WAL is kept");
+        assert!(s.get(&[1], 4).is_none(), "WAL before the oldest kept backup is deleted");
+        assert_eq!(s.get(&[1], 5).map(|(t, b)| (t, b[0])), Some((1, 5)), "its own WAL is kept");
         assert_eq!(s.first_gap(5, |_| 1..=1), 10, "the chain from the oldest backup is whole");
         assert_eq!(s.pick_backup(|b| b.started_ns <= 25).map(|b| b.start_segno), Some(5));
     }
@@ -262,8 +266,8 @@ mod tests {
         archive(&mut s, 1..6, 0);
         s.add_backup(backup(3, 0));
         archive(&mut s, 6..7, 1_000);
-        assert!(s.get(1..=1, 2).is_none(), "older than retention and before every backup: deleted");
-        assert!(s.get(1..=1, 3).is_some(), "older than retention, but the backup needs it");
+        assert!(s.get(&[1], 2).is_none(), "older than retention and before every backup: deleted");
+        assert!(s.get(&[1], 3).is_some(), "older than retention, but the backup needs it");
         assert_eq!(s.first_gap(3, |_| 1..=1), 7);
     }
 }

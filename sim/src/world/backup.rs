@@ -10,8 +10,7 @@
 use repsim_engine::basebackup::{backup_image, image_checkpoint};
 use repsim_engine::config::BootRole;
 use repsim_engine::io::{Command, DiskImage, FileId};
-use repsim_engine::pitr::RecoveryTarget;
-use repsim_engine::timeline::History;
+use repsim_engine::pitr::{RecoveryTarget, TARGET_NOT_REACHED};
 use repsim_engine::{Input, Lsn, NodeId, Role};
 
 use crate::metrics::{Mark, MarkKind};
@@ -41,9 +40,8 @@ impl World {
     /// The backup's checkpoint on `node` is done: copy its data directory now.
     pub(crate) fn backup_checkpoint_done(&mut self, node: NodeId) {
         let incarnation = self.nodes[node as usize].incarnation;
-        let before = self.backups_waiting.len();
-        self.backups_waiting.retain(|&(n, i)| !(n == node && i == incarnation));
-        if self.backups_waiting.len() < before {
+        if let Some(at) = self.backups_waiting.iter().position(|&waiting| waiting == (node, incarnation)) {
+            self.backups_waiting.remove(at);
             self.snapshot_backup(node);
         }
     }
@@ -57,7 +55,7 @@ impl World {
         let timeline = engine.timeline();
         let source = slot.disk.durable_image();
         let (Some(copy), Some(control)) = (backup_image(&source, segment), image_checkpoint(&source)) else { return };
-        let stop_lsn = Lsn(slot.disk.wal_extent(segment, u32::MAX).durable_end);
+        let stop_lsn = engine.status().flush_lsn;
         if self.archive.is_down(self.now_ns) {
             self.archive.failed_requests += 1;
             let text = format!("base backup of {} failed: the archive store is down", slot.name);
@@ -138,8 +136,11 @@ impl World {
         let image = Box::new(backup.image.clone());
         let bytes = backup.bytes;
         self.restores.push(run);
-        self.nodes[node as usize].host_up = true;
-        self.nodes[node as usize].busy = true;
+        let slot = &mut self.nodes[node as usize];
+        slot.host_up = true;
+        slot.busy = true;
+        // Nothing to boot until the backup lands: a power loss meanwhile leaves an empty disk.
+        slot.disk_replaced = true;
         self.fetch_backup(node, image, bytes, target);
     }
 
@@ -167,7 +168,8 @@ impl World {
         if !ok {
             return self.fetch_backup(node, Box::new(image), bytes, target);
         }
-        if let Some((timeline, bytes)) = self.archive.newest_history() {
+        let chain = repsim_engine::basebackup::image_checkpoint(&image).map(|c| (c.timeline, c.redo));
+        if let Some((timeline, bytes)) = chain.and_then(|(t, redo)| self.archive.newest_history_from(t, redo)) {
             image.files.insert(FileId::History(timeline), bytes.to_vec());
         }
         let now = self.now_ns;
@@ -200,59 +202,85 @@ impl World {
     }
 
     /// `restore_command` on `node` fetched a segment (`ok`) or was refused by a store that is down.
-    pub(crate) fn note_restore_request(&mut self, node: NodeId, fetched: bool, refused: bool) {
-        if let Some(run) = self.restore_of(node) {
-            run.segments_restored += fetched as u64;
-            run.archive_refusals += refused as u64;
+    /// `found`: the timeline of the copy served; `refused`: the store was down.
+    pub(crate) fn note_restore_request(&mut self, node: NodeId, segno: u64, found: Option<u32>, refused: bool) {
+        let segment = self.scenario.replication.wal_segment_size_bytes;
+        // The timeline that wrote the segment's end, in the history the node follows: an older
+        // timeline's copy holds it only up to that timeline's switch.
+        let last_writer = self.nodes[node as usize]
+            .engine
+            .as_ref()
+            .map(|e| e.timeline_history().timeline_at(Lsn((segno + 1) * segment - 1), e.timeline()));
+        let Some(run) = self.restore_of(node) else { return };
+        match (found, refused) {
+            (Some(timeline), _) => {
+                run.segments_restored += 1;
+                run.served_end_segno = run.served_end_segno.max(segno + 1);
+                run.partial_served |= Some(timeline) != last_writer;
+            }
+            (None, true) => run.archive_refusals += 1,
+            (None, false) => {
+                run.first_missing_segno.get_or_insert(segno);
+            }
         }
     }
 
-    /// A restoring node stopped with FATAL short of its target: it stays down (an operator
-    /// must choose another target). Returns whether `node` was restoring.
-    pub(crate) fn restore_failed(&mut self, node: NodeId, reason: &str) -> bool {
-        let config_restoring = self.nodes[node as usize].config.recovery_target.is_some();
-        let Some(run) = self.restore_of(node).filter(|_| config_restoring) else { return false };
-        run.outcome = format!("FATAL: {reason}");
-        // Recovery gave up for want of WAL: the archive must have had no more.
-        if let Some(engine) = self.nodes[node as usize].engine.as_ref() {
-            let (end, history, timeline) = (engine.replay_lsn(), engine.timeline_history().clone(), engine.timeline());
-            self.judge_restore_end(node, end, (&history, timeline), true);
+    /// The restoring `node` lost power before its backup landed.
+    pub(crate) fn restore_interrupted(&mut self, node: NodeId) {
+        if let Some(run) = self.restore_of(node).filter(|r| r.downloaded_at_ns.is_none() && r.outcome.is_empty()) {
+            run.outcome = "interrupted: the host lost power during the download".into();
         }
-        true
+    }
+
+    /// A restoring node stopped with FATAL short of its time or LSN target: it stays down (an
+    /// operator must choose another target).
+    pub(crate) fn restore_failed(&mut self, node: NodeId, replayed_to: Lsn) {
+        if let Some(run) = self.restore_of(node) {
+            run.outcome = format!("FATAL: {TARGET_NOT_REACHED} (replayed to {replayed_to})");
+        }
+        // Recovery gave up for want of WAL: the archive must have had no more.
+        self.judge_restore_end(node, replayed_to, true);
+        self.stop_pg(node);
     }
 
     /// A restoring node promoted at `switch`: record it, and judge where recovery ended
-    /// against what the archive held.
-    pub(crate) fn restore_promoted(&mut self, node: NodeId, switch: Lsn, (history, timeline): (&History, u32)) {
-        self.nodes[node as usize].config.recovery_target = None;
+    /// against what the archive served.
+    pub(crate) fn restore_promoted(&mut self, node: NodeId, switch: Lsn) {
         let now = self.now_ns;
         let Some(run) = self.restore_of(node) else { return };
         let to_latest = run.to_latest;
-        // The history recovery followed: without the switch the promotion just made.
-        let followed = History { switches: history.switches[..history.switches.len().saturating_sub(1)].to_vec() };
-        self.judge_restore_end(node, switch, (&followed, timeline - 1), to_latest);
+        self.judge_restore_end(node, switch, to_latest);
         let Some(run) = self.restore_of(node) else { return };
         run.promoted_at_ns = Some(now);
         run.recovery_end_lsn = Some(switch.to_string());
         run.outcome = "promoted".into();
     }
 
-    /// `restore_complete`: recovery on `node` ended at `end`. It must not be past the first
-    /// segment the store lacks; and where it ended for want of WAL (`at_archive_end`), unless
-    /// the store refused a request, within the segment before that gap.
-    fn judge_restore_end(&mut self, node: NodeId, end: Lsn, chain: (&History, u32), at_archive_end: bool) {
+    /// `restore_complete`: recovery on `node` ended at `end`. It must not be past the WAL the
+    /// backup held and the archive served; and where it ended for want of WAL
+    /// (`at_archive_end`), unless the store refused a request or served only an older
+    /// timeline's part of a segment, it must have asked for the next segment, found it
+    /// missing, and replayed what it was given (to within the record that spans the gap).
+    fn judge_restore_end(&mut self, node: NodeId, end: Lsn, at_archive_end: bool) {
         let segment = self.scenario.replication.wal_segment_size_bytes;
         let now = self.now_ns;
         let Some(run) = self.restore_of(node) else { return };
-        let (stop, refused, name) = (run.backup_stop_lsn, run.archive_refusals > 0, run.node.clone());
-        // The first segment from the backup's end on that the store holds no copy of, on the
-        // timelines of the node's history that wrote it.
-        let gap = self.archive.first_gap(stop / segment, |segno| last_writer(chain, segno, segment));
-        let limit = (gap * segment).max(stop);
+        let (stop, name) = (run.backup_stop_lsn, run.node.clone());
+        let next_segno = if run.served_end_segno == 0 { stop / segment } else { run.served_end_segno };
+        let limit = (run.served_end_segno * segment).max(stop);
+        let judged = at_archive_end && run.archive_refusals == 0 && !run.partial_served;
         let finding = if end.0 > limit {
-            Some(format!("{name} recovered to {end}, past the archive's gap at segment {gap}"))
-        } else if at_archive_end && !refused && end.0 + segment < limit {
-            Some(format!("{name} ended recovery at {end}, a segment or more before the archive's end ({})", Lsn(limit)))
+            Some(format!(
+                "{name} recovered to {end}, past the WAL its backup held and the archive served ({})",
+                Lsn(limit)
+            ))
+        } else if judged && run.first_missing_segno != Some(next_segno) {
+            Some(format!("{name} ended recovery at {end} without asking the archive for segment {next_segno}"))
+        } else if judged && end.0 + segment < limit {
+            Some(format!(
+                "{name} ended recovery at {end}, a segment or more before the WAL the archive served ({})",
+                Lsn(limit)
+            ))
         } else {
             None
         };
@@ -264,20 +292,12 @@ impl World {
     /// The first write a restored node acknowledged: the end of the outage (RTO).
     pub(crate) fn note_write_on(&mut self, node: NodeId) {
         let now = self.now_ns;
-        let run = self.restores.iter_mut().find(|r| r.node_index == node && r.promoted_at_ns.is_some());
+        let run = self.restores.iter_mut().rev().find(|r| r.node_index == node && r.promoted_at_ns.is_some());
         if let Some(run) = run.filter(|r| r.first_write_at_ns.is_none()) {
             run.first_write_at_ns = Some(now);
             run.rto_ns = run.lost_at_ns.map(|lost| now.saturating_sub(lost));
         }
     }
-}
-
-/// The timeline of `history` that wrote the end of segment `segno`: its copy is the one that
-/// holds the whole segment as the restoring node follows it (an older timeline's copy is good
-/// only up to that timeline's switch).
-fn last_writer((history, current): (&History, u32), segno: u64, segment: u64) -> std::ops::RangeInclusive<u32> {
-    let timeline = history.timeline_at(Lsn((segno + 1) * segment - 1), current);
-    timeline..=timeline
 }
 
 fn describe(target: RestoreTarget) -> String {

@@ -121,7 +121,7 @@ impl World {
                 self.nodes[node as usize].disk.remove(file)
             }
             Output::ArchiveSegment { file } => self.run_archive_command(node, file),
-            Output::RestoreSegment { file, oldest_timeline } => self.run_restore_command(node, file, oldest_timeline),
+            Output::RestoreSegment { file, timelines } => self.run_restore_command(node, file, &timelines),
             Output::Compute(task) => {
                 let spec = &self.scenario.nodes[node as usize];
                 let records = match task {
@@ -246,9 +246,20 @@ impl World {
                     Some(RecoveryTarget::TimeNs(_) | RecoveryTarget::Lsn(_)) => Some(switch),
                     _ => None,
                 };
-                if let Some(history) = self.nodes[node as usize].engine.as_ref().map(|e| e.timeline_history().clone()) {
-                    self.restore_promoted(node, switch, (&history, timeline));
+                // The signal files are gone: a restart recovers as a primary (PostgreSQL removes
+                // standby.signal / recovery.signal at the end of recovery).
+                let config = &mut self.nodes[node as usize].config;
+                config.recovery_target = None;
+                config.boot_role = repsim_engine::config::BootRole::Primary;
+                config.primary_conninfo = None;
+                // The new timeline's history file goes to the archive with the promotion.
+                if let Some(engine) =
+                    self.nodes[node as usize].engine.as_ref().filter(|_| self.scenario.replication.archive_mode)
+                {
+                    let history = engine.timeline_history().encode();
+                    self.archive.note_history(timeline, || history);
                 }
+                self.restore_promoted(node, switch);
                 let by_ha = std::mem::take(&mut self.nodes[node as usize].promote_by_ha);
                 self.audit_promotion(node, timeline - 1, by_ha, stopped_at);
                 let slot = &mut self.nodes[node as usize];
@@ -295,13 +306,8 @@ impl World {
                 self.stop_pg(node);
             }
             Observation::CheckpointRequestDone => self.backup_checkpoint_done(node),
-            Observation::Panic { reason } => {
-                if self.restore_failed(node, &reason) {
-                    self.stop_pg(node); // FATAL: no automatic restart
-                } else {
-                    self.panicked(node, reason);
-                }
-            }
+            Observation::RecoveryTargetNotReached { replayed_to } => self.restore_failed(node, replayed_to),
+            Observation::Panic { reason } => self.panicked(node, reason),
             Observation::QuerySnapshot { client, op_id, xmin } => {
                 let incarnation = slot.incarnation;
                 self.running_queries.started(node, incarnation, client.0 as u32, op_id, xmin, self.now_ns);
@@ -442,6 +448,7 @@ impl World {
             kind: MarkKind::RoleChange,
             label: format!("{} crashed", self.nodes[node as usize].name),
         });
+        self.restore_interrupted(node);
         self.fail_sessions_on(node);
         // What a paused node had not seen yet dies with it (each event finds the old
         // incarnation, a closed connection or a host that is down).

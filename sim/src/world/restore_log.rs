@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RestoreRun {
     pub node: String,
-    /// `latest`, `time 4m30s` or `lsn 0/5000000`.
+    /// `latest`, `time 270.000s` or `lsn 0/5000000`.
     pub target: String,
     pub requested_at_ns: u64,
     /// The latest loss of a disk before the restore was asked for (`lose_disk`, `lose_site`).
@@ -35,10 +35,20 @@ pub struct RestoreRun {
     pub outcome: String,
     #[serde(skip)]
     pub node_index: u32,
-    /// Where the restore's WAL starts (the backup's own WAL ends): for the `restore_complete`
-    /// oracle.
+    /// Where the restore's WAL starts (the backup's own WAL ends), and what the archive
+    /// answered: for the `restore_complete` oracle.
     #[serde(skip)]
     pub backup_stop_lsn: u64,
+    /// One past the highest segment the archive served.
+    #[serde(skip)]
+    pub served_end_segno: u64,
+    /// The first segment the archive had no copy of (the store up).
+    #[serde(skip)]
+    pub first_missing_segno: Option<u64>,
+    /// A copy served was of an older timeline than the one that wrote the segment's end (good
+    /// only up to that timeline's switch).
+    #[serde(skip)]
+    pub partial_served: bool,
     #[serde(skip)]
     pub to_latest: bool,
 }

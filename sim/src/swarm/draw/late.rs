@@ -171,7 +171,8 @@ pub(super) fn restore(text: &mut String, rng: &mut Rng, s: &Shape) {
     put!(text, "\n[[faults]]\nat = \"{}\"\nlose_site = {site}", dur(loss_ns));
     let target = match rng.chance(0.7) {
         true => "target = \"latest\"".to_string(),
-        false => format!("target_time = \"{}\"", dur(rng.below(loss_ns))),
+        // After the first backup (the periodic one at 1 s, the one by hand before loss / 2).
+        false => format!("target_time = \"{}\"", dur(loss_ns / 2 + rng.below(loss_ns / 2))),
     };
     let restore_ns = loss_ns + rng.below(s.duration_ns / 4);
     put!(text, "\n[[faults]]\nat = \"{}\"\nrestore = {{ node = \"{spare}\", {target} }}", dur(restore_ns));
