@@ -101,6 +101,7 @@ impl Node {
         // E: the end of the last complete record replayed. Anything after it (a partial record)
         // is not part of the new history; everything streamed was flushed and replayed first.
         let switch = self.replay.lsn;
+        self.cut_old_timeline_after(switch, out);
         self.wal.truncate(switch.min(self.wal.end()), self.replay.prev);
         self.replay.discard_pending();
         self.ios.retain(|_, p| !matches!(p, IoPurpose::WalWrite { .. } | IoPurpose::WalFsync { .. }));
@@ -113,6 +114,23 @@ impl Node {
         out.push(Output::Write { io, file, offset: 0, cost_bytes: bytes.len() as u64, bytes });
         let io = self.new_io(IoPurpose::PromotionHistory { switch });
         out.push(Output::Fsync { io, file });
+    }
+
+    /// The end of archive recovery renames the old timeline's last segment to `.partial` and
+    /// removes later ones (`CleanupAfterArchiveRecovery`, xlog.c), so that no WAL past the
+    /// switch point (a restore stopped at its target; a torn record) is read as this
+    /// history's: the segment file holding the switch is cut there and later ones removed.
+    fn cut_old_timeline_after(&self, switch: Lsn, out: &mut Vec<Output>) {
+        let segment = self.cfg.wal_segment_size_bytes;
+        let (switch_segno, end_segno) = (switch.segment(segment), self.wal.end().segment(segment));
+        if self.wal.end() <= switch {
+            return;
+        }
+        let file = |segno| FileId::WalSegment { timeline: self.timeline, segno };
+        out.push(Output::Truncate { file: file(switch_segno), len: switch.0 % segment });
+        for segno in switch_segno + 1..=end_segno {
+            out.push(Output::Remove { file: file(segno) });
+        }
     }
 
     fn history_file_pending(&self) -> bool {
