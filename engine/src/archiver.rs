@@ -96,10 +96,11 @@ impl Node {
     }
 
     /// `RequestXLogSwitch` (`pg_switch_wal()`, `archive_timeout`, and `pg_backup_stop` on a
-    /// primary): the current segment is closed early if an important record went into it
-    /// (`XLogGetLastImportantRecPtr() > last switch`: a checkpoint of an idle server after a
-    /// switch is skipped, so switches do not feed on themselves: swarm seeds 668, 1122, 1209
-    /// with 64 MB segments).
+    /// primary): the current segment is closed early if an important record went into it.
+    /// That is `CheckArchiveTimeout`'s rule (`XLogGetLastImportantRecPtr() > last switch`: a
+    /// checkpoint of an idle server after a switch is skipped, so switches do not feed on
+    /// themselves: swarm seeds 668, 1122, 1209 with 64 MB segments); `pg_switch_wal` switches
+    /// after any record, which differs only for a segment of unimportant records.
     pub(crate) fn switch_wal(&mut self, now: Instant, out: &mut Vec<Output>) {
         if self.role != Role::Primary || self.end_of_recovery.is_some() {
             return;

@@ -4,8 +4,10 @@
 //! `recovery.signal`, `restore_command` and the target (`engine/src/pitr.rs`), and point the
 //! application at it once it promotes.
 //!
-//! One live oracle, `restore_complete`: recovery never replays past a gap in the archive, and
-//! a restore to `latest` that the store never refused reaches the archive's end.
+//! One live oracle, `restore_complete`: recovery never replays past the WAL its backup held
+//! and the archive served, and where it ends for want of WAL (a restore to `latest`, or a time
+//! or LSN target the archive does not reach) it asked for the next segment, found none, and
+//! replayed what it was given.
 
 use repsim_engine::basebackup::{backup_image, image_checkpoint};
 use repsim_engine::config::BootRole;

@@ -75,14 +75,7 @@ impl World {
                 if matches!(msg, Message::StatusUpdate { .. } | Message::XLogData { .. }) {
                     self.audit_send(node, &msg);
                 }
-                let spec = &self.scenario.nodes[node as usize];
-                let tls_ns = tls_cpu_ns(self.scenario.replication.ssl, spec.ssl_cpu_per_mb_ns, &msg);
-                self.tls_cpu_ns += tls_ns;
-                let cost = tls_ns
-                    + match msg {
-                        Message::XLogData { .. } => spec.wal_send_cpu_ns,
-                        _ => 0,
-                    };
+                let cost = self.message_cpu_ns(node, &msg, self.scenario.nodes[node as usize].wal_send_cpu_ns);
                 let depart = self.nodes[node as usize].cpu.lane(Lane::Sender(to), self.now_ns, cost);
                 if let Some((d, packet)) = self.net.send(depart, node, to, Packet::Msg(msg)) {
                     self.schedule_arrival(node, to, d, packet);
@@ -193,14 +186,7 @@ impl World {
                 (0, Input::ConnectionLost { peer: from })
             }
             Packet::Msg(msg) => {
-                let spec = &self.scenario.nodes[to as usize];
-                let tls_ns = tls_cpu_ns(self.scenario.replication.ssl, spec.ssl_cpu_per_mb_ns, &msg);
-                self.tls_cpu_ns += tls_ns;
-                let cost = tls_ns
-                    + match msg {
-                        Message::XLogData { .. } => spec.wal_receive_cpu_ns,
-                        _ => 0,
-                    };
+                let cost = self.message_cpu_ns(to, &msg, self.scenario.nodes[to as usize].wal_receive_cpu_ns);
                 (cost, Input::Message { from, msg })
             }
         };
@@ -213,11 +199,21 @@ impl World {
         }
     }
 
+    /// The CPU one end of a replication connection spends on `msg`: `xlogdata_ns` for an
+    /// XLogData message, and its TLS work (`world/tls.rs`).
+    fn message_cpu_ns(&mut self, node: NodeId, msg: &Message, xlogdata_ns: u64) -> u64 {
+        let per_mb_ns = self.scenario.nodes[node as usize].ssl_cpu_per_mb_ns;
+        let tls_ns = tls_cpu_ns(self.scenario.replication.ssl, per_mb_ns, msg);
+        self.tls_cpu_ns += tls_ns;
+        tls_ns + if matches!(msg, Message::XLogData { .. }) { xlogdata_ns } else { 0 }
+    }
+
     /// A message the connection's process read after the CPU it took (decryption, parsing): it
     /// is handled if the process still reads that connection. One that opened another since
-    /// (or learnt that this one was reset) closed the socket, and its data with it (swarm seed
-    /// 496: with 10 ms a MB of TLS, a walreceiver that had reconnected from an earlier
-    /// position was handed XLogData of the old stream, past a gap).
+    /// has closed the old socket, and its data with it (swarm seed 496: with 10 ms a MB of
+    /// TLS, a walreceiver that had reconnected from an earlier position was handed XLogData of
+    /// the old stream, past a gap). Data queued before a reset that arrived meanwhile is
+    /// dropped too (the reset is learnt on arrival): the stream resends it.
     pub(crate) fn received(&mut self, from: NodeId, node: NodeId, epoch: u64, input: Input) {
         let reset = matches!(input, Input::ConnectionLost { .. });
         if reset || self.net.receiver_on(from, node, epoch) {
