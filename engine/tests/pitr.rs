@@ -171,3 +171,22 @@ fn a_backup_checkpoint_is_reported_when_done_and_a_wal_switch_closes_a_written_s
     h.step(P, Input::Admin(repsim_engine::io::Command::SwitchWal));
     assert_eq!(h.node(P).status().insert_lsn, Lsn(2 * SEG), "an empty segment is not switched");
 }
+
+/// The record at or past an LSN target is the last one the archive holds (a `pg_switch_wal`
+/// closed the segment): recovery stops after it and promotes (`recoveryStopsAfter`), rather
+/// than waiting for a later record and ending with FATAL.
+#[test]
+fn an_lsn_target_on_the_archives_last_record_is_reached() {
+    let mut h = Harness::new();
+    history(&mut h);
+    let switch_record = h.node(P).status().insert_lsn;
+    h.step(P, Input::Admin(repsim_engine::io::Command::SwitchWal));
+    h.complete_all_io(P);
+    assert_eq!(h.node(P).status().insert_lsn, Lsn(6 * SEG), "segment 5 is closed: the archive holds it whole");
+    let archive = h.crash_image(P);
+    let restored = restore(&mut h, &archive, RecoveryTarget::Lsn(switch_record));
+    assert_eq!(restored, vec![1, 2, 3, 4, 5]);
+    assert_eq!(h.node(R).role(), Role::Primary, "the target is reached, no FATAL");
+    let switch = h.node(R).timeline_history().end_of(1).expect("promoted");
+    assert_eq!(switch, Lsn(6 * SEG), "stopped after the switch record, which ends the segment");
+}
