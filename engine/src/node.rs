@@ -194,7 +194,7 @@ impl Node {
 
     /// A fast shutdown completes once all WAL is flushed and every streaming standby has it.
     fn check_shutdown(&mut self, out: &mut Vec<Output>) {
-        if self.shutdown != Some(false) || self.role != Role::Primary {
+        if self.shutdown != Some(false) {
             return;
         }
         let flushed = self.flusher.flushed;

@@ -1027,6 +1027,24 @@ fn switchover_stops_gracefully_then_writes_status_and_releases_the_key() {
 }
 
 #[test]
+fn a_leader_still_a_replica_hands_a_pending_switchover_over_instead_of_promoting() {
+    // Swarm seed 25715: pg1 restarted read-only with the key while its switchover to pg2 was
+    // pending; promoting first made pg1 and pg2 both create timeline 2.
+    let replica = PgState { standbys: vec![row("pg2", true, "async", WAL)], ..pg(PgRole::Replica) };
+    let mut rig = Rig::new(config("pg1"), replica);
+    let (_, all) = rig.cycle(switchover_view(Some("pg1"), "pg2"));
+    assert_eq!(pg_actions(&all), vec![PgAction::GracefulStop], "no promotion: {all:?}");
+}
+
+#[test]
+fn a_leader_still_a_replica_promotes_when_the_switchover_candidate_does_not_stream_from_it() {
+    let replica = PgState { standbys: vec![row("pg2", false, "async", WAL)], ..pg(PgRole::Replica) };
+    let mut rig = Rig::new(config("pg1"), replica);
+    let (_, all) = rig.cycle(switchover_view(Some("pg1"), "pg2"));
+    assert_eq!(pg_actions(&all), vec![PgAction::Promote], "{all:?}");
+}
+
+#[test]
 fn switchover_to_a_member_that_does_not_stream_is_not_started() {
     let primary = PgState { standbys: vec![row("pg2", false, "async", WAL)], ..pg(PgRole::Primary) };
     let mut rig = Rig::new(config("pg1"), primary);

@@ -17,7 +17,16 @@ impl HaAgent {
             let value = Some(SyncKey { leader: self.cfg.name.clone(), standbys: Vec::new() });
             return self.send(now, DcsOp::CasSync { revision: self.view.sync_revision, value }, out);
         }
-        if pg.role == PgRole::Replica {
+        // Patroni runs `process_manual_failover_from_leader` before `enforce_primary_role`: a
+        // leader that is still a replica hands over to a switchover candidate it can hand over
+        // to instead of promoting first.
+        let hands_over = self.view.switchover.as_ref().is_some_and(|s| {
+            s.from == self.cfg.name
+                && self.may_promote(&s.to)
+                && self.sync_allows(&s.to)
+                && pg.standbys.iter().any(|r| r.name == s.to && r.streaming)
+        });
+        if pg.role == PgRole::Replica && !hands_over {
             out.push(HaOutput::Event("promoting (leader key held)".into()));
             out.push(HaOutput::Pg(PgAction::Promote));
         }

@@ -387,6 +387,8 @@ impl HaAgent {
         {
             // §1.5: a leader that cannot reach the DCS demotes (offline: follows nobody).
             self.leader_until = None;
+            // The demotion replaces a switchover's graceful stop: none is under way any more.
+            self.switchover_stopping = false;
             if pg.role == PgRole::Primary {
                 out.push(HaOutput::Event("demoting: lost contact with the DCS".into()));
                 out.push(HaOutput::Pg(PgAction::Demote { upstream: None }));
