@@ -119,6 +119,14 @@ pub fn check(end: &EndState) -> Verdict {
             ),
         ),
         (
+            "pooler_rules",
+            unless(
+                end.scenario.pooler.is_some(),
+                "pooler_rules",
+                "no `[pooler]` stands between the clients and the nodes".into(),
+            ),
+        ),
+        (
             "recovery_conflicts_resolved",
             unless(
                 end.scenario.workload.read_duration.is_some(),

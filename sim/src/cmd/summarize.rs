@@ -241,6 +241,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             backup_duration_max_ns: world.archive.backup_duration_max_ns,
         }),
         restores: crate::report::restore::restores(world),
+        pooler: world.pooler.as_ref().map(pooler_summary),
         replication_tls_cpu_ns: world.scenario.replication.ssl.then_some(world.tls_cpu_ns),
         net_bytes: world.net.bytes_sent,
         nodes,
@@ -264,4 +265,31 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
     summary.expectations = expectations(world, &summary, verdict);
     summary.ok = verdict.violations.is_empty() && summary.expectations.iter().all(|e| e.ok);
     summary
+}
+
+/// `summary.pooler` from the pooler's measurements.
+fn pooler_summary(pool: &crate::world::pooler::Pooler) -> crate::report::pooler::PoolerSummary {
+    use crate::scenario::model::{PoolMode, PoolerKind};
+    let stats = &pool.stats;
+    let name = match (pool.spec.kind, pool.spec.pool_mode) {
+        (PoolerKind::Pgbouncer, PoolMode::Session) => "pgbouncer (session)",
+        (PoolerKind::Pgbouncer, PoolMode::Transaction) => "pgbouncer (transaction)",
+        (PoolerKind::Pgpool, _) => "pgpool",
+    };
+    // The busiest second; the earliest of equals.
+    let peak = stats.connects_by_second.iter().max_by_key(|&(second, n)| (*n, std::cmp::Reverse(*second)));
+    crate::report::pooler::PoolerSummary {
+        pooler: name.into(),
+        wait_ns: stats.wait_ns.percentiles(),
+        waited_ops: stats.waited_ops,
+        wait_timeouts: stats.wait_timeouts,
+        clients_refused: stats.clients_refused,
+        waiting_at_end: pool.waiting.len() as u64,
+        max_waiting: stats.max_waiting as u64,
+        server_connects: stats.server_connects,
+        peak_connects_per_sec: peak.map_or(0, |(_, n)| u64::from(*n)),
+        peak_connects_at_ns: peak.map_or(0, |(second, _)| second * 1_000_000_000),
+        reads_balanced_to_standbys: stats.reads_balanced_to_standbys,
+        reads_past_delay_threshold: stats.reads_past_delay_threshold,
+    }
 }

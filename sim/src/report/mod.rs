@@ -7,6 +7,7 @@ pub mod format;
 pub mod junit;
 pub mod monitoring;
 pub mod plot;
+pub mod pooler;
 pub mod restore;
 pub mod summary;
 pub mod sweep;

@@ -117,6 +117,9 @@ pub struct Summary {
     /// CPU spent on TLS by replication connections, both ends (present with `ssl`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_tls_cpu_ns: Option<u64>,
+    /// The connection pooler (present with `[pooler]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooler: Option<crate::report::pooler::PoolerSummary>,
     /// Each `restore` from the archive (`report/restore.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restores: Vec<crate::world::restore_log::RestoreRun>,
@@ -262,6 +265,9 @@ pub fn render_text(s: &Summary) -> String {
         line(row);
     }
     for row in crate::report::restore::rows(&s.restores) {
+        line(row);
+    }
+    for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
         line(row);
     }
     if let Some(ns) = s.replication_tls_cpu_ns {
@@ -416,6 +422,9 @@ pub fn render_markdown(s: &Summary) -> String {
         let _ = writeln!(o, "{row}");
     }
     for row in crate::report::restore::rows(&s.restores) {
+        let _ = writeln!(o, "{row}");
+    }
+    for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
         let _ = writeln!(o, "{row}");
     }
     if let Some(ns) = s.replication_tls_cpu_ns {

@@ -32,6 +32,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "faults",
     "ha",
     "archive",
+    "pooler",
     "expect",
 ];
 

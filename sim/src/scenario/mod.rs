@@ -14,6 +14,7 @@ mod ha;
 pub mod model;
 mod overrides;
 mod parse;
+mod pooler;
 mod restore;
 mod sections;
 mod tree;

@@ -38,6 +38,7 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
     if ha.is_none() {
         check_faults_need_no_ha(&top)?;
     }
+    let pooler = super::pooler::read_pooler(&top, &cluster, &workload)?;
     Ok(Scenario {
         name,
         description,
@@ -53,6 +54,7 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
         random_faults,
         ha,
         archive: super::sections::read_archive(&top)?,
+        pooler,
         expect: read_expect(&top)?,
         replication,
         cluster,

@@ -60,6 +60,10 @@ impl World {
         let router = self.scenario.workload.router;
         let pinned =
             router == RouterKind::PinAfterWrite && self.now_ns < self.sessions[session as usize].pinned_until_ns;
+        let pgpool = self.pooler.as_ref().is_some_and(|p| p.spec.kind == crate::scenario::model::PoolerKind::Pgpool);
+        if pgpool && !op.is_write() {
+            return self.pgpool_route_read(session);
+        }
         if op.is_write() || router == RouterKind::Primary || pinned {
             return self.router_primary;
         }
@@ -92,34 +96,46 @@ impl World {
     pub(crate) fn send_op(&mut self, session: u32, planned: PlannedOp) {
         if planned.op.is_write() {
             self.metrics.unavailable.invoked(planned.intended_ns);
+            self.sessions[session as usize].wrote = true;
+            if let Some(pool) = self.pooler.as_mut() {
+                pool.wrote[session as usize] = true;
+            }
         }
         let Some(node) = self.route(&planned.op, session) else {
             // The proxy has no healthy primary: the connection is refused at once.
-            let at = self.now_ns + self.net.sample_client_latency(None);
-            let op_id = planned.op_id;
-            let flight = InFlight {
-                planned,
-                node: NO_NODE,
-                incarnation: 0,
-                sent_ns: self.now_ns,
-                arrived_ns: 0,
-                sync_ok_at_arrival: false,
-            };
-            self.sessions[session as usize].current = Some(flight);
-            self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
-            return;
+            return self.refuse(session, planned);
         };
+        match self.pooler.is_some() {
+            true => self.pooled_send(session, planned, node, None),
+            false => self.dispatch(session, planned, node, self.now_ns, false),
+        }
+    }
+
+    /// No server takes the operation: the client hears so after one trip.
+    pub(crate) fn refuse(&mut self, session: u32, planned: PlannedOp) {
+        let at = self.now_ns + self.net.sample_client_latency(None);
+        let op_id = planned.op_id;
+        self.sessions[session as usize].current = Some(InFlight::unsent(planned, self.now_ns));
+        self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });
+    }
+
+    /// Sends the operation to `node`, leaving at `start_ns` (later than now when a pooler
+    /// opens a server connection first); `pooled` when it holds a pooler's connection.
+    pub(crate) fn dispatch(&mut self, session: u32, planned: PlannedOp, node: NodeId, start_ns: u64, pooled: bool) {
         let incarnation = self.nodes[node as usize].incarnation;
         let op_id = planned.op_id;
-        self.sessions[session as usize].current = Some(InFlight {
+        let s = &mut self.sessions[session as usize];
+        s.pool_served |= pooled;
+        s.current = Some(InFlight {
             planned,
             node,
             incarnation,
             sent_ns: self.now_ns,
             arrived_ns: 0,
             sync_ok_at_arrival: false,
+            pooled,
         });
-        let at = self.now_ns + self.net.sample_client_latency(Some(node));
+        let at = start_ns + self.net.sample_client_latency(Some(node));
         self.schedule(at, EventKind::RequestArrives { session, op_id });
         let cancel_after_ns = self.scenario.workload.cancel_after_ns;
         if cancel_after_ns > 0 {
@@ -194,11 +210,17 @@ impl World {
             return; // a late reply for an operation already given up on
         }
         let flight = slot.current.take().expect("checked");
+        if flight.pooled {
+            self.pool_done(session, flight.node);
+        }
         if outcome == Outcome::TooStale {
             // read_your_writes: the standby did not catch up in time; read from the primary.
             let Some(primary) = self.router_primary else {
                 return self.reply_arrives_failed(session, flight);
             };
+            if self.pooler.is_some() {
+                return self.pooled_send(session, flight.planned, primary, None);
+            }
             let incarnation = self.nodes[primary as usize].incarnation;
             let retry = InFlight { node: primary, incarnation, sent_ns: self.now_ns, ..flight };
             self.sessions[session as usize].current = Some(retry);

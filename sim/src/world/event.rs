@@ -91,6 +91,13 @@ pub enum EventKind {
     DcsExpiry,
     /// HAProxy's health check round.
     ProxyCheck,
+    /// PgBouncer's `query_wait_timeout` for a client waiting for a server connection.
+    PoolWaitTimeout {
+        session: u32,
+        op_id: u64,
+    },
+    /// PgPool-II's streaming-replication delay check (`sr_check_period`).
+    PgpoolCheck,
     /// A pg_rewind or base backup finished copying.
     DataCopied {
         node: NodeId,

@@ -22,6 +22,8 @@ pub mod monitoring;
 pub mod nemesis;
 pub mod net;
 pub mod oracles;
+pub mod pooler;
+pub mod pooling;
 pub mod restore_log;
 pub mod rng;
 pub mod scheduler;
@@ -108,6 +110,8 @@ pub struct World {
     pub tls_cpu_ns: u64,
     /// Every `restore` so far (`world/backup.rs`).
     pub restores: Vec<crate::world::restore_log::RestoreRun>,
+    /// The connection pooler (`[pooler]`), if any (`world/pooler.rs`, `world/pooling.rs`).
+    pub pooler: Option<crate::world::pooler::Pooler>,
     /// Base backups waiting for their checkpoint: node and incarnation.
     pub backups_waiting: Vec<(NodeId, u64)>,
     /// Queries past their snapshot, for `recovery_conflicts_resolved`.
@@ -244,6 +248,10 @@ impl World {
                     || scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::Restore { .. })),
             ),
             restores: Vec::new(),
+            pooler: scenario.pooler.clone().map(|spec| {
+                let (nodes, sessions) = (scenario.cluster.nodes.len(), scenario.workload.clients as usize);
+                crate::world::pooler::Pooler::new(spec, nodes, sessions, stream(seed, "pooler"))
+            }),
             tls_cpu_ns: 0,
             backups_waiting: Vec::new(),
             running_queries: Default::default(),
@@ -301,6 +309,9 @@ impl World {
                 let think = self.workload.think_ns();
                 self.schedule(think, EventKind::SessionReady { session });
             }
+        }
+        if self.pooler.as_ref().is_some_and(|p| p.spec.kind == crate::scenario::model::PoolerKind::Pgpool) {
+            self.schedule(0, EventKind::PgpoolCheck);
         }
         let first_sample_ns = self.sampler.next_at();
         self.schedule(first_sample_ns, EventKind::Sample);
@@ -422,6 +433,8 @@ impl World {
             }
             EventKind::DcsExpiry => self.dcs_watch(),
             EventKind::ProxyCheck => self.proxy_check(),
+            EventKind::PoolWaitTimeout { session, op_id } => self.pool_wait_timeout(session, op_id),
+            EventKind::PgpoolCheck => self.pgpool_check(),
             EventKind::DataCopied { node, incarnation, image, upstream } => {
                 if self.nodes[node as usize].incarnation == incarnation {
                     self.data_copied(node, *image, upstream);
@@ -467,6 +480,7 @@ impl World {
     }
 
     fn sample(&mut self) {
+        self.check_pool_waits();
         if self.flush_at_converge_mark.is_none() && self.now_ns >= self.converge_mark_ns() {
             let flushes = self.nodes.iter().map(|n| n.engine.as_ref().map(|e| e.flush_lsn())).collect();
             self.flush_at_converge_mark = Some(flushes);

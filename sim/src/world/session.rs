@@ -16,6 +16,10 @@ pub struct Session {
     pub last_commit: (u32, repsim_engine::Lsn),
     /// `pin_after_write`: the session's reads go to the primary until then.
     pub pinned_until_ns: u64,
+    /// The session has sent a write (for the `pooler_rules` oracle).
+    pub wrote: bool,
+    /// An operation of the session has been served through the pooler.
+    pub pool_served: bool,
 }
 
 pub struct InFlight {
@@ -27,4 +31,21 @@ pub struct InFlight {
     /// connected then (for `commits_release`).
     pub arrived_ns: u64,
     pub sync_ok_at_arrival: bool,
+    /// It holds one of the pooler's server connections.
+    pub pooled: bool,
+}
+
+impl InFlight {
+    /// An operation no server accepted (refused, or given up while waiting for one).
+    pub fn unsent(planned: PlannedOp, now_ns: u64) -> InFlight {
+        InFlight {
+            planned,
+            node: NO_NODE,
+            incarnation: 0,
+            sent_ns: now_ns,
+            arrived_ns: 0,
+            sync_ok_at_arrival: false,
+            pooled: false,
+        }
+    }
 }
