@@ -111,6 +111,20 @@ const MUTANTS: &[Mutant] = &[
         from: "        self.write_wal(out);\n        self.try_restore(out);",
         to: "        self.write_wal(out);\n        self.archive_exhausted(now, out);",
     },
+    Mutant {
+        name: "pooler-ignores-pool-size",
+        what: "PgBouncer opens a server connection whenever none is free, past default_pool_size",
+        file: "sim/src/world/pooler.rs",
+        from: "if conns.len() < self.spec.default_pool_size as usize {",
+        to: "if conns.len() < usize::MAX {",
+    },
+    Mutant {
+        name: "pgpool-balances-after-write",
+        what: "PgPool-II balances a session's reads after its write under disable_load_balance_on_write = always",
+        file: "sim/src/world/pooler.rs",
+        from: "(self.wrote[s] && !self.spec.balance_after_write)",
+        to: "(self.wrote[s] && self.spec.balance_after_write && false)",
+    },
 ];
 
 fn run(cmd: &mut Command) -> Result<std::process::Output, String> {

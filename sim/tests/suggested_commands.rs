@@ -44,6 +44,22 @@ const SUGGESTED: &[Suggested] = &[
         let r = &s.restores[0];
         r.rpo_ns.is_some_and(|ns| ns <= 10_000_000_000) && r.segments_restored > 30 && s.lost_acked_writes < 5_000
     }),
+    ("connection-pooling", 1, &["pooler.server_connect_cpu=50ms"], true, |s| {
+        let pool = s.pooler.as_ref().expect("[pooler]");
+        s.commit_latency_ns.p99 > 200_000_000 && pool.wait_ns.max > 400_000_000 && s.unavailable_ns > 19_300_000_000
+    }),
+    ("connection-pooling", 1, &["pooler.pool_mode=session", "pooler.query_wait_timeout=5s"], true, |s| {
+        let pool = s.pooler.as_ref().expect("[pooler]");
+        pool.wait_timeouts > 300 && pool.wait_ns.max >= 5_000_000_000
+    }),
+    ("pgpool-load-balancing", 1, &["pooler.disable_load_balance_on_write=always"], true, |s| {
+        let pool = s.pooler.as_ref().expect("[pooler]");
+        pool.reads_balanced_to_standbys < 200 && s.stale_reads < 100
+    }),
+    ("pgpool-load-balancing", 1, &["pooler.sr_check_period=1s"], true, |s| {
+        let pool = s.pooler.as_ref().expect("[pooler]");
+        pool.reads_past_delay_threshold < 2_500 && pool.reads_balanced_to_standbys > 20_000
+    }),
     ("ssl-replication", 1, &["replication.ssl=false"], true, |s| {
         s.replication_tls_cpu_ns.is_none() && s.commit_latency_ns.p50 < 7_600_000
     }),

@@ -65,7 +65,6 @@ pub fn check(end: &EndState) -> Verdict {
             CheckState::Ok
         }
     };
-    let router = end.scenario.workload.router;
     let unless =
         |checked: bool, name: &str, why: String| if checked { judged(name) } else { CheckState::NotChecked(why) };
     // With no node running at the end, no write can be judged lost or kept (`sessions.rs`).
@@ -84,8 +83,8 @@ pub fn check(end: &EndState) -> Verdict {
                 read_your_writes_judged(end),
                 "read_your_writes",
                 format!(
-                    "the {} router does not promise it; `[expect] read_your_writes = true` judges it",
-                    router.name()
+                    "the {} does not promise it; `[expect] read_your_writes = true` judges it",
+                    reads_routed_by(end)
                 ),
             )),
         ),
@@ -95,8 +94,8 @@ pub fn check(end: &EndState) -> Verdict {
                 monotonic_reads_judged(end),
                 "monotonic_reads",
                 format!(
-                    "the {} router does not promise it; `[expect] monotonic_reads = true` judges it",
-                    router.name()
+                    "the {} does not promise it; `[expect] monotonic_reads = true` judges it",
+                    reads_routed_by(end)
                 ),
             )),
         ),
@@ -159,6 +158,14 @@ pub fn check(end: &EndState) -> Verdict {
         ),
     ];
     Verdict { losses, converged, violations, invariants }
+}
+
+/// What routes the reads: PgPool-II when it balances them, else the application's router.
+fn reads_routed_by(end: &EndState) -> String {
+    match end.scenario.pooler.as_ref() {
+        Some(p) if p.kind == crate::scenario::model::PoolerKind::Pgpool => "PgPool-II's load balancing".into(),
+        _ => format!("{} router", end.scenario.workload.router.name()),
+    }
 }
 
 /// Why `converged` is reported but not judged: the scenario says so, or (when it did not

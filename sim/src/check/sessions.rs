@@ -43,12 +43,24 @@ pub fn unexplained<'a>(
 
 /// `read_your_writes` is judged: the router promises it or `[expect]` demands it.
 pub(crate) fn read_your_writes_judged(end: &EndState) -> bool {
-    end.scenario.workload.router.promises_read_your_writes() || end.scenario.expect.read_your_writes == Some(true)
+    let promised = end.scenario.workload.router.promises_read_your_writes() && !pgpool_balances(end);
+    promised || end.scenario.expect.read_your_writes == Some(true)
+}
+
+/// PgPool-II balances the reads the application sends it: the router's promises do not hold
+/// (with `router = "primary"` every statement goes to PgPool-II, which picks the node).
+fn pgpool_balances(end: &EndState) -> bool {
+    use crate::scenario::model::{PgpoolLoadBalance, PoolerKind};
+    end.scenario
+        .pooler
+        .as_ref()
+        .is_some_and(|p| p.kind == PoolerKind::Pgpool && p.load_balance != PgpoolLoadBalance::Off)
 }
 
 /// `monotonic_reads` is judged: the router promises it or `[expect]` demands it.
 pub(crate) fn monotonic_reads_judged(end: &EndState) -> bool {
-    end.scenario.workload.router.promises_monotonic_reads() || end.scenario.expect.monotonic_reads == Some(true)
+    let promised = end.scenario.workload.router.promises_monotonic_reads() && !pgpool_balances(end);
+    promised || end.scenario.expect.monotonic_reads == Some(true)
 }
 
 /// Why no write can be judged lost or kept: no node runs at the end (every copy down or gone).

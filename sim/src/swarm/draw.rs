@@ -150,6 +150,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::pin_router(&mut text, rng);
     late::restore(&mut text, rng, &shape);
     late::ssl(&mut text, rng);
+    late::pooler(&mut text, rng, &shape, clients);
     text
 }
 

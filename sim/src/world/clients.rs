@@ -165,7 +165,11 @@ impl World {
             return; // the operation ended while its request was held back
         };
         let node = flight.node;
-        if node == NO_NODE || !self.is_up(node) {
+        // A pooler's server connection to an earlier incarnation of the node died with it: the
+        // query fails on the dead socket without running.
+        let dead_connection =
+            flight.pooled && self.nodes.get(node as usize).is_some_and(|n| n.incarnation != flight.incarnation);
+        if node == NO_NODE || !self.is_up(node) || dead_connection {
             // Connection refused.
             let at = self.now_ns + self.net.sample_client_latency((node != NO_NODE).then_some(node));
             self.schedule(at, EventKind::ReplyArrives { session, op_id, outcome: Outcome::Failed });

@@ -166,7 +166,9 @@ impl World {
         let flights = self.sessions.iter().filter_map(|s| s.current.as_ref()).filter(pooled);
         let (limit, running, what) = match spec.kind {
             PoolerKind::Pgbouncer => {
-                let on_node = flights.filter(|f| f.node == node).count();
+                // Operations on connections that died with an earlier incarnation hold none.
+                let incarnation = self.nodes[node as usize].incarnation;
+                let on_node = flights.filter(|f| f.node == node && f.incarnation == incarnation).count();
                 (spec.default_pool_size as usize, on_node, format!("operations on {}", self.nodes[node as usize].name))
             }
             PoolerKind::Pgpool => {

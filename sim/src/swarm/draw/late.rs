@@ -193,6 +193,43 @@ pub(super) fn ssl(text: &mut String, rng: &mut Rng) {
     }
 }
 
+/// A connection pooler (issue 15.1) between the clients and the nodes: PgBouncer with a pool
+/// small or large against the clients, a client limit and a wait timeout sometimes below the
+/// load; or PgPool-II balancing reads (only where the application's router sends everything to
+/// the primary; elsewhere with balancing off), with weights and a delay check.
+pub(super) fn pooler(text: &mut String, rng: &mut Rng, s: &Shape, clients: u64) {
+    if !rng.chance(0.2) {
+        return;
+    }
+    let connect = dur(pick(rng, &[100, 2_000, 2_000, 20_000]) * US_NS);
+    if rng.chance(0.6) {
+        put!(text, "\n[pooler]\nkind = \"pgbouncer\"\nserver_connect_cpu = \"{connect}\"");
+        put!(text, "pool_mode = \"{}\"", pick(rng, &["session", "transaction", "transaction"]));
+        put!(text, "default_pool_size = {}", range(rng, 1, clients.clamp(1, 40)));
+        if rng.chance(0.2) {
+            put!(text, "max_client_conn = {}", range(rng, 1, clients));
+        }
+        let timeout_ms = pick(rng, &[0, 50, 500, 5_000, 120_000]);
+        put!(text, "query_wait_timeout = \"{}\"", dur(timeout_ms * MS_NS));
+        return;
+    }
+    put!(text, "\n[pooler]\nkind = \"pgpool\"\nserver_connect_cpu = \"{connect}\"");
+    put!(text, "num_init_children = {}", range(rng, 1, clients + 2));
+    let routed_by_app = text.contains("\nrouter = ") && !text.contains("\nrouter = \"primary\"\n");
+    let balance = if routed_by_app { "off" } else { pick(rng, &["session", "statement", "off"]) };
+    put!(text, "load_balance = \"{balance}\"");
+    let mut weights: Vec<u64> = s.names.iter().map(|_| pick(rng, &[0, 1, 1, 3])).collect();
+    if weights.iter().all(|&w| w == 0) {
+        weights[s.primary] = 1;
+    }
+    let pairs: Vec<String> = s.names.iter().zip(&weights).map(|(n, w)| format!("{n} = {w}")).collect();
+    put!(text, "backend_weight = {{ {} }}", pairs.join(", "));
+    put!(text, "delay_threshold = \"{}\"", pick(rng, &["0", "0", "8kB", "1MB"]));
+    put!(text, "sr_check_period = \"{}\"", dur(pick(rng, &[100, 1_000, 10_000]) * MS_NS));
+    let on_write = pick(rng, &["transaction", "trans_transaction", "always", "off"]);
+    put!(text, "disable_load_balance_on_write = \"{on_write}\"");
+}
+
 /// Appends `lines` (each ending in a newline) at the end of section `header` of `text`.
 fn insert_into_section(text: &mut String, header: &str, lines: &str) {
     let start = text.find(&format!("\n{header}\n")).expect("the section was drawn") + 1;
