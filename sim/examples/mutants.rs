@@ -119,6 +119,13 @@ const MUTANTS: &[Mutant] = &[
         to: "if conns.len() < usize::MAX {",
     },
     Mutant {
+        name: "dns-client-ignores-ttl",
+        what: "a client reconnects to its cached writer address however old the answer is",
+        file: "sim/src/world/resolve.rs",
+        from: "Some((node, resolved_ns)) if now.saturating_sub(resolved_ns) < lifetime_ns => (node, resolved_ns),",
+        to: "Some((node, resolved_ns)) => (node, resolved_ns),",
+    },
+    Mutant {
         name: "pgpool-balances-after-write",
         what: "PgPool-II balances a session's reads after its write under disable_load_balance_on_write = always",
         file: "sim/src/world/pooler.rs",

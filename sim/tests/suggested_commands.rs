@@ -60,6 +60,22 @@ const SUGGESTED: &[Suggested] = &[
         let pool = s.pooler.as_ref().expect("[pooler]");
         pool.reads_past_delay_threshold < 2_500 && pool.reads_balanced_to_standbys > 20_000
     }),
+    ("pgpool-always", 1, &["pooler.disable_load_balance_on_write=transaction"], false, |s| {
+        s.pooler.as_ref().is_some_and(|p| p.reads_balanced_to_standbys == s.reads)
+            && s.invariants["read_your_writes"] == "violated"
+    }),
+    ("rds-multi-az", 1, &["endpoints.client_dns_cache=30s"], true, |s| {
+        let e = s.endpoints.as_ref().expect("[endpoints]");
+        e.old_writer_used_for_ns > 15_000_000_000 && s.unavailable_ns > 85_000_000_000 && s.lost_acked_writes == 0
+    }),
+    ("rds-multi-az", 1, &["endpoints.client_dns_cache=forever"], true, |s| {
+        let e = s.endpoints.as_ref().expect("[endpoints]");
+        e.old_writer_used_for_ns > 100_000_000_000 && s.unavailable_ns >= 179_000_000_000
+    }),
+    ("cross-region-replica", 1, &["endpoints.dns_ttl=5s"], true, |s| {
+        let e = s.endpoints.as_ref().expect("[endpoints]");
+        e.old_writer_used_for_ns < 1_000_000_000 && s.unavailable_ns < 61_000_000_000 && s.lost_acked_writes > 0
+    }),
     ("ssl-replication", 1, &["replication.ssl=false"], true, |s| {
         s.replication_tls_cpu_ns.is_none() && s.commit_latency_ns.p50 < 7_600_000
     }),

@@ -118,6 +118,14 @@ pub fn check(end: &EndState) -> Verdict {
             ),
         ),
         (
+            "endpoint_rules",
+            unless(
+                end.scenario.endpoints.is_some(),
+                "endpoint_rules",
+                "no `[endpoints]`: clients follow the router's primary at once".into(),
+            ),
+        ),
+        (
             "pooler_rules",
             unless(
                 end.scenario.pooler.is_some(),

@@ -242,6 +242,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         }),
         restores: crate::report::restore::restores(world),
         pooler: world.pooler.as_ref().map(pooler_summary),
+        endpoints: world.endpoints.as_ref().map(|e| endpoints_summary(e, world)),
         replication_tls_cpu_ns: world.scenario.replication.ssl.then_some(world.tls_cpu_ns),
         net_bytes: world.net.bytes_sent,
         nodes,
@@ -291,5 +292,37 @@ fn pooler_summary(pool: &crate::world::pooler::Pooler) -> crate::report::pooler:
         peak_connects_at_ns: peak.map_or(0, |(second, _)| second * 1_000_000_000),
         reads_balanced_to_standbys: stats.reads_balanced_to_standbys,
         reads_past_delay_threshold: stats.reads_past_delay_threshold,
+    }
+}
+
+/// `summary.endpoints` from the endpoints' measurements.
+fn endpoints_summary(
+    ends: &crate::world::endpoints::Endpoints,
+    world: &World,
+) -> crate::report::endpoints::EndpointsSummary {
+    let stats = &ends.stats;
+    let last_flip_ns = stats.flips.last().map(|&(at, _)| at);
+    let old_writer_used_for_ns = match (last_flip_ns, stats.last_stale_writer_op_ns) {
+        (Some(flip), Some(last)) => last.saturating_sub(flip),
+        _ => 0,
+    };
+    let lifetime_ns = ends.spec.answer_lifetime_ns();
+    crate::report::endpoints::EndpointsSummary {
+        dns_ttl_ns: ends.spec.dns_ttl_ns,
+        answer_lifetime_ns: (lifetime_ns != u64::MAX).then_some(lifetime_ns),
+        writer_flips: stats
+            .flips
+            .iter()
+            .map(|&(at_ns, node)| crate::report::endpoints::EndpointFlip {
+                at_ns,
+                node: world.nodes[node as usize].name.clone(),
+            })
+            .collect(),
+        stale_writer_ops: stats.stale_writer_ops,
+        old_writer_used_for_ns,
+        writer_errors: stats.writer_errors,
+        reader_errors: stats.reader_errors,
+        dns_queries: stats.dns_queries,
+        connects: stats.connects,
     }
 }

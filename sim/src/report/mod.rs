@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod compare;
+pub mod endpoints;
 pub mod format;
 pub mod junit;
 pub mod monitoring;

@@ -117,6 +117,9 @@ pub struct Summary {
     /// CPU spent on TLS by replication connections, both ends (present with `ssl`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_tls_cpu_ns: Option<u64>,
+    /// Managed-service endpoints (present with `[endpoints]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<crate::report::endpoints::EndpointsSummary>,
     /// The connection pooler (present with `[pooler]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooler: Option<crate::report::pooler::PoolerSummary>,
@@ -268,6 +271,9 @@ pub fn render_text(s: &Summary) -> String {
         line(row);
     }
     for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
+        line(row);
+    }
+    for row in s.endpoints.iter().flat_map(crate::report::endpoints::EndpointsSummary::rows) {
         line(row);
     }
     if let Some(ns) = s.replication_tls_cpu_ns {
@@ -425,6 +431,9 @@ pub fn render_markdown(s: &Summary) -> String {
         let _ = writeln!(o, "{row}");
     }
     for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
+        let _ = writeln!(o, "{row}");
+    }
+    for row in s.endpoints.iter().flat_map(crate::report::endpoints::EndpointsSummary::rows) {
         let _ = writeln!(o, "{row}");
     }
     if let Some(ns) = s.replication_tls_cpu_ns {

@@ -33,6 +33,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "ha",
     "archive",
     "pooler",
+    "endpoints",
     "expect",
 ];
 

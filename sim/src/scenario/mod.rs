@@ -6,8 +6,10 @@
 //! table rejects unknown keys. Overrides are applied to the tree one at a time and the whole
 //! scenario is validated again after each, so an override gets the same checks as the file.
 
+pub mod access;
 mod diag;
 mod dist;
+mod endpoints;
 mod faults;
 mod fields;
 mod ha;

@@ -5,6 +5,8 @@
 
 use repsim_engine::config::{SyncCommitLevel, SyncStandbyNames};
 
+pub use super::access::{EndpointsSpec, PgpoolLoadBalance, PoolMode, PoolerKind, PoolerSpec};
+
 /// A latency (or service time) distribution, sampled from a named RNG stream.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dist {
@@ -65,64 +67,10 @@ pub struct Scenario {
     /// `[pooler]`: PgBouncer or PgPool-II between the clients and the nodes. `None`: clients
     /// connect to the nodes themselves.
     pub pooler: Option<PoolerSpec>,
+    /// `[endpoints]`: clients reach a writer and a reader endpoint through DNS. `None`: they
+    /// follow the router's view of the primary at once.
+    pub endpoints: Option<EndpointsSpec>,
     pub expect: Expect,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolerKind {
-    Pgbouncer,
-    Pgpool,
-}
-
-impl PoolerKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            PoolerKind::Pgbouncer => "pgbouncer",
-            PoolerKind::Pgpool => "pgpool",
-        }
-    }
-}
-
-/// PgBouncer's `pool_mode`: a server connection is a client's for its whole session, or only
-/// for each transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolMode {
-    Session,
-    Transaction,
-}
-
-/// PgPool-II's read balancing: `load_balance_mode = off`, or on with the node chosen once per
-/// session (`statement_level_load_balance = off`, the default) or per statement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PgpoolLoadBalance {
-    Off,
-    Session,
-    Statement,
-}
-
-/// `[pooler]` (spec ha-and-routing §5.2). The pooler runs beside the clients, so the client to
-/// pooler hop costs nothing and its connections to the nodes take the clients' latency.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PoolerSpec {
-    pub kind: PoolerKind,
-    /// PgBouncer: `pool_mode`, `default_pool_size` server connections per node,
-    /// `max_client_conn` clients, `query_wait_timeout` (0: wait for ever).
-    pub pool_mode: PoolMode,
-    pub default_pool_size: u32,
-    pub max_client_conn: u32,
-    pub query_wait_timeout_ns: u64,
-    /// Server CPU to start a backend for a new server connection.
-    pub server_connect_cpu_ns: u64,
-    /// PgPool-II: `num_init_children` client sessions served at once (the rest wait),
-    /// `load_balance`, `backend_weight` per node (cluster order), `delay_threshold` (0: off)
-    /// checked every `sr_check_period`, and whether reads balance after a session's write
-    /// (`disable_load_balance_on_write` other than `always`).
-    pub num_init_children: u32,
-    pub load_balance: PgpoolLoadBalance,
-    pub backend_weight: Vec<u32>,
-    pub delay_threshold_bytes: u64,
-    pub sr_check_period_ns: u64,
-    pub balance_after_write: bool,
 }
 
 /// `[archive]`: an object store (S3-like) reached over its own path: each request pays a

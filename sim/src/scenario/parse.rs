@@ -39,6 +39,7 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
         check_faults_need_no_ha(&top)?;
     }
     let pooler = super::pooler::read_pooler(&top, &cluster, &workload)?;
+    let endpoints = super::endpoints::read_endpoints(&top, &workload)?;
     Ok(Scenario {
         name,
         description,
@@ -55,6 +56,7 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
         ha,
         archive: super::sections::read_archive(&top)?,
         pooler,
+        endpoints,
         expect: read_expect(&top)?,
         replication,
         cluster,

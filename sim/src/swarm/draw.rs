@@ -151,6 +151,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::restore(&mut text, rng, &shape);
     late::ssl(&mut text, rng);
     late::pooler(&mut text, rng, &shape, clients);
+    late::endpoints(&mut text, rng);
     text
 }
 

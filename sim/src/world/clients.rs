@@ -7,6 +7,7 @@ use repsim_engine::io::{ClientId, Reply};
 use repsim_engine::{Input, NodeId};
 
 use crate::check::history::Outcome;
+use crate::world::endpoints::Endpoint;
 use crate::world::event::EventKind;
 use crate::world::session::{InFlight, NO_NODE};
 use crate::world::workload::{Op, PlannedOp};
@@ -27,6 +28,18 @@ impl Outcome {
 }
 
 impl World {
+    /// With `[endpoints]`: the DNS name an operation goes through. Writes, and reads under
+    /// `router = "primary"`, use the writer endpoint; reads under `router = "replica"` the
+    /// reader endpoint.
+    pub(crate) fn endpoint_of(&self, op: &Op) -> Endpoint {
+        let replica = self.scenario.workload.router == repsim_engine::client::RouterKind::Replica;
+        if !op.is_write() && replica {
+            Endpoint::Reader
+        } else {
+            Endpoint::Writer
+        }
+    }
+
     pub(crate) fn open_arrival(&mut self) {
         if self.workload.stopped {
             return;
@@ -60,6 +73,9 @@ impl World {
         let router = self.scenario.workload.router;
         let pinned =
             router == RouterKind::PinAfterWrite && self.now_ns < self.sessions[session as usize].pinned_until_ns;
+        if self.endpoints.is_some() {
+            return self.endpoint_route(session, self.endpoint_of(op));
+        }
         let pgpool = self.pooler.as_ref().is_some_and(|p| p.spec.kind == crate::scenario::model::PoolerKind::Pgpool);
         if pgpool && !op.is_write() {
             return self.pgpool_route_read(session);
@@ -105,6 +121,9 @@ impl World {
             // The proxy has no healthy primary: the connection is refused at once.
             return self.refuse(session, planned);
         };
+        if self.endpoints.is_some() && self.endpoint_of(&planned.op) == Endpoint::Writer {
+            self.endpoint_sent(node);
+        }
         match self.pooler.is_some() {
             true => self.pooled_send(session, planned, node, None),
             false => self.dispatch(session, planned, node, self.now_ns, false),
@@ -216,6 +235,9 @@ impl World {
         let flight = slot.current.take().expect("checked");
         if flight.pooled {
             self.pool_done(session, flight.node);
+        }
+        if self.endpoints.is_some() && matches!(outcome, Outcome::Failed | Outcome::Indeterminate) {
+            self.endpoint_failed(session, self.endpoint_of(&flight.planned.op));
         }
         if outcome == Outcome::TooStale {
             // read_your_writes: the standby did not catch up in time; read from the primary.

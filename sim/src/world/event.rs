@@ -98,6 +98,10 @@ pub enum EventKind {
     },
     /// PgPool-II's streaming-replication delay check (`sr_check_period`).
     PgpoolCheck,
+    /// The writer endpoint's DNS record is repointed at `node` (`[endpoints] update_delay`).
+    EndpointUpdate {
+        node: NodeId,
+    },
     /// A pg_rewind or base backup finished copying.
     DataCopied {
         node: NodeId,

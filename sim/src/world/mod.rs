@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod dcs;
 pub mod disk;
 pub mod dist;
+pub mod endpoints;
 pub mod event;
 pub mod faults;
 pub mod ha;
@@ -24,6 +25,7 @@ pub mod net;
 pub mod oracles;
 pub mod pooler;
 pub mod pooling;
+pub mod resolve;
 pub mod restore_log;
 pub mod rng;
 pub mod scheduler;
@@ -112,6 +114,8 @@ pub struct World {
     pub restores: Vec<crate::world::restore_log::RestoreRun>,
     /// The connection pooler (`[pooler]`), if any (`world/pooler.rs`, `world/pooling.rs`).
     pub pooler: Option<crate::world::pooler::Pooler>,
+    /// Managed-service endpoints (`[endpoints]`), if any (`world/endpoints.rs`).
+    pub endpoints: Option<crate::world::endpoints::Endpoints>,
     /// Base backups waiting for their checkpoint: node and incarnation.
     pub backups_waiting: Vec<(NodeId, u64)>,
     /// Queries past their snapshot, for `recovery_conflicts_resolved`.
@@ -248,6 +252,10 @@ impl World {
                     || scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::Restore { .. })),
             ),
             restores: Vec::new(),
+            endpoints: scenario.endpoints.clone().map(|spec| {
+                let (primary, sessions) = (scenario.cluster.primary as NodeId, scenario.workload.clients as usize);
+                crate::world::endpoints::Endpoints::new(spec, primary, sessions, stream(seed, "endpoints"))
+            }),
             pooler: scenario.pooler.clone().map(|spec| {
                 let (nodes, sessions) = (scenario.cluster.nodes.len(), scenario.workload.clients as usize);
                 crate::world::pooler::Pooler::new(spec, nodes, sessions, stream(seed, "pooler"))
@@ -435,6 +443,7 @@ impl World {
             EventKind::ProxyCheck => self.proxy_check(),
             EventKind::PoolWaitTimeout { session, op_id } => self.pool_wait_timeout(session, op_id),
             EventKind::PgpoolCheck => self.pgpool_check(),
+            EventKind::EndpointUpdate { node } => self.endpoint_update(node),
             EventKind::DataCopied { node, incarnation, image, upstream } => {
                 if self.nodes[node as usize].incarnation == incarnation {
                     self.data_copied(node, *image, upstream);

@@ -24,7 +24,7 @@ pub struct WalFacts {
 pub const KEPT_EXAMPLES: usize = 3;
 
 /// The live oracles, in the order the verdict lists them.
-pub const LIVE_INVARIANTS: [&str; 10] = [
+pub const LIVE_INVARIANTS: [&str; 11] = [
     "promise_audit",
     "honest_reports",
     "promotion_replayed",
@@ -35,6 +35,7 @@ pub const LIVE_INVARIANTS: [&str; 10] = [
     "archived_before_recycled",
     "restore_complete",
     "pooler_rules",
+    "endpoint_rules",
 ];
 
 #[derive(Clone, Debug, Default)]

@@ -230,6 +230,24 @@ pub(super) fn pooler(text: &mut String, rng: &mut Rng, s: &Shape, clients: u64) 
     put!(text, "disable_load_balance_on_write = \"{on_write}\"");
 }
 
+/// Managed-service endpoints (issue 15.2): clients reach the writer (and, under the `replica`
+/// router, a reader) through DNS, with a TTL, clients that cache longer, and a delay before the
+/// record follows a new primary. Only where the application routes by `primary` or `replica`
+/// and no pooler stands in between.
+pub(super) fn endpoints(text: &mut String, rng: &mut Rng) {
+    let routed = ["primary", "replica"].iter().any(|r| text.contains(&format!("\nrouter = \"{r}\"\n")));
+    if !rng.chance(0.3) || !routed || text.contains("\n[pooler]\n") {
+        return;
+    }
+    put!(text, "\n[endpoints]\ndns_ttl = \"{}\"", dur(pick(rng, &[0, 1_000, 5_000, 60_000]) * MS_NS));
+    match pick(rng, &[0, 0, 1, 2]) {
+        1 => put!(text, "client_dns_cache = \"{}\"", dur(pick(rng, &[100, 30_000]) * MS_NS)),
+        2 => put!(text, "client_dns_cache = \"forever\""),
+        _ => {}
+    }
+    put!(text, "update_delay = \"{}\"", dur(pick(rng, &[0, 0, 500, 5_000]) * MS_NS));
+}
+
 /// Appends `lines` (each ending in a newline) at the end of section `header` of `text`.
 fn insert_into_section(text: &mut String, header: &str, lines: &str) {
     let start = text.find(&format!("\n{header}\n")).expect("the section was drawn") + 1;
