@@ -9,20 +9,17 @@
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointsSpec {
     pub dns_ttl_ns: u64,
-    /// 0: clients obey the TTL. Else they keep an answer this long whatever its TTL (the JVM's
-    /// `networkaddress.cache.ttl`); `u64::MAX`: for ever.
+    /// 0: clients obey the TTL. Else they keep an answer this long if that is longer than the
+    /// TTL (the JVM's `networkaddress.cache.ttl`); `u64::MAX`: for ever.
     pub client_dns_cache_ns: u64,
     pub update_delay_ns: u64,
 }
 
 impl EndpointsSpec {
-    /// How long a client uses an answer.
+    /// How long a client uses an answer: its own cache's lifetime, but at least the TTL (a
+    /// client that asks again sooner gets the answer its recursive resolver cached for the TTL).
     pub fn answer_lifetime_ns(&self) -> u64 {
-        if self.client_dns_cache_ns > 0 {
-            self.client_dns_cache_ns
-        } else {
-            self.dns_ttl_ns
-        }
+        self.client_dns_cache_ns.max(self.dns_ttl_ns)
     }
 }
 

@@ -100,6 +100,8 @@ impl World {
             ends.writer_record = node;
             ends.stats.flips.push((now, node));
             ends.history.push((now, node));
+            let label = format!("writer endpoint -> {}", self.nodes[node as usize].name);
+            self.metrics.mark(now, crate::metrics::MarkKind::Note, label);
         }
     }
 
