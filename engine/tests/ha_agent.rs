@@ -1037,6 +1037,17 @@ fn a_leader_still_a_replica_hands_a_pending_switchover_over_instead_of_promoting
 }
 
 #[test]
+fn under_synchronous_mode_a_leader_still_a_replica_hands_over_to_its_sync_standby_without_touching_the_sync_key() {
+    let replica = PgState { standbys: vec![row("pg2", true, "sync", WAL)], ..pg(PgRole::Replica) };
+    let mut rig = Rig::new(sync_config("pg1"), replica);
+    let mut v = switchover_view(Some("pg1"), "pg2");
+    v.sync = sync_key("pg1", &["pg2"]);
+    let (ops, all) = rig.cycle(v);
+    assert_eq!(pg_actions(&all), vec![PgAction::GracefulStop], "no promotion: {all:?}");
+    assert!(!has_op(&ops, |op| matches!(op, DcsOp::CasSync { .. })), "the sync key stays: {ops:?}");
+}
+
+#[test]
 fn a_leader_still_a_replica_promotes_when_the_switchover_candidate_does_not_stream_from_it() {
     let replica = PgState { standbys: vec![row("pg2", false, "async", WAL)], ..pg(PgRole::Replica) };
     let mut rig = Rig::new(config("pg1"), replica);

@@ -79,7 +79,8 @@ fn the_pooler_table_is_checked_with_a_message_that_says_what_to_write() {
         ("[pooler]\nquery_wait_timeout = \"-1s\"\n", "query_wait_timeout"),
         ("[pooler]\nkind = \"pgpool\"\nbackend_weight = { pg9 = 1 }\n", "`pg9` is not one of cluster.nodes"),
         ("[pooler]\nkind = \"pgpool\"\nbackend_weight = { pg1 = 0, pg2 = 0 }\n", "every `backend_weight` is 0"),
-        ("[workload]\nrouter = \"replica\"\n[pooler]\nkind = \"pgpool\"\n", "PgPool-II balances the reads itself"),
+        ("[workload]\nrouter = \"replica\"\n[pooler]\nkind = \"pgpool\"\n", "PgPool-II routes every statement itself"),
+        ("[workload]\nrouter = \"replica\"\n[pooler]\nkind = \"pgpool\"\nload_balance = \"off\"\n", "router"),
         ("[pooler]\npool_size = 8\n", "pool_size"),
     ];
     for (extra, expected) in cases {
@@ -87,9 +88,6 @@ fn the_pooler_table_is_checked_with_a_message_that_says_what_to_write() {
         assert!(message.contains(expected), "expected {expected:?} in:\n{message}");
         assert!(message.contains("x.toml:"), "names the file and line:\n{message}");
     }
-    let ok = "[workload]\nrouter = \"replica\"\n[pooler]\nkind = \"pgpool\"\nload_balance = \"off\"\n";
-    assert!(
-        parse_scenario(&format!("{BASE}{ok}"), "x.toml", &[]).is_ok(),
-        "PgPool-II without balancing keeps the router"
-    );
+    let ok = "[pooler]\nkind = \"pgpool\"\nload_balance = \"off\"\ndisable_load_balance_on_write = \"dml_adaptive\"\n";
+    assert!(parse_scenario(&format!("{BASE}{ok}"), "x.toml", &[]).is_ok());
 }

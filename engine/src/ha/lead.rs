@@ -6,7 +6,17 @@ use super::*;
 impl HaAgent {
     /// The key is mine this cycle: be primary, act on a switchover, manage sync replication.
     pub(super) fn lead(&mut self, now: Instant, pg: &PgState, out: &mut Vec<HaOutput>) {
-        if pg.role == PgRole::Replica && self.cfg.synchronous_mode {
+        // Patroni runs `process_manual_failover_from_leader` before `enforce_primary_role`: a
+        // leader that is still a replica hands over to a switchover candidate it can hand over
+        // to instead of promoting first (nor, under synchronous_mode, emptying the sync key for
+        // a promotion it will not make).
+        let hands_over = self.view.switchover.as_ref().is_some_and(|s| {
+            s.from == self.cfg.name
+                && self.may_promote(&s.to)
+                && self.sync_allows(&s.to)
+                && pg.standbys.iter().any(|r| r.name == s.to && r.streaming)
+        });
+        if pg.role == PgRole::Replica && self.cfg.synchronous_mode && !hands_over {
             // §2.2: every promotion attempt first writes sync = {leader: me, sync_standby: none}.
             self.after_acquire = true;
             self.todo.push_back(DcsOp::PutStatus {
@@ -17,15 +27,6 @@ impl HaAgent {
             let value = Some(SyncKey { leader: self.cfg.name.clone(), standbys: Vec::new() });
             return self.send(now, DcsOp::CasSync { revision: self.view.sync_revision, value }, out);
         }
-        // Patroni runs `process_manual_failover_from_leader` before `enforce_primary_role`: a
-        // leader that is still a replica hands over to a switchover candidate it can hand over
-        // to instead of promoting first.
-        let hands_over = self.view.switchover.as_ref().is_some_and(|s| {
-            s.from == self.cfg.name
-                && self.may_promote(&s.to)
-                && self.sync_allows(&s.to)
-                && pg.standbys.iter().any(|r| r.name == s.to && r.streaming)
-        });
         if pg.role == PgRole::Replica && !hands_over {
             out.push(HaOutput::Event("promoting (leader key held)".into()));
             out.push(HaOutput::Pg(PgAction::Promote));

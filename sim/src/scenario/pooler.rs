@@ -78,13 +78,16 @@ pub(crate) fn read_pooler(top: &Section, cluster: &Cluster, workload: &Workload)
     if let Some(weights) = s.get("backend_weight") {
         p.backend_weight = read_weights(&weights, &cluster.nodes)?;
     }
-    if kind == PoolerKind::Pgpool && p.load_balance != PgpoolLoadBalance::Off {
+    if kind == PoolerKind::Pgpool {
+        // The application has one address, PgPool-II's: it picks the node for every statement
+        // (the primary for all of them with `load_balance = "off"`).
         if workload.router != repsim_engine::client::RouterKind::Primary {
-            return Err(field.error(format!(
-                "PgPool-II balances the reads itself, and `[workload] router` is \"{}\"",
-                workload.router.name()
-            ))
-            .help("remove `router` from [workload] (the application sends everything to PgPool-II), or set `load_balance = \"off\"`"));
+            return Err(field
+                .error(format!(
+                    "PgPool-II routes every statement itself, and `[workload] router` is \"{}\"",
+                    workload.router.name()
+                ))
+                .help("remove `router` from [workload]: the application sends everything to PgPool-II, which balances reads by `load_balance`"));
         }
         if p.backend_weight.iter().all(|&w| w == 0) {
             return Err(field
@@ -129,17 +132,19 @@ fn read_load_balance(f: &Field) -> Result<PgpoolLoadBalance, Diag> {
 
 /// `disable_load_balance_on_write`: whether reads still balance after a write in the session.
 /// Every operation here is an autocommit statement outside an explicit transaction, where
-/// `transaction`, `trans_transaction` and `off` all keep balancing; only `always` stops it.
+/// `transaction`, `trans_transaction`, `dml_adaptive` and `off` all keep balancing; only
+/// `always` stops it.
 fn read_on_write(f: &Field) -> Result<bool, Diag> {
     let text = f.str("\"always\"")?;
     match text {
-        "transaction" | "trans_transaction" | "off" => Ok(true),
+        // `dml_adaptive` tracks the tables written inside an explicit transaction: none here.
+        "transaction" | "trans_transaction" | "dml_adaptive" | "off" => Ok(true),
         "always" => Ok(false),
         _ => Err(unknown(
             f,
             text,
             "disable_load_balance_on_write",
-            &["transaction", "trans_transaction", "always", "off"],
+            &["transaction", "trans_transaction", "dml_adaptive", "always", "off"],
         )),
     }
 }

@@ -78,6 +78,7 @@ impl World {
         }
         let pgpool = self.pooler.as_ref().is_some_and(|p| p.spec.kind == crate::scenario::model::PoolerKind::Pgpool);
         if pgpool && !op.is_write() {
+            // PgPool-II routes every read (to the primary when `load_balance = "off"`).
             return self.pgpool_route_read(session);
         }
         if op.is_write() || router == RouterKind::Primary || pinned {

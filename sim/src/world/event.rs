@@ -95,6 +95,8 @@ pub enum EventKind {
     PoolWaitTimeout {
         session: u32,
         op_id: u64,
+        /// When that wait began (a retry of the operation waits on a timer of its own).
+        since_ns: u64,
     },
     /// PgPool-II's streaming-replication delay check (`sr_check_period`).
     PgpoolCheck,

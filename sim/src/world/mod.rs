@@ -441,7 +441,7 @@ impl World {
             }
             EventKind::DcsExpiry => self.dcs_watch(),
             EventKind::ProxyCheck => self.proxy_check(),
-            EventKind::PoolWaitTimeout { session, op_id } => self.pool_wait_timeout(session, op_id),
+            EventKind::PoolWaitTimeout { session, op_id, since_ns } => self.pool_wait_timeout(session, op_id, since_ns),
             EventKind::PgpoolCheck => self.pgpool_check(),
             EventKind::EndpointUpdate { node } => self.endpoint_update(node),
             EventKind::DataCopied { node, incarnation, image, upstream } => {

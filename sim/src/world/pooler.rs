@@ -161,9 +161,13 @@ impl Pooler {
         self.stats.max_waiting = self.stats.max_waiting.max(self.waiting.len());
     }
 
-    /// Removes and returns the waiter for `session`'s operation `op_id`, if it still waits.
-    pub fn take_waiter(&mut self, session: u32, op_id: u64) -> Option<Waiter> {
-        let index = self.waiting.iter().position(|w| w.session == session && w.planned.op_id == op_id)?;
+    /// Removes and returns the waiter for `session`'s operation `op_id` waiting since
+    /// `since_ns`, if it still waits.
+    pub fn take_waiter(&mut self, session: u32, op_id: u64, since_ns: u64) -> Option<Waiter> {
+        let index = self
+            .waiting
+            .iter()
+            .position(|w| w.session == session && w.planned.op_id == op_id && w.since_ns == since_ns)?;
         self.waiting.remove(index)
     }
 

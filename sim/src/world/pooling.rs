@@ -46,7 +46,7 @@ impl World {
                 pool.enqueue(Waiter { session, planned, node, since_ns });
                 let timeout_ns = pool.spec.query_wait_timeout_ns;
                 if waiting_since_ns.is_none() && pool.spec.kind == PoolerKind::Pgbouncer && timeout_ns > 0 {
-                    self.schedule(since_ns + timeout_ns, EventKind::PoolWaitTimeout { session, op_id });
+                    self.schedule(since_ns + timeout_ns, EventKind::PoolWaitTimeout { session, op_id, since_ns });
                 }
             }
             Acquired::Refused => {
@@ -82,8 +82,9 @@ impl World {
     /// Tries every waiting client again, oldest first. A waiting write goes to the primary the
     /// router knows now (PgBouncer connects to the address it is given, which a proxy or a DNS
     /// name follows); a read keeps the node it was routed to. With no primary known, a write
-    /// goes on waiting.
-    fn serve_waiters(&mut self) {
+    /// is refused. Run when an operation ends and on every lag sample (PgBouncer's janitor),
+    /// so that connections freed by a node's restart reach the waiters too.
+    pub(crate) fn serve_waiters(&mut self) {
         let Some(pool) = self.pooler.as_mut() else { return };
         if pool.waiting.is_empty() {
             return;
@@ -92,15 +93,17 @@ impl World {
             let node = if waiter.planned.op.is_write() { self.router_primary } else { Some(waiter.node) };
             match node {
                 Some(node) => self.pooled_send(waiter.session, waiter.planned, node, Some(waiter.since_ns)),
-                None => self.pooler.as_mut().expect("checked").enqueue(waiter),
+                // HAProxy has no primary: PgBouncer's connection to it is refused.
+                None => self.refuse(waiter.session, waiter.planned),
             }
         }
     }
 
     /// `query_wait_timeout`: PgBouncer answers a client still waiting with an error.
-    pub(crate) fn pool_wait_timeout(&mut self, session: u32, op_id: u64) {
+    pub(crate) fn pool_wait_timeout(&mut self, session: u32, op_id: u64, since_ns: u64) {
         let Some(pool) = self.pooler.as_mut() else { return };
-        let Some(waiter) = pool.take_waiter(session, op_id) else { return };
+        // A retry of the same operation (read_your_writes' TooStale) waits on a timer of its own.
+        let Some(waiter) = pool.take_waiter(session, op_id, since_ns) else { return };
         pool.stats.wait_timeouts += 1;
         pool.stats.waited_ops += 1;
         pool.stats.wait_ns.record(self.now_ns - waiter.since_ns);
@@ -223,6 +226,7 @@ impl World {
     /// The pooler's own check, once per lag sample: no client has waited past
     /// `query_wait_timeout` without an answer.
     pub(crate) fn check_pool_waits(&mut self) {
+        self.serve_waiters();
         let Some(pool) = self.pooler.as_ref() else { return };
         let timeout_ns = pool.spec.query_wait_timeout_ns;
         if pool.spec.kind != PoolerKind::Pgbouncer || timeout_ns == 0 {

@@ -106,7 +106,9 @@ impl TraceRecord {
             EventKind::HaTick { node, .. } => r("ha_tick", *node as i64, -1, "", 0),
             EventKind::DcsExpiry => r("dcs_expiry", -1, -1, "", 0),
             EventKind::ProxyCheck => r("proxy_check", -1, -1, "", 0),
-            EventKind::PoolWaitTimeout { session, op_id } => r("pool_wait_timeout", -1, *session as i64, "", *op_id),
+            EventKind::PoolWaitTimeout { session, op_id, .. } => {
+                r("pool_wait_timeout", -1, *session as i64, "", *op_id)
+            }
             EventKind::PgpoolCheck => r("pgpool_check", -1, -1, "", 0),
             EventKind::EndpointUpdate { node } => r("endpoint_update", *node as i64, -1, "", 0),
             EventKind::DataCopied { node, upstream, .. } => r("data_copied", *node as i64, *upstream as i64, "", 0),

@@ -196,13 +196,16 @@ pub(super) fn ssl(text: &mut String, rng: &mut Rng) {
 /// A connection pooler (issue 15.1) between the clients and the nodes: PgBouncer with a pool
 /// small or large against the clients, a client limit and a wait timeout sometimes below the
 /// load; or PgPool-II balancing reads (only where the application's router sends everything to
-/// the primary; elsewhere with balancing off), with weights and a delay check.
+/// the primary), with weights and a delay check.
 pub(super) fn pooler(text: &mut String, rng: &mut Rng, s: &Shape, clients: u64) {
     if !rng.chance(0.2) {
         return;
     }
     let connect = dur(pick(rng, &[100, 2_000, 2_000, 20_000]) * US_NS);
-    if rng.chance(0.6) {
+    // PgPool-II routes every statement itself: only where the application sends everything to
+    // one address (`router = "primary"`).
+    let routed_by_app = text.contains("\nrouter = ") && !text.contains("\nrouter = \"primary\"\n");
+    if rng.chance(0.6) || routed_by_app {
         put!(text, "\n[pooler]\nkind = \"pgbouncer\"\nserver_connect_cpu = \"{connect}\"");
         put!(text, "pool_mode = \"{}\"", pick(rng, &["session", "transaction", "transaction"]));
         put!(text, "default_pool_size = {}", range(rng, 1, clients.clamp(1, 40)));
@@ -215,9 +218,7 @@ pub(super) fn pooler(text: &mut String, rng: &mut Rng, s: &Shape, clients: u64) 
     }
     put!(text, "\n[pooler]\nkind = \"pgpool\"\nserver_connect_cpu = \"{connect}\"");
     put!(text, "num_init_children = {}", range(rng, 1, clients + 2));
-    let routed_by_app = text.contains("\nrouter = ") && !text.contains("\nrouter = \"primary\"\n");
-    let balance = if routed_by_app { "off" } else { pick(rng, &["session", "statement", "off"]) };
-    put!(text, "load_balance = \"{balance}\"");
+    put!(text, "load_balance = \"{}\"", pick(rng, &["session", "statement", "off"]));
     let mut weights: Vec<u64> = s.names.iter().map(|_| pick(rng, &[0, 1, 1, 3])).collect();
     if weights.iter().all(|&w| w == 0) {
         weights[s.primary] = 1;
