@@ -17,3 +17,26 @@ fn a_leader_restarted_as_a_replica_hands_a_pending_switchover_over_without_promo
     let timelines: Vec<(&str, u32)> = summary.promotions.iter().map(|p| (p.node.as_str(), p.timeline)).collect();
     assert_eq!(timelines, [("pg2", 2)], "one promotion, the switchover candidate's");
 }
+
+#[test]
+fn a_restore_booted_again_after_a_missing_segment_is_judged_by_its_latest_request() {
+    let summary = common::run("regressions/restore-retried-after-a-missing-segment", 31172, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["restore_complete"], "ok");
+    assert_eq!(summary.restores.len(), 1, "one restore, booted twice");
+}
+
+#[test]
+fn a_run_ending_just_after_the_leader_lost_its_lease_reports_convergence_as_not_judged() {
+    let summary = common::run("regressions/lease-lapses-at-the-end", 16926, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["converged"], "not_checked");
+    assert!(summary.not_checked["converged"].contains("lost contact with the DCS or its lease"));
+}
+
+#[test]
+fn a_standby_reconnects_at_once_after_its_primary_reset_the_connection() {
+    let summary = common::run("regressions/reconnect-after-a-reset-connection", 29197, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["converged"], "ok");
+}

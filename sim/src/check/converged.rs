@@ -112,18 +112,23 @@ pub fn excuse(end: &EndState) -> Option<String> {
     // takes the key back at a later loop, and nobody else may take it before the lease
     // expires. A demotion within the last ttl + loop_wait of the run may still be in that
     // window (swarm seed 3735: 20 % packet loss against a 1 s retry_timeout flaps on DCS
-    // timeouts into settle).
+    // timeouts into settle). The renewal after such a demotion may find the lease lapsed
+    // ("the leader key is no longer mine"), and the race that follows takes a probe round
+    // (2 s at most), a DCS write and a promotion: swarm seed 16926 ended 68 ms after the lease.
     if let (true, None, Some(ha)) = (end.ha, end.final_primary(), end.scenario.ha.as_ref()) {
         let end_ns = end.scenario.duration_ns + end.scenario.settle_ns;
-        let window_ns = ha.ttl_ns + ha.loop_wait_ns;
+        let window_ns = ha.ttl_ns + ha.loop_wait_ns + ha.retry_timeout_ns + repsim_engine::ha::PROBE_TIMEOUT_NS;
+        let demoted = |e: &str| {
+            e.contains("demoting: lost contact with the DCS")
+                || e.contains("demoting: the leader key is no longer mine")
+        };
         let lost_dcs = end.nodes.iter().find(|n| {
-            n.last_ha_event.is_some_and(|e| e.contains("demoting: lost contact with the DCS"))
-                && n.last_ha_event_ns.is_some_and(|at| at + window_ns >= end_ns)
+            n.last_ha_event.is_some_and(demoted) && n.last_ha_event_ns.is_some_and(|at| at + window_ns >= end_ns)
         });
         if let Some(n) = lost_dcs {
             return Some(format!(
-                "{} demoted itself when it lost contact with the DCS at {:.3} s, within ttl + loop_wait of \
-                 the end, and had not taken the leader key back: a longer settle judges it",
+                "{} demoted itself when it lost contact with the DCS or its lease at {:.3} s, within ttl + loop_wait \
+                 + retry_timeout + the probe timeout of the end, and no leader had taken over yet: a longer settle judges it",
                 n.name,
                 n.last_ha_event_ns.unwrap_or(0) as f64 / 1e9
             ));

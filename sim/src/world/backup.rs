@@ -219,11 +219,12 @@ impl World {
                 run.segments_restored += 1;
                 run.served_end_segno = run.served_end_segno.max(segno + 1);
                 run.partial_served |= Some(timeline) != last_writer;
+                run.last_missing_segno = None;
             }
             (None, true) => run.archive_refusals += 1,
-            (None, false) => {
-                run.first_missing_segno.get_or_insert(segno);
-            }
+            // The latest miss, not the first: a restore that failed on a segment not archived
+            // yet is booted again by settle and may get further (swarm seed 31172).
+            (None, false) => run.last_missing_segno = Some(segno),
         }
     }
 
@@ -276,7 +277,7 @@ impl World {
                 "{name} recovered to {end}, past the WAL its backup held and the archive served ({})",
                 Lsn(limit)
             ))
-        } else if judged && run.first_missing_segno != Some(next_segno) {
+        } else if judged && run.last_missing_segno != Some(next_segno) {
             Some(format!("{name} ended recovery at {end} without asking the archive for segment {next_segno}"))
         } else if judged && end.0 + segment < limit {
             Some(format!(

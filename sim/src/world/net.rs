@@ -255,6 +255,13 @@ impl<P: Payload> Network<P> {
     pub fn learn_reset(&mut self, from: NodeId, to: NodeId, epoch: u64) {
         let index = self.link(to, from);
         self.view[index] = self.view[index].max(epoch);
+        // The peer reset the connection: `to`'s kernel aborts it and stops retransmitting what
+        // it sent there (dropped on arrival anyway), so its FIN and its next connection wait for
+        // none of it (swarm seed 29197: reconnects queued for 25 s behind retransmitted status
+        // updates of a connection the primary had reset).
+        if self.state[index].last_epoch < epoch {
+            self.state[index].last_delivery_ns = 0;
+        }
     }
 
     /// Cut traffic from each node of `a` to each node of `b` (and back unless `one_way`).
@@ -429,6 +436,25 @@ mod tests {
         assert!(fin.at_ns >= late.at_ns, "the FIN overtook the data before it");
         let (after_fin, _) = net.send(6_000, 0, 1, msg(10)).unwrap();
         assert!(after_fin.at_ns >= fin.at_ns, "the closer's next connection overtook its FIN");
+    }
+
+    /// Seed 29197 of the swarm: after the primary reset the connection, a standby's FIN (its
+    /// walreceiver stopping) and its next connection waited behind status updates it was still
+    /// retransmitting on the reset connection.
+    #[test]
+    fn after_the_peer_reset_a_connection_neither_the_fin_nor_the_next_connection_waits_for_it() {
+        const LINK_0_1: usize = 1; // from 0 to 1 of 2 nodes
+        let mut net = Network::new(&spec(1_000, 1_000_000_000, 0.0), 2, stream(1, "n"));
+        net.params[LINK_0_1].loss = 1.0;
+        let (stuck, _) = net.send(0, 0, 1, msg(10)).unwrap();
+        assert!(stuck.at_ns > 25_000_000_000);
+        net.params[LINK_0_1].loss = 0.0;
+        net.close(1_000, 1, 0).unwrap();
+        net.learn_reset(1, 0, net.current_epoch(0, 1));
+        let fin = net.close(2_000, 0, 1).unwrap();
+        let (next, _) = net.send(3_000, 0, 1, msg(10)).unwrap();
+        assert!(fin.at_ns < 1_000_000, "the FIN waited for the reset connection: {}", fin.at_ns);
+        assert!(next.at_ns < 1_000_000 && next.at_ns >= fin.at_ns, "{} {}", next.at_ns, fin.at_ns);
     }
 
     #[test]

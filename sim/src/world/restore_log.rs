@@ -42,9 +42,9 @@ pub struct RestoreRun {
     /// One past the highest segment the archive served.
     #[serde(skip)]
     pub served_end_segno: u64,
-    /// The first segment the archive had no copy of (the store up).
+    /// The segment the archive last had no copy of (the store up), since the last one it served.
     #[serde(skip)]
-    pub first_missing_segno: Option<u64>,
+    pub last_missing_segno: Option<u64>,
     /// A copy served was of an older timeline than the one that wrote the segment's end (good
     /// only up to that timeline's switch).
     #[serde(skip)]
