@@ -562,6 +562,19 @@ fn a_candidate_probes_every_other_member_with_the_probe_timeout() {
     assert!(dcs(&out).is_none(), "no AcquireLeader before the probes are in");
 }
 
+#[test]
+fn a_candidate_probes_only_members_in_the_dcs_without_nofailover() {
+    // Spec §1.6 check 10: pg1's member key expired (it is gone from the view) and pg3 is
+    // nofailover: nobody is probed, and the race does not wait for the probe timeout.
+    let mut rig = Rig::new(config("pg2"), pg(PgRole::Replica));
+    let mut v = view(None);
+    v.members.remove("pg1");
+    v.members.get_mut("pg3").expect("pg3").nofailover = true;
+    let out = rig.read(v);
+    assert!(probes(&out).is_empty(), "{out:?}");
+    assert!(dcs(&out).is_some_and(|(_, op)| is_acquire(&op)), "it takes the key at once: {out:?}");
+}
+
 /// Runs a race on pg2 (wal `WAL`) where pg1 answers `pg1` and pg3 answers `pg3`; returns the DCS
 /// ops that followed.
 fn race_with_replies(cfg: HaConfig, v: ClusterView, pg1: MemberState, pg3: MemberState) -> (Vec<DcsOp>, Vec<HaOutput>) {

@@ -18,7 +18,16 @@ impl HaAgent {
         }
         let request = self.next_request;
         self.next_request += 1;
-        let others: Vec<NodeId> = self.cfg.members.iter().filter(|(n, _)| *n != me).map(|(_, id)| *id).collect();
+        // §1.6 check 10 (Patroni's `_is_healthiest_node`): only members registered in the DCS,
+        // without `nofailover`; a spare never started, or a member whose key expired, is not
+        // asked (and so not waited for).
+        let others: Vec<NodeId> = self
+            .view
+            .members
+            .values()
+            .filter(|m| m.name != me && !m.nofailover)
+            .filter_map(|m| self.node_of(&m.name))
+            .collect();
         if others.is_empty() {
             self.step = Step::Probing { request, deadline: now, replies: Vec::new() };
             return self.finish_race(now, pg, out);
