@@ -40,3 +40,10 @@ fn a_standby_reconnects_at_once_after_its_primary_reset_the_connection() {
     assert!(summary.ok, "{:?}", summary.violations);
     assert_eq!(summary.invariants["converged"], "ok");
 }
+
+#[test]
+fn a_remote_write_confirmation_lost_before_the_ack_is_a_measured_loss_not_a_broken_promise() {
+    let summary = common::run("regressions/remote-write-confirmed-then-fsync-fails", 42489, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.lost_acked_writes_by_level.remote_write, 1, "the loss is measured");
+}

@@ -25,7 +25,10 @@ pub fn check_losses(end: &EndState) -> Losses {
         }
         losses.by_level[level_index(write.level)] += 1;
         let kept = &end.nodes[primary];
-        let lost_after_ack = |times: &[u64]| times.iter().any(|&t| t >= write.acked_at_ns);
+        // A loss from the commit's arrival on, as the live oracle judges it (`world/oracles.rs`):
+        // a standby that confirmed the write while the commit waited may lose it before the
+        // ack goes out (swarm seed 42489: a remote_write confirmation, then a failed fsync).
+        let lost_after_ack = |times: &[u64]| times.iter().any(|&t| t >= write.arrived_at_ns);
         let promise_survived = !lost_after_ack(kept.disk_losses_ns)
             && (write.level != SyncCommitLevel::RemoteWrite
                 || write.node as usize == primary

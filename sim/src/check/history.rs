@@ -50,6 +50,9 @@ pub struct AckedWrite {
     pub split_brain: bool,
     /// When the primary released the commit (sent the acknowledgement).
     pub acked_at_ns: u64,
+    /// When the commit request reached the primary (at most `acked_at_ns`): a confirming
+    /// standby's loss from then on may break a `remote_write` promise before the ack.
+    pub arrived_at_ns: u64,
     /// The timeline of the node that acknowledged it.
     pub timeline: u32,
 }
@@ -104,6 +107,7 @@ const ZERO: AckedWrite = AckedWrite {
     confirmed_by_mask: 0,
     split_brain: false,
     acked_at_ns: 0,
+    arrived_at_ns: 0,
     timeline: 0,
 };
 
@@ -114,6 +118,8 @@ impl Ledger {
         put_varint(out, zigzag(p.write_id, w.write_id));
         put_varint(out, zigzag(p.commit_lsn.0, w.commit_lsn.0));
         put_varint(out, zigzag(p.acked_at_ns, w.acked_at_ns));
+        debug_assert!(w.arrived_at_ns <= w.acked_at_ns, "a commit is acknowledged after it arrives");
+        put_varint(out, w.acked_at_ns - w.arrived_at_ns.min(w.acked_at_ns));
         put_varint(out, w.confirmed_by_mask);
         put_varint(out, u64::from(w.node));
         put_varint(out, u64::from(w.timeline));
@@ -143,6 +149,7 @@ impl Ledger {
             let write_id = unzigzag(p.write_id, get_varint(b, &mut at));
             let commit_lsn = Lsn(unzigzag(p.commit_lsn.0, get_varint(b, &mut at)));
             let acked_at_ns = unzigzag(p.acked_at_ns, get_varint(b, &mut at));
+            let arrived_at_ns = acked_at_ns - get_varint(b, &mut at);
             let confirmed_by_mask = get_varint(b, &mut at);
             let node = get_varint(b, &mut at) as NodeId;
             let timeline = get_varint(b, &mut at) as u32;
@@ -157,6 +164,7 @@ impl Ledger {
                 confirmed_by_mask,
                 split_brain: flags & 0x8 != 0,
                 acked_at_ns,
+                arrived_at_ns,
                 timeline,
             };
             Some(p)
@@ -172,7 +180,8 @@ pub struct History {
 }
 
 impl History {
-    pub fn record(&mut self, op: &Op, node: NodeId, outcome: &Outcome) {
+    /// `arrived_ns`: when the request reached `node` (0 if it never did).
+    pub fn record(&mut self, op: &Op, node: NodeId, arrived_ns: u64, outcome: &Outcome) {
         match (op, outcome) {
             (
                 Op::Write { write_id, .. },
@@ -187,6 +196,7 @@ impl History {
                     confirmed_by_mask: promise.confirmed_by.iter().fold(0, |m, n| m | 1u64 << (n % 64)),
                     split_brain: *split_brain,
                     acked_at_ns: *released_at_ns,
+                    arrived_at_ns: if arrived_ns == 0 { *released_at_ns } else { arrived_ns.min(*released_at_ns) },
                     timeline: *timeline,
                 });
             }
@@ -252,9 +262,12 @@ mod tests {
                 node: (next() % 9) as NodeId,
                 confirmed_by_mask: next() >> (next() % 64),
                 split_brain: next() % 2 == 0,
-                acked_at_ns: next(),
+                acked_at_ns: 0,
+                arrived_at_ns: 0,
                 timeline: (next() % 7) as u32,
             };
+            let w = AckedWrite { acked_at_ns: next() >> 1, ..w };
+            let w = AckedWrite { arrived_at_ns: w.acked_at_ns - next() % (w.acked_at_ns + 1), ..w };
             ledger.push(w);
             written.push(w);
         }

@@ -272,7 +272,7 @@ impl World {
             Outcome::Indeterminate => self.metrics.indeterminate_ops += 1,
             Outcome::TooStale => unreachable!("retried above"),
         }
-        self.history.record(&flight.planned.op, flight.node, &outcome);
+        self.history.record(&flight.planned.op, flight.node, flight.arrived_ns, &outcome);
         self.write_history_line(session, &flight, &outcome);
         self.next_for_session(session);
     }
@@ -305,7 +305,7 @@ impl World {
 
     pub(crate) fn reply_arrives_failed(&mut self, session: u32, flight: InFlight) {
         self.metrics.failed_ops += 1;
-        self.history.record(&flight.planned.op, flight.node, &Outcome::Failed);
+        self.history.record(&flight.planned.op, flight.node, flight.arrived_ns, &Outcome::Failed);
         self.next_for_session(session);
     }
 
