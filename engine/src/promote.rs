@@ -220,7 +220,7 @@ impl Node {
     }
 
     /// The new timeline's segment holding `at` starts as a copy of the old one up to `at`.
-    fn start_timeline_file(&mut self, at: Lsn, out: &mut Vec<Output>) {
+    pub(crate) fn start_timeline_file(&mut self, at: Lsn, out: &mut Vec<Output>) {
         let segment = self.wal.segment_size_bytes();
         let seg_start = at.segment_start(segment);
         let Some(bytes) = self.wal.read(seg_start, at) else { return };

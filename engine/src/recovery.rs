@@ -58,6 +58,7 @@ impl Node {
         let (end, prev, records, durable) = self.redo(control.redo, control.redo_prev, control.checkpoint_lsn);
         self.wal.truncate(end, prev);
         self.drop_wal_beyond(&image, &files, end, out);
+        self.start_own_segment_if_borrowed(&files, end, out);
         for file in image.files.keys() {
             if let FileId::Data(id) = file {
                 self.checkpointer.next_data_file_id = self.checkpointer.next_data_file_id.max(id + 1);
@@ -204,6 +205,23 @@ impl Node {
     /// Cuts the WAL file holding `end` there and removes later ones, so a torn or stale tail
     /// can never be read as records later. (PostgreSQL zero-fills the rest of the page and
     /// relies on page headers; truncating has the same effect.)
+    /// The segment holding `end` was loaded from an older timeline's file (a standby cloned, or
+    /// a node restarted, before its timeline's own copy of the segment was durable): WAL
+    /// received or written next goes into the current timeline's file at `end`'s offset, so
+    /// that file first gets the segment's head up to `end`. PostgreSQL gets the same by
+    /// streaming from the segment's start (`RequestXLogStreaming`); without it the file began
+    /// with zeros, and a node cloned from it later held a broken segment (swarm seed 32059).
+    fn start_own_segment_if_borrowed(&mut self, loaded: &[FileId], end: Lsn, out: &mut Vec<Output>) {
+        let segment = self.cfg.wal_segment_size_bytes;
+        let end_segno = end.segment(segment);
+        let borrowed = loaded.iter().any(
+            |f| matches!(*f, FileId::WalSegment { timeline, segno } if segno == end_segno && timeline != self.timeline),
+        );
+        if borrowed && !end.0.is_multiple_of(segment) {
+            self.start_timeline_file(end, out);
+        }
+    }
+
     fn drop_wal_beyond(&self, image: &DiskImage, loaded: &[FileId], end: Lsn, out: &mut Vec<Output>) {
         let segment = self.cfg.wal_segment_size_bytes;
         let end_seg = end.segment(segment);

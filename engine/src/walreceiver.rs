@@ -54,7 +54,9 @@ pub struct WalReceiver {
 impl Node {
     /// Opens a stream to `primary_conninfo` from our flushed position. PostgreSQL rounds the
     /// start down to the segment start and re-receives identical bytes; we start at the flushed
-    /// position itself, which leaves the same WAL on disk without resending the segment head.
+    /// position itself. That leaves the same WAL on disk because the current timeline's file
+    /// already holds the segment's head (boot copies it there when the segment was loaded from
+    /// an older timeline's file: `start_own_segment_if_borrowed` in recovery.rs).
     pub(crate) fn start_walreceiver(&mut self, now: Instant, out: &mut Vec<Output>) {
         let Some(upstream) = self.cfg.primary_conninfo else {
             return;

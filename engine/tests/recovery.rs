@@ -618,3 +618,22 @@ fn a_new_timeline_segment_without_content_is_as_if_it_never_existed() {
     assert!(!outs.iter().any(|o| matches!(o, Output::Observe(Observation::Panic { .. }))), "{outs:?}");
     assert!(has_key(&h, P, 1), "the commit on timeline 1 was recovered");
 }
+
+/// Swarm seed 32059: a node cloned while its timeline's copy of the current segment was not yet
+/// durable loads the segment from the older timeline's file. The WAL it writes next goes into
+/// its own timeline's file at an offset, so boot first copies the segment's head there; without
+/// it that file began with zeros, and a node cloned from it later held a broken segment.
+#[test]
+fn boot_on_a_segment_borrowed_from_an_older_timeline_copies_its_head_into_its_own_file() {
+    let (cfg, mut image, lsns) = three_durable_commits();
+    let history = repsim_engine::timeline::History::default().child(1, lsns[2]);
+    image.files.insert(FileId::History(2), history.encode());
+    let mut h = Harness::new();
+    let outs = h.boot(cfg, image);
+    let own = FileId::WalSegment { timeline: 2, segno: 1 };
+    let head = outs.iter().find_map(|o| match o {
+        Output::Write { file, offset, bytes, .. } if *file == own => Some((*offset, bytes.len() as u64)),
+        _ => None,
+    });
+    assert_eq!(head, Some((0, lsns[2].0 - SEG)), "the head up to the recovered end, at offset 0: {outs:?}");
+}

@@ -47,3 +47,10 @@ fn a_remote_write_confirmation_lost_before_the_ack_is_a_measured_loss_not_a_brok
     assert!(summary.ok, "{:?}", summary.violations);
     assert_eq!(summary.lost_acked_writes_by_level.remote_write, 1, "the loss is measured");
 }
+
+#[test]
+fn a_node_booted_on_an_older_timelines_segment_writes_its_own_segment_whole() {
+    let summary = common::run("regressions/clone-before-new-timeline-segment-durable", 32059, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["replica_prefix"], "ok");
+}
