@@ -164,7 +164,8 @@ impl World {
     /// `max_client_conn` is served; nobody waited past `query_wait_timeout`. Counted from the
     /// sessions' operations in flight, not from the pool's own bookkeeping.
     fn check_pool_limits(&mut self, session: u32, node: NodeId, since_ns: u64) {
-        let Some(spec) = self.pooler.as_ref().map(|p| p.spec.clone()) else { return };
+        // The limits only (this runs once per operation: no copy of the spec).
+        let Some(spec) = self.pooler.as_ref().map(|p| Limits::of(&p.spec)) else { return };
         let pooled = |f: &&InFlight| f.pooled;
         let flights = self.sessions.iter().filter_map(|s| s.current.as_ref()).filter(pooled);
         let (limit, running, what) = match spec.kind {
@@ -239,6 +240,28 @@ impl World {
             self.live.record("pooler_rules", now, || {
                 format!("session {session} has waited {:.3} s for a server connection with no answer; query_wait_timeout is {:.3} s", waited_ns as f64 / 1e9, timeout_ns as f64 / 1e9)
             });
+        }
+    }
+}
+
+/// The pooler's limits that `pooler_rules` judges.
+#[derive(Clone, Copy)]
+struct Limits {
+    kind: PoolerKind,
+    default_pool_size: u32,
+    num_init_children: u32,
+    max_client_conn: u32,
+    query_wait_timeout_ns: u64,
+}
+
+impl Limits {
+    fn of(spec: &crate::scenario::model::PoolerSpec) -> Limits {
+        Limits {
+            kind: spec.kind,
+            default_pool_size: spec.default_pool_size,
+            num_init_children: spec.num_init_children,
+            max_client_conn: spec.max_client_conn,
+            query_wait_timeout_ns: spec.query_wait_timeout_ns,
         }
     }
 }

@@ -16,42 +16,46 @@ impl World {
     /// still works, else a new one to the cached answer while fresh, else to a new answer.
     pub(crate) fn endpoint_route(&mut self, session: u32, endpoint: Endpoint) -> Option<NodeId> {
         let now = self.now_ns;
-        let readers: Vec<NodeId> = (0..self.nodes.len() as NodeId)
-            .filter(|&n| {
-                self.is_up(n) && self.nodes[n as usize].engine.as_ref().is_some_and(|e| e.role() == Role::Standby)
-            })
-            .collect();
-        let incarnations: Vec<(bool, u64)> =
-            (0..self.nodes.len() as NodeId).map(|n| (self.is_up(n), self.nodes[n as usize].incarnation)).collect();
-        let ends = self.endpoints.as_mut()?;
-        let lifetime_ns = ends.spec.answer_lifetime_ns();
-        let end = ends.clients[session as usize][endpoint as usize];
+        let ends = self.endpoints.as_ref()?;
+        let (end, lifetime_ns) = (ends.clients[session as usize][endpoint as usize], ends.spec.answer_lifetime_ns());
+        let live = |world: &World, node: NodeId| world.is_up(node).then(|| world.nodes[node as usize].incarnation);
+        // The common case, once per operation: the open connection still works.
         if let Some((node, incarnation)) = end.connection {
-            if incarnations[node as usize] == (true, incarnation) {
+            if live(self, node) == Some(incarnation) {
                 return Some(node);
             }
         }
         let (node, resolved_ns) = match end.cached {
             Some((node, resolved_ns)) if now.saturating_sub(resolved_ns) < lifetime_ns => (node, resolved_ns),
-            _ => {
-                ends.stats.dns_queries += 1;
-                let answer = match endpoint {
-                    Endpoint::Writer => ends.writer_record,
-                    // Aurora's reader endpoint answers the writer when no reader runs.
-                    Endpoint::Reader if readers.is_empty() => ends.writer_record,
-                    Endpoint::Reader => readers[ends.rng.below(readers.len() as u64) as usize],
-                };
-                (answer, now)
-            }
+            _ => (self.resolve(endpoint), now),
         };
+        let connection = live(self, node).map(|incarnation| (node, incarnation));
+        let ends = self.endpoints.as_mut()?;
         ends.stats.connects += 1;
-        let (up, incarnation) = incarnations[node as usize];
-        ends.clients[session as usize][endpoint as usize] =
-            ClientEnd { cached: Some((node, resolved_ns)), connection: up.then_some((node, incarnation)) };
+        ends.clients[session as usize][endpoint as usize] = ClientEnd { cached: Some((node, resolved_ns)), connection };
         if endpoint == Endpoint::Writer {
             self.check_writer_answer(session, node, resolved_ns);
         }
         Some(node)
+    }
+
+    /// A DNS query for `endpoint`: the writer record, or a running standby for the reader
+    /// (Aurora's reader endpoint answers the writer when no reader runs).
+    fn resolve(&mut self, endpoint: Endpoint) -> NodeId {
+        let readers: Vec<NodeId> = match endpoint {
+            Endpoint::Writer => Vec::new(),
+            Endpoint::Reader => (0..self.nodes.len() as NodeId)
+                .filter(|&n| {
+                    self.is_up(n) && self.nodes[n as usize].engine.as_ref().is_some_and(|e| e.role() == Role::Standby)
+                })
+                .collect(),
+        };
+        let ends = self.endpoints.as_mut().expect("resolving needs [endpoints]");
+        ends.stats.dns_queries += 1;
+        match readers.is_empty() {
+            true => ends.writer_record,
+            false => readers[ends.rng.below(readers.len() as u64) as usize],
+        }
     }
 
     /// A query through `endpoint` failed: the client drops that connection and reconnects
