@@ -1,9 +1,9 @@
 //! Peak memory of long runs: `sync-vs-async.toml` for 10 minutes and for one hour of simulated
 //! time, then `failover.toml` for one hour, each measured as this process's peak resident set
 //! (Linux `VmHWM`, which only rises: run in this order, each figure is that run's peak). WAL is
-//! held once for all engines and disks and only back to the last checkpoint or `wal_keep_size`
-//! (failover.toml keeps 256 MB of it, which is most of its figure). A plain benchmark, not
-//! criterion: one run of each is the figure.
+//! held once for all engines and disks, only back to the last checkpoint or `wal_keep_size`
+//! (failover.toml keeps 256 MB of it), and packed when cold; the checker's ledger spills to a
+//! file. A plain benchmark, not criterion: one run of each is the figure.
 //!
 //!     cargo bench -p repsim-benches --bench memory
 

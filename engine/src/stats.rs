@@ -192,7 +192,7 @@ impl Node {
 
     /// The node's WAL bytes `[from, to)` if still held, in pieces that line up with any other
     /// node's pieces of the same range (for the `replica_prefix` check).
-    pub fn wal_pieces(&self, from: Lsn, to: Lsn) -> Option<impl Iterator<Item = &[u8]> + '_> {
+    pub fn wal_pieces(&self, from: Lsn, to: Lsn) -> Option<impl Iterator<Item = crate::wal::blocks::Piece<'_>> + '_> {
         self.wal.pieces(from, to)
     }
 

@@ -12,11 +12,10 @@
 //! continues onto it, so a log may end exactly at a page boundary; a record position there
 //! means the record after that page's header.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use crate::lsn::Lsn;
-use crate::wal::blocks::{Block, BlockStore, BLOCK_BYTES};
+use crate::wal::blocks::{Block, BlockStore, Piece, PieceBytes, BLOCK_BYTES};
 use crate::wal::record::{self, DecodeError, Record};
 
 /// `XLOG_BLCKSZ`.
@@ -232,7 +231,7 @@ impl WalLog {
             let held = self.pieces(at, Lsn(at.0 + overlap as u64)).expect("overlap is held");
             let mut offset = 0;
             for piece in held {
-                if piece != &data[offset..offset + piece.len()] {
+                if *piece.bytes() != data[offset..offset + piece.len()] {
                     return Err(at);
                 }
                 offset += piece.len();
@@ -254,7 +253,7 @@ impl WalLog {
 
     /// The bytes `[from, to)` in pieces that each lie within one block (two logs' pieces of the
     /// same range line up), or `None` if `from` was already recycled or `to` is not written.
-    pub fn pieces(&self, from: Lsn, to: Lsn) -> Option<impl Iterator<Item = &[u8]> + '_> {
+    pub fn pieces(&self, from: Lsn, to: Lsn) -> Option<impl Iterator<Item = Piece<'_>> + '_> {
         if from < self.start || to > self.end() || from > to {
             return None;
         }
@@ -267,13 +266,13 @@ impl WalLog {
             }
             let piece = if at >= tail_start {
                 let a = (at.0 - tail_start.0) as usize;
-                &self.tail[a..(to.0 - tail_start.0) as usize]
+                Piece::Borrowed(&self.tail[a..(to.0 - tail_start.0) as usize])
             } else {
                 let index = ((at.0 - self.start.0) / bb) as usize;
                 let block_start = self.start.0 + index as u64 * bb;
                 let a = (at.0 - block_start) as usize;
                 let b = (to.0.min(block_start + bb) - block_start) as usize;
-                &self.blocks[index][a..b]
+                Piece::Block(&self.blocks[index], a..b)
             };
             at = Lsn(at.0 + piece.len() as u64);
             Some(piece)
@@ -290,7 +289,7 @@ impl WalLog {
         let Some(pieces) = self.pieces(from, to) else { return false };
         out.reserve((to.0 - from.0) as usize);
         for piece in pieces {
-            out.extend_from_slice(piece);
+            out.extend_from_slice(&piece.bytes());
         }
         true
     }
@@ -302,17 +301,17 @@ impl WalLog {
     }
 
     /// `[from, to)` without copying when it lies in one block; gathered otherwise.
-    fn contiguous(&self, from: Lsn, to: Lsn) -> Option<Cow<'_, [u8]>> {
+    fn contiguous(&self, from: Lsn, to: Lsn) -> Option<PieceBytes<'_>> {
         let mut pieces = self.pieces(from, to)?;
-        let first = pieces.next().unwrap_or_default();
+        let Some(first) = pieces.next() else { return Some(PieceBytes::Borrowed(&[])) };
         if first.len() as u64 == to.0 - from.0 {
-            return Some(Cow::Borrowed(first));
+            return Some(first.bytes());
         }
-        let mut gathered = first.to_vec();
+        let mut gathered = first.bytes().to_vec();
         for piece in pieces {
-            gathered.extend_from_slice(piece);
+            gathered.extend_from_slice(&piece.bytes());
         }
-        Some(Cow::Owned(gathered))
+        Some(PieceBytes::Owned(gathered))
     }
 
     /// `XLOG_SWITCH`: appends the switch record and fills the rest of the segment with zeros
@@ -359,7 +358,7 @@ impl WalLog {
             result => return result.and_then(decoded),
         }
         // The record continues on later pages: gather its bytes without their headers.
-        let mut gathered = bytes.into_owned();
+        let mut gathered = bytes.to_vec();
         let mut page_start = page_end;
         loop {
             let from = page_start + self.header_bytes(page_start);
@@ -383,7 +382,7 @@ impl WalLog {
         let keep = (end.0 - self.start.0) as usize;
         let full = keep / self.block_bytes;
         if full < self.blocks.len() {
-            self.tail = self.blocks[full][..keep % self.block_bytes].to_vec();
+            self.tail = self.blocks[full].bytes()[..keep % self.block_bytes].to_vec();
             self.blocks.truncate(full);
         } else {
             self.tail.truncate(keep - full * self.block_bytes);

@@ -5,6 +5,7 @@ pub mod converged;
 pub mod durability;
 pub mod history;
 pub mod id_map;
+pub mod ledger;
 pub mod oracle;
 pub mod reads;
 pub mod replica_prefix;

@@ -1,6 +1,7 @@
 //! `replica_prefix`: where a standby and the primary both still hold WAL, the bytes agree.
 
 use repsim_engine::timeline::History;
+use repsim_engine::wal::blocks::Piece;
 use repsim_engine::{Lsn, Role};
 
 use crate::check::verdict::Violation;
@@ -62,12 +63,14 @@ pub(crate) fn check_replica_prefix(end: &EndState) -> Vec<Violation> {
 
 /// The offset of the first byte where two equally long runs of pieces differ. Both logs cut a
 /// range at the same block boundaries, so pieces are compared whole until one differs.
-fn first_difference<'a>(a: impl Iterator<Item = &'a [u8]>, b: impl Iterator<Item = &'a [u8]>) -> Option<usize> {
+/// Pieces of one held block are equal without being read (or unpacked).
+fn first_difference<'a>(a: impl Iterator<Item = Piece<'a>>, b: impl Iterator<Item = Piece<'a>>) -> Option<usize> {
     let mut offset = 0;
     for (x, y) in a.zip(b) {
         assert_eq!(x.len(), y.len(), "pieces of one range line up");
-        if x != y {
-            return Some(offset + x.iter().zip(y).position(|(p, q)| p != q).expect("unequal pieces differ"));
+        if !x.equals(&y) {
+            let (x, y) = (x.bytes(), y.bytes());
+            return Some(offset + x.iter().zip(y.iter()).position(|(p, q)| p != q).expect("unequal pieces differ"));
         }
         offset += x.len();
     }
@@ -144,7 +147,8 @@ mod tests {
         let a: [&[u8]; 3] = [&[1, 2, 3], &[4, 5], &[6]];
         let same: [&[u8]; 3] = [&[1, 2, 3], &[4, 5], &[6]];
         let other: [&[u8]; 3] = [&[1, 2, 3], &[4, 9], &[6]];
-        assert_eq!(first_difference(a.into_iter(), same.into_iter()), None);
-        assert_eq!(first_difference(a.into_iter(), other.into_iter()), Some(4));
+        let pieces = |p: [&'static [u8]; 3]| p.into_iter().map(Piece::Borrowed);
+        assert_eq!(first_difference(pieces(a), pieces(same)), None);
+        assert_eq!(first_difference(pieces(a), pieces(other)), Some(4));
     }
 }

@@ -91,7 +91,7 @@ impl World {
             let mut at = 0;
             let mut differs = false;
             for piece in pieces {
-                differs |= piece != &bytes[at..at + piece.len()];
+                differs |= *piece.bytes() != bytes[at..at + piece.len()];
                 at += piece.len();
             }
             differs.then(|| format!("archived segment {segno} differs from the WAL its primary wrote there"))

@@ -18,16 +18,16 @@ enum Chunk {
 }
 
 impl Chunk {
-    fn bytes(&self) -> &[u8] {
+    fn len(&self) -> usize {
         match self {
-            Chunk::Owned(v) => v,
-            Chunk::Shared(s) => s,
+            Chunk::Owned(v) => v.len(),
+            Chunk::Shared(s) => s.len(),
         }
     }
 
     fn owned(&mut self) -> &mut Vec<u8> {
         if let Chunk::Shared(s) = self {
-            *self = Chunk::Owned(s.to_vec());
+            *self = Chunk::Owned(s.bytes().to_vec());
         }
         match self {
             Chunk::Owned(v) => v,
@@ -83,7 +83,7 @@ impl ChunkedBytes {
         // The current last chunk fills up to a chunk boundary, then whole zero chunks follow.
         let last_start = self.chunks.len().saturating_sub(1) * CHUNK_BYTES;
         if let Some(last) = self.chunks.last_mut() {
-            let last_len = last.bytes().len();
+            let last_len = last.len();
             if last_len < CHUNK_BYTES {
                 let target = (len - last_start).min(CHUNK_BYTES);
                 if target > last_len {
@@ -122,7 +122,10 @@ impl ChunkedBytes {
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len);
         for chunk in &self.chunks {
-            out.extend_from_slice(chunk.bytes());
+            match chunk {
+                Chunk::Owned(v) => out.extend_from_slice(v),
+                Chunk::Shared(s) => out.extend_from_slice(&s.bytes()),
+            }
         }
         out
     }
@@ -182,7 +185,7 @@ mod tests {
             let (Chunk::Shared(x), Chunk::Shared(y)) = (&a.chunks[i], &b.chunks[i]) else {
                 panic!("full chunk {i} is not shared")
             };
-            assert!(std::rc::Rc::ptr_eq(x, y), "chunk {i} is held twice");
+            assert!(x.same(y), "chunk {i} is held twice");
         }
     }
 }

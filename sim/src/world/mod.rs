@@ -23,6 +23,7 @@ pub mod monitoring;
 pub mod nemesis;
 pub mod net;
 pub mod oracles;
+pub mod packing;
 pub mod pooler;
 pub mod pooling;
 pub mod resolve;
@@ -170,7 +171,7 @@ impl World {
         scenario.faults = crate::world::nemesis::concrete_faults(&scenario, seed);
         let configs = node_configs(&scenario);
         let image = initdb(&configs[scenario.cluster.primary]);
-        let interner = repsim_engine::wal::blocks::BlockStore::default();
+        let interner = crate::world::packing::block_store();
         let nodes = configs
             .into_iter()
             .enumerate()
