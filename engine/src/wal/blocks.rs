@@ -20,11 +20,12 @@ pub const BLOCK_BYTES: usize = 64 * 1024;
 /// Dead entries are swept after this many new blocks: a sweep costs one check per entry.
 const PRUNE_EVERY: usize = 32;
 
-/// Blocks a packing store keeps as plain bytes: the most recently made or read, 8 MiB. A
-/// walsender reads WAL a few blocks behind the insert position and a standby replays what it
-/// just received, so the blocks in use stay plain; a standby catching up from far behind
-/// unpacks each block once as it passes.
-pub const WARM_BLOCKS: usize = 128;
+/// Blocks a packing store keeps as plain bytes: the most recently made or read, 32 MiB. A
+/// walsender reads WAL a few blocks behind the insert position, a standby replays what it just
+/// received, and a crash recovery reads back from the last checkpoint, so the blocks in use
+/// stay plain; a standby catching up from far behind unpacks each block once as it passes. A
+/// run that makes fewer blocks than this (most tests and sweeps) never packs one.
+pub const WARM_BLOCKS: usize = 512;
 
 /// How a store packs cold blocks. The engine holds no codec itself (its one dependency is
 /// CRC-32C): a driver that wants cold WAL held smaller passes one.

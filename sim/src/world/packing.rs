@@ -1,7 +1,7 @@
 //! The world's block store packs WAL blocks and file chunks nobody has read lately with LZ4:
 //! a simulated WAL record's payload is derived from its write id, so a block packs to about a
-//! third of its size, and the WAL that `wal_keep_size`, a slot or a spread restartpoint keeps
-//! costs a third of what it did. Packing never changes a block's bytes, so nothing the
+//! quarter of its size, and so does the WAL that `wal_keep_size`, a slot or a spread
+//! restartpoint keeps. Packing never changes a block's bytes, so nothing the
 //! simulation does depends on it: only memory does.
 
 use repsim_engine::wal::blocks::{BlockCodec, BlockStore};
