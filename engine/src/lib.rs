@@ -18,6 +18,7 @@ pub mod fpw;
 pub mod ha;
 pub mod io;
 pub mod lagtracker;
+pub mod logical;
 pub mod lsn;
 pub mod message;
 pub mod node;

@@ -1,0 +1,9 @@
+//! Logical replication on the publisher: decoding WAL into committed transactions of row
+//! changes ([`decode`]) and the logical slots that remember how far a subscriber got
+//! ([`slot`]). Issue 14 builds logical replication, multi-master and trigger capture on these.
+
+pub mod decode;
+pub mod slot;
+
+#[cfg(test)]
+mod tests;
