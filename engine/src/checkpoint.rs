@@ -378,6 +378,17 @@ impl Node {
             let text = "replication slot invalidated: wal_removed (max_slot_wal_keep_size exceeded)".to_string();
             out.push(Output::Observe(Observation::WalSenderError { standby, text }));
         }
+        // Logical slots hold WAL the same way, inactive or not; an invalidated one is kept (its
+        // subscriber gets an error) but holds nothing (`InvalidatePossiblyObsoleteSlot`).
+        for slot in self.logical_slots.values_mut() {
+            if slot.invalidate_if_behind(current, limit) {
+                let text = "invalidated: wal_removed (max_slot_wal_keep_size exceeded)".to_string();
+                out.push(Output::Observe(Observation::LogicalSlot { name: slot.name.clone(), text }));
+            }
+            if slot.invalidated.is_none() {
+                keep = keep.min(slot.restart_lsn().segment(segment));
+            }
+        }
         keep
     }
 

@@ -158,6 +158,8 @@ pub enum Observation {
     Checkpoint { redo: Lsn, removed_below: Lsn },
     /// A walsender refused or ended a stream.
     WalSenderError { standby: NodeId, text: String },
+    /// A logical slot was created, dropped, refused or invalidated (`text` says which).
+    LogicalSlot { name: String, text: String },
     /// A walreceiver ended its stream (timeout, error, lost connection).
     WalReceiverStopped { reason: String },
     /// A promotion switched timeline: timeline `timeline` starts at `switch`. Writes are
@@ -203,6 +205,11 @@ pub enum Command {
     /// `pg_ctl stop -m fast` on a primary: refuse new work, flush, let the walsenders ship
     /// everything to connected standbys, then report `ShutdownComplete`.
     Shutdown,
+    /// `pg_create_logical_replication_slot(name, 'pgoutput', failover => failover)` on a
+    /// primary (`engine/src/logical/admin.rs`).
+    CreateLogicalSlot { name: String, failover: bool },
+    /// `pg_drop_replication_slot(name)`.
+    DropLogicalSlot { name: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -94,6 +94,9 @@ pub struct Node {
     /// (PostgreSQL persists them in pg_replslot; a restarted primary recreates them as the
     /// standbys reconnect).
     pub(crate) slots: BTreeMap<NodeId, Lsn>,
+    /// Logical replication slots by name (`logical/admin.rs`). In memory only, as the physical
+    /// ones are: PostgreSQL keeps them in pg_replslot across restarts.
+    pub(crate) logical_slots: BTreeMap<String, crate::logical::slot::LogicalSlot>,
     pub(crate) receiver: WalReceiver,
     pub(crate) replay: Replay,
     /// Reads waiting for replay to reach their LSN.
@@ -142,6 +145,7 @@ impl Node {
             walsenders: BTreeMap::new(),
             next_walsender_slot: 0,
             slots: BTreeMap::new(),
+            logical_slots: BTreeMap::new(),
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,

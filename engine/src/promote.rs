@@ -22,6 +22,8 @@ impl Node {
                     self.flush_wal(out);
                 }
             }
+            Command::CreateLogicalSlot { name, failover } => self.create_logical_slot(&name, failover, out),
+            Command::DropLogicalSlot { name } => self.drop_logical_slot(&name, out),
             Command::SetSyncStandbyNames(names) => {
                 self.cfg.synchronous_standby_names = names;
                 if self.role == Role::Primary {

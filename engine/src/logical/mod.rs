@@ -2,6 +2,7 @@
 //! changes ([`decode`]) and the logical slots that remember how far a subscriber got
 //! ([`slot`]). Issue 14 builds logical replication, multi-master and trigger capture on these.
 
+pub mod admin;
 pub mod decode;
 pub mod slot;
 

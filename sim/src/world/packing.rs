@@ -33,9 +33,12 @@ mod tests {
         let store = block_store();
         // A row payload derived from an id, as the workload writes them, behind a varying header.
         let block_of = |i: u64| -> Vec<u8> {
-            (0..BLOCK_BYTES as u64)
+            let mut bytes: Vec<u8> = (0..BLOCK_BYTES as u64)
                 .map(|b| if b % 160 < 16 { (b * 31 + i * 7) as u8 } else { (b % 160) as u8 })
-                .collect()
+                .collect();
+            // Distinct blocks: equal ones would be held once, and never packed apart.
+            bytes[..8].copy_from_slice(&i.to_le_bytes());
+            bytes
         };
         let blocks: Vec<_> = (0..WARM_BLOCKS as u64 + 4).map(|i| store.share(&block_of(i))).collect();
         assert!(blocks[..4].iter().all(|b| b.is_packed()));

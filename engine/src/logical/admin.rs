@@ -1,0 +1,63 @@
+//! Creating and dropping logical slots on a node (`slotfuncs.c`), and what
+//! `pg_replication_slots` shows of them.
+
+use crate::io::{Observation, Output};
+use crate::logical::decode::DecodePoint;
+use crate::logical::slot::LogicalSlot;
+use crate::lsn::Lsn;
+use crate::node::{Node, Role};
+
+/// A row of `pg_replication_slots` for a logical slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogicalSlotRow {
+    pub slot_name: String,
+    pub restart_lsn: Lsn,
+    pub confirmed_flush_lsn: Lsn,
+    /// WAL the slot holds behind the insert position.
+    pub retained_bytes: u64,
+    pub failover: bool,
+    /// `wal_status`: "reserved" while it holds its WAL, "lost" once invalidated.
+    pub wal_status: &'static str,
+}
+
+impl Node {
+    pub(crate) fn create_logical_slot(&mut self, name: &str, failover: bool, out: &mut Vec<Output>) {
+        let note = |text: &str, out: &mut Vec<Output>| {
+            out.push(Output::Observe(Observation::LogicalSlot { name: name.to_string(), text: text.to_string() }));
+        };
+        // PostgreSQL 16 also decodes on a standby; repsim's slots live on the primary.
+        if self.role != Role::Primary {
+            return note("refused: logical decoding runs on the primary here", out);
+        }
+        if self.logical_slots.contains_key(name) {
+            return note("refused: a replication slot of this name already exists", out);
+        }
+        // Transactions here write their records and commit in one step, so the insert position
+        // is a consistent point: no transaction is running across it (PostgreSQL waits for
+        // those that are).
+        let at = DecodePoint { at: self.wal.end(), prev: self.wal.last_record_start() };
+        self.logical_slots.insert(name.to_string(), LogicalSlot::create(name, at, failover));
+        note("created", out);
+    }
+
+    pub(crate) fn drop_logical_slot(&mut self, name: &str, out: &mut Vec<Output>) {
+        let text = if self.logical_slots.remove(name).is_some() { "dropped" } else { "refused: no such slot" };
+        out.push(Output::Observe(Observation::LogicalSlot { name: name.to_string(), text: text.to_string() }));
+    }
+
+    /// The logical rows of `pg_replication_slots`, by slot name.
+    pub fn pg_replication_slots(&self) -> Vec<LogicalSlotRow> {
+        let insert = self.wal.end();
+        self.logical_slots
+            .values()
+            .map(|s| LogicalSlotRow {
+                slot_name: s.name.clone(),
+                restart_lsn: s.restart_lsn(),
+                confirmed_flush_lsn: s.confirmed_flush_lsn,
+                retained_bytes: if s.invalidated.is_some() { 0 } else { insert.bytes_since(s.restart_lsn()) },
+                failover: s.failover,
+                wal_status: if s.invalidated.is_some() { "lost" } else { "reserved" },
+            })
+            .collect()
+    }
+}
