@@ -107,6 +107,15 @@ pub struct NodeConfig {
     /// Bytes a walsender may have sent beyond the standby's reported write position before it
     /// waits (models the TCP socket buffers that give PostgreSQL's walsender its backpressure).
     pub walsender_max_unacked_bytes: u64,
+    /// `CREATE PUBLICATION`s on this node, for logical walsenders (`logical/sender.rs`).
+    pub publications: Vec<Publication>,
+}
+
+/// `CREATE PUBLICATION name FOR TABLE …` (or `FOR ALL TABLES`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publication {
+    pub name: String,
+    pub tables: crate::logical::decode::PublishedTables,
 }
 
 pub const MB: u64 = 1024 * 1024;
@@ -146,6 +155,7 @@ impl NodeConfig {
             max_standby_streaming_delay_ns: Some(30 * SECOND_NS),
             replication_slots: false,
             max_slot_wal_keep_size_bytes: None,
+            publications: Vec::new(),
             walsender_max_unacked_bytes: 16 * MB,
         }
     }

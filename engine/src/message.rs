@@ -24,6 +24,25 @@ pub enum Message {
     StatusUpdate { write: Lsn, flush: Lsn, apply: Lsn, send_time_ns: TimestampNs, reply_requested: bool },
     /// `h`: hot standby feedback, the standby's oldest `xmin` (0 clears it).
     HotStandbyFeedback { xmin: u32, send_time_ns: TimestampNs },
+    /// Apply worker → walsender: `START_REPLICATION SLOT slot LOGICAL start (proto_version
+    /// '4', publication_names …)`.
+    StartLogicalReplication { slot: String, start: Lsn, publications: Vec<String> },
+    /// Walsender → apply worker: one committed transaction as pgoutput sends it (BEGIN, its
+    /// changes, COMMIT, each in a `w` message); `wal_end` is the sender's flushed end.
+    LogicalTxn { txn: crate::logical::decode::DecodedTxn, wal_end: Lsn, send_time_ns: TimestampNs },
+}
+
+/// pgoutput's message sizes: BEGIN (`B`, final LSN, commit time, xid), COMMIT (`C`, flags,
+/// commit LSN, end LSN, commit time), and a change: `I`/`U`/`D`, relation id, tuple kind, the
+/// column count, then the key and value columns as text (kind byte, length, bytes).
+fn pgoutput_bytes(txn: &crate::logical::decode::DecodedTxn) -> u64 {
+    use crate::wal::record::RowChange;
+    const PER_MESSAGE: u64 = FRAME_BYTES + 24;
+    let change = |c: &RowChange| match c {
+        RowChange::Insert { value_len, .. } | RowChange::Update { value_len, .. } => 21 + 5 + u64::from(*value_len),
+        RowChange::Delete { .. } => 21,
+    };
+    (PER_MESSAGE + 21) + (PER_MESSAGE + 26) + txn.changes.iter().map(|c| PER_MESSAGE + change(c)).sum::<u64>()
 }
 
 /// CopyData framing: 1 type byte + 4 length bytes + 1 sub-type byte.
@@ -40,6 +59,10 @@ impl Message {
             Message::Keepalive { .. } => FRAME_BYTES + 17,
             Message::StatusUpdate { .. } => FRAME_BYTES + 33,
             Message::HotStandbyFeedback { .. } => FRAME_BYTES + 24,
+            Message::StartLogicalReplication { slot, publications, .. } => {
+                96 + slot.len() as u64 + publications.iter().map(|p| p.len() as u64 + 3).sum::<u64>()
+            }
+            Message::LogicalTxn { txn, .. } => pgoutput_bytes(txn),
         }
     }
 
@@ -53,6 +76,8 @@ impl Message {
             Message::Keepalive { .. } => "keepalive",
             Message::StatusUpdate { .. } => "status",
             Message::HotStandbyFeedback { .. } => "hs_feedback",
+            Message::StartLogicalReplication { .. } => "start_logical",
+            Message::LogicalTxn { .. } => "logical_txn",
         }
     }
 }

@@ -97,6 +97,8 @@ pub struct Node {
     /// Logical replication slots by name (`logical/admin.rs`). In memory only, as the physical
     /// ones are: PostgreSQL keeps them in pg_replslot across restarts.
     pub(crate) logical_slots: BTreeMap<String, crate::logical::slot::LogicalSlot>,
+    /// Logical walsenders by subscriber (`logical/sender.rs`).
+    pub(crate) logical_senders: BTreeMap<NodeId, crate::logical::sender::LogicalSender>,
     pub(crate) receiver: WalReceiver,
     pub(crate) replay: Replay,
     /// Reads waiting for replay to reach their LSN.
@@ -146,6 +148,7 @@ impl Node {
             next_walsender_slot: 0,
             slots: BTreeMap::new(),
             logical_slots: BTreeMap::new(),
+            logical_senders: BTreeMap::new(),
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,
@@ -355,8 +358,12 @@ impl Node {
         use crate::message::Message;
         match msg {
             Message::StartReplication { start, timeline } => self.on_start_replication(now, from, start, timeline, out),
+            Message::StatusUpdate { flush, .. } if self.is_logical_peer(from) => self.on_logical_status(from, flush),
             Message::StatusUpdate { write, flush, apply, send_time_ns, reply_requested } => {
                 self.on_status_update(now, from, (write, flush, apply), send_time_ns, reply_requested, out)
+            }
+            Message::StartLogicalReplication { slot, start, publications } => {
+                self.on_start_logical(now, from, slot, start, publications, out)
             }
             Message::HotStandbyFeedback { xmin, send_time_ns } => {
                 self.on_hot_standby_feedback(now, from, xmin, send_time_ns)

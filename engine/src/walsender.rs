@@ -157,6 +157,7 @@ impl Node {
         for peer in peers {
             self.send_wal(now, peer, out);
         }
+        self.send_to_all_logical_senders(now, out);
     }
 
     /// A timeline switch here (promotion, or a cascading standby crossing to its upstream's
@@ -164,6 +165,9 @@ impl Node {
     /// too (PostgreSQL's walsender ends the COPY at the end of the timeline it streams).
     pub(crate) fn end_streams_at_timeline_switch(&mut self, out: &mut Vec<Output>) {
         for peer in std::mem::take(&mut self.walsenders).into_keys() {
+            out.push(Output::Disconnect { peer });
+        }
+        for peer in std::mem::take(&mut self.logical_senders).into_keys() {
             out.push(Output::Disconnect { peer });
         }
     }
@@ -300,5 +304,6 @@ impl Node {
     /// The standby's connection is gone: its walsender exits and leaves the sync set.
     pub(crate) fn drop_walsender(&mut self, peer: NodeId) {
         self.walsenders.remove(&peer);
+        self.logical_senders.remove(&peer);
     }
 }

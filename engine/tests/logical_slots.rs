@@ -1,12 +1,14 @@
 //! Logical slots on a primary: an abandoned slot holds WAL through checkpoints, as PostgreSQL's
 //! do (the classic full-disk outage), until `max_slot_wal_keep_size` invalidates it; dropping
-//! it lets the next checkpoint recycle.
+//! it lets the next checkpoint recycle. And the logical walsender that streams from a slot:
+//! flushed commits of published tables, resumed after what the subscriber confirmed.
 
 mod common;
 
 use common::*;
 use repsim_engine::config::{NodeConfig, SyncCommitLevel};
 use repsim_engine::io::{Command, FileId, Input, Observation, Output, TimerId};
+use repsim_engine::message::Message;
 use repsim_engine::NodeId;
 
 const P: NodeId = 0;
@@ -99,4 +101,104 @@ fn max_slot_wal_keep_size_invalidates_a_slot_that_falls_behind() {
     assert!(removed.contains(&created_at.segment(SEG)), "invalidated: it holds nothing ({removed:?})");
     let rows = h.node(P).pg_replication_slots();
     assert_eq!((rows[0].wal_status, rows[0].retained_bytes), ("lost", 0));
+}
+
+// ----- the logical walsender ---------------------------------------------------------------
+
+const SUB: NodeId = 5;
+
+fn publishing_primary() -> Harness {
+    use repsim_engine::config::Publication;
+    use repsim_engine::logical::decode::PublishedTables;
+    let mut cfg: NodeConfig = primary_cfg(&["p"], SyncCommitLevel::Local, "");
+    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "sub".into(), failover: false }));
+    h
+}
+
+fn start_logical(
+    h: &mut Harness,
+    from: NodeId,
+    slot: &str,
+    start: repsim_engine::Lsn,
+    publication: &str,
+) -> Vec<Output> {
+    let msg = Message::StartLogicalReplication { slot: slot.into(), start, publications: vec![publication.into()] };
+    h.inject(from, P, msg)
+}
+
+/// Write ids of the transactions sent to `to`, and the end LSN of the last one.
+fn received(h: &mut Harness, to: NodeId) -> (Vec<Vec<u64>>, repsim_engine::Lsn) {
+    let mut txns = Vec::new();
+    let mut end = repsim_engine::Lsn::INVALID;
+    for msg in h.take_sent(P, to) {
+        if let Message::LogicalTxn { txn, .. } = msg {
+            txns.push(txn.changes.iter().map(|c| c.value().map_or(0, |v| v.write_id)).collect());
+            end = txn.end_lsn;
+        }
+    }
+    (txns, end)
+}
+
+fn status(flush: repsim_engine::Lsn) -> Message {
+    Message::StatusUpdate { write: flush, flush, apply: flush, send_time_ns: 0, reply_requested: false }
+}
+
+#[test]
+fn the_logical_walsender_streams_flushed_commits_and_resumes_after_what_was_confirmed() {
+    let mut h = publishing_primary();
+    let start = h.node(P).status().insert_lsn;
+    start_logical(&mut h, SUB, "sub", start, "orders");
+    // Two transactions, each sent once flushed.
+    let mut txns = Vec::new();
+    let mut end_2 = start;
+    for op in 1..=2u64 {
+        h.write(P, op, vec![insert(op, op * 100, 50), insert(op + 10, op * 100 + 1, 50)]);
+        assert!(received(&mut h, SUB).0.is_empty(), "nothing is sent before it is flushed");
+        h.complete_all_io(P);
+        let (sent, end) = received(&mut h, SUB);
+        txns.extend(sent);
+        end_2 = end;
+    }
+    assert_eq!(txns, vec![vec![100, 101], vec![200, 201]]);
+    // The subscriber confirms the first only, then the connection drops; a third commits.
+    let confirmed = h.node(P).pg_replication_slots()[0].confirmed_flush_lsn;
+    assert_eq!(confirmed, start, "nothing confirmed yet");
+    h.write(P, 3, vec![insert(3, 300, 50)]);
+    h.complete_all_io(P);
+    let (third, end_3) = received(&mut h, SUB);
+    assert_eq!(third, vec![vec![300]]);
+    h.inject(SUB, P, status(end_2));
+    assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, end_2);
+    h.step(P, Input::ConnectionLost { peer: SUB });
+    // Reconnecting from an older position still resumes after what the slot confirmed.
+    start_logical(&mut h, SUB, "sub", start, "orders");
+    let (again, end) = received(&mut h, SUB);
+    assert_eq!((again, end), (vec![vec![300]], end_3), "exactly the unconfirmed transaction again");
+    h.inject(SUB, P, status(end_3));
+    let row = &h.node(P).pg_replication_slots()[0];
+    assert_eq!((row.confirmed_flush_lsn, row.restart_lsn), (end_3, end_3), "nothing running: restart moves up");
+}
+
+#[test]
+fn the_logical_walsender_refuses_what_postgres_refuses() {
+    let mut h = publishing_primary();
+    let at = h.node(P).status().insert_lsn;
+    let error_of = |outs: &[Output]| {
+        outs.iter()
+            .find_map(|o| match o {
+                Output::Send { msg: Message::Error { text }, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let outs = start_logical(&mut h, SUB, "nope", at, "orders");
+    assert_eq!(error_of(&outs), "replication slot \"nope\" does not exist");
+    let outs = start_logical(&mut h, SUB, "sub", at, "payments");
+    assert_eq!(error_of(&outs), "publication \"payments\" does not exist");
+    assert_eq!(error_of(&start_logical(&mut h, SUB, "sub", at, "orders")), "");
+    let outs = start_logical(&mut h, SUB + 1, "sub", at, "orders");
+    assert_eq!(error_of(&outs), "replication slot \"sub\" is active for the connection from node 5");
 }

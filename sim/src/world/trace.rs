@@ -49,6 +49,8 @@ fn message_value(msg: &Message) -> u64 {
         Message::Error { text } => text.len() as u64,
         Message::StreamStart { timeline, .. } => *timeline as u64,
         Message::HotStandbyFeedback { xmin, .. } => u64::from(*xmin),
+        Message::StartLogicalReplication { start, .. } => start.0,
+        Message::LogicalTxn { txn, .. } => txn.end_lsn.0,
     }
 }
 

@@ -1,0 +1,127 @@
+//! The logical walsender (`walsender.c` in logical mode, with the pgoutput plugin): a
+//! subscriber's apply worker sends `START_REPLICATION SLOT s LOGICAL lsn (publication_names
+//! …)`; the walsender decodes flushed WAL from the slot's `restart_lsn` and sends each
+//! committed transaction with published changes once it is flushed here (`WalSndWaitForWal`
+//! waits for flush), skipping what the subscriber already confirmed. The subscriber's status
+//! updates move the slot's `confirmed_flush_lsn` and, once safe, its `restart_lsn`.
+
+use crate::io::{Instant, NodeId, Observation, Output};
+use crate::logical::decode::{Decoder, PublishedTables};
+use crate::lsn::Lsn;
+use crate::message::Message;
+use crate::node::{Node, Role};
+
+/// One logical stream this node serves.
+#[derive(Debug)]
+pub struct LogicalSender {
+    pub slot: String,
+    decoder: Decoder,
+    /// End of the last transaction sent (or the point streaming started from).
+    pub sent_end: Lsn,
+}
+
+impl Node {
+    /// The tables `publications` cover together, or the first name that is not a publication.
+    fn published_tables(&self, publications: &[String]) -> Result<PublishedTables, String> {
+        let mut tables = Vec::new();
+        for name in publications {
+            match self.cfg.publications.iter().find(|p| p.name == *name).map(|p| &p.tables) {
+                None => return Err(name.clone()),
+                Some(PublishedTables::All) => return Ok(PublishedTables::All),
+                Some(PublishedTables::Tables(t)) => tables.extend(t.iter().copied()),
+            }
+        }
+        tables.sort_unstable();
+        tables.dedup();
+        Ok(PublishedTables::Tables(tables))
+    }
+
+    pub(crate) fn on_start_logical(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        slot: String,
+        start: Lsn,
+        publications: Vec<String>,
+        out: &mut Vec<Output>,
+    ) {
+        let refuse = |text: String, out: &mut Vec<Output>| {
+            out.push(Output::Observe(Observation::LogicalSlot {
+                name: slot.clone(),
+                text: format!("refused: {text}"),
+            }));
+            out.push(Output::Send { to: peer, msg: Message::Error { text } });
+            out.push(Output::Disconnect { peer });
+        };
+        if self.role != Role::Primary {
+            return refuse("logical decoding cannot be used while in recovery".into(), out);
+        }
+        let Some(s) = self.logical_slots.get(&slot) else {
+            return refuse(format!("replication slot \"{slot}\" does not exist"), out);
+        };
+        if s.invalidated.is_some() {
+            return refuse(format!("can no longer get changes from replication slot \"{slot}\""), out);
+        }
+        if let Some((other, _)) = self.logical_senders.iter().find(|(p, l)| **p != peer && l.slot == slot) {
+            return refuse(format!("replication slot \"{slot}\" is active for the connection from node {other}"), out);
+        }
+        let tables = match self.published_tables(&publications) {
+            Ok(tables) => tables,
+            Err(name) => return refuse(format!("publication \"{name}\" does not exist"), out),
+        };
+        // A start before what the slot confirmed is moved up to it (`CreateDecodingContext`).
+        let skip_through = start.max(s.confirmed_flush_lsn);
+        let decoder = Decoder::new(s.restart, skip_through, tables);
+        self.logical_senders.insert(peer, LogicalSender { slot, decoder, sent_end: skip_through });
+        self.send_logical(now, peer, out);
+    }
+
+    /// Decodes what was flushed since the last call and sends the transactions it commits.
+    pub(crate) fn send_logical(&mut self, now: Instant, peer: NodeId, out: &mut Vec<Output>) {
+        let limit = self.flusher.flushed;
+        let Some(sender) = self.logical_senders.get_mut(&peer) else { return };
+        match sender.decoder.decode(&self.wal, limit, usize::MAX) {
+            Ok(txns) => {
+                for txn in txns {
+                    sender.sent_end = txn.end_lsn;
+                    out.push(Output::Send {
+                        to: peer,
+                        msg: Message::LogicalTxn { txn, wal_end: limit, send_time_ns: now.0 },
+                    });
+                }
+            }
+            Err(e) => {
+                let text = format!("could not decode WAL for replication slot \"{}\": {e:?}", sender.slot);
+                self.logical_senders.remove(&peer);
+                out.push(Output::Send { to: peer, msg: Message::Error { text } });
+                out.push(Output::Disconnect { peer });
+            }
+        }
+    }
+
+    pub(crate) fn send_to_all_logical_senders(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.logical_senders.is_empty() {
+            return;
+        }
+        let peers: Vec<NodeId> = self.logical_senders.keys().copied().collect();
+        for peer in peers {
+            self.send_logical(now, peer, out);
+        }
+    }
+
+    /// A subscriber's status update: it has flushed everything it applied through `flush`.
+    pub(crate) fn on_logical_status(&mut self, peer: NodeId, flush: Lsn) {
+        let Some(sender) = self.logical_senders.get_mut(&peer) else { return };
+        // Never past what was sent (a subscriber reports remote positions it received).
+        let flush = flush.min(sender.sent_end.max(sender.decoder.skip_through));
+        let restart = sender.decoder.confirmed(flush);
+        if let Some(slot) = self.logical_slots.get_mut(&sender.slot) {
+            slot.confirm(flush, restart);
+        }
+    }
+
+    /// Whether `peer` streams logically from here (its status updates are a subscriber's).
+    pub(crate) fn is_logical_peer(&self, peer: NodeId) -> bool {
+        self.logical_senders.contains_key(&peer)
+    }
+}
