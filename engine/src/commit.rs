@@ -96,6 +96,23 @@ impl Node {
         self.next_xid = self.next_xid.max(self.replay.max_xid.wrapping_add(1)).max(1);
     }
 
+    /// Logs one row change of transaction `xid`, after the full-page image it needs, if any.
+    pub(crate) fn log_row_change(&mut self, xid: u32, change: &RowChange) {
+        if let Some((table, page, image_len)) = self.page_image_for(change) {
+            self.wal.append(xid, RecordBody::FullPageImage { table, page, image_len });
+        }
+        self.wal.append(xid, RecordBody::Row(*change));
+    }
+
+    /// A committed transaction's changes reach the table; the versions they replace are dead.
+    pub(crate) fn store_committed(&mut self, xid: u32, changes: &[RowChange]) {
+        let replaced = self.versions_replaced(changes);
+        self.dead_versions.add(xid, replaced);
+        for change in changes {
+            self.store.apply(change);
+        }
+    }
+
     pub(crate) fn run_transaction(
         &mut self,
         now: Instant,
@@ -108,10 +125,7 @@ impl Node {
         let xid = self.next_xid;
         self.next_xid = self.next_xid.wrapping_add(1).max(1);
         for change in &changes {
-            if let Some((table, page, image_len)) = self.page_image_for(change) {
-                self.wal.append(xid, RecordBody::FullPageImage { table, page, image_len });
-            }
-            self.wal.append(xid, RecordBody::Row(*change));
+            self.log_row_change(xid, change);
         }
         if !commit {
             // Aborts never wait (spec §3.1); their record is flushed by the WAL writer.
@@ -128,11 +142,7 @@ impl Node {
         } else {
             self.visibility.hide(commit_lsn, &changes, |table, key| self.store.get(table, key));
         }
-        let replaced = self.versions_replaced(&changes);
-        self.dead_versions.add(xid, replaced);
-        for change in &changes {
-            self.store.apply(change);
-        }
+        self.store_committed(xid, &changes);
         let timeout_ns = self.cfg.statement_timeout_ns;
         let deadline = (timeout_ns > 0).then(|| Instant(now.0.saturating_add(timeout_ns)));
         let waiter = Waiter { client, op_id, commit_lsn, level, deadline, cancel_requested: false };
@@ -167,6 +177,7 @@ impl Node {
         self.cancel_expired_waits(now, out);
         self.release_sync_waiters(out);
         self.send_to_all_walsenders(now, out);
+        self.apply_workers_flushed(now, out);
         self.archive_next(now, out);
     }
 

@@ -109,6 +109,8 @@ pub struct NodeConfig {
     pub walsender_max_unacked_bytes: u64,
     /// `CREATE PUBLICATION`s on this node, for logical walsenders (`logical/sender.rs`).
     pub publications: Vec<Publication>,
+    /// `CREATE SUBSCRIPTION`s on this node, one per publisher (`logical/apply.rs`).
+    pub subscriptions: Vec<crate::logical::apply::Subscription>,
 }
 
 /// `CREATE PUBLICATION name FOR TABLE …` (or `FOR ALL TABLES`).
@@ -156,6 +158,7 @@ impl NodeConfig {
             replication_slots: false,
             max_slot_wal_keep_size_bytes: None,
             publications: Vec::new(),
+            subscriptions: Vec::new(),
             walsender_max_unacked_bytes: 16 * MB,
         }
     }

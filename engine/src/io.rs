@@ -60,6 +60,9 @@ pub enum TimerId {
     Archiver,
     /// The checkpointer's `archive_timeout` check (`CheckArchiveTimeout`).
     ArchiveTimeout,
+    /// A stopped apply worker for the subscription to this publisher starts again
+    /// (`wal_retrieve_retry_interval`, `logical/apply.rs`).
+    ApplyRetry(NodeId),
 }
 
 /// Work the node's CPU must do before the engine continues it (replay is single-threaded, as
@@ -160,6 +163,8 @@ pub enum Observation {
     WalSenderError { standby: NodeId, text: String },
     /// A logical slot was created, dropped, refused or invalidated (`text` says which).
     LogicalSlot { name: String, text: String },
+    /// A subscription's apply worker stopped or was disabled (`text` says why).
+    ApplyWorker { subscription: String, text: String },
     /// A walreceiver ended its stream (timeout, error, lost connection).
     WalReceiverStopped { reason: String },
     /// A promotion switched timeline: timeline `timeline` starts at `switch`. Writes are

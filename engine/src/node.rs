@@ -99,6 +99,8 @@ pub struct Node {
     pub(crate) logical_slots: BTreeMap<String, crate::logical::slot::LogicalSlot>,
     /// Logical walsenders by subscriber (`logical/sender.rs`).
     pub(crate) logical_senders: BTreeMap<NodeId, crate::logical::sender::LogicalSender>,
+    /// Apply workers of this node's subscriptions, by publisher (`logical/apply.rs`).
+    pub(crate) apply_workers: BTreeMap<NodeId, crate::logical::apply::ApplyWorker>,
     pub(crate) receiver: WalReceiver,
     pub(crate) replay: Replay,
     /// Reads waiting for replay to reach their LSN.
@@ -149,6 +151,7 @@ impl Node {
             slots: BTreeMap::new(),
             logical_slots: BTreeMap::new(),
             logical_senders: BTreeMap::new(),
+            apply_workers: BTreeMap::new(),
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,
@@ -275,6 +278,7 @@ impl Node {
             TimerId::StandbyLimit => self.kick_replay(now, out),
             TimerId::Archiver => self.archive_next(now, out),
             TimerId::ArchiveTimeout => self.check_archive_timeout(now, out),
+            TimerId::ApplyRetry(publisher) => self.on_apply_retry(now, publisher, out),
         }
     }
 
@@ -380,6 +384,10 @@ impl Node {
             Message::Error { text } if self.is_upstream(from) => {
                 self.stop_walreceiver(now, format!("could not receive data from WAL stream: ERROR: {text}"), out)
             }
+            Message::LogicalTxn { txn, .. } if self.is_publisher(from) => self.on_logical_txn(now, from, txn, out),
+            Message::Error { text } if self.is_publisher(from) => {
+                self.stop_apply_worker(now, from, format!("could not receive data from WAL stream: ERROR: {text}"), out)
+            }
             _ => {}
         }
     }
@@ -390,6 +398,9 @@ impl Node {
 
     fn on_connection_lost(&mut self, now: Instant, peer: NodeId, out: &mut Vec<Output>) {
         self.drop_walsender(peer);
+        if self.is_publisher(peer) {
+            self.stop_apply_worker(now, peer, "the connection to the publisher was lost".into(), out);
+        }
         if self.is_upstream(peer) {
             self.stop_walreceiver(
                 now,

@@ -3,6 +3,7 @@
 //! ([`slot`]). Issue 14 builds logical replication, multi-master and trigger capture on these.
 
 pub mod admin;
+pub mod apply;
 pub mod decode;
 pub mod sender;
 pub mod slot;

@@ -1,0 +1,236 @@
+//! The subscriber's apply worker (`worker.c`): one per subscription, on a primary. It asks
+//! the publisher's walsender to stream from the slot, applies each transaction it receives as
+//! a local transaction (the subscription's `synchronous_commit` is `off` by default, so it
+//! does not wait for its own flush), and reports back, as its flush position, the end of the
+//! last remote transaction whose local commit is flushed here.
+//!
+//! Its progress, the replication origin's `remote_lsn`, is written in the same local
+//! transaction as the changes, as a row of the catalog table [`ORIGIN_TABLE`] keyed by the
+//! publisher (PostgreSQL writes it into the commit record, `xl_origin`, and checkpoints it in
+//! `pg_logical/replorigin_checkpoint`): it is exactly as durable as what was applied, survives
+//! crash recovery, and reaches the subscriber's own standbys. A transaction that ends at or
+//! before it is a duplicate and is skipped, so every transaction is applied once.
+//!
+//! A change that violates a constraint (an insert of a key that exists) stops the worker with
+//! an error, as PostgreSQL's default; it starts again after `wal_retrieve_retry_interval` and
+//! meets the same change, unless the subscription has `disable_on_error`. An update or delete
+//! of a missing row is skipped (PostgreSQL logs it and goes on).
+
+use std::collections::VecDeque;
+
+use crate::io::{Instant, NodeId, Observation, Output, TimerId};
+use crate::lsn::Lsn;
+use crate::message::Message;
+use crate::node::{Node, Role};
+use crate::storage::Value;
+use crate::wal::record::{RecordBody, RowChange};
+
+/// The catalog table holding each subscription's replication origin (`pg_replication_origin_status`).
+pub const ORIGIN_TABLE: u32 = u32::MAX - 1;
+
+/// `wal_retrieve_retry_interval`: the launcher restarts a failed apply worker after this.
+pub const RETRY_INTERVAL_NS: u64 = 5_000_000_000;
+
+/// `CREATE SUBSCRIPTION name CONNECTION '…publisher…' PUBLICATION … WITH (slot_name = …)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub name: String,
+    pub publisher: NodeId,
+    pub slot: String,
+    pub publications: Vec<String>,
+    /// `disable_on_error`: an apply error disables the subscription instead of retrying.
+    pub disable_on_error: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyState {
+    Streaming,
+    /// Stopped by an error; started again by the retry timer.
+    Waiting,
+    /// `disable_on_error` stopped it for good.
+    Disabled,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApplyWorker {
+    pub subscription: Subscription,
+    pub state: ApplyState,
+    /// The origin's `remote_lsn`: the end of the last remote transaction applied here.
+    pub applied_remote_lsn: Lsn,
+    /// (local commit end, remote end) of applied transactions not yet flushed here.
+    unflushed: VecDeque<(Lsn, Lsn)>,
+    /// The end of the last remote transaction whose local commit is flushed (what is reported).
+    pub flushed_remote_lsn: Lsn,
+    pub conflicts: u64,
+    pub applied_transactions: u64,
+}
+
+impl Node {
+    /// The workers of this node's subscriptions start, or start again, once it accepts writes.
+    pub(crate) fn start_apply_workers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.role != Role::Primary {
+            return;
+        }
+        for subscription in self.cfg.subscriptions.clone() {
+            let origin = self
+                .store
+                .get(ORIGIN_TABLE, u64::from(subscription.publisher))
+                .map_or(Lsn::INVALID, |v| Lsn(v.write_id));
+            let publisher = subscription.publisher;
+            self.apply_workers.insert(
+                publisher,
+                ApplyWorker {
+                    subscription,
+                    state: ApplyState::Waiting,
+                    applied_remote_lsn: origin,
+                    unflushed: VecDeque::new(),
+                    flushed_remote_lsn: origin,
+                    conflicts: 0,
+                    applied_transactions: 0,
+                },
+            );
+            self.connect_apply_worker(now, publisher, out);
+        }
+    }
+
+    fn connect_apply_worker(&mut self, _now: Instant, publisher: NodeId, out: &mut Vec<Output>) {
+        let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
+        if worker.state != ApplyState::Waiting {
+            return;
+        }
+        worker.state = ApplyState::Streaming;
+        let s = &worker.subscription;
+        let msg = Message::StartLogicalReplication {
+            slot: s.slot.clone(),
+            start: worker.applied_remote_lsn,
+            publications: s.publications.clone(),
+        };
+        out.push(Output::Send { to: publisher, msg });
+    }
+
+    /// Whether `from` is the publisher of a subscription here.
+    pub(crate) fn is_publisher(&self, from: NodeId) -> bool {
+        self.apply_workers.contains_key(&from)
+    }
+
+    /// The worker stops (an error here or from the publisher, or a lost connection) and is
+    /// started again after `wal_retrieve_retry_interval`, or disabled.
+    pub(crate) fn stop_apply_worker(&mut self, now: Instant, publisher: NodeId, text: String, out: &mut Vec<Output>) {
+        let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
+        if worker.state != ApplyState::Streaming {
+            return;
+        }
+        let name = worker.subscription.name.clone();
+        // Any error of the worker disables it, a lost connection too (`DisableSubscriptionAndExit`
+        // in `start_apply`'s error handler).
+        let disable = worker.subscription.disable_on_error;
+        worker.state = if disable { ApplyState::Disabled } else { ApplyState::Waiting };
+        out.push(Output::Disconnect { peer: publisher });
+        let what = if disable { "disabled" } else { "stopped" };
+        out.push(Output::Observe(Observation::ApplyWorker { subscription: name, text: format!("{what}: {text}") }));
+        if !disable {
+            out.push(Output::SetTimer { id: TimerId::ApplyRetry(publisher), at: Instant(now.0 + RETRY_INTERVAL_NS) });
+        }
+    }
+
+    pub(crate) fn on_apply_retry(&mut self, now: Instant, publisher: NodeId, out: &mut Vec<Output>) {
+        self.connect_apply_worker(now, publisher, out);
+    }
+
+    /// A transaction from the publisher: skipped if already applied, else applied whole as
+    /// one local transaction, or not at all if a change conflicts.
+    pub(crate) fn on_logical_txn(
+        &mut self,
+        now: Instant,
+        publisher: NodeId,
+        txn: crate::logical::decode::DecodedTxn,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(worker) = self.apply_workers.get(&publisher) else { return };
+        if worker.state != ApplyState::Streaming || txn.end_lsn <= worker.applied_remote_lsn {
+            return;
+        }
+        let mut changes = Vec::with_capacity(txn.changes.len() + 1);
+        for change in &txn.changes {
+            let (table, key) = change.row();
+            let exists = self.store.get(table, key).is_some();
+            match change {
+                RowChange::Insert { .. } if exists => {
+                    let text = format!(
+                        "duplicate key value violates unique constraint: key ({key}) of table {table} already exists, in the transaction that ends at {}",
+                        txn.end_lsn
+                    );
+                    if let Some(w) = self.apply_workers.get_mut(&publisher) {
+                        w.conflicts += 1;
+                    }
+                    return self.stop_apply_worker(now, publisher, text, out);
+                }
+                // "logical replication did not find row to be updated/deleted": logged, skipped.
+                RowChange::Update { .. } | RowChange::Delete { .. } if !exists => {}
+                _ => changes.push(*change),
+            }
+        }
+        let origin = Value { write_id: txn.end_lsn.0, len: 8 };
+        changes.push(RowChange::Update {
+            table: ORIGIN_TABLE,
+            key: u64::from(publisher),
+            write_id: origin.write_id,
+            value_len: origin.len,
+        });
+        let commit_end = self.apply_transaction(now, &changes, out);
+        let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
+        worker.applied_remote_lsn = txn.end_lsn;
+        worker.applied_transactions += 1;
+        worker.unflushed.push_back((commit_end, txn.end_lsn));
+        self.report_apply_progress(now, publisher, out);
+    }
+
+    /// A local transaction of the apply worker: `synchronous_commit = off`, so nothing waits
+    /// for its flush. Returns the end of its commit record.
+    fn apply_transaction(&mut self, now: Instant, changes: &[RowChange], out: &mut Vec<Output>) -> Lsn {
+        let xid = self.next_xid;
+        self.next_xid = self.next_xid.wrapping_add(1).max(1);
+        for change in changes {
+            self.log_row_change(xid, change);
+        }
+        let (_, commit_end) = self.wal.append(xid, RecordBody::Commit { timestamp_ns: now.0, apply_feedback: false });
+        self.visibility.shown_at_once(commit_end, changes);
+        self.store_committed(xid, changes);
+        self.maybe_flush_after(out);
+        self.checkpoint_if_wal_volume(now, out);
+        commit_end
+    }
+
+    /// Local WAL was flushed: the remote transactions it holds are safe here; tell each
+    /// publisher how far (`send_feedback`).
+    pub(crate) fn apply_workers_flushed(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.apply_workers.is_empty() {
+            return;
+        }
+        let publishers: Vec<NodeId> = self.apply_workers.keys().copied().collect();
+        for publisher in publishers {
+            self.report_apply_progress(now, publisher, out);
+        }
+    }
+
+    fn report_apply_progress(&mut self, now: Instant, publisher: NodeId, out: &mut Vec<Output>) {
+        let flushed = self.flusher.flushed;
+        let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
+        let before = worker.flushed_remote_lsn;
+        while worker.unflushed.front().is_some_and(|(local, _)| *local <= flushed) {
+            let (_, remote) = worker.unflushed.pop_front().expect("checked front");
+            worker.flushed_remote_lsn = remote;
+        }
+        if worker.flushed_remote_lsn > before && worker.state == ApplyState::Streaming {
+            let f = worker.flushed_remote_lsn;
+            let msg = Message::StatusUpdate {
+                write: worker.applied_remote_lsn,
+                flush: f,
+                apply: f,
+                send_time_ns: now.0,
+                reply_requested: false,
+            };
+            out.push(Output::Send { to: publisher, msg });
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Logical replication between two clusters: a publisher's walsender streams from a slot and
+//! a subscriber's apply worker applies each transaction once, stops on a conflict until it is
+//! resolved, and resumes after a crash from its replication origin without applying anything
+//! twice.
+
+mod common;
+
+use common::*;
+use repsim_engine::config::{NodeConfig, Publication, SyncCommitLevel};
+use repsim_engine::io::{Command, Input, Observation, TimerId};
+use repsim_engine::logical::apply::Subscription;
+use repsim_engine::logical::decode::PublishedTables;
+use repsim_engine::wal::record::RowChange;
+use repsim_engine::NodeId;
+
+const P: NodeId = 0;
+const SUB: NodeId = 1;
+const NAMES: &[&str] = &["pub", "sub"];
+
+fn subscriber_cfg() -> NodeConfig {
+    let mut cfg = NodeConfig::with_defaults(SUB, cluster(NAMES));
+    cfg.subscriptions = vec![Subscription {
+        name: "s".into(),
+        publisher: P,
+        slot: "s".into(),
+        publications: vec!["orders".into()],
+        disable_on_error: false,
+    }];
+    cfg
+}
+
+/// A publisher with a publication and a slot, and a subscriber streaming from it.
+fn pair() -> Harness {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "s".into(), failover: false }));
+    let sub = subscriber_cfg();
+    h.start(sub.clone(), fresh_image(&sub));
+    settle(&mut h);
+    h
+}
+
+/// Runs both clusters until quiet, the subscriber's WAL writer included: its apply worker
+/// commits with `synchronous_commit = off`, so what it applied is flushed by the WAL writer,
+/// and only then confirmed to the publisher.
+fn settle(h: &mut Harness) {
+    h.settle();
+    h.fire(SUB, TimerId::WalWriter);
+    h.settle();
+}
+
+fn rows(h: &Harness, id: NodeId, keys: std::ops::Range<u64>) -> Vec<Option<u64>> {
+    keys.map(|k| h.node(id).store().get(TABLE, k).map(|v| v.write_id)).collect()
+}
+
+fn apply_notes(h: &Harness) -> Vec<String> {
+    observations(&h.peer(SUB).log)
+        .into_iter()
+        .filter_map(|o| match o {
+            Observation::ApplyWorker { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn committed_changes_reach_the_subscriber_and_the_slot_follows_its_flush() {
+    let mut h = pair();
+    for op in 1..=3u64 {
+        h.write(P, op, vec![insert(op, op * 100, 40)]);
+        settle(&mut h);
+    }
+    assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(200), Some(300)]);
+    let slot = &h.node(P).pg_replication_slots()[0];
+    assert_eq!(slot.confirmed_flush_lsn, h.node(P).status().flush_lsn, "the subscriber confirmed everything");
+    // Another table is not published.
+    h.write(P, 4, vec![RowChange::Insert { table: TABLE + 1, key: 9, write_id: 400, value_len: 40 }]);
+    settle(&mut h);
+    assert!(h.node(SUB).store().get(TABLE + 1, 9).is_none());
+    assert!(apply_notes(&h).is_empty(), "{:?}", apply_notes(&h));
+}
+
+#[test]
+fn a_conflicting_insert_stops_the_worker_until_the_row_is_removed() {
+    let mut h = pair();
+    // The subscriber is writable: a local row takes key 2 first.
+    h.write(SUB, 50, vec![insert(2, 9_000, 40)]);
+    settle(&mut h);
+    for op in 1..=3u64 {
+        h.write(P, op, vec![insert(op, op * 100, 40)]);
+        settle(&mut h);
+    }
+    assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(9_000), None], "stopped at the conflict");
+    assert_eq!(apply_notes(&h).len(), 1);
+    assert!(apply_notes(&h)[0].starts_with("stopped: duplicate key value violates unique constraint"));
+    // It starts again after wal_retrieve_retry_interval and meets the same row.
+    h.fire(SUB, TimerId::ApplyRetry(P));
+    settle(&mut h);
+    assert_eq!(apply_notes(&h).len(), 2);
+    // Someone removes the local row: the next retry applies the rest, once each.
+    h.write(SUB, 51, vec![RowChange::Delete { table: TABLE, key: 2 }]);
+    settle(&mut h);
+    h.fire(SUB, TimerId::ApplyRetry(P));
+    settle(&mut h);
+    assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(200), Some(300)]);
+    assert_eq!(apply_notes(&h).len(), 2);
+}
+
+#[test]
+fn a_subscriber_that_crashes_before_confirming_applies_nothing_twice() {
+    let mut h = pair();
+    h.write(P, 1, vec![insert(1, 100, 40)]);
+    settle(&mut h);
+    // Transaction 2 reaches the subscriber, is applied and flushed there, but its status update
+    // is lost with the crash: the slot still has it unconfirmed.
+    h.write(P, 2, vec![insert(2, 200, 40)]);
+    h.complete_all_io(P);
+    let sent = h.take_sent(P, SUB);
+    for msg in sent.clone() {
+        h.inject(P, SUB, msg);
+    }
+    h.fire(SUB, TimerId::WalWriter);
+    h.complete_all_io(SUB);
+    h.take_sent(SUB, P);
+    let confirmed = h.node(P).pg_replication_slots()[0].confirmed_flush_lsn;
+    assert!(confirmed < h.node(P).status().flush_lsn, "transaction 2 is unconfirmed");
+    let image = h.crash(SUB).crash_image();
+    h.step(P, Input::ConnectionLost { peer: SUB });
+    h.start(subscriber_cfg(), image);
+    settle(&mut h);
+    // The walsender sent transaction 2 again; the origin recovered with it says it is applied.
+    assert_eq!(rows(&h, SUB, 1..3), vec![Some(100), Some(200)]);
+    assert!(apply_notes(&h).is_empty(), "no duplicate-key conflict: {:?}", apply_notes(&h));
+    // A copy of transaction 2 arriving again (a walsender that resends) is skipped by origin.
+    for msg in sent {
+        h.inject(P, SUB, msg);
+    }
+    settle(&mut h);
+    assert!(apply_notes(&h).is_empty(), "the duplicate was applied: {:?}", apply_notes(&h));
+    h.write(P, 3, vec![insert(3, 300, 40)]);
+    settle(&mut h);
+    assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(200), Some(300)]);
+    assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, h.node(P).status().flush_lsn);
+}
