@@ -62,6 +62,8 @@ pub fn backup_image(source: &DiskImage, segment_size_bytes: u64) -> Option<Copy>
         FileId::Control | FileId::History(_) => true,
         FileId::Data(id) => id == control.data_file_id,
         FileId::WalSegment { segno, .. } => segno >= first_segno,
+        // pg_basebackup leaves pg_replslot's contents out: slots are not cloned.
+        FileId::ReplSlots => false,
     };
     let files = source.files.iter().filter(|(f, _)| needed(f)).map(|(f, b)| (*f, b.clone())).collect();
     let image = DiskImage { files };

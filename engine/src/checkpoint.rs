@@ -303,6 +303,8 @@ impl Node {
 
     fn write_control(&mut self, out: &mut Vec<Output>) {
         let control = self.checkpointer.current.expect("checkpoint in progress");
+        // `CheckPointReplicationSlots`, before the checkpoint is durable.
+        self.save_logical_slots(out);
         self.write_and_fsync(IoPurpose::Checkpoint, FileId::Control, control.encode(), out);
         self.checkpointer.phase = Phase::Control { pending: 2 };
     }

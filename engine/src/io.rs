@@ -31,6 +31,9 @@ pub enum FileId {
     WalSegment { timeline: u32, segno: u64 },
     /// `pg_wal/<timeline>.history`.
     History(u32),
+    /// `pg_replslot/*/state`: the node's logical slots, one file for all (`logical/slot.rs`).
+    /// Replaced whole, as PostgreSQL writes a slot's state to a temporary file and renames it.
+    ReplSlots,
 }
 
 /// Timers a node sets; setting a timer again replaces it.

@@ -101,6 +101,8 @@ pub struct Node {
     pub(crate) logical_senders: BTreeMap<NodeId, crate::logical::sender::LogicalSender>,
     /// Apply workers of this node's subscriptions, by publisher (`logical/apply.rs`).
     pub(crate) apply_workers: BTreeMap<NodeId, crate::logical::apply::ApplyWorker>,
+    /// A slot state file exists here (written once a slot was created).
+    pub(crate) logical_slots_saved: bool,
     pub(crate) receiver: WalReceiver,
     pub(crate) replay: Replay,
     /// Reads waiting for replay to reach their LSN.
@@ -152,6 +154,7 @@ impl Node {
             logical_slots: BTreeMap::new(),
             logical_senders: BTreeMap::new(),
             apply_workers: BTreeMap::new(),
+            logical_slots_saved: false,
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,

@@ -49,6 +49,7 @@ impl Node {
         };
         assert_eq!(data_redo, control.redo, "data file and pg_control disagree");
         self.store = store;
+        self.load_logical_slots(&image);
         self.pick_latest_timeline(&image, control.timeline);
         let (wal, files) = self.load_wal(&image, control.redo);
         self.wal = wal;

@@ -144,3 +144,34 @@ fn a_subscriber_that_crashes_before_confirming_applies_nothing_twice() {
     assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(200), Some(300)]);
     assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, h.node(P).status().flush_lsn);
 }
+
+#[test]
+fn a_publisher_that_crashes_keeps_its_slot_as_last_saved_and_the_subscriber_resumes() {
+    let mut h = pair();
+    for op in 1..=3u64 {
+        h.write(P, op, vec![insert(op, op * 100, 40)]);
+        settle(&mut h);
+    }
+    // A checkpoint saves the slot with what was confirmed so far.
+    h.fire(P, TimerId::Checkpoint);
+    h.complete_checkpoint(P);
+    let saved = h.node(P).pg_replication_slots()[0].confirmed_flush_lsn;
+    for op in 4..=5u64 {
+        h.write(P, op, vec![insert(op, op * 100, 40)]);
+        settle(&mut h);
+    }
+    assert!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn > saved);
+    let cfg = h.node(P).config().clone();
+    let image = h.crash(P).crash_image();
+    h.step(SUB, Input::ConnectionLost { peer: P });
+    h.start(cfg, image);
+    assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, saved, "the slot as last saved");
+    h.fire(SUB, TimerId::ApplyRetry(P));
+    settle(&mut h);
+    h.write(P, 6, vec![insert(6, 600, 40)]);
+    settle(&mut h);
+    assert_eq!(rows(&h, SUB, 1..7), (1..7).map(|op| Some(op * 100)).collect::<Vec<_>>());
+    let notes = apply_notes(&h);
+    assert_eq!(notes, vec!["stopped: the connection to the publisher was lost".to_string()], "no conflict");
+    assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, h.node(P).status().flush_lsn);
+}

@@ -37,12 +37,37 @@ impl Node {
         // those that are).
         let at = DecodePoint { at: self.wal.end(), prev: self.wal.last_record_start() };
         self.logical_slots.insert(name.to_string(), LogicalSlot::create(name, at, failover));
+        self.save_logical_slots(out);
         note("created", out);
     }
 
     pub(crate) fn drop_logical_slot(&mut self, name: &str, out: &mut Vec<Output>) {
-        let text = if self.logical_slots.remove(name).is_some() { "dropped" } else { "refused: no such slot" };
+        let dropped = self.logical_slots.remove(name).is_some();
+        if dropped {
+            self.logical_senders.retain(|_, s| s.slot != name);
+            self.save_logical_slots(out);
+        }
+        let text = if dropped { "dropped" } else { "refused: no such slot" };
         out.push(Output::Observe(Observation::LogicalSlot { name: name.to_string(), text: text.to_string() }));
+    }
+
+    /// Writes the slots' state file (at creation, drop and every checkpoint), once any slot
+    /// was ever created here: a node without logical slots writes nothing.
+    pub(crate) fn save_logical_slots(&mut self, out: &mut Vec<Output>) {
+        if self.logical_slots.is_empty() && !self.logical_slots_saved {
+            return;
+        }
+        self.logical_slots_saved = true;
+        let bytes = crate::logical::slot::encode_slots(self.logical_slots.values());
+        self.write_and_fsync(crate::node::IoPurpose::Meta, crate::io::FileId::ReplSlots, bytes, out);
+    }
+
+    /// `StartupReplicationSlots`: the slots saved in `image`, if any.
+    pub(crate) fn load_logical_slots(&mut self, image: &crate::io::DiskImage) {
+        let Some(bytes) = image.files.get(&crate::io::FileId::ReplSlots) else { return };
+        let slots = crate::logical::slot::decode_slots(bytes).expect("a slot state file is replaced whole");
+        self.logical_slots_saved = true;
+        self.logical_slots = slots.into_iter().map(|s| (s.name.clone(), s)).collect();
     }
 
     /// The logical rows of `pg_replication_slots`, by slot name.

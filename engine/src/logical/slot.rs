@@ -3,7 +3,13 @@
 //! after that again (`restart_lsn`). The slot holds WAL back to `restart_lsn` whether or not a
 //! consumer is connected, which is why an abandoned slot fills a primary's disk;
 //! `max_slot_wal_keep_size` invalidates it instead (`wal_status = lost`).
+//!
+//! Slots are saved (`SaveSlotToPath`) when created or dropped and at every checkpoint
+//! (`CheckPointReplicationSlots`), and read back at startup (`StartupReplicationSlots`): after a
+//! crash a slot's positions are those of the last save, so a subscriber may be sent again what
+//! it had already confirmed since, which its replication origin skips.
 
+use crate::crc32c;
 use crate::logical::decode::DecodePoint;
 use crate::lsn::Lsn;
 
@@ -53,4 +59,50 @@ impl LogicalSlot {
         self.invalidated = Some("wal_removed");
         true
     }
+}
+
+/// The state file of a node's logical slots: each slot's fields, then a CRC-32C of them all.
+pub fn encode_slots<'a>(slots: impl Iterator<Item = &'a LogicalSlot>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in slots {
+        out.extend((s.name.len() as u32).to_le_bytes());
+        out.extend(s.name.as_bytes());
+        for lsn in [s.restart.at, s.restart.prev, s.confirmed_flush_lsn] {
+            out.extend(lsn.0.to_le_bytes());
+        }
+        out.push(u8::from(s.failover) | (u8::from(s.invalidated.is_some()) << 1));
+    }
+    let crc = crc32c::finish(crc32c::update(crc32c::start(), &out));
+    out.extend(crc.to_le_bytes());
+    out
+}
+
+/// The slots of a state file, or `None` if it does not check out.
+pub fn decode_slots(bytes: &[u8]) -> Option<Vec<LogicalSlot>> {
+    let (body, crc) = bytes.split_at(bytes.len().checked_sub(4)?);
+    if crc32c::finish(crc32c::update(crc32c::start(), body)).to_le_bytes() != crc {
+        return None;
+    }
+    let mut slots = Vec::new();
+    let mut at = 0;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let piece = body.get(at..at + n)?;
+        at += n;
+        Some(piece)
+    };
+    let u64_at = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("eight bytes"));
+    while let Some(len) = take(4) {
+        let len = u32::from_le_bytes(len.try_into().expect("four bytes")) as usize;
+        let name = String::from_utf8(take(len)?.to_vec()).ok()?;
+        let (restart_at, restart_prev, confirmed) = (u64_at(take(8)?), u64_at(take(8)?), u64_at(take(8)?));
+        let flags = take(1)?[0];
+        slots.push(LogicalSlot {
+            name,
+            restart: DecodePoint { at: Lsn(restart_at), prev: Lsn(restart_prev) },
+            confirmed_flush_lsn: Lsn(confirmed),
+            failover: flags & 1 != 0,
+            invalidated: (flags & 2 != 0).then_some("wal_removed"),
+        });
+    }
+    Some(slots)
 }

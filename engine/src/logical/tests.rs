@@ -165,3 +165,19 @@ fn restarts_from_the_slot_deliver_each_transaction_exactly_once() {
     }
     assert!(restarts > 40, "only {restarts} restarts in 40 runs");
 }
+
+#[test]
+fn the_slot_state_file_round_trips_and_a_damaged_one_is_refused() {
+    let a = LogicalSlot::create("orders_sub", DecodePoint { at: Lsn(5000), prev: Lsn(4900) }, true);
+    let mut b = LogicalSlot::create("cdc", DecodePoint { at: Lsn(6000), prev: Lsn(5950) }, false);
+    b.confirm(Lsn(7000), Some(DecodePoint { at: Lsn(6500), prev: Lsn(6400) }));
+    b.invalidated = Some("wal_removed");
+    let bytes = super::slot::encode_slots([&a, &b].into_iter());
+    assert_eq!(super::slot::decode_slots(&bytes), Some(vec![a, b]));
+    for i in [0, 7, bytes.len() - 1] {
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 0x10;
+        assert_eq!(super::slot::decode_slots(&damaged), None, "byte {i} flipped");
+    }
+    assert_eq!(super::slot::decode_slots(&super::slot::encode_slots(std::iter::empty())), Some(vec![]));
+}
