@@ -47,7 +47,10 @@ fn total_bytes(image: &DiskImage) -> u64 {
 /// `pg_basebackup`: a copy of the source's data directory (its durable image: last checkpoint,
 /// table image, WAL since, history files).
 pub fn clone_image(source: &DiskImage) -> Copy {
-    Copy { image: source.clone(), copied_bytes: total_bytes(source) }
+    // pg_basebackup leaves pg_replslot's contents out: a clone starts without the slots.
+    let mut image = source.clone();
+    image.files.retain(|f, _| !matches!(f, FileId::ReplSlots(_)));
+    Copy { copied_bytes: total_bytes(&image), image }
 }
 
 /// A base backup for the archive (`pg_basebackup -X stream` into WAL-G / Barman): the data
@@ -63,7 +66,7 @@ pub fn backup_image(source: &DiskImage, segment_size_bytes: u64) -> Option<Copy>
         FileId::Data(id) => id == control.data_file_id,
         FileId::WalSegment { segno, .. } => segno >= first_segno,
         // pg_basebackup leaves pg_replslot's contents out: slots are not cloned.
-        FileId::ReplSlots => false,
+        FileId::ReplSlots(_) => false,
     };
     let files = source.files.iter().filter(|(f, _)| needed(f)).map(|(f, b)| (*f, b.clone())).collect();
     let image = DiskImage { files };
@@ -106,7 +109,10 @@ pub fn rewind(
     }
     let control_bytes = source.files.get(&FileId::Control).map_or(0, |b| b.len() as u64);
     let copied_bytes = wal_bytes_from(source, fork_segno) + wal_bytes_from(target, fork_segno) + control_bytes;
-    Ok(Copy { image: source.clone(), copied_bytes })
+    // pg_rewind leaves pg_replslot out, as pg_basebackup does.
+    let mut image = source.clone();
+    image.files.retain(|f, _| !matches!(f, FileId::ReplSlots(_)));
+    Ok(Copy { image, copied_bytes })
 }
 
 /// The timeline and redo point of an image, for reports.

@@ -382,14 +382,22 @@ impl Node {
         }
         // Logical slots hold WAL the same way, inactive or not; an invalidated one is kept (its
         // subscriber gets an error) but holds nothing (`InvalidatePossiblyObsoleteSlot`).
+        // PostgreSQL saves the invalidation before it removes the WAL; here the save is a disk
+        // write like any other, so the slot still holds its WAL through this checkpoint and
+        // the next one removes it, once the saved state says it is invalid.
+        let mut invalidated_now = false;
         for slot in self.logical_slots.values_mut() {
             if slot.invalidate_if_behind(current, limit) {
                 let text = "invalidated: wal_removed (max_slot_wal_keep_size exceeded)".to_string();
                 out.push(Output::Observe(Observation::LogicalSlot { name: slot.name.clone(), text }));
-            }
-            if slot.invalidated.is_none() {
+                invalidated_now = true;
+                keep = keep.min(slot.restart_lsn().segment(segment));
+            } else if slot.invalidated.is_none() {
                 keep = keep.min(slot.restart_lsn().segment(segment));
             }
+        }
+        if invalidated_now {
+            self.save_logical_slots(out);
         }
         keep
     }

@@ -31,9 +31,11 @@ pub enum FileId {
     WalSegment { timeline: u32, segno: u64 },
     /// `pg_wal/<timeline>.history`.
     History(u32),
-    /// `pg_replslot/*/state`: the node's logical slots, one file for all (`logical/slot.rs`).
-    /// Replaced whole, as PostgreSQL writes a slot's state to a temporary file and renames it.
-    ReplSlots,
+    /// `pg_replslot/*/state`: the node's logical slots, one file for all (`logical/slot.rs`),
+    /// in two copies written in turn (0 and 1), each with a generation: PostgreSQL writes a
+    /// slot's state to a temporary file and renames it, so a failed or torn write leaves the
+    /// previous state; here it leaves the other copy.
+    ReplSlots(u8),
 }
 
 /// Timers a node sets; setting a timer again replaces it.

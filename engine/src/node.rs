@@ -94,8 +94,9 @@ pub struct Node {
     /// (PostgreSQL persists them in pg_replslot; a restarted primary recreates them as the
     /// standbys reconnect).
     pub(crate) slots: BTreeMap<NodeId, Lsn>,
-    /// Logical replication slots by name (`logical/admin.rs`). In memory only, as the physical
-    /// ones are: PostgreSQL keeps them in pg_replslot across restarts.
+    /// The generation of the last slot state written (its copy is `generation % 2`).
+    pub(crate) slot_file_generation: u64,
+    /// Logical replication slots by name (`logical/admin.rs`), saved in `FileId::ReplSlots`.
     pub(crate) logical_slots: BTreeMap<String, crate::logical::slot::LogicalSlot>,
     /// Logical walsenders by subscriber (`logical/sender.rs`).
     pub(crate) logical_senders: BTreeMap<NodeId, crate::logical::sender::LogicalSender>,
@@ -155,6 +156,7 @@ impl Node {
             logical_senders: BTreeMap::new(),
             apply_workers: BTreeMap::new(),
             logical_slots_saved: false,
+            slot_file_generation: 0,
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,

@@ -44,6 +44,11 @@ const SUGGESTED: &[Suggested] = &[
         let r = &s.restores[0];
         r.rpo_ns.is_some_and(|ns| ns <= 10_000_000_000) && r.segments_restored > 30 && s.lost_acked_writes < 5_000
     }),
+    ("inactive-slot", 1, &["replication.max_slot_wal_keep_size=-1"], true, |s| {
+        s.logical_slots.len() == 1
+            && s.logical_slots[0].ends_with("slot cdc created")
+            && s.invariants["slot_wal_kept"] == "ok"
+    }),
     ("connection-pooling", 1, &["pooler.server_connect_cpu=50ms"], true, |s| {
         let pool = s.pooler.as_ref().expect("[pooler]");
         s.commit_latency_ns.p99 > 200_000_000 && pool.wait_ns.max > 400_000_000 && s.unavailable_ns > 19_300_000_000

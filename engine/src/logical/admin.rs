@@ -34,17 +34,24 @@ impl Node {
         }
         // Transactions here write their records and commit in one step, so the insert position
         // is a consistent point: no transaction is running across it (PostgreSQL waits for
-        // those that are).
+        // those that are). The WAL before it is flushed first (the disk completes in order), so
+        // a slot saved on disk never points past the WAL that survives a crash.
         let at = DecodePoint { at: self.wal.end(), prev: self.wal.last_record_start() };
+        self.flush_wal(out);
         self.logical_slots.insert(name.to_string(), LogicalSlot::create(name, at, failover));
         self.save_logical_slots(out);
         note("created", out);
     }
 
     pub(crate) fn drop_logical_slot(&mut self, name: &str, out: &mut Vec<Output>) {
+        // A slot in use cannot be dropped (`ReplicationSlotAcquire`, nowait).
+        if let Some(peer) = self.logical_senders.iter().find(|(_, s)| s.slot == name).map(|(p, _)| *p) {
+            let text = format!("refused: replication slot \"{name}\" is active for the connection from node {peer}");
+            out.push(Output::Observe(Observation::LogicalSlot { name: name.to_string(), text }));
+            return;
+        }
         let dropped = self.logical_slots.remove(name).is_some();
         if dropped {
-            self.logical_senders.retain(|_, s| s.slot != name);
             self.save_logical_slots(out);
         }
         let text = if dropped { "dropped" } else { "refused: no such slot" };
@@ -58,15 +65,18 @@ impl Node {
             return;
         }
         self.logical_slots_saved = true;
-        let bytes = crate::logical::slot::encode_slots(self.logical_slots.values());
-        self.write_and_fsync(crate::node::IoPurpose::Meta, crate::io::FileId::ReplSlots, bytes, out);
+        self.slot_file_generation += 1;
+        let generation = self.slot_file_generation;
+        let bytes = crate::logical::slot::encode_slots(generation, self.logical_slots.values());
+        let file = crate::io::FileId::ReplSlots((generation % 2) as u8);
+        self.write_and_fsync(crate::node::IoPurpose::Meta, file, bytes, out);
     }
 
-    /// `StartupReplicationSlots`: the slots saved in `image`, if any.
+    /// `StartupReplicationSlots`: the newest slot state saved whole in `image`, if any.
     pub(crate) fn load_logical_slots(&mut self, image: &crate::io::DiskImage) {
-        let Some(bytes) = image.files.get(&crate::io::FileId::ReplSlots) else { return };
-        let slots = crate::logical::slot::decode_slots(bytes).expect("a slot state file is replaced whole");
+        let Some((generation, slots)) = crate::logical::slot::newest_saved(&image.files) else { return };
         self.logical_slots_saved = true;
+        self.slot_file_generation = generation;
         self.logical_slots = slots.into_iter().map(|s| (s.name.clone(), s)).collect();
     }
 

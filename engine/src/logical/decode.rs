@@ -25,7 +25,11 @@ pub enum PublishedTables {
 }
 
 impl PublishedTables {
+    /// Catalog tables (the replication origins) are never published.
     pub fn publishes(&self, table: u32) -> bool {
+        if table == crate::logical::apply::ORIGIN_TABLE {
+            return false;
+        }
         match self {
             PublishedTables::All => true,
             PublishedTables::Tables(tables) => tables.contains(&table),
@@ -95,6 +99,14 @@ impl ReorderBuffer {
             }
             RecordBody::Abort { .. } => {
                 self.running.remove(&xid);
+                None
+            }
+            // No transaction here spans a checkpoint (each writes its records and commits in
+            // one step), so one still open at a checkpoint record was cut off by a crash and
+            // will never commit: forget it, as `ReorderBufferAbortOld` does at the running-xacts
+            // record every checkpoint logs.
+            RecordBody::Checkpoint { .. } => {
+                self.running.clear();
                 None
             }
             _ => None,
@@ -178,6 +190,9 @@ impl Decoder {
             }
             if let (Some(first), false) = (first_before, self.buffer.running.contains_key(&record.xid)) {
                 self.restart_points.remove(&first);
+            }
+            if self.buffer.running.is_empty() {
+                self.restart_points.clear();
             }
             self.point = DecodePoint { at: end, prev: start };
             if matches!(record.body, RecordBody::Commit { .. } | RecordBody::Abort { .. }) {

@@ -61,9 +61,11 @@ impl LogicalSlot {
     }
 }
 
-/// The state file of a node's logical slots: each slot's fields, then a CRC-32C of them all.
-pub fn encode_slots<'a>(slots: impl Iterator<Item = &'a LogicalSlot>) -> Vec<u8> {
-    let mut out = Vec::new();
+/// The state file of a node's logical slots: the length of what follows, each slot's fields,
+/// then a CRC-32C of them. A file rewritten shorter keeps its old tail on a disk that does not
+/// truncate, so the length says where the state ends.
+pub fn encode_slots<'a>(generation: u64, slots: impl Iterator<Item = &'a LogicalSlot>) -> Vec<u8> {
+    let mut out = generation.to_le_bytes().to_vec();
     for s in slots {
         out.extend((s.name.len() as u32).to_le_bytes());
         out.extend(s.name.as_bytes());
@@ -74,17 +76,21 @@ pub fn encode_slots<'a>(slots: impl Iterator<Item = &'a LogicalSlot>) -> Vec<u8>
     }
     let crc = crc32c::finish(crc32c::update(crc32c::start(), &out));
     out.extend(crc.to_le_bytes());
-    out
+    let mut file = (out.len() as u32 - 4).to_le_bytes().to_vec();
+    file.extend(out);
+    file
 }
 
-/// The slots of a state file, or `None` if it does not check out.
-pub fn decode_slots(bytes: &[u8]) -> Option<Vec<LogicalSlot>> {
-    let (body, crc) = bytes.split_at(bytes.len().checked_sub(4)?);
+/// The generation and slots of a state file, or `None` if it does not check out.
+pub fn decode_slots(bytes: &[u8]) -> Option<(u64, Vec<LogicalSlot>)> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().expect("four bytes")) as usize;
+    let (body, crc) = bytes.get(4..4 + len + 4)?.split_at(len);
     if crc32c::finish(crc32c::update(crc32c::start(), body)).to_le_bytes() != crc {
         return None;
     }
     let mut slots = Vec::new();
-    let mut at = 0;
+    let generation = u64::from_le_bytes(body.get(..8)?.try_into().expect("eight bytes"));
+    let mut at = 8;
     let mut take = |n: usize| -> Option<&[u8]> {
         let piece = body.get(at..at + n)?;
         at += n;
@@ -104,5 +110,13 @@ pub fn decode_slots(bytes: &[u8]) -> Option<Vec<LogicalSlot>> {
             invalidated: (flags & 2 != 0).then_some("wal_removed"),
         });
     }
-    Some(slots)
+    Some((generation, slots))
+}
+
+/// The newest state among a node's two slot files that checks out (none: no slot was ever
+/// saved whole, as a slot whose first save failed never existed).
+pub fn newest_saved(files: &std::collections::BTreeMap<crate::io::FileId, Vec<u8>>) -> Option<(u64, Vec<LogicalSlot>)> {
+    (0..2u8)
+        .filter_map(|copy| files.get(&crate::io::FileId::ReplSlots(copy)).and_then(|b| decode_slots(b)))
+        .max_by_key(|(generation, _)| *generation)
 }

@@ -172,12 +172,24 @@ fn the_slot_state_file_round_trips_and_a_damaged_one_is_refused() {
     let mut b = LogicalSlot::create("cdc", DecodePoint { at: Lsn(6000), prev: Lsn(5950) }, false);
     b.confirm(Lsn(7000), Some(DecodePoint { at: Lsn(6500), prev: Lsn(6400) }));
     b.invalidated = Some("wal_removed");
-    let bytes = super::slot::encode_slots([&a, &b].into_iter());
-    assert_eq!(super::slot::decode_slots(&bytes), Some(vec![a, b]));
+    let bytes = super::slot::encode_slots(7, [&a, &b].into_iter());
+    assert_eq!(super::slot::decode_slots(&bytes), Some((7, vec![a, b.clone()])));
     for i in [0, 7, bytes.len() - 1] {
         let mut damaged = bytes.clone();
         damaged[i] ^= 0x10;
         assert_eq!(super::slot::decode_slots(&damaged), None, "byte {i} flipped");
     }
-    assert_eq!(super::slot::decode_slots(&super::slot::encode_slots(std::iter::empty())), Some(vec![]));
+    assert_eq!(super::slot::decode_slots(&super::slot::encode_slots(1, std::iter::empty())), Some((1, vec![])));
+    // Rewritten shorter over the old file (a drop): the old tail is ignored.
+    let mut rewritten = bytes.clone();
+    let shorter = super::slot::encode_slots(9, [&b].into_iter());
+    rewritten[..shorter.len()].copy_from_slice(&shorter);
+    assert_eq!(super::slot::decode_slots(&rewritten), Some((9, vec![b.clone()])));
+    // Of two copies the newest whole one counts; a damaged newer one leaves the older.
+    let mut files = std::collections::BTreeMap::new();
+    files.insert(crate::io::FileId::ReplSlots(1), bytes.clone());
+    files.insert(crate::io::FileId::ReplSlots(0), shorter.clone());
+    assert_eq!(super::slot::newest_saved(&files).map(|(g, _)| g), Some(9));
+    files.insert(crate::io::FileId::ReplSlots(0), shorter[..shorter.len() - 1].to_vec());
+    assert_eq!(super::slot::newest_saved(&files).map(|(g, _)| g), Some(7));
 }

@@ -111,6 +111,14 @@ pub fn check(end: &EndState) -> Verdict {
             unless(end.scenario.replication.archive_mode, "archived_before_recycled", ARCHIVE_OFF.into()),
         ),
         (
+            "slot_wal_kept",
+            unless(
+                end.scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::CreateLogicalSlot { .. })),
+                "slot_wal_kept",
+                "no `create_logical_slot` fault makes a logical slot".into(),
+            ),
+        ),
+        (
             "restore_complete",
             unless(
                 end.scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::Restore { .. })),

@@ -241,6 +241,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
             backup_duration_max_ns: world.archive.backup_duration_max_ns,
         }),
         restores: crate::report::restore::restores(world),
+        logical_slots: world.logical_slot_events.clone(),
         pooler: world.pooler.as_ref().map(pooler_summary),
         endpoints: world.endpoints.as_ref().map(|e| endpoints_summary(e, world)),
         replication_tls_cpu_ns: world.scenario.replication.ssl.then_some(world.tls_cpu_ns),

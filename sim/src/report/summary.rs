@@ -126,6 +126,9 @@ pub struct Summary {
     /// Each `restore` from the archive (`report/restore.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restores: Vec<crate::world::restore_log::RestoreRun>,
+    /// What happened to logical slots, in order (`create_logical_slot` and friends).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logical_slots: Vec<String>,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Every invariant: `ok`, `violated` or `not_checked`.
@@ -269,6 +272,9 @@ pub fn render_text(s: &Summary) -> String {
     }
     for row in crate::report::restore::rows(&s.restores) {
         line(row);
+    }
+    for event in &s.logical_slots {
+        line(format!("| logical slot | {event} |"));
     }
     for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
         line(row);
@@ -429,6 +435,9 @@ pub fn render_markdown(s: &Summary) -> String {
     }
     for row in crate::report::restore::rows(&s.restores) {
         let _ = writeln!(o, "{row}");
+    }
+    for event in &s.logical_slots {
+        let _ = writeln!(o, "| logical slot | {event} |");
     }
     for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
         let _ = writeln!(o, "{row}");

@@ -244,6 +244,8 @@ pub fn fault_windows(scenario: &Scenario) -> (Vec<Window>, Vec<Mark>) {
             FaultKind::Promote { node } => mark(format!("pg_promote() on {}", name(*node))),
             FaultKind::Switchover { node } => mark(format!("switchover to {}", name(*node))),
             FaultKind::FsyncError { node } => mark(format!("fsync error on {}", name(*node))),
+            FaultKind::CreateLogicalSlot { node, slot } => mark(format!("slot {slot} created on {}", name(*node))),
+            FaultKind::DropLogicalSlot { node, slot } => mark(format!("slot {slot} dropped on {}", name(*node))),
             FaultKind::LoseSite { nodes } => {
                 window(WindowKind::Crash, end, format!("site lost: {}", group(nodes)));
             }

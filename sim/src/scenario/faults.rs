@@ -29,6 +29,8 @@ const ACTIONS: &[&str] = &[
     "base_backup",
     "lose_site",
     "restore",
+    "create_logical_slot",
+    "drop_logical_slot",
 ];
 const FAULT_KEYS: &[&str] = &[
     "at",
@@ -57,6 +59,9 @@ const FAULT_KEYS: &[&str] = &[
     "base_backup",
     "lose_site",
     "restore",
+    "create_logical_slot",
+    "drop_logical_slot",
+    "slot",
 ];
 
 const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
@@ -79,7 +84,9 @@ const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
     lose_disk = \"pg2\"    (power loss and an empty disk; re-cloned on restart)\n  \
     base_backup = \"pg2\"    (a base backup into the archive store)\n  \
     lose_site = [\"pg1\", \"pg2\"]    (each listed node loses power and its disk at once)\n  \
-    restore = { node = \"pg4\", target = \"latest\" }    (a spare restored from the archive, then promoted)";
+    restore = { node = \"pg4\", target = \"latest\" }    (a spare restored from the archive, then promoted)\n  \
+    create_logical_slot = \"pg1\", slot = \"cdc\"    (a logical slot nothing consumes: it holds WAL)\n  \
+    drop_logical_slot = \"pg1\", slot = \"cdc\"";
 
 /// The run's timing, for checking fault times.
 struct Timing {
@@ -379,11 +386,29 @@ fn read_action(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKin
         "base_backup" => Ok(FaultKind::BaseBackup { node: action.node(nodes)? }),
         "lose_site" => Ok(FaultKind::LoseSite { nodes: read_node_list(action, nodes)? }),
         "restore" => super::restore::read_restore(action, nodes),
+        "create_logical_slot" => {
+            Ok(FaultKind::CreateLogicalSlot { node: action.node(nodes)?, slot: read_slot_name(s)? })
+        }
+        "drop_logical_slot" => Ok(FaultKind::DropLogicalSlot { node: action.node(nodes)?, slot: read_slot_name(s)? }),
         _ => {
             let (a, b) = read_node_pair(action, nodes)?;
             Ok(FaultKind::Reset { a, b })
         }
     }
+}
+
+/// `slot = "cdc"` (the default): PostgreSQL's slot names are lower-case letters, digits and
+/// underscores, at most 63 of them (`ReplicationSlotValidateName`).
+fn read_slot_name(s: &Section) -> Result<String, Diag> {
+    let Some(field) = s.get("slot") else { return Ok("cdc".to_string()) };
+    let name = field.str("\"cdc\"")?;
+    let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    if name.is_empty() || name.len() > 63 || !name.chars().all(valid) {
+        return Err(field
+            .error(format!("`slot = \"{name}\"` is not a valid replication slot name"))
+            .help("use lower-case letters, digits and underscores, at most 63 of them: e.g. `slot = \"cdc\"`"));
+    }
+    Ok(name.to_string())
 }
 
 fn read_heal(action: &Field) -> Result<FaultKind, Diag> {

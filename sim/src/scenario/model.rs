@@ -356,6 +356,18 @@ pub enum FaultKind {
         node: usize,
         ppm: f64,
     },
+    /// `create_logical_slot = "pg1"`, `slot = "cdc"`: an operator (or a CDC tool that then goes
+    /// away) creates a logical replication slot that nothing consumes: it holds WAL until it
+    /// is dropped or `max_slot_wal_keep_size` invalidates it.
+    CreateLogicalSlot {
+        node: usize,
+        slot: String,
+    },
+    /// `drop_logical_slot = "pg1"`, `slot = "cdc"`: `pg_drop_replication_slot`.
+    DropLogicalSlot {
+        node: usize,
+        slot: String,
+    },
     /// `fsync_error = "pg2"`: the node's next fsync fails (EIO). The kernel has dropped the
     /// file's dirty pages (the 2018 "fsyncgate"); PostgreSQL PANICs.
     FsyncError {

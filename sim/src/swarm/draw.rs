@@ -152,6 +152,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::ssl(&mut text, rng);
     late::pooler(&mut text, rng, &shape, clients);
     late::endpoints(&mut text, rng);
+    late::logical_slot(&mut text, rng, &shape);
     text
 }
 

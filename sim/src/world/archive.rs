@@ -125,6 +125,17 @@ impl World {
     pub(crate) fn audit_wal_removal(&mut self, node: NodeId, file: FileId) {
         let FileId::WalSegment { segno, .. } = file else { return };
         let slot = &self.nodes[node as usize];
+        // The node's logical slots as its disk has them (`slot_wal_kept`). Not while it recovers:
+        // the segments crash recovery removes then lie past the end of its valid WAL, which no
+        // slot needs.
+        let recovering = slot.engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Recovering);
+        if let Some((_, saved)) = slot.disk.durable_slot_state().filter(|_| !recovering) {
+            let segment_bytes = self.scenario.replication.wal_segment_size_bytes;
+            if let Some(text) = crate::check::oracle::slots::slot_wal_kept(&slot.name, &saved, segno, segment_bytes) {
+                self.live.record("slot_wal_kept", self.now_ns, || text);
+            }
+        }
+        let slot = &self.nodes[node as usize];
         let archives_it = slot.first_archived_segno.is_some_and(|first| segno >= first);
         if archives_it && !self.archive.holds_segno(segno) {
             let name = slot.name.clone();

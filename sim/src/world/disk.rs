@@ -252,6 +252,15 @@ impl Disk {
         Some(bytes)
     }
 
+    /// The logical slots saved whole on this disk (the newest of the two state files).
+    pub fn durable_slot_state(&self) -> Option<(u64, Vec<repsim_engine::logical::slot::LogicalSlot>)> {
+        let files = (0..2u8)
+            .map(FileId::ReplSlots)
+            .filter_map(|id| self.files.get(&id).map(|f| (id, f.durable.to_vec())))
+            .collect();
+        repsim_engine::logical::slot::newest_saved(&files)
+    }
+
     /// What survives a crash right now.
     pub fn durable_image(&self) -> DiskImage {
         DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.to_vec())).collect() }

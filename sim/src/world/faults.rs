@@ -62,6 +62,20 @@ impl World {
                 }
             }
             FaultKind::AddStandby { node } => self.add_standby(node as NodeId),
+            FaultKind::CreateLogicalSlot { node, slot } => {
+                if self.is_up(node as NodeId) {
+                    let command = repsim_engine::io::Command::CreateLogicalSlot { name: slot, failover: false };
+                    self.step_node(node as NodeId, Input::Admin(command));
+                }
+            }
+            FaultKind::DropLogicalSlot { node, slot } => {
+                if self.is_up(node as NodeId) {
+                    self.step_node(
+                        node as NodeId,
+                        Input::Admin(repsim_engine::io::Command::DropLogicalSlot { name: slot }),
+                    );
+                }
+            }
             FaultKind::FsyncError { node } => self.nodes[node].disk.fail_next_fsync(),
             FaultKind::LoseDisk { node } => self.lose_disk(node),
             FaultKind::LoseSite { nodes } => {

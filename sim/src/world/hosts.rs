@@ -21,6 +21,8 @@ use crate::world::{Promotion, World};
 /// default `RestartSec` is 100 ms; a second covers the postmaster's own crash handling.
 pub const RESTART_AFTER_PANIC_NS: u64 = 1_000_000_000;
 
+/// Logical slot events kept for the summary.
+pub const MAX_SLOT_EVENTS: usize = 64;
 impl World {
     /// Accumulates the time during which two or more nodes ran as primary.
     pub(crate) fn track_primaries(&mut self) {
@@ -303,6 +305,11 @@ impl World {
                 self.stop_pg(node);
             }
             Observation::CheckpointRequestDone => self.backup_checkpoint_done(node),
+            Observation::LogicalSlot { name, text } if self.logical_slot_events.len() < MAX_SLOT_EVENTS => {
+                let at = self.now_ns as f64 / 1e9;
+                let event = format!("{at:.3}s {}: slot {name} {text}", self.nodes[node as usize].name);
+                self.logical_slot_events.push(event);
+            }
             Observation::RecoveryTargetNotReached { replayed_to } => self.restore_failed(node, replayed_to),
             Observation::Panic { reason } => self.panicked(node, reason),
             Observation::QuerySnapshot { client, op_id, xmin } => {

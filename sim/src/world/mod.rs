@@ -113,6 +113,9 @@ pub struct World {
     pub tls_cpu_ns: u64,
     /// Every `restore` so far (`world/backup.rs`).
     pub restores: Vec<crate::world::restore_log::RestoreRun>,
+    /// What happened to logical slots (created, refused, dropped, invalidated), the first
+    /// `MAX_SLOT_EVENTS` of them.
+    pub logical_slot_events: Vec<String>,
     /// The connection pooler (`[pooler]`), if any (`world/pooler.rs`, `world/pooling.rs`).
     pub pooler: Option<crate::world::pooler::Pooler>,
     /// Managed-service endpoints (`[endpoints]`), if any (`world/endpoints.rs`).
@@ -253,6 +256,7 @@ impl World {
                     || scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::Restore { .. })),
             ),
             restores: Vec::new(),
+            logical_slot_events: Vec::new(),
             endpoints: scenario.endpoints.clone().map(|spec| {
                 let (primary, sessions) = (scenario.cluster.primary as NodeId, scenario.workload.clients as usize);
                 crate::world::endpoints::Endpoints::new(spec, primary, sessions, stream(seed, "endpoints"))

@@ -6,6 +6,7 @@
 
 pub mod promotion;
 pub mod reports;
+pub mod slots;
 pub mod snapshots;
 pub mod syncrep;
 pub mod visibility;
@@ -24,7 +25,7 @@ pub struct WalFacts {
 pub const KEPT_EXAMPLES: usize = 3;
 
 /// The live oracles, in the order the verdict lists them.
-pub const LIVE_INVARIANTS: [&str; 11] = [
+pub const LIVE_INVARIANTS: [&str; 12] = [
     "promise_audit",
     "honest_reports",
     "promotion_replayed",
@@ -34,6 +35,7 @@ pub const LIVE_INVARIANTS: [&str; 11] = [
     "archive_identical",
     "archived_before_recycled",
     "restore_complete",
+    "slot_wal_kept",
     "pooler_rules",
     "endpoint_rules",
 ];

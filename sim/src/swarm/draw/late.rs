@@ -255,3 +255,20 @@ fn insert_into_section(text: &mut String, header: &str, lines: &str) {
     let end = text[start..].find("\n[").map_or(text.len(), |at| start + at);
     text.insert_str(end, lines);
 }
+
+/// An abandoned logical slot (issue 14): created on the initial primary (a standby refuses it)
+/// and sometimes dropped again; `slot_wal_kept` judges every WAL removal after it.
+pub(super) fn logical_slot(text: &mut String, rng: &mut Rng, s: &Shape) {
+    if !rng.chance(0.15) {
+        return;
+    }
+    let on = &s.names[s.primary];
+    let at_ns = rng.below(s.duration_ns / MS_NS) * MS_NS;
+    put!(text, "\n[[faults]]\nat = \"{}\"\ncreate_logical_slot = \"{on}\"\nslot = \"cdc\"", dur(at_ns));
+    if rng.chance(0.4) {
+        let drop_ns = at_ns + range(rng, 100, 30_000) * MS_NS;
+        if drop_ns < s.duration_ns {
+            put!(text, "\n[[faults]]\nat = \"{}\"\ndrop_logical_slot = \"{on}\"\nslot = \"cdc\"", dur(drop_ns));
+        }
+    }
+}
