@@ -387,12 +387,13 @@ impl Node {
         // the next one removes it, once the saved state says it is invalid.
         let mut invalidated_now = false;
         for slot in self.logical_slots.values_mut() {
-            if slot.invalidate_if_behind(current, limit) {
+            let just_invalidated = slot.invalidate_if_behind(current, limit);
+            if just_invalidated {
                 let text = "invalidated: wal_removed (max_slot_wal_keep_size exceeded)".to_string();
                 out.push(Output::Observe(Observation::LogicalSlot { name: slot.name.clone(), text }));
                 invalidated_now = true;
-                keep = keep.min(slot.restart_lsn().segment(segment));
-            } else if slot.invalidated.is_none() {
+            }
+            if just_invalidated || slot.invalidated.is_none() {
                 keep = keep.min(slot.restart_lsn().segment(segment));
             }
         }

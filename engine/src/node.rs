@@ -102,8 +102,6 @@ pub struct Node {
     pub(crate) logical_senders: BTreeMap<NodeId, crate::logical::sender::LogicalSender>,
     /// Apply workers of this node's subscriptions, by publisher (`logical/apply.rs`).
     pub(crate) apply_workers: BTreeMap<NodeId, crate::logical::apply::ApplyWorker>,
-    /// A slot state file exists here (written once a slot was created).
-    pub(crate) logical_slots_saved: bool,
     pub(crate) receiver: WalReceiver,
     pub(crate) replay: Replay,
     /// Reads waiting for replay to reach their LSN.
@@ -155,7 +153,6 @@ impl Node {
             logical_slots: BTreeMap::new(),
             logical_senders: BTreeMap::new(),
             apply_workers: BTreeMap::new(),
-            logical_slots_saved: false,
             slot_file_generation: 0,
             receiver: WalReceiver::default(),
             replay: Replay::default(),
@@ -283,7 +280,7 @@ impl Node {
             TimerId::StandbyLimit => self.kick_replay(now, out),
             TimerId::Archiver => self.archive_next(now, out),
             TimerId::ArchiveTimeout => self.check_archive_timeout(now, out),
-            TimerId::ApplyRetry(publisher) => self.on_apply_retry(now, publisher, out),
+            TimerId::ApplyRetry(publisher) => self.connect_apply_worker(publisher, out),
         }
     }
 

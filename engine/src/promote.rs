@@ -215,7 +215,7 @@ impl Node {
         let switch = self.history.switches.last().map_or(self.wal.start(), |s| s.switch);
         let from = switch.0 / self.cfg.wal_segment_size_bytes;
         self.start_archiving(now, from, out);
-        self.start_apply_workers(now, out);
+        self.start_apply_workers(out);
     }
 
     fn write_history_file(&mut self, timeline: u32, out: &mut Vec<Output>) {

@@ -266,7 +266,7 @@ impl Node {
                     self.checkpointer.immediate = true;
                     self.request_checkpoint(now, out);
                 }
-                self.start_apply_workers(now, out);
+                self.start_apply_workers(out);
             }
             Role::Standby => {
                 self.start_walreceiver(now, out);

@@ -59,12 +59,11 @@ impl Node {
     }
 
     /// Writes the slots' state file (at creation, drop and every checkpoint), once any slot
-    /// was ever created here: a node without logical slots writes nothing.
+    /// was ever saved here (generation 0: never): a node without logical slots writes nothing.
     pub(crate) fn save_logical_slots(&mut self, out: &mut Vec<Output>) {
-        if self.logical_slots.is_empty() && !self.logical_slots_saved {
+        if self.logical_slots.is_empty() && self.slot_file_generation == 0 {
             return;
         }
-        self.logical_slots_saved = true;
         self.slot_file_generation += 1;
         let generation = self.slot_file_generation;
         let bytes = crate::logical::slot::encode_slots(generation, self.logical_slots.values());
@@ -75,7 +74,6 @@ impl Node {
     /// `StartupReplicationSlots`: the newest slot state saved whole in `image`, if any.
     pub(crate) fn load_logical_slots(&mut self, image: &crate::io::DiskImage) {
         let Some((generation, slots)) = crate::logical::slot::newest_saved(&image.files) else { return };
-        self.logical_slots_saved = true;
         self.slot_file_generation = generation;
         self.logical_slots = slots.into_iter().map(|s| (s.name.clone(), s)).collect();
     }

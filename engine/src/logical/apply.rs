@@ -22,7 +22,6 @@ use crate::io::{Instant, NodeId, Observation, Output, TimerId};
 use crate::lsn::Lsn;
 use crate::message::Message;
 use crate::node::{Node, Role};
-use crate::storage::Value;
 use crate::wal::record::{RecordBody, RowChange};
 
 /// The catalog table holding each subscription's replication origin (`pg_replication_origin_status`).
@@ -61,13 +60,11 @@ pub struct ApplyWorker {
     unflushed: VecDeque<(Lsn, Lsn)>,
     /// The end of the last remote transaction whose local commit is flushed (what is reported).
     pub flushed_remote_lsn: Lsn,
-    pub conflicts: u64,
-    pub applied_transactions: u64,
 }
 
 impl Node {
     /// The workers of this node's subscriptions start, or start again, once it accepts writes.
-    pub(crate) fn start_apply_workers(&mut self, now: Instant, out: &mut Vec<Output>) {
+    pub(crate) fn start_apply_workers(&mut self, out: &mut Vec<Output>) {
         if self.role != Role::Primary {
             return;
         }
@@ -85,15 +82,14 @@ impl Node {
                     applied_remote_lsn: origin,
                     unflushed: VecDeque::new(),
                     flushed_remote_lsn: origin,
-                    conflicts: 0,
-                    applied_transactions: 0,
                 },
             );
-            self.connect_apply_worker(now, publisher, out);
+            self.connect_apply_worker(publisher, out);
         }
     }
 
-    fn connect_apply_worker(&mut self, _now: Instant, publisher: NodeId, out: &mut Vec<Output>) {
+    /// Starts a waiting worker's stream (at start, and when its retry timer fires).
+    pub(crate) fn connect_apply_worker(&mut self, publisher: NodeId, out: &mut Vec<Output>) {
         let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
         if worker.state != ApplyState::Waiting {
             return;
@@ -133,10 +129,6 @@ impl Node {
         }
     }
 
-    pub(crate) fn on_apply_retry(&mut self, now: Instant, publisher: NodeId, out: &mut Vec<Output>) {
-        self.connect_apply_worker(now, publisher, out);
-    }
-
     /// A transaction from the publisher: skipped if already applied, else applied whole as
     /// one local transaction, or not at all if a change conflicts.
     pub(crate) fn on_logical_txn(
@@ -160,9 +152,6 @@ impl Node {
                         "duplicate key value violates unique constraint: key ({key}) of table {table} already exists, in the transaction that ends at {}",
                         txn.end_lsn
                     );
-                    if let Some(w) = self.apply_workers.get_mut(&publisher) {
-                        w.conflicts += 1;
-                    }
                     return self.stop_apply_worker(now, publisher, text, out);
                 }
                 // "logical replication did not find row to be updated/deleted": logged, skipped.
@@ -170,17 +159,16 @@ impl Node {
                 _ => changes.push(*change),
             }
         }
-        let origin = Value { write_id: txn.end_lsn.0, len: 8 };
+        // The origin row: its value is the remote end LSN (an 8-byte pg_lsn).
         changes.push(RowChange::Update {
             table: ORIGIN_TABLE,
             key: u64::from(publisher),
-            write_id: origin.write_id,
-            value_len: origin.len,
+            write_id: txn.end_lsn.0,
+            value_len: 8,
         });
         let commit_end = self.apply_transaction(now, &changes, out);
         let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
         worker.applied_remote_lsn = txn.end_lsn;
-        worker.applied_transactions += 1;
         worker.unflushed.push_back((commit_end, txn.end_lsn));
         self.report_apply_progress(now, publisher, out);
     }

@@ -112,8 +112,8 @@ impl Node {
     /// A subscriber's status update: it has flushed everything it applied through `flush`.
     pub(crate) fn on_logical_status(&mut self, peer: NodeId, flush: Lsn) {
         let Some(sender) = self.logical_senders.get_mut(&peer) else { return };
-        // Never past what was sent (a subscriber reports remote positions it received).
-        let flush = flush.min(sender.sent_end.max(sender.decoder.skip_through));
+        // Never past what was sent (`sent_end` starts at the skip point and only grows).
+        let flush = flush.min(sender.sent_end);
         let restart = sender.decoder.confirmed(flush);
         if let Some(slot) = self.logical_slots.get_mut(&sender.slot) {
             slot.confirm(flush, restart);
