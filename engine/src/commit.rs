@@ -125,7 +125,16 @@ impl Node {
         let xid = self.next_xid;
         self.next_xid = self.next_xid.wrapping_add(1).max(1);
         for change in &changes {
-            self.log_row_change(xid, change);
+            // The workload's register writes are upserts (`INSERT … ON CONFLICT DO UPDATE`):
+            // one that finds no row inserts it, and is logged as the insert it is
+            // (`heap_insert`), which a logical subscriber applies as one.
+            let change = match *change {
+                RowChange::Update { table, key, write_id, value_len } if self.store.get(table, key).is_none() => {
+                    RowChange::Insert { table, key, write_id, value_len }
+                }
+                other => other,
+            };
+            self.log_row_change(xid, &change);
         }
         if !commit {
             // Aborts never wait (spec §3.1); their record is flushed by the WAL writer.

@@ -168,8 +168,14 @@ pub enum Observation {
     WalSenderError { standby: NodeId, text: String },
     /// A logical slot was created, dropped, refused or invalidated (`text` says which).
     LogicalSlot { name: String, text: String },
-    /// A subscription's apply worker stopped or was disabled (`text` says why).
-    ApplyWorker { subscription: String, text: String },
+    /// A subscription's apply worker stopped or was disabled (`text` says why); `conflict`:
+    /// a change it received violated a constraint here.
+    ApplyWorker { subscription: String, text: String, conflict: bool },
+    /// A subscription's apply worker applied a remote transaction that committed on
+    /// `publisher` at `commit_timestamp_ns` (the publisher's clock), here at `applied_at_ns`
+    /// (this node's clock): their difference is the apply lag users compute from
+    /// `pg_stat_subscription`, clock skew included.
+    LogicalApplied { publisher: NodeId, remote_end_lsn: Lsn, commit_timestamp_ns: u64, applied_at_ns: u64 },
     /// A walreceiver ended its stream (timeout, error, lost connection).
     WalReceiverStopped { reason: String },
     /// A promotion switched timeline: timeline `timeline` starts at `switch`. Writes are

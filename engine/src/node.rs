@@ -8,6 +8,7 @@ use crate::commit::CommitQueues;
 use crate::config::{BootRole, NodeConfig};
 use crate::flush::WalFlusher;
 use crate::io::{ComputeTask, ErrorKind, FileId, Input, Instant, IoId, NodeId, Observation, Output, Reply, Request};
+use crate::logical::apply::ApplyStop;
 use crate::lsn::Lsn;
 use crate::replay::Replay;
 use crate::storage::Store;
@@ -388,7 +389,8 @@ impl Node {
             }
             Message::LogicalTxn { txn, .. } if self.is_publisher(from) => self.on_logical_txn(now, from, txn, out),
             Message::Error { text } if self.is_publisher(from) => {
-                self.stop_apply_worker(now, from, format!("could not receive data from WAL stream: ERROR: {text}"), out)
+                let why = ApplyStop::Error(format!("could not receive data from WAL stream: ERROR: {text}"));
+                self.stop_apply_worker(now, from, why, out)
             }
             _ => {}
         }
@@ -401,7 +403,7 @@ impl Node {
     fn on_connection_lost(&mut self, now: Instant, peer: NodeId, out: &mut Vec<Output>) {
         self.drop_walsender(peer);
         if self.is_publisher(peer) {
-            self.stop_apply_worker(now, peer, "the connection to the publisher was lost".into(), out);
+            self.stop_apply_worker(now, peer, ApplyStop::Error("the connection to the publisher was lost".into()), out);
         }
         if self.is_upstream(peer) {
             self.stop_walreceiver(

@@ -175,3 +175,29 @@ fn a_publisher_that_crashes_keeps_its_slot_as_last_saved_and_the_subscriber_resu
     assert_eq!(notes, vec!["stopped: the connection to the publisher was lost".to_string()], "no conflict");
     assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, h.node(P).status().flush_lsn);
 }
+
+#[test]
+fn a_slot_made_at_initdb_streams_everything_from_the_first_write() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::All }];
+    let mut h = Harness::new();
+    let image = repsim_engine::logical::admin::initdb_with_logical_slots(&cfg, &["s".to_string()]);
+    h.start(cfg, image);
+    let sub = subscriber_cfg();
+    h.start(sub.clone(), fresh_image(&sub));
+    settle(&mut h);
+    assert_eq!(h.node(P).pg_replication_slots().len(), 1, "the slot was read back at boot");
+    // A register upsert of a key nobody wrote inserts the row, and is logged and applied as
+    // an insert; the next one updates it.
+    for (op, write_id) in [(1u64, 100u64), (2, 200)] {
+        h.write(P, op, vec![RowChange::Update { table: TABLE, key: 7, write_id, value_len: 40 }]);
+        settle(&mut h);
+        assert_eq!(rows(&h, SUB, 7..8), vec![Some(write_id)]);
+    }
+    assert!(apply_notes(&h).is_empty(), "{:?}", apply_notes(&h));
+    let applied = observations(&h.peer(SUB).log)
+        .into_iter()
+        .filter(|o| matches!(o, Observation::LogicalApplied { publisher: P, .. }))
+        .count();
+    assert_eq!(applied, 2, "one observation per applied transaction");
+}

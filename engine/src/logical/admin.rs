@@ -94,3 +94,29 @@ impl Node {
             .collect()
     }
 }
+
+/// A fresh publisher's data directory with logical slots `names` already made, as
+/// `CREATE SUBSCRIPTION` makes its slot (`create_slot = true`) on an empty database before any
+/// client writes: each slot starts at the end of `initdb`'s WAL, so there is nothing to copy
+/// first (no table synchronisation). Base backups leave the slot file out (standbys of this
+/// cluster are cloned from [`crate::recovery::initdb`]'s image, without it).
+pub fn initdb_with_logical_slots(cfg: &crate::config::NodeConfig, names: &[String]) -> crate::io::DiskImage {
+    let mut image = crate::recovery::initdb(cfg);
+    if names.is_empty() {
+        return image;
+    }
+    let control = image.files.get(&crate::io::FileId::Control).and_then(|b| crate::checkpoint::ControlFile::decode(b));
+    let control = control.expect("initdb writes pg_control");
+    let segment = image.files.iter().find_map(|(file, bytes)| match file {
+        crate::io::FileId::WalSegment { segno, .. } => Some((*segno, bytes.len() as u64)),
+        _ => None,
+    });
+    let (segno, len) = segment.expect("initdb writes one WAL segment");
+    let end = Lsn(segno * cfg.wal_segment_size_bytes + len);
+    let at = DecodePoint { at: end, prev: control.checkpoint_lsn };
+    let slots: Vec<LogicalSlot> = names.iter().map(|name| LogicalSlot::create(name, at, false)).collect();
+    // Generation 1 in the copy generation 1 goes to (`save_logical_slots`).
+    let bytes = crate::logical::slot::encode_slots(1, slots.iter());
+    image.files.insert(crate::io::FileId::ReplSlots(1), bytes);
+    image
+}

@@ -41,6 +41,15 @@ pub struct Subscription {
     pub disable_on_error: bool,
 }
 
+/// Why an apply worker stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyStop {
+    /// A received change violates a constraint here.
+    Conflict(String),
+    /// The stream failed: an error from the publisher, or the connection was lost.
+    Error(String),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApplyState {
     Streaming,
@@ -111,7 +120,7 @@ impl Node {
 
     /// The worker stops (an error here or from the publisher, or a lost connection) and is
     /// started again after `wal_retrieve_retry_interval`, or disabled.
-    pub(crate) fn stop_apply_worker(&mut self, now: Instant, publisher: NodeId, text: String, out: &mut Vec<Output>) {
+    pub(crate) fn stop_apply_worker(&mut self, now: Instant, publisher: NodeId, why: ApplyStop, out: &mut Vec<Output>) {
         let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
         if worker.state != ApplyState::Streaming {
             return;
@@ -123,7 +132,12 @@ impl Node {
         worker.state = if disable { ApplyState::Disabled } else { ApplyState::Waiting };
         out.push(Output::Disconnect { peer: publisher });
         let what = if disable { "disabled" } else { "stopped" };
-        out.push(Output::Observe(Observation::ApplyWorker { subscription: name, text: format!("{what}: {text}") }));
+        let (text, conflict) = match why {
+            ApplyStop::Conflict(text) => (text, true),
+            ApplyStop::Error(text) => (text, false),
+        };
+        let text = format!("{what}: {text}");
+        out.push(Output::Observe(Observation::ApplyWorker { subscription: name, text, conflict }));
         if !disable {
             out.push(Output::SetTimer { id: TimerId::ApplyRetry(publisher), at: Instant(now.0 + RETRY_INTERVAL_NS) });
         }
@@ -152,7 +166,7 @@ impl Node {
                         "duplicate key value violates unique constraint: key ({key}) of table {table} already exists, in the transaction that ends at {}",
                         txn.end_lsn
                     );
-                    return self.stop_apply_worker(now, publisher, text, out);
+                    return self.stop_apply_worker(now, publisher, ApplyStop::Conflict(text), out);
                 }
                 // "logical replication did not find row to be updated/deleted": logged, skipped.
                 RowChange::Update { .. } | RowChange::Delete { .. } if !exists => {}
@@ -170,6 +184,12 @@ impl Node {
         let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
         worker.applied_remote_lsn = txn.end_lsn;
         worker.unflushed.push_back((commit_end, txn.end_lsn));
+        out.push(Output::Observe(Observation::LogicalApplied {
+            publisher,
+            remote_end_lsn: txn.end_lsn,
+            commit_timestamp_ns: txn.commit_timestamp_ns,
+            applied_at_ns: now.0,
+        }));
         self.report_apply_progress(now, publisher, out);
     }
 
