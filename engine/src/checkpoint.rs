@@ -94,6 +94,12 @@ pub struct Checkpointer {
     pub completed: u64,
     /// `Command::Checkpoint` waits for the next checkpoint to complete.
     admin_waiting: bool,
+    /// Each logical slot's `restart_lsn` as this checkpoint saved it (`write_control`). The
+    /// disk completes in order, so that save is durable when the checkpoint ends and removes
+    /// WAL: a slot holds WAL from this point, never from a newer position a crash would forget.
+    /// (PostgreSQL gets the same by saving a logical slot whose `restart_lsn` moved before the
+    /// new value counts, `LogicalConfirmReceivedLocation`.)
+    slot_restarts_saved: std::collections::BTreeMap<String, Lsn>,
 }
 
 impl Node {
@@ -305,6 +311,8 @@ impl Node {
         let control = self.checkpointer.current.expect("checkpoint in progress");
         // `CheckPointReplicationSlots`, before the checkpoint is durable.
         self.save_logical_slots(out);
+        self.checkpointer.slot_restarts_saved =
+            self.logical_slots.values().map(|s| (s.name.clone(), s.restart_lsn())).collect();
         self.write_and_fsync(IoPurpose::Checkpoint, FileId::Control, control.encode(), out);
         self.checkpointer.phase = Phase::Control { pending: 2 };
     }
@@ -386,6 +394,7 @@ impl Node {
         // write like any other, so the slot still holds its WAL through this checkpoint and
         // the next one removes it, once the saved state says it is invalid.
         let mut invalidated_now = false;
+        let saved = &self.checkpointer.slot_restarts_saved;
         for slot in self.logical_slots.values_mut() {
             let just_invalidated = slot.invalidate_if_behind(current, limit);
             if just_invalidated {
@@ -394,7 +403,9 @@ impl Node {
                 invalidated_now = true;
             }
             if just_invalidated || slot.invalidated.is_none() {
-                keep = keep.min(slot.restart_lsn().segment(segment));
+                // A slot made since this checkpoint's save holds from its own position.
+                let held = saved.get(&slot.name).map_or(slot.restart_lsn(), |&s| s.min(slot.restart_lsn()));
+                keep = keep.min(held.segment(segment));
             }
         }
         if invalidated_now {

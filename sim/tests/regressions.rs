@@ -54,3 +54,19 @@ fn a_node_booted_on_an_older_timelines_segment_writes_its_own_segment_whole() {
     assert!(summary.ok, "{:?}", summary.violations);
     assert_eq!(summary.invariants["replica_prefix"], "ok");
 }
+
+#[test]
+fn a_checkpoint_removes_wal_only_behind_the_slot_positions_it_saved() {
+    let summary = common::run("regressions/slot-advanced-during-checkpoint", 895, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["slot_wal_kept"], "ok");
+    assert!(summary.subscriptions[0].applied_transactions > 0);
+}
+
+#[test]
+fn a_subscriber_neither_archives_into_nor_restores_from_the_clusters_archive() {
+    let summary = common::run("regressions/subscriber-shares-the-archive", 3708, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["replica_prefix"], "ok");
+    assert_eq!(summary.subscriptions.len(), 1);
+}

@@ -22,7 +22,7 @@ pub(crate) fn check_converged(end: &EndState) -> Vec<Violation> {
     let p = primary.status();
     let primary_data_hash = primary.data_hash();
     let mut out = Vec::new();
-    for (i, slot) in end.nodes.iter().enumerate() {
+    for (i, slot) in end.physical() {
         let spare_never_added = slot.never_added;
         if i == primary_index || spare_never_added {
             continue;
@@ -70,7 +70,7 @@ pub(crate) fn check_converged(end: &EndState) -> Vec<Violation> {
 /// Why the cluster could not converge on its own, when that is what PostgreSQL and Patroni
 /// would do too: then `converged` is reported, not judged.
 pub fn excuse(end: &EndState) -> Option<String> {
-    for n in end.nodes.iter() {
+    for (_, n) in end.physical() {
         let Some(s) = n.engine.map(|e| e.status()) else { continue };
         // Only an operation really still on the disk excuses it: a flusher that never asked
         // for the fsync is a bug, and is judged.
@@ -90,7 +90,9 @@ pub fn excuse(end: &EndState) -> Option<String> {
     // A standby whose upstream removed the WAL it needs (no slot, too small a wal_keep_size)
     // waits for an operator's re-clone in PostgreSQL, and under Patroni unless it may re-clone
     // by itself (remove_data_directory_on_rewind_failure).
-    if let Some(n) = end.nodes.iter().find(|n| n.wal_removed && !n.engine.is_some_and(|e| e.role() == Role::Primary)) {
+    if let Some((_, n)) =
+        end.physical().find(|(_, n)| n.wal_removed && !n.engine.is_some_and(|e| e.role() == Role::Primary))
+    {
         return Some(format!(
             "{}'s upstream removed WAL it needs (\"requested WAL segment has already been removed\", no slot \
              and too small a wal_keep_size): it waits for an operator's re-clone, as in PostgreSQL",
@@ -134,9 +136,9 @@ pub fn excuse(end: &EndState) -> Option<String> {
             ));
         }
     }
-    let disk_lost = end.nodes.iter().any(|n| !n.disk_losses_ns.is_empty());
+    let disk_lost = end.physical().any(|(_, n)| !n.disk_losses_ns.is_empty());
     let refused = |n: &crate::check::view::NodeView| n.last_ha_event.is_some_and(|e| e.contains("not a candidate"));
-    let running: Vec<_> = end.nodes.iter().filter(|n| n.engine.is_some()).collect();
+    let running: Vec<_> = end.physical().map(|(_, n)| n).filter(|n| n.engine.is_some()).collect();
     if end.ha && disk_lost && end.final_primary().is_none() && !running.is_empty() && running.iter().all(|n| refused(n))
     {
         return Some(

@@ -72,11 +72,7 @@ impl History {
     }
 }
 
-/// Table of unique inserts, one row per write: loss is checked against it.
-pub const INSERT_TABLE: u32 = 1;
-
-/// Table of registers updated by writes and read by reads.
-pub const REGISTER_TABLE: u32 = 2;
+pub use crate::scenario::logical::{INSERT_TABLE, REGISTER_TABLE};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {

@@ -6,6 +6,7 @@ pub mod durability;
 pub mod history;
 pub mod id_map;
 pub mod ledger;
+pub mod logical;
 pub mod oracle;
 pub mod reads;
 pub mod replica_prefix;
@@ -59,6 +60,11 @@ pub fn check(end: &EndState) -> Verdict {
     if converged_unjudged.is_none() {
         violations.extend(convergence);
     }
+    let logical_unjudged = logical::why_not_judged(end);
+    if logical_unjudged.is_none() {
+        violations.extend(logical::check_logical_converged(end));
+    }
+    let subscribed = !end.subscriptions.is_empty();
     let judged = |name: &str| {
         if violations.iter().any(|v| v.invariant == name) {
             CheckState::Violated
@@ -113,10 +119,18 @@ pub fn check(end: &EndState) -> Verdict {
         (
             "slot_wal_kept",
             unless(
-                end.scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::CreateLogicalSlot { .. })),
+                subscribed || end.scenario.faults.iter().any(|f| matches!(f.kind, FaultKind::CreateLogicalSlot { .. })),
                 "slot_wal_kept",
-                "no `create_logical_slot` fault makes a logical slot".into(),
+                "no subscription or `create_logical_slot` fault makes a logical slot".into(),
             ),
+        ),
+        ("logical_exactly_once", unless(subscribed, "logical_exactly_once", "no `[[logical.subscriptions]]`".into())),
+        (
+            "logical_converged",
+            match logical_unjudged {
+                None => judged("logical_converged"),
+                Some(why) => CheckState::NotChecked(why),
+            },
         ),
         (
             "restore_complete",

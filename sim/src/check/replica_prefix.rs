@@ -15,7 +15,7 @@ pub(crate) fn check_replica_prefix(end: &EndState) -> Vec<Violation> {
     };
     let p = primary.status();
     let mut out = Vec::new();
-    for (i, slot) in end.nodes.iter().enumerate() {
+    for (i, slot) in end.physical() {
         let Some(standby) = slot.engine.filter(|_| i != primary_index) else {
             continue;
         };

@@ -30,7 +30,7 @@ pub fn unexplained<'a>(
 ) -> Unexplained<'a> {
     let stores: Vec<&Store> = match end.final_primary().and_then(|p| end.nodes[p].engine) {
         Some(primary) => vec![primary.store()],
-        None => end.nodes.iter().filter_map(|n| n.engine).map(|e| e.store()).collect(),
+        None => end.physical().filter_map(|(_, n)| n.engine).map(|e| e.store()).collect(),
     };
     let survived = |write_id: u64| stores.is_empty() || stores.iter().any(|s| s.get(INSERT_TABLE, write_id).is_some());
     let count = by_expected.iter().filter(|(id, _)| survived(**id)).map(|(_, n)| n).sum();
@@ -67,7 +67,7 @@ pub(crate) fn monotonic_reads_judged(end: &EndState) -> bool {
 /// Then a read that missed a session's write may have seen its loss (allowed under `off`), and
 /// neither `acked_writes_durable` nor the session guarantees can be judged.
 pub(crate) fn losses_unknowable(end: &EndState) -> Option<String> {
-    end.nodes.iter().all(|n| n.engine.is_none()).then(|| {
+    end.physical().all(|(_, n)| n.engine.is_none()).then(|| {
         "no node runs at the end: which acknowledged writes survived, and so whether a read missed a write or saw its loss, cannot be judged".to_string()
     })
 }

@@ -29,6 +29,9 @@ pub struct NodeView<'a> {
     pub last_ha_event_ns: Option<u64>,
     /// Its HA agent found it diverged and may neither rewind nor re-clone it.
     pub needs_reinit: bool,
+    /// A logical subscriber, outside the physical cluster: judged by the `logical_*`
+    /// invariants only.
+    pub subscriber: bool,
 }
 
 pub struct EndState<'a> {
@@ -57,11 +60,30 @@ pub struct EndState<'a> {
     pub flush_at_converge_mark: &'a [Option<repsim_engine::Lsn>],
     /// A `restore` that never promoted, and why (no backup fits, FATAL short of its target).
     pub failed_restore: Option<String>,
+    /// `[[logical.subscriptions]]`, in file order.
+    pub subscriptions: Vec<SubscriptionView<'a>>,
+}
+
+/// What a subscription's apply worker did, as far as the end-of-run checks need it.
+pub struct SubscriptionView<'a> {
+    pub name: &'a str,
+    /// The subscriber's index in `nodes`.
+    pub node: usize,
+    /// Changes that violated a constraint on the subscriber (each stopped the worker).
+    pub conflicts: u64,
+    /// `disable_on_error` disabled it.
+    pub disabled: bool,
 }
 
 impl EndState<'_> {
     fn is_primary(&self, i: usize) -> bool {
-        self.nodes[i].engine.is_some_and(|e| e.role() == Role::Primary)
+        !self.nodes[i].subscriber && self.nodes[i].engine.is_some_and(|e| e.role() == Role::Primary)
+    }
+
+    /// The nodes of the physical cluster (every node but the logical subscribers), with
+    /// their indices.
+    pub fn physical(&self) -> impl Iterator<Item = (usize, &NodeView<'_>)> + '_ {
+        self.nodes.iter().enumerate().filter(|(_, n)| !n.subscriber)
     }
 
     /// The primary the cluster converged on: the one clients are routed to, else any node

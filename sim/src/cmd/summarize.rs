@@ -242,6 +242,20 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         }),
         restores: crate::report::restore::restores(world),
         logical_slots: world.logical_slot_events.clone(),
+        subscriptions: world
+            .subscriptions
+            .iter()
+            .map(|r| crate::report::subscriptions::SubscriptionSummary {
+                name: r.name.clone(),
+                subscriber: world.nodes[r.node as usize].name.clone(),
+                applied_transactions: r.applied_transactions,
+                apply_lag_ns: r.apply_lag_ns.percentiles(),
+                conflicts: r.conflicts,
+                stream_errors: r.stream_errors,
+                disabled: r.disabled,
+                events: r.events.clone(),
+            })
+            .collect(),
         pooler: world.pooler.as_ref().map(pooler_summary),
         endpoints: world.endpoints.as_ref().map(|e| endpoints_summary(e, world)),
         replication_tls_cpu_ns: world.scenario.replication.ssl.then_some(world.tls_cpu_ns),

@@ -10,6 +10,7 @@ pub mod monitoring;
 pub mod plot;
 pub mod pooler;
 pub mod restore;
+pub mod subscriptions;
 pub mod summary;
 pub mod sweep;
 pub mod timeline;

@@ -129,6 +129,9 @@ pub struct Summary {
     /// What happened to logical slots, in order (`create_logical_slot` and friends).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logical_slots: Vec<String>,
+    /// Each logical subscription's apply worker (`[[logical.subscriptions]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<crate::report::subscriptions::SubscriptionSummary>,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Every invariant: `ok`, `violated` or `not_checked`.
@@ -275,6 +278,9 @@ pub fn render_text(s: &Summary) -> String {
     }
     for event in &s.logical_slots {
         line(format!("| logical slot | {event} |"));
+    }
+    for row in s.subscriptions.iter().flat_map(crate::report::subscriptions::SubscriptionSummary::rows) {
+        line(row);
     }
     for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
         line(row);
@@ -438,6 +444,9 @@ pub fn render_markdown(s: &Summary) -> String {
     }
     for event in &s.logical_slots {
         let _ = writeln!(o, "| logical slot | {event} |");
+    }
+    for row in s.subscriptions.iter().flat_map(crate::report::subscriptions::SubscriptionSummary::rows) {
+        let _ = writeln!(o, "{row}");
     }
     for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
         let _ = writeln!(o, "{row}");

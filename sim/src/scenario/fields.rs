@@ -34,6 +34,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "archive",
     "pooler",
     "endpoints",
+    "logical",
     "expect",
 ];
 

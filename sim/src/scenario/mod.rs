@@ -13,6 +13,7 @@ mod endpoints;
 mod faults;
 mod fields;
 mod ha;
+pub mod logical;
 pub mod model;
 mod overrides;
 mod parse;

@@ -6,6 +6,7 @@
 use repsim_engine::config::{SyncCommitLevel, SyncStandbyNames};
 
 pub use super::access::{EndpointsSpec, PgpoolLoadBalance, PoolMode, PoolerKind, PoolerSpec};
+pub use super::logical::{LogicalSpec, PublicationSpec, SubscriptionSpec};
 
 /// A latency (or service time) distribution, sampled from a named RNG stream.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +71,8 @@ pub struct Scenario {
     /// `[endpoints]`: clients reach a writer and a reader endpoint through DNS. `None`: they
     /// follow the router's view of the primary at once.
     pub endpoints: Option<EndpointsSpec>,
+    /// `[[logical.publications]]` and `[[logical.subscriptions]]` (empty: none).
+    pub logical: LogicalSpec,
     pub expect: Expect,
 }
 

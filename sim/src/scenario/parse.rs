@@ -31,12 +31,24 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
     let network = read_network(&top, &cluster.nodes)?;
     let disks = read_disks(&top, &cluster.nodes)?;
     let workload = read_workload(&top)?;
-    let (faults, random_faults) = read_faults(&top, &cluster.nodes, duration_ns, settle_ns, source)?;
+    let (faults, mut random_faults) = read_faults(&top, &cluster.nodes, duration_ns, settle_ns, source)?;
     let ha = super::ha::read_ha(&top, &cluster.nodes)?;
     super::upstreams::check_upstreams(&top, &cluster, &nodes, ha.is_some())?;
     super::restore::check_restore_faults(&top, &cluster, &replication, ha.is_some())?;
     if ha.is_none() {
         check_faults_need_no_ha(&top)?;
+    }
+    let logical = super::logical::read_logical(&top, &cluster, &replication, &nodes)?;
+    super::logical::check_subscriber_faults(&top, &cluster, &logical)?;
+    // A lost disk is cloned again from the primary: random `lose_disk` spares subscribers.
+    for random in random_faults.iter_mut().filter(|r| r.kinds.contains(&super::model::RandomFaultKind::LoseDisk)) {
+        random.nodes.retain(|&node| !logical.is_subscriber(node));
+        if random.nodes.is_empty() {
+            let field = top.get("faults").expect("a random fault came from [[faults]]");
+            return Err(field
+                .error("random `lose_disk` faults aimed only at subscribers, which are never cloned from the primary")
+                .help("list a node of the physical cluster in `nodes`, or remove `lose_disk` from `kinds`"));
+        }
     }
     let pooler = super::pooler::read_pooler(&top, &cluster, &workload)?;
     let endpoints = super::endpoints::read_endpoints(&top, &workload)?;
@@ -57,6 +69,7 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
         archive: super::sections::read_archive(&top)?,
         pooler,
         endpoints,
+        logical,
         expect: read_expect(&top)?,
         replication,
         cluster,

@@ -153,6 +153,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::pooler(&mut text, rng, &shape, clients);
     late::endpoints(&mut text, rng);
     late::logical_slot(&mut text, rng, &shape);
+    late::subscription(&mut text, rng, &shape);
     text
 }
 

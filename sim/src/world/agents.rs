@@ -72,6 +72,9 @@ impl World {
 
     /// A host came up: its HA agent starts fresh and runs its first cycle at `at_ns`.
     pub(crate) fn start_agent(&mut self, node: NodeId, at_ns: u64) {
+        if self.nodes[node as usize].subscriber {
+            return;
+        }
         let Some(ha) = self.ha.as_mut() else { return };
         let config = ha.agent_config(&self.scenario.cluster.nodes, node as usize);
         ha.agents[node as usize] = Some(HaAgent::new(config));

@@ -134,7 +134,7 @@ impl World {
                 self.nodes[node].paused_until_ns = self.now_ns;
                 self.release_held_events(node as NodeId);
             }
-            if self.nodes[node].host_up && self.ha.is_none() {
+            if self.nodes[node].host_up && !self.has_agent(node as NodeId) {
                 self.boot(node as NodeId);
             }
             let never_added = self.scenario.cluster.spares.contains(&node) && self.nodes[node].disk.holds_nothing();

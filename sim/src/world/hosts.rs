@@ -29,7 +29,7 @@ impl World {
         let primaries = self
             .nodes
             .iter()
-            .filter(|s| s.engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Primary))
+            .filter(|s| !s.subscriber && s.engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Primary))
             .count();
         match (primaries >= 2, self.dual_primary_since_ns) {
             (true, None) => self.dual_primary_since_ns = Some(self.now_ns),
@@ -311,6 +311,9 @@ impl World {
                 self.logical_slot_events.push(event);
             }
             Observation::RecoveryTargetNotReached { replayed_to } => self.restore_failed(node, replayed_to),
+            o @ (Observation::ApplyWorker { .. } | Observation::LogicalApplied { .. }) => {
+                self.observe_subscription(node, o)
+            }
             Observation::Panic { reason } => self.panicked(node, reason),
             Observation::QuerySnapshot { client, op_id, xmin } => {
                 let incarnation = slot.incarnation;
@@ -421,7 +424,7 @@ impl World {
         self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::RoleChange, label });
         self.note_lost_wal(node);
         self.stop_pg(node);
-        if self.ha.is_none() {
+        if !self.has_agent(node) {
             let incarnation = self.nodes[node as usize].incarnation;
             self.schedule(self.now_ns + RESTART_AFTER_PANIC_NS, EventKind::RestartAfterPanic { node, incarnation });
         }
@@ -472,7 +475,7 @@ impl World {
             // spare (Patroni on an empty data directory bootstraps from the leader).
             return self.reclone_replaced_disk(node);
         }
-        if self.ha.is_some() {
+        if self.has_agent(node) {
             self.start_agent(node, self.now_ns);
         } else {
             self.boot(node);
@@ -496,7 +499,8 @@ impl World {
     /// A node running as primary: the one clients are routed to if it is, else any.
     pub(crate) fn running_primary(&self) -> Option<NodeId> {
         let is_primary = |n: NodeId| {
-            self.nodes[n as usize].engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Primary)
+            let slot = &self.nodes[n as usize];
+            !slot.subscriber && slot.engine.as_ref().is_some_and(|e| e.role() == repsim_engine::Role::Primary)
         };
         self.router_primary
             .filter(|&p| is_primary(p))

@@ -94,7 +94,7 @@ impl World {
 impl World {
     /// The narrow view the end-of-run checker reads (`check::view`).
     pub fn end_state(&self) -> crate::check::view::EndState<'_> {
-        use crate::check::view::{EndState, NodeView};
+        use crate::check::view::{EndState, NodeView, SubscriptionView};
         // The agent's last decision: a DCS request that failed is not one (the loop after it
         // decides again from what it last knew).
         let last_ha_event = |name: &str| {
@@ -128,6 +128,7 @@ impl World {
                         .as_ref()
                         .and_then(|h| h.agents[i].as_ref())
                         .is_some_and(|agent| agent.needs_reinit),
+                    subscriber: slot.subscriber,
                 })
                 .collect(),
             router_primary: self.router_primary,
@@ -146,6 +147,16 @@ impl World {
                 .iter()
                 .find(|r| r.promoted_at_ns.is_none() && !r.outcome.is_empty())
                 .map(|r| format!("the restore of {} did not promote ({})", r.node, r.outcome)),
+            subscriptions: self
+                .subscriptions
+                .iter()
+                .map(|r| SubscriptionView {
+                    name: &r.name,
+                    node: r.node as usize,
+                    conflicts: r.conflicts,
+                    disabled: r.disabled,
+                })
+                .collect(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod ha;
 pub mod hosts;
 pub mod live;
+pub mod logical;
 pub mod monitoring;
 pub mod nemesis;
 pub mod net;
@@ -116,6 +117,8 @@ pub struct World {
     /// What happened to logical slots (created, refused, dropped, invalidated), the first
     /// `MAX_SLOT_EVENTS` of them.
     pub logical_slot_events: Vec<String>,
+    /// Each `[[logical.subscriptions]]` entry's run, in file order.
+    pub subscriptions: Vec<logical::SubscriptionRun>,
     /// The connection pooler (`[pooler]`), if any (`world/pooler.rs`, `world/pooling.rs`).
     pub pooler: Option<crate::world::pooler::Pooler>,
     /// Managed-service endpoints (`[endpoints]`), if any (`world/endpoints.rs`).
@@ -173,7 +176,12 @@ impl World {
         // stream (nemesis.rs); from here on `scenario.faults` is that concrete list.
         scenario.faults = crate::world::nemesis::concrete_faults(&scenario, seed);
         let configs = node_configs(&scenario);
-        let image = initdb(&configs[scenario.cluster.primary]);
+        let primary = scenario.cluster.primary;
+        // Standbys start from a copy of the primary's initdb (a base backup at time 0, without
+        // its slots); the primary with its subscriptions' slots; a subscriber from its own.
+        let image = initdb(&configs[primary]);
+        let slots: Vec<String> = scenario.logical.subscriptions.iter().map(|s| s.slot.clone()).collect();
+        let primary_image = repsim_engine::logical::admin::initdb_with_logical_slots(&configs[primary], &slots);
         let interner = crate::world::packing::block_store();
         let nodes = configs
             .into_iter()
@@ -182,7 +190,16 @@ impl World {
                 let spec = &scenario.nodes[i];
                 let name = spec.name.clone();
                 // A spare starts with an empty disk: it is cloned when added.
-                let disk_image = if scenario.cluster.spares.contains(&i) { Default::default() } else { image.clone() };
+                let subscriber = scenario.logical.is_subscriber(i);
+                let disk_image = if scenario.cluster.spares.contains(&i) {
+                    Default::default()
+                } else if subscriber {
+                    initdb(&config)
+                } else if i == primary {
+                    primary_image.clone()
+                } else {
+                    image.clone()
+                };
                 NodeSlot {
                     disk: Disk::new(
                         scenario.disks[i].clone(),
@@ -213,6 +230,7 @@ impl World {
                     disk_losses_ns: Vec::new(),
                     cache_losses_ns: Vec::new(),
                     promote_by_ha: false,
+                    subscriber,
                 }
             })
             .collect();
@@ -225,7 +243,8 @@ impl World {
                 spec,
                 &scenario.cluster.nodes,
                 scenario.cluster.primary,
-                &scenario.cluster.spares,
+                &[scenario.cluster.spares.clone(), scenario.logical.subscriptions.iter().map(|s| s.node).collect()]
+                    .concat(),
             )
         });
         let router_primary = Some(scenario.cluster.primary as NodeId);
@@ -257,6 +276,7 @@ impl World {
             ),
             restores: Vec::new(),
             logical_slot_events: Vec::new(),
+            subscriptions: World::subscription_runs(&scenario),
             endpoints: scenario.endpoints.clone().map(|spec| {
                 let (primary, sessions) = (scenario.cluster.primary as NodeId, scenario.workload.clients as usize);
                 crate::world::endpoints::Endpoints::new(spec, primary, sessions, stream(seed, "endpoints"))

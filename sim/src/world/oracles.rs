@@ -21,7 +21,11 @@ impl World {
     /// A node sends `msg`: a standby's status update must be honest, and a primary's WAL
     /// must be durable on its own disk first.
     pub(crate) fn audit_send(&mut self, node: NodeId, msg: &Message) {
-        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
+        // A subscriber's status updates report the publisher's LSNs, not its own WAL.
+        let Some(engine) = self.nodes[node as usize].engine.as_ref().filter(|_| !self.nodes[node as usize].subscriber)
+        else {
+            return;
+        };
         let timeline = engine.timeline();
         let finding = match msg {
             Message::StatusUpdate { write, flush, apply, .. } => {
@@ -140,7 +144,11 @@ impl World {
     /// or a PANIC, after a failed fsync dropped a file's dirty pages): WAL past its durable
     /// end existed nowhere else (a walsender sends only flushed WAL).
     pub(crate) fn note_lost_wal(&mut self, node: NodeId) {
-        let Some(engine) = self.nodes[node as usize].engine.as_ref() else { return };
+        // A subscriber's own WAL is no part of the physical cluster's history.
+        let Some(engine) = self.nodes[node as usize].engine.as_ref().filter(|_| !self.nodes[node as usize].subscriber)
+        else {
+            return;
+        };
         if !matches!(engine.role(), Role::Primary | Role::Panicked) {
             return;
         }

@@ -56,6 +56,9 @@ pub struct NodeSlot {
     pub cache_losses_ns: Vec<u64>,
     /// The HA agent asked for the promotion in progress (an operator's `promote` did not).
     pub promote_by_ha: bool,
+    /// A logical subscriber (`[[logical.subscriptions]]`): a primary of its own, outside the
+    /// physical cluster (no HA agent, no clients, not judged by the physical checks).
+    pub subscriber: bool,
 }
 
 /// Builds each node's engine configuration from the scenario.
@@ -92,9 +95,50 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
             c.restore_command = r.restore_command;
             c.archive_timeout_ns = r.archive_timeout_ns;
             c.max_standby_streaming_delay_ns = r.max_standby_streaming_delay_ns;
+            logical_config(s, i, &mut c);
             c
         })
         .collect()
+}
+
+/// Publications are catalog objects: every node of the physical cluster has them (a promoted
+/// standby too). A subscriber is a primary of its own with its subscription; its
+/// `synchronous_standby_names` would name the physical cluster's standbys, so it has none.
+fn logical_config(s: &Scenario, i: usize, c: &mut NodeConfig) {
+    use repsim_engine::config::Publication;
+    use repsim_engine::logical::decode::PublishedTables;
+    let logical = &s.logical;
+    if !logical.is_subscriber(i) {
+        c.publications = logical
+            .publications
+            .iter()
+            .map(|p| Publication {
+                name: p.name.clone(),
+                tables: p.tables.clone().map_or(PublishedTables::All, PublishedTables::Tables),
+            })
+            .collect();
+        return;
+    }
+    c.boot_role = BootRole::Primary;
+    c.primary_conninfo = None;
+    c.synchronous_standby_names = repsim_engine::config::SyncStandbyNames::empty();
+    // Another database cluster: the physical cluster's WAL archive is not its own (its WAL
+    // there would be taken for the cluster's: swarm seed 3708, a standby restored it).
+    c.archive_mode = false;
+    c.restore_command = false;
+    c.archive_timeout_ns = 0;
+    c.subscriptions = logical
+        .subscriptions
+        .iter()
+        .filter(|sub| sub.node == i)
+        .map(|sub| repsim_engine::logical::apply::Subscription {
+            name: sub.name.clone(),
+            publisher: s.cluster.primary as u32,
+            slot: sub.slot.clone(),
+            publications: sub.publications.clone(),
+            disable_on_error: sub.disable_on_error,
+        })
+        .collect();
 }
 
 /// An engine timer, re-armed far more often than it fires (a walsender's keepalive timer moves

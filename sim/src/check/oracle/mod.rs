@@ -25,7 +25,7 @@ pub struct WalFacts {
 pub const KEPT_EXAMPLES: usize = 3;
 
 /// The live oracles, in the order the verdict lists them.
-pub const LIVE_INVARIANTS: [&str; 12] = [
+pub const LIVE_INVARIANTS: [&str; 13] = [
     "promise_audit",
     "honest_reports",
     "promotion_replayed",
@@ -38,6 +38,7 @@ pub const LIVE_INVARIANTS: [&str; 12] = [
     "slot_wal_kept",
     "pooler_rules",
     "endpoint_rules",
+    "logical_exactly_once",
 ];
 
 #[derive(Clone, Debug, Default)]

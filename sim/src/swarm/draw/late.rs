@@ -272,3 +272,39 @@ pub(super) fn logical_slot(text: &mut String, rng: &mut Rng, s: &Shape) {
         }
     }
 }
+
+/// A logical subscriber (issue 14): a node `sub1` outside the physical cluster, added to
+/// `[cluster] nodes`, subscribing to one or both tables, sometimes with `disable_on_error`;
+/// it may crash and restart, and be cut off from the primary for a while.
+pub(super) fn subscription(text: &mut String, rng: &mut Rng, s: &Shape) {
+    if !rng.chance(0.15) {
+        return;
+    }
+    let cluster = format!("\n[cluster]\nnodes = {}", s.list(&(0..s.names.len()).collect::<Vec<_>>()));
+    let with_subscriber = format!("{}, \"sub1\"]", cluster.trim_end_matches(']'));
+    *text = text.replacen(&cluster, &with_subscriber, 1);
+    let tables =
+        pick(rng, &["", "tables = [\"inserts\"]", "tables = [\"registers\"]", "tables = [\"inserts\", \"registers\"]"]);
+    put!(text, "\n[[logical.publications]]\nname = \"app\"\n{tables}");
+    put!(text, "\n[[logical.subscriptions]]\nname = \"copy\"\nnode = \"sub1\"\npublications = [\"app\"]");
+    if rng.chance(0.2) {
+        put!(text, "disable_on_error = true");
+    }
+    let primary = &s.names[s.primary];
+    if rng.chance(0.5) {
+        let at_ns = rng.below(s.duration_ns / MS_NS) * MS_NS;
+        let back_ns = at_ns + range(rng, 100, 10_000) * MS_NS;
+        put!(text, "\n[[faults]]\nat = \"{}\"\ncrash = \"sub1\"", dur(at_ns));
+        if back_ns < s.duration_ns {
+            put!(text, "\n[[faults]]\nat = \"{}\"\nrestart = \"sub1\"", dur(back_ns));
+        }
+    }
+    if rng.chance(0.5) {
+        let at_ns = rng.below(s.duration_ns / MS_NS) * MS_NS;
+        let heal_ns = at_ns + range(rng, 100, 10_000) * MS_NS;
+        put!(text, "\n[[faults]]\nat = \"{}\"\npartition = [[\"{primary}\"], [\"sub1\"]]", dur(at_ns));
+        if heal_ns < s.duration_ns {
+            put!(text, "\n[[faults]]\nat = \"{}\"\nheal = true", dur(heal_ns));
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! `summary.subscriptions`: what each logical subscription's apply worker did.
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Percentiles;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionSummary {
+    pub name: String,
+    pub subscriber: String,
+    pub applied_transactions: u64,
+    /// The subscriber's clock at apply less the publisher's at commit, per transaction.
+    pub apply_lag_ns: Percentiles,
+    pub conflicts: u64,
+    /// Stops that were not conflicts: errors from the publisher, lost connections.
+    pub stream_errors: u64,
+    pub disabled: bool,
+    /// The first stops of the worker, with when.
+    pub events: Vec<String>,
+}
+
+impl SubscriptionSummary {
+    pub fn rows(&self) -> Vec<String> {
+        let ms = |ns: u64| format!("{:.2} ms", ns as f64 / 1e6);
+        let lag = &self.apply_lag_ns;
+        let state = if self.disabled { "; disabled" } else { "" };
+        let mut rows = vec![format!(
+            "| subscription {} on {} | {} transactions applied; apply lag p50 / p99 / max {} / {} / {}; {} conflicts, {} stream errors{state} |",
+            self.name,
+            self.subscriber,
+            self.applied_transactions,
+            ms(lag.p50),
+            ms(lag.p99),
+            ms(lag.max),
+            self.conflicts,
+            self.stream_errors,
+        )];
+        rows.extend(self.events.iter().map(|e| format!("| subscription {} | {e} |", self.name)));
+        rows
+    }
+}

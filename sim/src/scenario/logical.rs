@@ -1,0 +1,271 @@
+//! `[[logical.publications]]` and `[[logical.subscriptions]]`: logical replication from the
+//! cluster's primary to subscriber nodes (PostgreSQL's names and defaults). A subscriber is a
+//! node of `[cluster] nodes` that a subscription names: it is not part of the physical cluster
+//! but a primary of its own, made by its own `initdb`, with no HA agent, no client traffic and
+//! no place in `synchronous_standby_names`.
+//!
+//! ```toml
+//! [[logical.publications]]
+//! name = "app"
+//! tables = ["inserts", "registers"]     # default: every table (FOR ALL TABLES)
+//!
+//! [[logical.subscriptions]]
+//! name = "app_copy"
+//! node = "sub1"
+//! publications = ["app"]
+//! slot = "app_copy"                     # default: the subscription's name
+//! disable_on_error = false              # default
+//! ```
+
+use super::diag::{did_you_mean, Diag};
+use super::fields::{Field, Section};
+use super::model::{Cluster, NodeSpec, Replication};
+/// The workload's table of unique inserts, one row per write: loss is checked against it.
+pub const INSERT_TABLE: u32 = 1;
+
+/// The workload's table of registers, updated by writes and read by reads.
+pub const REGISTER_TABLE: u32 = 2;
+
+/// The workload's tables, by the names scenarios give them.
+pub const TABLE_NAMES: [(&str, u32); 2] = [("inserts", INSERT_TABLE), ("registers", REGISTER_TABLE)];
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogicalSpec {
+    pub publications: Vec<PublicationSpec>,
+    pub subscriptions: Vec<SubscriptionSpec>,
+}
+
+/// `CREATE PUBLICATION name FOR TABLE …` (or `FOR ALL TABLES`), on the cluster's primary; a
+/// catalog object, so every physical node has it after a failover too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublicationSpec {
+    pub name: String,
+    /// Table ids; `None`: every table.
+    pub tables: Option<Vec<u32>>,
+}
+
+/// `CREATE SUBSCRIPTION name CONNECTION '…' PUBLICATION … WITH (slot_name, disable_on_error)`
+/// on `node`, made before any client writes (so no table copy is needed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubscriptionSpec {
+    pub name: String,
+    /// Index into `cluster.nodes` of the subscriber.
+    pub node: usize,
+    pub publications: Vec<String>,
+    pub slot: String,
+    pub disable_on_error: bool,
+}
+
+impl LogicalSpec {
+    /// Whether node `i` is a subscriber (outside the physical cluster).
+    pub fn is_subscriber(&self, node: usize) -> bool {
+        self.subscriptions.iter().any(|s| s.node == node)
+    }
+
+    /// The published table ids of `publications` together; `None`: every table.
+    pub fn tables_of(&self, publications: &[String]) -> Option<Vec<u32>> {
+        let mut tables = Vec::new();
+        for p in self.publications.iter().filter(|p| publications.contains(&p.name)) {
+            tables.extend(p.tables.as_ref()?.iter().copied());
+        }
+        tables.sort_unstable();
+        tables.dedup();
+        Some(tables)
+    }
+}
+
+const LOGICAL_KEYS: &[&str] = &["publications", "subscriptions"];
+const PUBLICATION_KEYS: &[&str] = &["name", "tables"];
+const SUBSCRIPTION_KEYS: &[&str] = &["name", "node", "publications", "slot", "disable_on_error"];
+
+/// Lower-case letters, digits and underscores, at most 63 (what replication slot names allow,
+/// and a subscription's name is its slot's by default).
+fn read_identifier(field: &Field, example: &str) -> Result<String, Diag> {
+    let name = field.str(example)?;
+    let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    if name.is_empty() || name.len() > 63 || !name.chars().all(valid) {
+        return Err(field
+            .error(format!("`{} = \"{name}\"` is not a valid name here", field.key()))
+            .help(format!("use lower-case letters, digits and underscores, at most 63 of them: e.g. {example}")));
+    }
+    Ok(name.to_string())
+}
+
+pub(crate) fn read_logical(
+    top: &Section,
+    cluster: &Cluster,
+    replication: &Replication,
+    nodes: &[NodeSpec],
+) -> Result<LogicalSpec, Diag> {
+    let Some(field) = top.get("logical") else { return Ok(LogicalSpec::default()) };
+    let section = field.section()?;
+    section.check_keys(LOGICAL_KEYS)?;
+    let mut spec = LogicalSpec::default();
+    if let Some(list) = section.get("publications") {
+        for (i, item) in list.array("[{ name = \"app\" }] (or use [[logical.publications]] tables)")?.iter().enumerate()
+        {
+            let entry = list.item(i, item);
+            let p = read_publication(&entry.section()?)?;
+            if spec.publications.iter().any(|q| q.name == p.name) {
+                return Err(entry
+                    .error(format!("publication `{}` is defined twice", p.name))
+                    .help("give each one its own name"));
+            }
+            spec.publications.push(p);
+        }
+    }
+    if let Some(list) = section.get("subscriptions") {
+        for (i, item) in list.array("[{ name = \"copy\", node = \"sub1\" }]")?.iter().enumerate() {
+            let entry = list.item(i, item);
+            let s = read_subscription(&entry.section()?, &spec, cluster, replication)?;
+            let name = &cluster.nodes[s.node];
+            if nodes[s.node].primary_conninfo.is_some() {
+                return Err(entry
+                    .error(format!("`{name}` subscribes, and `[node.{name}]` gives it a `primary_conninfo`"))
+                    .help("a subscriber is a primary of its own: remove its `primary_conninfo`"));
+            }
+            if let Some(standby) = nodes.iter().find(|n| n.primary_conninfo.as_deref() == Some(name.as_str())) {
+                return Err(entry
+                    .error(format!(
+                        "`{}` streams WAL from `{name}`, a subscriber outside the physical cluster",
+                        standby.name
+                    ))
+                    .help(format!(
+                        "point `[node.{}] primary_conninfo` at a node of the physical cluster",
+                        standby.name
+                    )));
+            }
+            if let Some(other) =
+                spec.subscriptions.iter().find(|o| o.name == s.name || o.slot == s.slot || o.node == s.node)
+            {
+                let what = if other.node == s.node {
+                    format!(
+                        "`{}` already subscribes (as `{}`): one subscription per subscriber node is modelled",
+                        cluster.nodes[s.node], other.name
+                    )
+                } else {
+                    format!("subscription `{}` or its slot `{}` is used twice", s.name, s.slot)
+                };
+                return Err(entry.error(what).help("give each subscription its own name, slot and node"));
+            }
+            spec.subscriptions.push(s);
+        }
+    }
+    Ok(spec)
+}
+
+fn read_publication(s: &Section) -> Result<PublicationSpec, Diag> {
+    s.check_keys(PUBLICATION_KEYS)?;
+    let name = read_identifier(&s.required("name", "name = \"app\"")?, "\"app\"")?;
+    let Some(field) = s.get("tables") else { return Ok(PublicationSpec { name, tables: None }) };
+    let known: Vec<&str> = TABLE_NAMES.iter().map(|(n, _)| *n).collect();
+    let mut tables = Vec::new();
+    for value in field.array("[\"inserts\", \"registers\"]")? {
+        let element = field.element(value);
+        let text = element.str("\"inserts\"")?;
+        let Some(&(_, id)) = TABLE_NAMES.iter().find(|(n, _)| *n == text) else {
+            return Err(element.error(format!("unknown table `{text}`")).help(format!(
+                "{}the workload's tables are: {}",
+                did_you_mean(text, known.iter().copied()),
+                known.join(", ")
+            )));
+        };
+        tables.push(id);
+    }
+    if tables.is_empty() {
+        return Err(field
+            .error("a publication of no tables publishes nothing")
+            .help("name a table, or remove `tables` to publish them all"));
+    }
+    Ok(PublicationSpec { name, tables: Some(tables) })
+}
+
+fn read_subscription(
+    s: &Section,
+    spec: &LogicalSpec,
+    cluster: &Cluster,
+    replication: &Replication,
+) -> Result<SubscriptionSpec, Diag> {
+    s.check_keys(SUBSCRIPTION_KEYS)?;
+    let name = read_identifier(&s.required("name", "name = \"copy\"")?, "\"copy\"")?;
+    let node_field =
+        s.required("node", "node = \"sub1\" (a node of [cluster] nodes that is not in the physical cluster)")?;
+    let node = node_field.node(&cluster.nodes)?;
+    let node_name = &cluster.nodes[node];
+    if node == cluster.primary {
+        return Err(node_field
+            .error(format!("`{node_name}` is the cluster's primary, the publisher"))
+            .help("add a node of its own to [cluster] nodes, e.g. \"sub1\", and name it here"));
+    }
+    if cluster.spares.contains(&node) {
+        return Err(node_field
+            .error(format!("`{node_name}` is a spare"))
+            .help("a subscriber runs from the start: remove it from `spare`"));
+    }
+    if replication.synchronous_standby_names.names.iter().any(|n| n == node_name) {
+        return Err(node_field
+            .error(format!("`{node_name}` is named in `synchronous_standby_names`, but a subscriber is not a standby"))
+            .help("remove it from `synchronous_standby_names`"));
+    }
+    let publications_field = s.required("publications", "publications = [\"app\"]")?;
+    let mut publications = Vec::new();
+    for value in publications_field.array("[\"app\"]")? {
+        let element = publications_field.element(value);
+        let text = element.str("\"app\"")?;
+        if !spec.publications.iter().any(|p| p.name == text) {
+            let names: Vec<&str> = spec.publications.iter().map(|p| p.name.as_str()).collect();
+            return Err(element.error(format!("no publication `{text}`")).help(format!(
+                "{}define it in a [[logical.publications]] table above; defined: {}",
+                did_you_mean(text, names.iter().copied()),
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            )));
+        }
+        publications.push(text.to_string());
+    }
+    if publications.is_empty() {
+        return Err(publications_field
+            .error("a subscription needs a publication")
+            .help("e.g. `publications = [\"app\"]`"));
+    }
+    let slot = match s.get("slot") {
+        Some(f) => read_identifier(&f, "\"copy\"")?,
+        None => name.clone(),
+    };
+    let disable_on_error = s.opt("disable_on_error", Field::bool)?.unwrap_or(false);
+    Ok(SubscriptionSpec { name, node, publications, slot, disable_on_error })
+}
+
+/// Faults that only mean something for a member of the physical cluster, refused on a
+/// subscriber: it cannot be promoted, cloned from the primary or switched over to.
+pub(crate) fn check_subscriber_faults(top: &Section, cluster: &Cluster, logical: &LogicalSpec) -> Result<(), Diag> {
+    let Some(list) = top.get("faults") else { return Ok(()) };
+    let Ok(items) = list.array("[]") else { return Ok(()) };
+    for (i, item) in items.iter().enumerate() {
+        let entry = list.item(i, item);
+        let Ok(fault) = entry.section() else { continue };
+        for key in ["promote", "add_standby", "base_backup", "switchover", "lose_disk"] {
+            let Some(field) = fault.get(key) else { continue };
+            let Ok(node) = field.node(&cluster.nodes) else { continue };
+            if logical.is_subscriber(node) {
+                return Err(field
+                    .error(format!("`{}` is a subscriber, outside the physical cluster: `{key}` does not apply", cluster.nodes[node]))
+                    .help("aim it at a node of the physical cluster; a subscriber takes crash, restart, pause, partition, reset, slow_disk, fsync_error and clock faults"));
+            }
+        }
+        if let Some(field) = fault.get("lose_site") {
+            let names = field.array("[\"pg1\"]")?;
+            for value in names {
+                let Ok(node) = field.element(value).node(&cluster.nodes) else { continue };
+                if logical.is_subscriber(node) {
+                    return Err(field
+                        .error(format!(
+                            "`{}` is a subscriber: a lost site's nodes are cloned again from the primary",
+                            cluster.nodes[node]
+                        ))
+                        .help("list only nodes of the physical cluster"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Logical subscriptions in the simulated world (`[[logical.subscriptions]]`): a subscriber
+//! outside the physical cluster copies the published tables through publisher and subscriber
+//! crashes and a partition, applies nothing twice (`logical_exactly_once`), and holds exactly
+//! the final primary's published rows after settle (`logical_converged`); scenario mistakes
+//! about subscriptions are located errors.
+
+mod common;
+
+use repsim::scenario::{parse_scenario, ScenarioError};
+
+#[test]
+fn a_subscriber_copies_the_published_tables_through_crashes_and_a_partition() {
+    let s = common::run("logical-replica", 1, &[]);
+    assert!(s.ok, "{:?}", s.violations);
+    assert_eq!(s.invariants["logical_converged"], "ok");
+    assert_eq!(s.invariants["logical_exactly_once"], "ok");
+    assert_eq!(s.invariants["slot_wal_kept"], "ok", "the subscription's slot is judged");
+    assert_eq!(s.invariants["converged"], "ok", "the subscriber is not judged as a standby");
+    let sub = &s.subscriptions[0];
+    assert_eq!((sub.name.as_str(), sub.subscriber.as_str()), ("app_copy", "sub1"));
+    // Every commit reached it (some twice: the subscriber's crash lost what it had applied
+    // but not flushed, and it was sent again from its replication origin).
+    assert!(sub.applied_transactions >= s.commits, "{} applied, {} commits", sub.applied_transactions, s.commits);
+    assert_eq!(sub.conflicts, 0);
+    // The publisher's crash ended the stream; the worker came back after the retry interval.
+    assert!(sub.events.iter().any(|e| e.contains("the connection to the publisher was lost")), "{:?}", sub.events);
+    // 40 ms away: the median apply lag is the one-way latency plus the publisher's flush.
+    assert!(sub.apply_lag_ns.p50 >= 40_000_000 && sub.apply_lag_ns.p50 < 100_000_000, "{:?}", sub.apply_lag_ns);
+}
+
+#[test]
+fn without_subscriptions_the_logical_invariants_are_not_judged() {
+    let none = common::run("sync-vs-async", 1, &["duration=2s"]);
+    assert_eq!(none.invariants["logical_exactly_once"], "not_checked");
+    assert_eq!(none.invariants["logical_converged"], "not_checked");
+}
+
+const BASE: &str = r#"name = "x"
+duration = "10s"
+
+[cluster]
+nodes = ["pg1", "pg2", "sub1"]
+primary = "pg1"
+
+[[logical.publications]]
+name = "app"
+tables = ["inserts"]
+"#;
+
+fn error_of(extra: &str) -> String {
+    match parse_scenario(&format!("{BASE}{extra}"), "scenarios/x.toml", &[]) {
+        Ok(_) => panic!("should fail:\n{extra}"),
+        Err(ScenarioError { message }) => message,
+    }
+}
+
+#[test]
+fn subscription_mistakes_are_located_errors_with_what_to_write() {
+    let sub = |body: &str| format!("\n[[logical.subscriptions]]\nname = \"copy\"\n{body}\n");
+    let cases: &[(String, &[&str])] = &[
+        (sub("node = \"pg1\"\npublications = [\"app\"]"), &["x.toml:14", "`pg1` is the cluster's primary"]),
+        (sub("node = \"sub1\"\npublications = [\"ap\"]"), &["x.toml:15", "no publication `ap`", "did you mean `app`"]),
+        (sub("node = \"sub9\"\npublications = [\"app\"]"), &["x.toml:14", "unknown node `sub9`"]),
+        (sub("node = \"sub1\"\npublications = [\"app\"]\nslot = \"Copy-1\""), &["x.toml:16", "not a valid name"]),
+        (sub("node = \"sub1\"\npublications = [\"app\"]\ncolour = 1"), &["x.toml:16", "colour"]),
+        (
+            sub("node = \"sub1\"\npublications = [\"app\"]") + "\n[[faults]]\nat = \"5s\"\npromote = \"sub1\"\n",
+            &["x.toml:19", "`sub1` is a subscriber", "`promote` does not apply"],
+        ),
+        (
+            sub("node = \"sub1\"\npublications = [\"app\"]") + &sub("node = \"sub1\"\npublications = [\"app\"]"),
+            &["x.toml:17", "`sub1` already subscribes"],
+        ),
+    ];
+    for (extra, parts) in cases {
+        let message = error_of(extra);
+        for part in *parts {
+            assert!(message.contains(part), "expected {part:?} in:\n{message}");
+        }
+    }
+    let table = error_of("\n[[logical.publications]]\nname = \"more\"\ntables = [\"register\"]\n");
+    assert!(table.contains("unknown table `register`") && table.contains("registers"), "{table}");
+}
