@@ -111,6 +111,13 @@ pub struct NodeConfig {
     pub publications: Vec<Publication>,
     /// `CREATE SUBSCRIPTION`s on this node, one per publisher (`logical/apply.rs`).
     pub subscriptions: Vec<crate::logical::apply::Subscription>,
+    /// `sync_replication_slots` (off; PostgreSQL 17): a standby's slot sync worker keeps
+    /// copies of its primary's `failover` logical slots (`logical/slotsync.rs`).
+    pub sync_replication_slots: bool,
+    /// `synchronized_standby_slots` (''; PostgreSQL 17): the physical slots, by standby name,
+    /// whose standbys must have flushed WAL before a logical walsender of a `failover` slot
+    /// sends the changes in it.
+    pub synchronized_standby_slots: Vec<String>,
 }
 
 /// `CREATE PUBLICATION name FOR TABLE …` (or `FOR ALL TABLES`).
@@ -159,6 +166,8 @@ impl NodeConfig {
             max_slot_wal_keep_size_bytes: None,
             publications: Vec::new(),
             subscriptions: Vec::new(),
+            sync_replication_slots: false,
+            synchronized_standby_slots: Vec::new(),
             walsender_max_unacked_bytes: 16 * MB,
         }
     }

@@ -68,6 +68,8 @@ pub enum TimerId {
     /// A stopped apply worker for the subscription to this publisher starts again
     /// (`wal_retrieve_retry_interval`, `logical/apply.rs`).
     ApplyRetry(NodeId),
+    /// The slot sync worker's next round (`logical/slotsync.rs`).
+    SlotSync,
 }
 
 /// Work the node's CPU must do before the engine continues it (replay is single-threaded, as
@@ -226,6 +228,8 @@ pub enum Command {
     CreateLogicalSlot { name: String, failover: bool },
     /// `pg_drop_replication_slot(name)`.
     DropLogicalSlot { name: String },
+    /// `ALTER SUBSCRIPTION subscription CONNECTION '…'`: its publisher is now `publisher`.
+    SetPublisher { subscription: String, publisher: NodeId },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -27,6 +27,11 @@ pub enum Message {
     /// Apply worker → walsender: `START_REPLICATION SLOT slot LOGICAL start (proto_version
     /// '4', publication_names …)`.
     StartLogicalReplication { slot: String, start: Lsn, publications: Vec<String> },
+    /// Slot sync worker → primary: the `failover` logical slots, please
+    /// (`pg_replication_slots WHERE failover AND NOT temporary`).
+    FetchFailoverSlots,
+    /// Primary → slot sync worker: its valid failover slots.
+    FailoverSlots { slots: Vec<crate::logical::slot::LogicalSlot> },
     /// Walsender → apply worker: one committed transaction as pgoutput sends it (BEGIN, its
     /// changes, COMMIT, each in a `w` message); `wal_end` is the sender's flushed end.
     LogicalTxn { txn: crate::logical::decode::DecodedTxn, wal_end: Lsn, send_time_ns: TimestampNs },
@@ -63,6 +68,11 @@ impl Message {
                 96 + slot.len() as u64 + publications.iter().map(|p| p.len() as u64 + 3).sum::<u64>()
             }
             Message::LogicalTxn { txn, .. } => pgoutput_bytes(txn),
+            Message::FetchFailoverSlots => 160,
+            // A row per slot: name, plugin, positions, flags.
+            Message::FailoverSlots { slots } => {
+                FRAME_BYTES + slots.iter().map(|s| 64 + s.name.len() as u64).sum::<u64>()
+            }
         }
     }
 
@@ -78,6 +88,8 @@ impl Message {
             Message::HotStandbyFeedback { .. } => "hs_feedback",
             Message::StartLogicalReplication { .. } => "start_logical",
             Message::LogicalTxn { .. } => "logical_txn",
+            Message::FetchFailoverSlots => "fetch_failover_slots",
+            Message::FailoverSlots { .. } => "failover_slots",
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct Node {
     pub(crate) slot_file_generation: u64,
     /// Logical replication slots by name (`logical/admin.rs`), saved in `FileId::ReplSlots`.
     pub(crate) logical_slots: BTreeMap<String, crate::logical::slot::LogicalSlot>,
+    /// The slot sync worker's current nap (`logical/slotsync.rs`).
+    pub(crate) slot_sync_naptime_ns: u64,
     /// Logical walsenders by subscriber (`logical/sender.rs`).
     pub(crate) logical_senders: BTreeMap<NodeId, crate::logical::sender::LogicalSender>,
     /// Apply workers of this node's subscriptions, by publisher (`logical/apply.rs`).
@@ -152,6 +154,7 @@ impl Node {
             next_walsender_slot: 0,
             slots: BTreeMap::new(),
             logical_slots: BTreeMap::new(),
+            slot_sync_naptime_ns: crate::logical::slotsync::MIN_NAPTIME_NS,
             logical_senders: BTreeMap::new(),
             apply_workers: BTreeMap::new(),
             slot_file_generation: 0,
@@ -282,6 +285,7 @@ impl Node {
             TimerId::Archiver => self.archive_next(now, out),
             TimerId::ArchiveTimeout => self.check_archive_timeout(now, out),
             TimerId::ApplyRetry(publisher) => self.connect_apply_worker(publisher, out),
+            TimerId::SlotSync => self.on_slot_sync_timer(now, out),
         }
     }
 
@@ -369,6 +373,8 @@ impl Node {
             Message::StatusUpdate { write, flush, apply, send_time_ns, reply_requested } => {
                 self.on_status_update(now, from, (write, flush, apply), send_time_ns, reply_requested, out)
             }
+            Message::FetchFailoverSlots => self.on_fetch_failover_slots(from, out),
+            Message::FailoverSlots { slots } => self.on_failover_slots(from, slots, out),
             Message::StartLogicalReplication { slot, start, publications } => {
                 self.on_start_logical(now, from, slot, start, publications, out)
             }

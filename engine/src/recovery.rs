@@ -270,6 +270,7 @@ impl Node {
             }
             Role::Standby => {
                 self.start_walreceiver(now, out);
+                self.start_slot_sync(now, out);
                 if self.cfg.primary_conninfo.is_none() {
                     // No stream to wait for: the WAL source loop starts with the archive.
                     self.try_restore(out);

@@ -261,6 +261,10 @@ impl Node {
         self.release_sync_waiters(out);
         self.send_wal(now, peer, out);
         self.arm_walsender_timer(peer, out);
+        if !self.cfg.synchronized_standby_slots.is_empty() {
+            // A physical slot moved: failover slots' walsenders may send further.
+            self.send_to_all_logical_senders(now, out);
+        }
     }
 
     fn arm_walsender_timer(&self, peer: NodeId, out: &mut Vec<Output>) {

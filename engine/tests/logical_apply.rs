@@ -181,7 +181,7 @@ fn a_slot_made_at_initdb_streams_everything_from_the_first_write() {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
     cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::All }];
     let mut h = Harness::new();
-    let image = repsim_engine::logical::admin::initdb_with_logical_slots(&cfg, &["s".to_string()]);
+    let image = repsim_engine::logical::admin::initdb_with_logical_slots(&cfg, &[("s".to_string(), false)]);
     h.start(cfg, image);
     let sub = subscriber_cfg();
     h.start(sub.clone(), fresh_image(&sub));

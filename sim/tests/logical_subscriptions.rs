@@ -81,3 +81,45 @@ fn subscription_mistakes_are_located_errors_with_what_to_write() {
     let table = error_of("\n[[logical.publications]]\nname = \"more\"\ntables = [\"register\"]\n");
     assert!(table.contains("unknown table `register`") && table.contains("registers"), "{table}");
 }
+
+#[test]
+fn failover_slots_keep_a_subscription_whole_through_a_failover_and_their_absence_is_measured() {
+    // With a failover slot, copied to the standbys, which the walsender waits for: the
+    // subscriber goes on from the new primary and holds exactly its rows.
+    let whole = common::run("logical-failover", 3, &[]);
+    assert!(whole.ok, "{:?}", whole.violations);
+    assert_eq!(whole.invariants["logical_converged"], "ok");
+    let sub = &whole.subscriptions[0];
+    assert_eq!(sub.rows_missing_extra_different, Some((0, 0, 0)));
+    assert!(
+        sub.events.iter().any(|e| e.contains("the publisher is now") && e.contains("with slot app_copy")),
+        "{:?}",
+        sub.events
+    );
+    // Without the copy the new primary has no slot: the subscription stops for good.
+    let no_copy = common::run("logical-failover", 3, &["logical.subscriptions.0.failover=false"]);
+    assert_eq!(no_copy.invariants["logical_converged"], "not_checked");
+    let sub = &no_copy.subscriptions[0];
+    assert!(sub.events.iter().any(|e| e.contains("replication slot \"app_copy\" does not exist")), "{:?}", sub.events);
+    assert!(sub.rows_missing_extra_different.is_some_and(|(missing, _, _)| missing > 0));
+    // With the copy but no wait for the standbys, the subscriber got changes the promoted
+    // standby never had: rows the new primary does not hold.
+    let ahead = common::run("logical-failover", 3, &["replication.synchronized_standby_slots=[]"]);
+    assert_eq!(ahead.invariants["logical_converged"], "not_checked");
+    assert!(ahead.subscriptions[0].rows_missing_extra_different.is_some_and(|(_, extra, _)| extra > 0));
+}
+
+#[test]
+fn slot_sync_settings_need_what_postgres_17_needs() {
+    let base = "name = \"x\"\nduration = \"10s\"\n\n[cluster]\nnodes = [\"pg1\", \"pg2\"]\nprimary = \"pg1\"\n\n[replication]\n";
+    let error = |extra: &str| match parse_scenario(&format!("{base}{extra}"), "scenarios/x.toml", &[]) {
+        Ok(_) => panic!("should fail:\n{extra}"),
+        Err(ScenarioError { message }) => message,
+    };
+    let no_feedback = error("replication_slots = true\nsync_replication_slots = true\n");
+    assert!(no_feedback.contains("x.toml:10") && no_feedback.contains("hot_standby_feedback = true"), "{no_feedback}");
+    let no_slots = error("hot_standby_feedback = true\nsync_replication_slots = true\n");
+    assert!(no_slots.contains("needs `replication_slots = true`"), "{no_slots}");
+    let unknown = error("replication_slots = true\nsynchronized_standby_slots = [\"pg9\"]\n");
+    assert!(unknown.contains("unknown node `pg9`"), "{unknown}");
+}

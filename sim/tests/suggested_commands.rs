@@ -49,6 +49,15 @@ const SUGGESTED: &[Suggested] = &[
             && s.logical_slots[0].ends_with("slot cdc created")
             && s.invariants["slot_wal_kept"] == "ok"
     }),
+    ("logical-failover", 3, &["logical.subscriptions.0.failover=false"], true, |s| {
+        let sub = &s.subscriptions[0];
+        sub.rows_missing_extra_different.is_some_and(|(missing, _, _)| missing > 5_000)
+            && sub.events.iter().any(|e| e.contains("which has no slot app_copy"))
+    }),
+    ("logical-failover", 3, &["replication.synchronized_standby_slots=[]"], true, |s| {
+        s.subscriptions[0].rows_missing_extra_different.is_some_and(|(missing, extra, _)| missing == 0 && extra > 0)
+            && s.invariants["logical_converged"] == "not_checked"
+    }),
     ("connection-pooling", 1, &["pooler.server_connect_cpu=50ms"], true, |s| {
         let pool = s.pooler.as_ref().expect("[pooler]");
         s.commit_latency_ns.p99 > 200_000_000 && pool.wait_ns.max > 400_000_000 && s.unavailable_ns > 19_300_000_000
@@ -158,8 +167,11 @@ fn suggested_in_headers() -> BTreeSet<(String, Vec<String>)> {
         let text = std::fs::read_to_string(&path).unwrap();
         for line in text.lines().take_while(|l| l.starts_with('#')) {
             let words: Vec<&str> = line.split_whitespace().map(|w| w.trim_matches('`')).collect();
-            let sets: Vec<String> =
-                words.windows(2).filter(|w| w[0] == "--set").map(|w| w[1].trim_end_matches('`').to_string()).collect();
+            let sets: Vec<String> = words
+                .windows(2)
+                .filter(|w| w[0] == "--set")
+                .map(|w| w[1].trim_end_matches('`').trim_matches('\'').to_string())
+                .collect();
             if !sets.is_empty() {
                 out.insert((name.clone(), sets));
             }

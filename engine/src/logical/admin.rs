@@ -100,9 +100,10 @@ impl Node {
 /// client writes: each slot starts at the end of `initdb`'s WAL, so there is nothing to copy
 /// first (no table synchronisation). Base backups leave the slot file out (standbys of this
 /// cluster are cloned from [`crate::recovery::initdb`]'s image, without it).
-pub fn initdb_with_logical_slots(cfg: &crate::config::NodeConfig, names: &[String]) -> crate::io::DiskImage {
+/// `slots`: each slot's name and whether it is a failover slot.
+pub fn initdb_with_logical_slots(cfg: &crate::config::NodeConfig, slots: &[(String, bool)]) -> crate::io::DiskImage {
     let mut image = crate::recovery::initdb(cfg);
-    if names.is_empty() {
+    if slots.is_empty() {
         return image;
     }
     let control = image.files.get(&crate::io::FileId::Control).and_then(|b| crate::checkpoint::ControlFile::decode(b));
@@ -114,7 +115,8 @@ pub fn initdb_with_logical_slots(cfg: &crate::config::NodeConfig, names: &[Strin
     let (segno, len) = segment.expect("initdb writes one WAL segment");
     let end = Lsn(segno * cfg.wal_segment_size_bytes + len);
     let at = DecodePoint { at: end, prev: control.checkpoint_lsn };
-    let slots: Vec<LogicalSlot> = names.iter().map(|name| LogicalSlot::create(name, at, false)).collect();
+    let slots: Vec<LogicalSlot> =
+        slots.iter().map(|(name, failover)| LogicalSlot::create(name, at, *failover)).collect();
     // Generation 1 in the copy generation 1 goes to (`save_logical_slots`).
     let bytes = crate::logical::slot::encode_slots(1, slots.iter());
     image.files.insert(crate::io::FileId::ReplSlots(1), bytes);

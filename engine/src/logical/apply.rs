@@ -27,6 +27,13 @@ use crate::wal::record::{RecordBody, RowChange};
 /// The catalog table holding each subscription's replication origin (`pg_replication_origin_status`).
 pub const ORIGIN_TABLE: u32 = u32::MAX - 1;
 
+/// The key of a subscription's row in [`ORIGIN_TABLE`] (its origin is named after the
+/// subscription, `pg_<oid>`, not after the publisher it connects to: a new connection string
+/// keeps it).
+pub fn origin_key(subscription: &str) -> u64 {
+    crate::fingerprint::fold_bytes(crate::fingerprint::FINGERPRINT_START, subscription.as_bytes())
+}
+
 /// `wal_retrieve_retry_interval`: the launcher restarts a failed apply worker after this.
 pub const RETRY_INTERVAL_NS: u64 = 5_000_000_000;
 
@@ -78,10 +85,8 @@ impl Node {
             return;
         }
         for subscription in self.cfg.subscriptions.clone() {
-            let origin = self
-                .store
-                .get(ORIGIN_TABLE, u64::from(subscription.publisher))
-                .map_or(Lsn::INVALID, |v| Lsn(v.write_id));
+            let origin =
+                self.store.get(ORIGIN_TABLE, origin_key(&subscription.name)).map_or(Lsn::INVALID, |v| Lsn(v.write_id));
             let publisher = subscription.publisher;
             self.apply_workers.insert(
                 publisher,
@@ -156,6 +161,7 @@ impl Node {
         if worker.state != ApplyState::Streaming || txn.end_lsn <= worker.applied_remote_lsn {
             return;
         }
+        let origin = origin_key(&worker.subscription.name);
         let mut changes = Vec::with_capacity(txn.changes.len() + 1);
         for change in &txn.changes {
             let (table, key) = change.row();
@@ -174,12 +180,7 @@ impl Node {
             }
         }
         // The origin row: its value is the remote end LSN (an 8-byte pg_lsn).
-        changes.push(RowChange::Update {
-            table: ORIGIN_TABLE,
-            key: u64::from(publisher),
-            write_id: txn.end_lsn.0,
-            value_len: 8,
-        });
+        changes.push(RowChange::Update { table: ORIGIN_TABLE, key: origin, write_id: txn.end_lsn.0, value_len: 8 });
         let commit_end = self.apply_transaction(now, &changes, out);
         let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
         worker.applied_remote_lsn = txn.end_lsn;
@@ -240,5 +241,32 @@ impl Node {
             };
             out.push(Output::Send { to: publisher, msg });
         }
+    }
+}
+
+impl Node {
+    /// `ALTER SUBSCRIPTION … CONNECTION`: the subscription now reaches its publisher at
+    /// `publisher` (after a failover, the new primary). A running worker ends its stream and
+    /// starts again there from its origin; a disabled one stays disabled.
+    pub(crate) fn set_publisher(&mut self, subscription: &str, publisher: NodeId, out: &mut Vec<Output>) {
+        let Some(old) = self.apply_workers.iter().find(|(_, w)| w.subscription.name == subscription).map(|(p, _)| *p)
+        else {
+            return;
+        };
+        if old == publisher {
+            return;
+        }
+        if let Some(s) = self.cfg.subscriptions.iter_mut().find(|s| s.name == subscription) {
+            s.publisher = publisher;
+        }
+        let mut worker = self.apply_workers.remove(&old).expect("found above");
+        worker.subscription.publisher = publisher;
+        if worker.state == ApplyState::Streaming {
+            out.push(Output::Disconnect { peer: old });
+            worker.state = ApplyState::Waiting;
+        }
+        // Progress not yet flushed here is reported to the new publisher once flushed.
+        self.apply_workers.insert(publisher, worker);
+        self.connect_apply_worker(publisher, out);
     }
 }

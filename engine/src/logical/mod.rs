@@ -7,6 +7,7 @@ pub mod apply;
 pub mod decode;
 pub mod sender;
 pub mod slot;
+pub mod slotsync;
 
 #[cfg(test)]
 mod tests;

@@ -20,9 +20,11 @@ pub(crate) fn why_not_judged(end: &EndState) -> Option<String> {
 
 /// What explains a subscription that may not hold the publisher's rows at the end.
 fn excuse(end: &EndState, s: &SubscriptionView) -> Option<String> {
-    if !end.promoted.is_empty() {
-        // Failover slots (PostgreSQL 17's `sync_replication_slots`) are not modelled yet.
-        return Some(format!("{}: the publisher failed over, and its slot stayed on the old primary", s.name));
+    if !s.survived_failovers {
+        return Some(format!(
+            "{}: the publisher failed over to a node without a copy of its slot, or one the walsender did not wait for (`failover`, `sync_replication_slots`, `synchronized_standby_slots`)",
+            s.name
+        ));
     }
     if s.disabled {
         return Some(format!("{}: `disable_on_error` disabled it", s.name));
@@ -30,8 +32,19 @@ fn excuse(end: &EndState, s: &SubscriptionView) -> Option<String> {
     if s.conflicts > 0 {
         return Some(format!("{}: {} conflict(s) stopped its worker", s.name, s.conflicts));
     }
-    let publisher = end.final_primary().and_then(|p| end.nodes[p].engine)?;
-    let slot = end.scenario.logical.subscriptions.iter().find(|spec| spec.name == s.name).map(|spec| &spec.slot)?;
+    let primary = end.final_primary()?;
+    let publisher = end.nodes[primary].engine?;
+    let spec = end.scenario.logical.subscriptions.iter().find(|spec| spec.name == s.name)?;
+    let missing = publisher.synchronized_standby_slots_missing();
+    if spec.failover && !missing.is_empty() {
+        return Some(format!(
+            "{}: {} holds the failover slot's changes back for `synchronized_standby_slots` {} with no slot on it (no standby streams from it), as PostgreSQL does",
+            s.name,
+            end.nodes[primary].name,
+            missing.join(", ")
+        ));
+    }
+    let slot = &spec.slot;
     let lost = publisher.pg_replication_slots().iter().any(|row| &row.slot_name == slot && row.wal_status == "lost");
     lost.then(|| format!("{}: `max_slot_wal_keep_size` invalidated its slot", s.name))
 }
@@ -68,8 +81,25 @@ pub(crate) fn check_logical_converged(end: &EndState) -> Vec<Violation> {
     out
 }
 
+/// Rows of the tables `publications` cover (`None`: all) that `subscriber` lacks, holds beyond
+/// `publisher`, or holds with another value: what a subscription lost or got twice (or from
+/// a history the publisher no longer has).
+pub fn row_differences(publisher: &Node, subscriber: &Node, tables: Option<&[u32]>) -> (u64, u64, u64) {
+    let mut total = (0, 0, 0);
+    for (_, table) in TABLE_NAMES.iter().filter(|(_, t)| tables.is_none_or(|list| list.contains(t))) {
+        let (counts, _) = compare(publisher, subscriber, *table);
+        total = (total.0 + counts.0, total.1 + counts.1, total.2 + counts.2);
+    }
+    total
+}
+
 /// The counts of rows missing, extra and different, and the first of them, if any.
 fn first_difference(publisher: &Node, subscriber: &Node, table: u32) -> Option<String> {
+    let ((missing, extra, different), first) = compare(publisher, subscriber, table);
+    first.map(|f| format!("{missing} missing, {extra} extra, {different} different rows; first: {f}"))
+}
+
+fn compare(publisher: &Node, subscriber: &Node, table: u32) -> ((u64, u64, u64), Option<String>) {
     let mut published = publisher.store().table(table).peekable();
     let mut copied = subscriber.store().table(table).peekable();
     let (mut missing, mut extra, mut different) = (0u64, 0u64, 0u64);
@@ -109,5 +139,5 @@ fn first_difference(publisher: &Node, subscriber: &Node, table: u32) -> Option<S
         };
         first.get_or_insert(note);
     }
-    first.map(|f| format!("{missing} missing, {extra} extra, {different} different rows; first: {f}"))
+    ((missing, extra, different), first)
 }

@@ -73,6 +73,9 @@ pub struct SubscriptionView<'a> {
     pub conflicts: u64,
     /// `disable_on_error` disabled it.
     pub disabled: bool,
+    /// Every failover of its publisher kept it whole: a failover slot, copied to the
+    /// promoted standby, which the walsender waited for (`LogicalSpec::survives_failover_to`).
+    pub survived_failovers: bool,
 }
 
 impl EndState<'_> {

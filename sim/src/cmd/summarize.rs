@@ -253,6 +253,13 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 conflicts: r.conflicts,
                 stream_errors: r.stream_errors,
                 disabled: r.disabled,
+                rows_missing_extra_different: world.running_primary().and_then(|p| {
+                    let publisher = world.nodes[p as usize].engine.as_ref()?;
+                    let subscriber = world.nodes[r.node as usize].engine.as_ref()?;
+                    let spec = &world.scenario.logical.subscriptions.iter().find(|s| s.name == r.name)?;
+                    let tables = world.scenario.logical.tables_of(&spec.publications);
+                    Some(crate::check::logical::row_differences(publisher, subscriber, tables.as_deref()))
+                }),
                 events: r.events.clone(),
             })
             .collect(),

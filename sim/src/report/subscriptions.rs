@@ -15,7 +15,11 @@ pub struct SubscriptionSummary {
     /// Stops that were not conflicts: errors from the publisher, lost connections.
     pub stream_errors: u64,
     pub disabled: bool,
-    /// The first stops of the worker, with when.
+    /// At the end, rows of the published tables the subscriber lacks, holds beyond the final
+    /// primary, or holds with another value (`None`: one of them was not running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_missing_extra_different: Option<(u64, u64, u64)>,
+    /// The first stops of the worker and changes of publisher, with when.
     pub events: Vec<String>,
 }
 
@@ -35,6 +39,12 @@ impl SubscriptionSummary {
             self.conflicts,
             self.stream_errors,
         )];
+        if let Some((missing, extra, different)) = self.rows_missing_extra_different {
+            rows.push(format!(
+                "| subscription {} at the end, against the final primary | {missing} rows missing, {extra} extra, {different} different |",
+                self.name
+            ));
+        }
         rows.extend(self.events.iter().map(|e| format!("| subscription {} | {e} |", self.name)));
         rows
     }

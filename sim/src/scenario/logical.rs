@@ -54,12 +54,24 @@ pub struct SubscriptionSpec {
     pub publications: Vec<String>,
     pub slot: String,
     pub disable_on_error: bool,
+    /// `failover = true` (PostgreSQL 17): its slot is a failover slot, which standbys with
+    /// `sync_replication_slots` keep copies of. Default false.
+    pub failover: bool,
 }
 
 impl LogicalSpec {
     /// Whether node `i` is a subscriber (outside the physical cluster).
     pub fn is_subscriber(&self, node: usize) -> bool {
         self.subscriptions.iter().any(|s| s.node == node)
+    }
+
+    /// Whether subscription `s` goes on whole after its publisher fails over to `promoted`: its
+    /// slot is a failover slot, standbys keep copies of it (`sync_replication_slots`), and
+    /// the walsender sends nothing `promoted` has not flushed (`synchronized_standby_slots`).
+    /// Then the new primary holds every change the subscriber got, and a copy of the slot at
+    /// or behind what the subscriber confirmed (if it was copied at all before the promotion).
+    pub fn survives_failover_to(s: &SubscriptionSpec, r: &Replication, promoted: &str) -> bool {
+        s.failover && r.sync_replication_slots && r.synchronized_standby_slots.iter().any(|n| n == promoted)
     }
 
     /// The published table ids of `publications` together; `None`: every table.
@@ -76,7 +88,7 @@ impl LogicalSpec {
 
 const LOGICAL_KEYS: &[&str] = &["publications", "subscriptions"];
 const PUBLICATION_KEYS: &[&str] = &["name", "tables"];
-const SUBSCRIPTION_KEYS: &[&str] = &["name", "node", "publications", "slot", "disable_on_error"];
+const SUBSCRIPTION_KEYS: &[&str] = &["name", "node", "publications", "slot", "disable_on_error", "failover"];
 
 /// Lower-case letters, digits and underscores, at most 63 (what replication slot names allow,
 /// and a subscription's name is its slot's by default).
@@ -232,7 +244,8 @@ fn read_subscription(
         None => name.clone(),
     };
     let disable_on_error = s.opt("disable_on_error", Field::bool)?.unwrap_or(false);
-    Ok(SubscriptionSpec { name, node, publications, slot, disable_on_error })
+    let failover = s.opt("failover", Field::bool)?.unwrap_or(false);
+    Ok(SubscriptionSpec { name, node, publications, slot, disable_on_error, failover })
 }
 
 /// Faults that only mean something for a member of the physical cluster, refused on a
@@ -266,6 +279,39 @@ pub(crate) fn check_subscriber_faults(top: &Section, cluster: &Cluster, logical:
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// `sync_replication_slots` and `synchronized_standby_slots` in `[replication]`, with
+/// PostgreSQL 17's preconditions: slot sync needs the standby's physical slot
+/// (`primary_slot_name`) and `hot_standby_feedback`; the standby slots named must exist, so
+/// `replication_slots` (one per standby, named after it) must be on.
+pub(crate) fn read_slot_sync(s: &Section, cluster: &Cluster, r: &mut Replication) -> Result<(), Diag> {
+    s.set("sync_replication_slots", &mut r.sync_replication_slots, Field::bool)?;
+    if let Some(field) = s.get("synchronized_standby_slots") {
+        for value in field.array("[\"pg2\"]")? {
+            let node = field.element(value).node(&cluster.nodes)?;
+            r.synchronized_standby_slots.push(cluster.nodes[node].clone());
+        }
+    }
+    let needs_slots = |key: &str| {
+        s.get(key).map(|f| {
+            f.error(format!("`{key}` needs `replication_slots = true`"))
+                .help("PostgreSQL 17 synchronises and waits for physical slots: add `replication_slots = true`")
+        })
+    };
+    if r.sync_replication_slots && !r.replication_slots {
+        return Err(needs_slots("sync_replication_slots").expect("set above"));
+    }
+    if !r.synchronized_standby_slots.is_empty() && !r.replication_slots {
+        return Err(needs_slots("synchronized_standby_slots").expect("set above"));
+    }
+    if r.sync_replication_slots && !r.hot_standby_feedback {
+        let field = s.get("sync_replication_slots").expect("set above");
+        return Err(field
+            .error("`sync_replication_slots` needs `hot_standby_feedback = true`")
+            .help("PostgreSQL 17's slot sync worker does not start without it: add `hot_standby_feedback = true`"));
     }
     Ok(())
 }

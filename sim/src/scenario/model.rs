@@ -161,6 +161,12 @@ pub struct Replication {
     /// `restore_command` set (default off): a standby that cannot stream restores WAL
     /// segments from the archive.
     pub restore_command: bool,
+    /// `sync_replication_slots` (default off; PostgreSQL 17): standbys keep copies of the
+    /// primary's failover logical slots. Needs `replication_slots` and `hot_standby_feedback`.
+    pub sync_replication_slots: bool,
+    /// `synchronized_standby_slots` (default empty): standbys (their physical slots) that must
+    /// have flushed WAL before a failover slot's subscriber gets the changes in it.
+    pub synchronized_standby_slots: Vec<String>,
     /// `ssl = on` (PostgreSQL's default is off): replication connections are encrypted, at
     /// each node's `ssl_cpu_per_mb` (`world/tls.rs`).
     pub ssl: bool,

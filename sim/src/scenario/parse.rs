@@ -198,6 +198,8 @@ const REPLICATION_KEYS: &[&str] = &[
     "restore_command",
     "archive_timeout",
     "ssl",
+    "sync_replication_slots",
+    "synchronized_standby_slots",
 ];
 
 /// PostgreSQL's defaults, taken from the engine's so that there is one list of them.
@@ -226,6 +228,8 @@ fn default_replication() -> Replication {
         archive_mode: d.archive_mode,
         restore_command: d.restore_command,
         archive_timeout_ns: d.archive_timeout_ns,
+        sync_replication_slots: d.sync_replication_slots,
+        synchronized_standby_slots: d.synchronized_standby_slots,
         // Not an engine setting: its cost is CPU, which the world charges.
         ssl: false,
     }
@@ -266,6 +270,7 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
         r.max_standby_streaming_delay_ns = read_standby_delay(&field)?;
     }
     check_max_wal_size(&s, &r)?;
+    super::logical::read_slot_sync(&s, cluster, &mut r)?;
     Ok(r)
 }
 

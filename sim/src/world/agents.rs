@@ -315,6 +315,7 @@ impl World {
         }
         self.router_primary = healthy;
         self.endpoint_follow();
+        self.subscriptions_follow();
         if self.now_ns + interval <= self.end_ns {
             self.schedule(self.now_ns + interval, EventKind::ProxyCheck);
         }

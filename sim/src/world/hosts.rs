@@ -279,6 +279,7 @@ impl World {
                     // An operator promoting by hand re-points the application at once.
                     self.router_primary = Some(node);
                     self.endpoint_follow();
+                    self.subscriptions_follow();
                     // The application now reads a history that forked at the switch point:
                     // acknowledged writes it does not hold were lost (judged by
                     // `acked_writes_durable`), not missed by a read.

@@ -150,11 +150,13 @@ impl World {
             subscriptions: self
                 .subscriptions
                 .iter()
-                .map(|r| SubscriptionView {
+                .enumerate()
+                .map(|(i, r)| SubscriptionView {
                     name: &r.name,
                     node: r.node as usize,
                     conflicts: r.conflicts,
                     disabled: r.disabled,
+                    survived_failovers: self.survived_failovers(i),
                 })
                 .collect(),
         }

@@ -27,8 +27,11 @@ pub struct SubscriptionRun {
     /// Stops that were not conflicts (errors from the publisher, lost connections).
     pub stream_errors: u64,
     pub disabled: bool,
-    /// The first stops, as `"<s> s: <text>"`.
+    /// The first stops and publisher changes, as `"<s> s: <text>"`.
     pub events: Vec<String>,
+    pub slot: String,
+    /// A failover moved the subscription to a primary without a copy of its slot.
+    pub slot_missing_after_failover: bool,
 }
 
 impl World {
@@ -50,16 +53,73 @@ impl World {
             stream_errors: 0,
             disabled: false,
             events: Vec::new(),
+            slot: s.slot.clone(),
+            slot_missing_after_failover: false,
         });
         runs.collect()
+    }
+
+    /// Subscriptions reach the publisher through the address clients use for the primary (a
+    /// VIP or HAProxy in front of the cluster): after a failover each subscriber reconnects
+    /// to the new primary (`ALTER SUBSCRIPTION … CONNECTION`, or a multi-host connection
+    /// string). Whether the new primary holds a copy of the slot decides what follows.
+    pub(crate) fn subscriptions_follow(&mut self) {
+        let Some(primary) = self.router_primary else { return };
+        let now_s = self.now_ns as f64 / 1e9;
+        for i in 0..self.subscriptions.len() {
+            let run = &self.subscriptions[i];
+            if run.publisher == primary {
+                continue;
+            }
+            let (node, name) = (run.node, run.name.clone());
+            let engine = self.nodes[primary as usize].engine.as_ref();
+            let copy = engine.and_then(|e| e.pg_replication_slots().into_iter().find(|r| r.slot_name == run.slot));
+            let text = match &copy {
+                Some(row) => format!(
+                    "{now_s:.3} s: the publisher is now {}, with slot {} confirmed to {}",
+                    self.nodes[primary as usize].name, run.slot, row.confirmed_flush_lsn
+                ),
+                None => format!(
+                    "{now_s:.3} s: the publisher is now {}, which has no slot {}",
+                    self.nodes[primary as usize].name, run.slot
+                ),
+            };
+            let run = &mut self.subscriptions[i];
+            run.publisher = primary;
+            run.slot_missing_after_failover |= copy.is_none();
+            if run.events.len() < MAX_EVENTS {
+                run.events.push(text);
+            }
+            let config = &mut self.nodes[node as usize].config;
+            if let Some(s) = config.subscriptions.iter_mut().find(|s| s.name == name) {
+                s.publisher = primary;
+            }
+            if self.nodes[node as usize].engine.is_some() {
+                let command = repsim_engine::io::Command::SetPublisher { subscription: name, publisher: primary };
+                self.step_node(node, repsim_engine::io::Input::Admin(command));
+            }
+        }
+    }
+
+    /// Every failover so far kept subscription `index` whole (`LogicalSpec::survives_failover_to`)
+    /// and found a copy of its slot on the new primary.
+    pub(crate) fn survived_failovers(&self, index: usize) -> bool {
+        let spec = &self.scenario.logical.subscriptions[index];
+        let replication = &self.scenario.replication;
+        !self.subscriptions[index].slot_missing_after_failover
+            && self.promotions.iter().all(|p| {
+                let promoted = &self.nodes[p.node as usize].name;
+                crate::scenario::logical::LogicalSpec::survives_failover_to(spec, replication, promoted)
+            })
     }
 
     /// An apply worker's observation on subscriber `node`.
     pub(crate) fn observe_subscription(&mut self, node: NodeId, observation: Observation) {
         let now_ns = self.now_ns;
-        let promoted = !self.promotions.is_empty();
         let name = self.nodes[node as usize].name.clone();
-        let Some(run) = self.subscriptions.iter_mut().find(|r| r.node == node) else { return };
+        let Some(index) = self.subscriptions.iter().position(|r| r.node == node) else { return };
+        let whole = self.survived_failovers(index);
+        let run = &mut self.subscriptions[index];
         match observation {
             Observation::LogicalApplied { publisher, remote_end_lsn, commit_timestamp_ns, applied_at_ns } => {
                 debug_assert_eq!(publisher, run.publisher);
@@ -78,9 +138,10 @@ impl World {
                     run.events.push(format!("{:.3} s: {text}", now_ns as f64 / 1e9));
                 }
                 // Nothing but the subscription writes to a subscriber here, and a publisher
-                // that never failed over sends one history: a row already there was applied
-                // before. (After a failover the new primary may lack what the old one sent.)
-                if conflict && !promoted {
+                // that never failed over, or failed over with the subscription kept whole,
+                // sends one history: a row already there was applied before. (Otherwise the
+                // new primary may lack what the old one sent.)
+                if conflict && whole {
                     let subscription = run.name.clone();
                     self.live.record("logical_exactly_once", now_ns, || {
                         format!("{name} (subscription {subscription}) met a row it already holds: {text}")

@@ -180,7 +180,8 @@ impl World {
         // Standbys start from a copy of the primary's initdb (a base backup at time 0, without
         // its slots); the primary with its subscriptions' slots; a subscriber from its own.
         let image = initdb(&configs[primary]);
-        let slots: Vec<String> = scenario.logical.subscriptions.iter().map(|s| s.slot.clone()).collect();
+        let slots: Vec<(String, bool)> =
+            scenario.logical.subscriptions.iter().map(|s| (s.slot.clone(), s.failover)).collect();
         let primary_image = repsim_engine::logical::admin::initdb_with_logical_slots(&configs[primary], &slots);
         let interner = crate::world::packing::block_store();
         let nodes = configs

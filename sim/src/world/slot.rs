@@ -109,6 +109,8 @@ fn logical_config(s: &Scenario, i: usize, c: &mut NodeConfig) {
     use repsim_engine::logical::decode::PublishedTables;
     let logical = &s.logical;
     if !logical.is_subscriber(i) {
+        c.sync_replication_slots = s.replication.sync_replication_slots;
+        c.synchronized_standby_slots = s.replication.synchronized_standby_slots.clone();
         c.publications = logical
             .publications
             .iter()

@@ -51,6 +51,8 @@ fn message_value(msg: &Message) -> u64 {
         Message::HotStandbyFeedback { xmin, .. } => u64::from(*xmin),
         Message::StartLogicalReplication { start, .. } => start.0,
         Message::LogicalTxn { txn, .. } => txn.end_lsn.0,
+        Message::FetchFailoverSlots => 0,
+        Message::FailoverSlots { slots } => slots.iter().fold(0, |h, s| h ^ s.confirmed_flush_lsn.0),
     }
 }
 

@@ -290,6 +290,18 @@ pub(super) fn subscription(text: &mut String, rng: &mut Rng, s: &Shape) {
     if rng.chance(0.2) {
         put!(text, "disable_on_error = true");
     }
+    // Failover slots (PostgreSQL 17) where their preconditions hold: physical slots and
+    // hot_standby_feedback; the walsender waits for every standby, or for none.
+    let slots_on = text.contains("replication_slots = true\n") && text.contains("hot_standby_feedback = true\n");
+    if slots_on && rng.chance(0.6) {
+        put!(text, "failover = true");
+        let mut settings = "sync_replication_slots = true\n".to_string();
+        if rng.chance(0.7) {
+            let standbys: Vec<usize> = (0..s.running).filter(|&i| i != s.primary).collect();
+            settings.push_str(&format!("synchronized_standby_slots = {}\n", s.list(&standbys)));
+        }
+        insert_into_section(text, "[replication]", &settings);
+    }
     let primary = &s.names[s.primary];
     if rng.chance(0.5) {
         let at_ns = rng.below(s.duration_ns / MS_NS) * MS_NS;
