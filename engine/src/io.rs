@@ -178,6 +178,9 @@ pub enum Observation {
     /// (this node's clock): their difference is the apply lag users compute from
     /// `pg_stat_subscription`, clock skew included.
     LogicalApplied { publisher: NodeId, remote_end_lsn: Lsn, commit_timestamp_ns: u64, applied_at_ns: u64 },
+    /// A new subscription's initial copy (`rows` rows, as of the slot's `consistent_point`)
+    /// committed here; streaming follows.
+    InitialCopyDone { subscription: String, rows: u64, consistent_point: Lsn },
     /// A walreceiver ended its stream (timeout, error, lost connection).
     WalReceiverStopped { reason: String },
     /// A promotion switched timeline: timeline `timeline` starts at `switch`. Writes are
@@ -228,6 +231,8 @@ pub enum Command {
     CreateLogicalSlot { name: String, failover: bool },
     /// `pg_drop_replication_slot(name)`.
     DropLogicalSlot { name: String },
+    /// `CREATE SUBSCRIPTION` on this node (`logical/tablesync.rs`).
+    CreateSubscription(crate::logical::apply::Subscription),
     /// `ALTER SUBSCRIPTION subscription CONNECTION '…'`: its publisher is now `publisher`.
     SetPublisher { subscription: String, publisher: NodeId },
 }

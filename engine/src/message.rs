@@ -27,6 +27,13 @@ pub enum Message {
     /// Apply worker → walsender: `START_REPLICATION SLOT slot LOGICAL start (proto_version
     /// '4', publication_names …)`.
     StartLogicalReplication { slot: String, start: Lsn, publications: Vec<String> },
+    /// Subscriber → publisher, for a new subscription: `CREATE_REPLICATION_SLOT slot LOGICAL
+    /// pgoutput (FAILOVER failover, SNAPSHOT 'use')` and the `COPY` of the tables
+    /// `publications` cover in that snapshot, folded into one request.
+    CreateSubscriptionSlot { slot: String, failover: bool, publications: Vec<String> },
+    /// Publisher → subscriber: the slot is made at `consistent_point`; the published rows as of
+    /// it, `(table, key, value)`.
+    InitialCopy { consistent_point: Lsn, rows: Vec<(u32, u64, crate::storage::Value)> },
     /// Slot sync worker → primary: the `failover` logical slots, please
     /// (`pg_replication_slots WHERE failover AND NOT temporary`).
     FetchFailoverSlots,
@@ -69,6 +76,13 @@ impl Message {
             }
             Message::LogicalTxn { txn, .. } => pgoutput_bytes(txn),
             Message::FetchFailoverSlots => 160,
+            Message::CreateSubscriptionSlot { slot, publications, .. } => {
+                128 + slot.len() as u64 + publications.iter().map(|p| p.len() as u64 + 3).sum::<u64>()
+            }
+            // COPY's text rows: the key and the value, each with its length.
+            Message::InitialCopy { rows, .. } => {
+                FRAME_BYTES + 16 + rows.iter().map(|(_, _, v)| FRAME_BYTES + 8 + 21 + u64::from(v.len)).sum::<u64>()
+            }
             // A row per slot: name, plugin, positions, flags.
             Message::FailoverSlots { slots } => {
                 FRAME_BYTES + slots.iter().map(|s| 64 + s.name.len() as u64).sum::<u64>()
@@ -89,6 +103,8 @@ impl Message {
             Message::StartLogicalReplication { .. } => "start_logical",
             Message::LogicalTxn { .. } => "logical_txn",
             Message::FetchFailoverSlots => "fetch_failover_slots",
+            Message::CreateSubscriptionSlot { .. } => "create_subscription_slot",
+            Message::InitialCopy { .. } => "initial_copy",
             Message::FailoverSlots { .. } => "failover_slots",
         }
     }

@@ -101,6 +101,9 @@ pub struct Node {
     pub(crate) logical_slots: BTreeMap<String, crate::logical::slot::LogicalSlot>,
     /// The slot sync worker's current nap (`logical/slotsync.rs`).
     pub(crate) slot_sync_naptime_ns: u64,
+    /// Initial copies waiting for their consistent point to be flushed: (subscriber, point,
+    /// rows) (`logical/tablesync.rs`).
+    pub(crate) pending_copies: Vec<crate::logical::tablesync::PendingCopy>,
     /// Logical walsenders by subscriber (`logical/sender.rs`).
     pub(crate) logical_senders: BTreeMap<NodeId, crate::logical::sender::LogicalSender>,
     /// Apply workers of this node's subscriptions, by publisher (`logical/apply.rs`).
@@ -155,6 +158,7 @@ impl Node {
             slots: BTreeMap::new(),
             logical_slots: BTreeMap::new(),
             slot_sync_naptime_ns: crate::logical::slotsync::MIN_NAPTIME_NS,
+            pending_copies: Vec::new(),
             logical_senders: BTreeMap::new(),
             apply_workers: BTreeMap::new(),
             slot_file_generation: 0,
@@ -374,6 +378,12 @@ impl Node {
                 self.on_status_update(now, from, (write, flush, apply), send_time_ns, reply_requested, out)
             }
             Message::FetchFailoverSlots => self.on_fetch_failover_slots(from, out),
+            Message::CreateSubscriptionSlot { slot, failover, publications } => {
+                self.on_create_subscription_slot(from, (slot, failover, publications), out)
+            }
+            Message::InitialCopy { consistent_point, rows } if self.is_publisher(from) => {
+                self.on_initial_copy(now, from, consistent_point, rows, out)
+            }
             Message::FailoverSlots { slots } => self.on_failover_slots(from, slots, out),
             Message::StartLogicalReplication { slot, start, publications } => {
                 self.on_start_logical(now, from, slot, start, publications, out)

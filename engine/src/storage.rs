@@ -233,8 +233,8 @@ impl Store {
         merge_by_key(general, derived)
     }
 
-    /// Every row in `(table, key)` order.
-    fn all_rows(&self) -> impl Iterator<Item = (u32, u64, Value)> + '_ {
+    /// The tables that hold rows, in order.
+    pub fn tables(&self) -> Vec<u32> {
         let mut tables: Vec<u32> = self
             .rows
             .keys()
@@ -244,7 +244,12 @@ impl Store {
             .collect();
         tables.sort_unstable();
         tables.dedup();
-        tables.into_iter().flat_map(move |t| self.table(t).map(move |(key, value)| (t, key, value)))
+        tables
+    }
+
+    /// Every row in `(table, key)` order.
+    fn all_rows(&self) -> impl Iterator<Item = (u32, u64, Value)> + '_ {
+        self.tables().into_iter().flat_map(move |t| self.table(t).map(move |(key, value)| (t, key, value)))
     }
 
     /// A fingerprint of every row in order (`crate::fingerprint`, a word at a time): equal

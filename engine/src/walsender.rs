@@ -158,6 +158,7 @@ impl Node {
             self.send_wal(now, peer, out);
         }
         self.send_to_all_logical_senders(now, out);
+        self.send_flushed_copies(out);
     }
 
     /// A timeline switch here (promotion, or a cascading standby crossing to its upstream's

@@ -25,6 +25,8 @@ fn subscriber_cfg() -> NodeConfig {
         slot: "s".into(),
         publications: vec!["orders".into()],
         disable_on_error: false,
+        copy_data: false,
+        failover: false,
     }];
     cfg
 }
@@ -200,4 +202,41 @@ fn a_slot_made_at_initdb_streams_everything_from_the_first_write() {
         .filter(|o| matches!(o, Observation::LogicalApplied { publisher: P, .. }))
         .count();
     assert_eq!(applied, 2, "one observation per applied transaction");
+}
+
+#[test]
+fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_from_the_slot() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    let sub = NodeConfig::with_defaults(SUB, cluster(NAMES));
+    h.start(sub.clone(), fresh_image(&sub));
+    for op in 1..=3u64 {
+        h.write(P, op, vec![insert(op, op * 100, 40)]);
+    }
+    settle(&mut h);
+    let subscription = Subscription {
+        name: "s".into(),
+        publisher: P,
+        slot: "s".into(),
+        publications: vec!["orders".into()],
+        disable_on_error: false,
+        copy_data: true,
+        failover: false,
+    };
+    h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
+    settle(&mut h);
+    assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(200), Some(300)], "copied");
+    let copied = observations(&h.peer(SUB).log).into_iter().find_map(|o| match o {
+        Observation::InitialCopyDone { rows, .. } => Some(rows),
+        _ => None,
+    });
+    assert_eq!(copied, Some(3));
+    // What commits after the slot's point streams, once: nothing copied comes again.
+    h.write(P, 4, vec![insert(4, 400, 40)]);
+    settle(&mut h);
+    assert_eq!(rows(&h, SUB, 1..5), vec![Some(100), Some(200), Some(300), Some(400)]);
+    assert!(apply_notes(&h).is_empty(), "{:?}", apply_notes(&h));
+    assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, h.node(P).status().flush_lsn);
 }

@@ -45,6 +45,8 @@ fn subscriber() -> NodeConfig {
         slot: "copy".into(),
         publications: vec!["all".into()],
         disable_on_error: false,
+        copy_data: false,
+        failover: false,
     }];
     cfg
 }

@@ -123,3 +123,17 @@ fn slot_sync_settings_need_what_postgres_17_needs() {
     let unknown = error("replication_slots = true\nsynchronized_standby_slots = [\"pg9\"]\n");
     assert!(unknown.contains("unknown node `pg9`"), "{unknown}");
 }
+
+#[test]
+fn a_subscription_made_on_a_running_publisher_copies_then_catches_up_and_converges() {
+    let s = common::run("logical-migration", 1, &[]);
+    assert!(s.ok, "{:?}", s.violations);
+    assert_eq!(s.invariants["logical_converged"], "ok");
+    let sub = &s.subscriptions[0];
+    assert_eq!(sub.created_at_ns, Some(20_000_000_000));
+    // By 20 s the application had written thousands of rows: all of them come in the copy.
+    assert!(sub.rows_copied > 10_000, "{}", sub.rows_copied);
+    let (copied, caught_up) = (sub.copied_at_ns.expect("copied"), sub.caught_up_at_ns.expect("caught up"));
+    assert!(copied > 20_000_000_000 && caught_up >= copied, "{copied} {caught_up}");
+    assert_eq!(sub.rows_missing_extra_different, Some((0, 0, 0)));
+}

@@ -46,6 +46,13 @@ pub struct Subscription {
     pub publications: Vec<String>,
     /// `disable_on_error`: an apply error disables the subscription instead of retrying.
     pub disable_on_error: bool,
+    /// `copy_data` (PostgreSQL's default, true, for a subscription made on a running
+    /// publisher): the worker first has the slot made and the published tables copied as of
+    /// its consistent point (`logical/tablesync.rs`). False: the slot exists and the tables
+    /// need no copy (made with the empty database).
+    pub copy_data: bool,
+    /// `failover`: the slot the subscription makes is a failover slot.
+    pub failover: bool,
 }
 
 /// Why an apply worker stops.
@@ -76,6 +83,16 @@ pub struct ApplyWorker {
     unflushed: VecDeque<(Lsn, Lsn)>,
     /// The end of the last remote transaction whose local commit is flushed (what is reported).
     pub flushed_remote_lsn: Lsn,
+    /// The initial copy is still to be made (no origin yet and `copy_data`).
+    pub needs_copy: bool,
+}
+
+impl ApplyWorker {
+    /// A local transaction ending at `commit_end` applied remote WAL up to `remote_end`: it is
+    /// reported once flushed here.
+    pub(crate) fn note_applied(&mut self, commit_end: Lsn, remote_end: Lsn) {
+        self.unflushed.push_back((commit_end, remote_end));
+    }
 }
 
 impl Node {
@@ -85,21 +102,27 @@ impl Node {
             return;
         }
         for subscription in self.cfg.subscriptions.clone() {
-            let origin =
-                self.store.get(ORIGIN_TABLE, origin_key(&subscription.name)).map_or(Lsn::INVALID, |v| Lsn(v.write_id));
-            let publisher = subscription.publisher;
-            self.apply_workers.insert(
-                publisher,
-                ApplyWorker {
-                    subscription,
-                    state: ApplyState::Waiting,
-                    applied_remote_lsn: origin,
-                    unflushed: VecDeque::new(),
-                    flushed_remote_lsn: origin,
-                },
-            );
-            self.connect_apply_worker(publisher, out);
+            self.start_apply_worker(subscription, out);
         }
+    }
+
+    /// One subscription's worker: from its origin, or, with no origin yet and `copy_data`,
+    /// from the initial copy.
+    pub(crate) fn start_apply_worker(&mut self, subscription: Subscription, out: &mut Vec<Output>) {
+        let origin = self.store.get(ORIGIN_TABLE, origin_key(&subscription.name)).map(|v| Lsn(v.write_id));
+        let needs_copy = subscription.copy_data && origin.is_none();
+        let origin = origin.unwrap_or(Lsn::INVALID);
+        let publisher = subscription.publisher;
+        let worker = ApplyWorker {
+            subscription,
+            state: ApplyState::Waiting,
+            applied_remote_lsn: origin,
+            unflushed: VecDeque::new(),
+            flushed_remote_lsn: origin,
+            needs_copy,
+        };
+        self.apply_workers.insert(publisher, worker);
+        self.connect_apply_worker(publisher, out);
     }
 
     /// Starts a waiting worker's stream (at start, and when its retry timer fires).
@@ -110,6 +133,16 @@ impl Node {
         }
         worker.state = ApplyState::Streaming;
         let s = &worker.subscription;
+        if worker.needs_copy {
+            // `CREATE_REPLICATION_SLOT … LOGICAL pgoutput (SNAPSHOT 'use')`, then `COPY` of
+            // every published table in that snapshot (`logical/tablesync.rs`).
+            let msg = Message::CreateSubscriptionSlot {
+                slot: s.slot.clone(),
+                failover: s.failover,
+                publications: s.publications.clone(),
+            };
+            return out.push(Output::Send { to: publisher, msg });
+        }
         let msg = Message::StartLogicalReplication {
             slot: s.slot.clone(),
             start: worker.applied_remote_lsn,
@@ -181,10 +214,10 @@ impl Node {
         }
         // The origin row: its value is the remote end LSN (an 8-byte pg_lsn).
         changes.push(RowChange::Update { table: ORIGIN_TABLE, key: origin, write_id: txn.end_lsn.0, value_len: 8 });
-        let commit_end = self.apply_transaction(now, &changes, out);
+        let commit_end = self.apply_logical_transaction(now, &changes, out);
         let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
         worker.applied_remote_lsn = txn.end_lsn;
-        worker.unflushed.push_back((commit_end, txn.end_lsn));
+        worker.note_applied(commit_end, txn.end_lsn);
         out.push(Output::Observe(Observation::LogicalApplied {
             publisher,
             remote_end_lsn: txn.end_lsn,
@@ -196,7 +229,12 @@ impl Node {
 
     /// A local transaction of the apply worker: `synchronous_commit = off`, so nothing waits
     /// for its flush. Returns the end of its commit record.
-    fn apply_transaction(&mut self, now: Instant, changes: &[RowChange], out: &mut Vec<Output>) -> Lsn {
+    pub(crate) fn apply_logical_transaction(
+        &mut self,
+        now: Instant,
+        changes: &[RowChange],
+        out: &mut Vec<Output>,
+    ) -> Lsn {
         let xid = self.next_xid;
         self.next_xid = self.next_xid.wrapping_add(1).max(1);
         for change in changes {

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod sender;
 pub mod slot;
 pub mod slotsync;
+pub mod tablesync;
 
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,7 @@ pub struct LogicalSender {
 
 impl Node {
     /// The tables `publications` cover together, or the first name that is not a publication.
-    fn published_tables(&self, publications: &[String]) -> Result<PublishedTables, String> {
+    pub(crate) fn published_tables(&self, publications: &[String]) -> Result<PublishedTables, String> {
         let mut tables = Vec::new();
         for name in publications {
             match self.cfg.publications.iter().find(|p| p.name == *name).map(|p| &p.tables) {

@@ -126,14 +126,21 @@ impl Node {
 }
 
 impl Node {
-    /// The standbys of `synchronized_standby_slots` (its own name aside) with no physical slot
-    /// here: while any is listed, a failover slot's walsender sends nothing new (PostgreSQL
-    /// warns that the slot "does not exist" and waits).
-    pub fn synchronized_standby_slots_missing(&self) -> Vec<String> {
-        let has_slot = |name: &String| {
-            let standby = self.cfg.cluster_names.iter().position(|n| n == name).map(|i| i as NodeId);
-            standby.is_some_and(|s| self.slots.contains_key(&s))
+    /// The standbys of `synchronized_standby_slots` (its own name aside) that hold a failover
+    /// slot's walsender back for good: no physical slot here (PostgreSQL warns that the slot
+    /// "does not exist" and waits), or a slot behind the flushed WAL with no standby streaming
+    /// to move it (one promoted elsewhere, or following another node).
+    pub fn synchronized_standby_slots_stuck(&self) -> Vec<String> {
+        let flushed = self.flusher.flushed;
+        let stuck = |name: &String| {
+            let Some(standby) = self.cfg.cluster_names.iter().position(|n| n == name).map(|i| i as NodeId) else {
+                return true;
+            };
+            match self.slots.get(&standby) {
+                None => true,
+                Some(&restart) => restart < flushed && !self.walsenders.contains_key(&standby),
+            }
         };
-        self.cfg.synchronized_standby_slots.iter().filter(|n| **n != self.cfg.name && !has_slot(n)).cloned().collect()
+        self.cfg.synchronized_standby_slots.iter().filter(|n| **n != self.cfg.name && stuck(n)).cloned().collect()
     }
 }

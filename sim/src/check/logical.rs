@@ -35,10 +35,10 @@ fn excuse(end: &EndState, s: &SubscriptionView) -> Option<String> {
     let primary = end.final_primary()?;
     let publisher = end.nodes[primary].engine?;
     let spec = end.scenario.logical.subscriptions.iter().find(|spec| spec.name == s.name)?;
-    let missing = publisher.synchronized_standby_slots_missing();
+    let missing = publisher.synchronized_standby_slots_stuck();
     if spec.failover && !missing.is_empty() {
         return Some(format!(
-            "{}: {} holds the failover slot's changes back for `synchronized_standby_slots` {} with no slot on it (no standby streams from it), as PostgreSQL does",
+            "{}: {} holds the failover slot's changes back for `synchronized_standby_slots` {}, whose slots on it are missing or left behind (no standby streams to them), as PostgreSQL does",
             s.name,
             end.nodes[primary].name,
             missing.join(", ")

@@ -260,6 +260,10 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                     let tables = world.scenario.logical.tables_of(&spec.publications);
                     Some(crate::check::logical::row_differences(publisher, subscriber, tables.as_deref()))
                 }),
+                created_at_ns: r.created_at_ns,
+                copied_at_ns: r.copied_at_ns,
+                rows_copied: r.rows_copied,
+                caught_up_at_ns: r.caught_up_at_ns,
                 events: r.events.clone(),
             })
             .collect(),

@@ -19,6 +19,16 @@ pub struct SubscriptionSummary {
     /// primary, or holds with another value (`None`: one of them was not running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows_missing_extra_different: Option<(u64, u64, u64)>,
+    /// `at`: when it was made, when its initial copy committed and how many rows it held, and
+    /// when it first applied a transaction within 100 ms of its commit after that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_at_ns: Option<u64>,
+    #[serde(default)]
+    pub rows_copied: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_up_at_ns: Option<u64>,
     /// The first stops of the worker and changes of publisher, with when.
     pub events: Vec<String>,
 }
@@ -39,6 +49,18 @@ impl SubscriptionSummary {
             self.conflicts,
             self.stream_errors,
         )];
+        if let Some(created) = self.created_at_ns {
+            let s = |ns: u64| format!("{:.3} s", ns as f64 / 1e9);
+            let copied = self.copied_at_ns.map_or("never".to_string(), |at| {
+                format!("{} rows copied at {} ({} after it was made)", self.rows_copied, s(at), s(at - created))
+            });
+            let caught_up = self.caught_up_at_ns.map_or("never".to_string(), s);
+            rows.push(format!(
+                "| subscription {} made at {} | {copied}; caught up (apply lag within 100 ms) at {caught_up} |",
+                self.name,
+                s(created)
+            ));
+        }
         if let Some((missing, extra, different)) = self.rows_missing_extra_different {
             rows.push(format!(
                 "| subscription {} at the end, against the final primary | {missing} rows missing, {extra} extra, {different} different |",

@@ -57,6 +57,24 @@ pub struct SubscriptionSpec {
     /// `failover = true` (PostgreSQL 17): its slot is a failover slot, which standbys with
     /// `sync_replication_slots` keep copies of. Default false.
     pub failover: bool,
+    /// `at = "20s"`: made then, on the running publisher, with the initial copy of the
+    /// published tables (`copy_data`). `None`: made with the empty database, before any write.
+    pub at_ns: Option<u64>,
+}
+
+impl SubscriptionSpec {
+    /// The engine's subscription, connecting to `publisher`.
+    pub fn engine_subscription(&self, publisher: u32) -> repsim_engine::logical::apply::Subscription {
+        repsim_engine::logical::apply::Subscription {
+            name: self.name.clone(),
+            publisher,
+            slot: self.slot.clone(),
+            publications: self.publications.clone(),
+            disable_on_error: self.disable_on_error,
+            copy_data: self.at_ns.is_some(),
+            failover: self.failover,
+        }
+    }
 }
 
 impl LogicalSpec {
@@ -88,7 +106,7 @@ impl LogicalSpec {
 
 const LOGICAL_KEYS: &[&str] = &["publications", "subscriptions"];
 const PUBLICATION_KEYS: &[&str] = &["name", "tables"];
-const SUBSCRIPTION_KEYS: &[&str] = &["name", "node", "publications", "slot", "disable_on_error", "failover"];
+const SUBSCRIPTION_KEYS: &[&str] = &["name", "node", "publications", "slot", "disable_on_error", "failover", "at"];
 
 /// Lower-case letters, digits and underscores, at most 63 (what replication slot names allow,
 /// and a subscription's name is its slot's by default).
@@ -245,7 +263,8 @@ fn read_subscription(
     };
     let disable_on_error = s.opt("disable_on_error", Field::bool)?.unwrap_or(false);
     let failover = s.opt("failover", Field::bool)?.unwrap_or(false);
-    Ok(SubscriptionSpec { name, node, publications, slot, disable_on_error, failover })
+    let at_ns = s.opt("at", Field::duration_ns)?;
+    Ok(SubscriptionSpec { name, node, publications, slot, disable_on_error, failover, at_ns })
 }
 
 /// Faults that only mean something for a member of the physical cluster, refused on a

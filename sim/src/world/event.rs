@@ -113,6 +113,10 @@ pub enum EventKind {
     },
     /// `[archive] backup_interval`: time for the next base backup.
     BackupDue,
+    /// `[[logical.subscriptions]]` entry `index` with an `at`: `CREATE SUBSCRIPTION` now.
+    CreateSubscription {
+        index: usize,
+    },
     /// A base backup's upload finished (stored unless the store went down meanwhile).
     BackupUploaded {
         backup: Box<crate::world::archive_store::BaseBackup>,

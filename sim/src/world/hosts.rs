@@ -312,9 +312,9 @@ impl World {
                 self.logical_slot_events.push(event);
             }
             Observation::RecoveryTargetNotReached { replayed_to } => self.restore_failed(node, replayed_to),
-            o @ (Observation::ApplyWorker { .. } | Observation::LogicalApplied { .. }) => {
-                self.observe_subscription(node, o)
-            }
+            o @ (Observation::ApplyWorker { .. }
+            | Observation::LogicalApplied { .. }
+            | Observation::InitialCopyDone { .. }) => self.observe_subscription(node, o),
             Observation::Panic { reason } => self.panicked(node, reason),
             Observation::QuerySnapshot { client, op_id, xmin } => {
                 let incarnation = slot.incarnation;

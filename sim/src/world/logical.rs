@@ -32,7 +32,17 @@ pub struct SubscriptionRun {
     pub slot: String,
     /// A failover moved the subscription to a primary without a copy of its slot.
     pub slot_missing_after_failover: bool,
+    /// `at`: when it was made; when its initial copy committed on the subscriber, and how
+    /// many rows it held.
+    pub created_at_ns: Option<u64>,
+    pub copied_at_ns: Option<u64>,
+    pub rows_copied: u64,
+    /// After the copy, the first transaction applied within [`CAUGHT_UP_LAG_NS`] of its commit.
+    pub caught_up_at_ns: Option<u64>,
 }
+
+/// An apply lag this small counts as caught up (a cut-over could follow).
+pub const CAUGHT_UP_LAG_NS: u64 = 100_000_000;
 
 impl World {
     /// Whether an HA agent runs `node` (a subscriber never has one).
@@ -55,6 +65,10 @@ impl World {
             events: Vec::new(),
             slot: s.slot.clone(),
             slot_missing_after_failover: false,
+            created_at_ns: None,
+            copied_at_ns: None,
+            rows_copied: 0,
+            caught_up_at_ns: None,
         });
         runs.collect()
     }
@@ -113,6 +127,24 @@ impl World {
             })
     }
 
+    /// `CREATE SUBSCRIPTION` at the entry's `at`, on the running publisher: the worker makes
+    /// the slot and copies the tables first. It is kept in the subscriber's configuration, so
+    /// a subscriber down now creates it when it starts.
+    pub(crate) fn create_subscription(&mut self, index: usize) {
+        let publisher = self.router_primary.unwrap_or(self.scenario.cluster.primary as NodeId);
+        let spec = &self.scenario.logical.subscriptions[index];
+        let subscription = spec.engine_subscription(publisher);
+        let node = spec.node as NodeId;
+        let run = &mut self.subscriptions[index];
+        run.publisher = publisher;
+        run.created_at_ns = Some(self.now_ns);
+        self.nodes[node as usize].config.subscriptions.push(subscription.clone());
+        if self.nodes[node as usize].engine.is_some() {
+            let command = repsim_engine::io::Command::CreateSubscription(subscription);
+            self.step_node(node, repsim_engine::io::Input::Admin(command));
+        }
+    }
+
     /// An apply worker's observation on subscriber `node`.
     pub(crate) fn observe_subscription(&mut self, node: NodeId, observation: Observation) {
         let now_ns = self.now_ns;
@@ -125,7 +157,15 @@ impl World {
                 debug_assert_eq!(publisher, run.publisher);
                 run.applied_transactions += 1;
                 run.last_remote_end = remote_end_lsn;
-                run.apply_lag_ns.record(applied_at_ns.saturating_sub(commit_timestamp_ns));
+                let lag_ns = applied_at_ns.saturating_sub(commit_timestamp_ns);
+                run.apply_lag_ns.record(lag_ns);
+                if run.copied_at_ns.is_some() && run.caught_up_at_ns.is_none() && lag_ns <= CAUGHT_UP_LAG_NS {
+                    run.caught_up_at_ns = Some(now_ns);
+                }
+            }
+            Observation::InitialCopyDone { rows, .. } => {
+                run.copied_at_ns = Some(now_ns);
+                run.rows_copied = rows;
             }
             Observation::ApplyWorker { text, conflict, .. } => {
                 if conflict {

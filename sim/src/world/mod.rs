@@ -180,8 +180,13 @@ impl World {
         // Standbys start from a copy of the primary's initdb (a base backup at time 0, without
         // its slots); the primary with its subscriptions' slots; a subscriber from its own.
         let image = initdb(&configs[primary]);
-        let slots: Vec<(String, bool)> =
-            scenario.logical.subscriptions.iter().map(|s| (s.slot.clone(), s.failover)).collect();
+        let slots: Vec<(String, bool)> = scenario
+            .logical
+            .subscriptions
+            .iter()
+            .filter(|s| s.at_ns.is_none())
+            .map(|s| (s.slot.clone(), s.failover))
+            .collect();
         let primary_image = repsim_engine::logical::admin::initdb_with_logical_slots(&configs[primary], &slots);
         let interner = crate::world::packing::block_store();
         let nodes = configs
@@ -350,6 +355,11 @@ impl World {
         let first_sample_ns = self.sampler.next_at();
         self.schedule(first_sample_ns, EventKind::Sample);
         self.schedule(self.scenario.duration_ns, EventKind::Settle);
+        let created_later: Vec<(usize, u64)> =
+            self.scenario.logical.subscriptions.iter().enumerate().filter_map(|(i, s)| Some((i, s.at_ns?))).collect();
+        for (index, at_ns) in created_later {
+            self.schedule(at_ns, EventKind::CreateSubscription { index });
+        }
         if self.scenario.replication.archive_mode && self.scenario.archive.backup_interval_ns > 0 {
             self.schedule(1_000_000_000u64.min(self.scenario.duration_ns), EventKind::BackupDue);
         }
@@ -481,6 +491,7 @@ impl World {
                 }
             }
             EventKind::BackupDue => self.backup_due(),
+            EventKind::CreateSubscription { index } => self.create_subscription(index),
             EventKind::BackupUploaded { backup } => self.backup_uploaded(*backup),
             EventKind::BackupFetched { node, incarnation, image, bytes, target, ok } => {
                 if self.nodes[node as usize].incarnation == incarnation {

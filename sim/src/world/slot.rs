@@ -132,14 +132,8 @@ fn logical_config(s: &Scenario, i: usize, c: &mut NodeConfig) {
     c.subscriptions = logical
         .subscriptions
         .iter()
-        .filter(|sub| sub.node == i)
-        .map(|sub| repsim_engine::logical::apply::Subscription {
-            name: sub.name.clone(),
-            publisher: s.cluster.primary as u32,
-            slot: sub.slot.clone(),
-            publications: sub.publications.clone(),
-            disable_on_error: sub.disable_on_error,
-        })
+        .filter(|sub| sub.node == i && sub.at_ns.is_none())
+        .map(|sub| sub.engine_subscription(s.cluster.primary as u32))
         .collect();
 }
 

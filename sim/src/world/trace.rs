@@ -52,6 +52,8 @@ fn message_value(msg: &Message) -> u64 {
         Message::StartLogicalReplication { start, .. } => start.0,
         Message::LogicalTxn { txn, .. } => txn.end_lsn.0,
         Message::FetchFailoverSlots => 0,
+        Message::CreateSubscriptionSlot { .. } => 0,
+        Message::InitialCopy { consistent_point, rows } => consistent_point.0 ^ ((rows.len() as u64) << 48),
         Message::FailoverSlots { slots } => slots.iter().fold(0, |h, s| h ^ s.confirmed_flush_lsn.0),
     }
 }
@@ -118,6 +120,7 @@ impl TraceRecord {
             EventKind::DataCopied { node, upstream, .. } => r("data_copied", *node as i64, *upstream as i64, "", 0),
             EventKind::Resume { node } => r("resume", *node as i64, -1, "", 0),
             EventKind::BackupDue => r("backup_due", -1, -1, "", 0),
+            EventKind::CreateSubscription { index } => r("create_subscription", -1, -1, "", *index as u64),
             EventKind::BackupUploaded { backup } => r("backup_uploaded", backup.from as i64, -1, "", backup.bytes),
             EventKind::BackupFetched { node, ok, .. } => r("backup_fetched", *node as i64, -1, "", *ok as u64),
             EventKind::RestartAfterPanic { node, .. } => r("restart_after_panic", *node as i64, -1, "", 0),

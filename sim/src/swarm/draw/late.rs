@@ -290,17 +290,28 @@ pub(super) fn subscription(text: &mut String, rng: &mut Rng, s: &Shape) {
     if rng.chance(0.2) {
         put!(text, "disable_on_error = true");
     }
-    // Failover slots (PostgreSQL 17) where their preconditions hold: physical slots and
-    // hot_standby_feedback; the walsender waits for every standby, or for none.
-    let slots_on = text.contains("replication_slots = true\n") && text.contains("hot_standby_feedback = true\n");
-    if slots_on && rng.chance(0.6) {
+    // Failover slots (PostgreSQL 17), with their preconditions (physical slots and
+    // hot_standby_feedback, switched on if the draw above left them off: a seed that draws a
+    // subscription changes anyway); the walsender waits for every standby, or for none.
+    if rng.chance(0.6) {
         put!(text, "failover = true");
+        *text = text.replacen("replication_slots = false\n", "replication_slots = true\n", 1);
         let mut settings = "sync_replication_slots = true\n".to_string();
+        if !text.contains("replication_slots = true\n") {
+            settings.push_str("replication_slots = true\n");
+        }
+        if !text.contains("hot_standby_feedback = true\n") {
+            settings.push_str("hot_standby_feedback = true\n");
+        }
         if rng.chance(0.7) {
             let standbys: Vec<usize> = (0..s.running).filter(|&i| i != s.primary).collect();
             settings.push_str(&format!("synchronized_standby_slots = {}\n", s.list(&standbys)));
         }
         insert_into_section(text, "[replication]", &settings);
+    }
+    // Sometimes made on the running publisher, with the initial copy of its tables.
+    if rng.chance(0.4) {
+        put!(text, "at = \"{}\"", dur(rng.below(s.duration_ns / MS_NS) * MS_NS));
     }
     let primary = &s.names[s.primary];
     if rng.chance(0.5) {
