@@ -33,6 +33,12 @@ fn excuse(end: &EndState, s: &SubscriptionView) -> Option<String> {
         return Some(format!("{}: {} conflict(s) stopped its worker", s.name, s.conflicts));
     }
     let primary = end.final_primary()?;
+    if s.publisher != primary {
+        return Some(format!(
+            "{}: its connection names {}, not the final primary {} (the clients' address was never moved to it)",
+            s.name, end.nodes[s.publisher].name, end.nodes[primary].name
+        ));
+    }
     let publisher = end.nodes[primary].engine?;
     let spec = end.scenario.logical.subscriptions.iter().find(|spec| spec.name == s.name)?;
     let missing = publisher.synchronized_standby_slots_stuck();

@@ -76,6 +76,8 @@ pub struct SubscriptionView<'a> {
     /// Every failover of its publisher kept it whole: a failover slot, copied to the
     /// promoted standby, which the walsender waited for (`LogicalSpec::survives_failover_to`).
     pub survived_failovers: bool,
+    /// The node its connection names at the end (the clients' primary when it last moved).
+    pub publisher: usize,
 }
 
 impl EndState<'_> {

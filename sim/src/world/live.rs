@@ -157,6 +157,7 @@ impl World {
                     conflicts: r.conflicts,
                     disabled: r.disabled,
                     survived_failovers: self.survived_failovers(i),
+                    publisher: r.publisher as usize,
                 })
                 .collect(),
         }

@@ -82,7 +82,8 @@ impl World {
         let now_s = self.now_ns as f64 / 1e9;
         for i in 0..self.subscriptions.len() {
             let run = &self.subscriptions[i];
-            if run.publisher == primary {
+            let not_made_yet = self.scenario.logical.subscriptions[i].at_ns.is_some() && run.created_at_ns.is_none();
+            if run.publisher == primary || not_made_yet {
                 continue;
             }
             let (node, name) = (run.node, run.name.clone());
@@ -120,8 +121,10 @@ impl World {
     pub(crate) fn survived_failovers(&self, index: usize) -> bool {
         let spec = &self.scenario.logical.subscriptions[index];
         let replication = &self.scenario.replication;
+        // A promotion before the subscription was made chose the node it was made on.
+        let since_ns = self.subscriptions[index].created_at_ns.unwrap_or(0);
         !self.subscriptions[index].slot_missing_after_failover
-            && self.promotions.iter().all(|p| {
+            && self.promotions.iter().filter(|p| p.at_ns >= since_ns).all(|p| {
                 let promoted = &self.nodes[p.node as usize].name;
                 crate::scenario::logical::LogicalSpec::survives_failover_to(spec, replication, promoted)
             })
