@@ -78,8 +78,8 @@ impl Node {
 
     /// Decodes what was flushed since the last call and sends the transactions it commits.
     pub(crate) fn send_logical(&mut self, now: Instant, peer: NodeId, out: &mut Vec<Output>) {
-        let Some(slot) = self.logical_senders.get(&peer).map(|s| s.slot.clone()) else { return };
-        let failover = self.logical_slots.get(&slot).is_some_and(|s| s.failover);
+        let Some(sender) = self.logical_senders.get(&peer) else { return };
+        let failover = self.logical_slots.get(&sender.slot).is_some_and(|s| s.failover);
         let limit = self.logical_send_limit(failover);
         let Some(sender) = self.logical_senders.get_mut(&peer) else { return };
         match sender.decoder.decode(&self.wal, limit, usize::MAX) {

@@ -245,8 +245,9 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         subscriptions: world
             .subscriptions
             .iter()
-            .map(|r| crate::report::subscriptions::SubscriptionSummary {
-                name: r.name.clone(),
+            .zip(&world.scenario.logical.subscriptions)
+            .map(|(r, spec)| crate::report::subscriptions::SubscriptionSummary {
+                name: spec.name.clone(),
                 subscriber: world.nodes[r.node as usize].name.clone(),
                 applied_transactions: r.applied_transactions,
                 apply_lag_ns: r.apply_lag_ns.percentiles(),
@@ -256,7 +257,6 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 rows_missing_extra_different: world.running_primary().and_then(|p| {
                     let publisher = world.nodes[p as usize].engine.as_ref()?;
                     let subscriber = world.nodes[r.node as usize].engine.as_ref()?;
-                    let spec = &world.scenario.logical.subscriptions.iter().find(|s| s.name == r.name)?;
                     let tables = world.scenario.logical.tables_of(&spec.publications);
                     Some(crate::check::logical::row_differences(publisher, subscriber, tables.as_deref()))
                 }),

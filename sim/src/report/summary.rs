@@ -203,6 +203,19 @@ pub struct PromotionSummary {
     pub promotion_duration_ns: Option<u64>,
 }
 
+/// The rows of the parts a run may have (hot standby, archive, restores, logical slots and
+/// subscriptions, pooler, endpoints), the same in the text and the Markdown summary.
+fn part_rows(s: &Summary) -> Vec<String> {
+    let mut rows: Vec<String> = s.hot_standby.iter().flat_map(HotStandbySummary::rows).collect();
+    rows.extend(s.archive.iter().flat_map(ArchiveSummary::rows));
+    rows.extend(crate::report::restore::rows(&s.restores));
+    rows.extend(s.logical_slots.iter().map(|event| format!("| logical slot | {event} |")));
+    rows.extend(s.subscriptions.iter().flat_map(crate::report::subscriptions::SubscriptionSummary::rows));
+    rows.extend(s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows));
+    rows.extend(s.endpoints.iter().flat_map(crate::report::endpoints::EndpointsSummary::rows));
+    rows
+}
+
 fn ms(ns: u64) -> String {
     format!("{:.2} ms", ns as f64 / 1e6)
 }
@@ -267,25 +280,7 @@ pub fn render_text(s: &Summary) -> String {
             s.promotions.iter().map(|p| p.promotion_duration_ns.map_or("did not finish".to_string(), ms)).collect();
         line(format!("| promotion (pg_promote to writes accepted) | {} |", took.join(", ")));
     }
-    for row in s.hot_standby.iter().flat_map(HotStandbySummary::rows) {
-        line(row);
-    }
-    for row in s.archive.iter().flat_map(ArchiveSummary::rows) {
-        line(row);
-    }
-    for row in crate::report::restore::rows(&s.restores) {
-        line(row);
-    }
-    for event in &s.logical_slots {
-        line(format!("| logical slot | {event} |"));
-    }
-    for row in s.subscriptions.iter().flat_map(crate::report::subscriptions::SubscriptionSummary::rows) {
-        line(row);
-    }
-    for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
-        line(row);
-    }
-    for row in s.endpoints.iter().flat_map(crate::report::endpoints::EndpointsSummary::rows) {
+    for row in part_rows(s) {
         line(row);
     }
     if let Some(ns) = s.replication_tls_cpu_ns {
@@ -433,25 +428,7 @@ pub fn render_markdown(s: &Summary) -> String {
         );
     }
     let _ = writeln!(o, "| failovers | {} |", s.failovers);
-    for row in s.hot_standby.iter().flat_map(HotStandbySummary::rows) {
-        let _ = writeln!(o, "{row}");
-    }
-    for row in s.archive.iter().flat_map(ArchiveSummary::rows) {
-        let _ = writeln!(o, "{row}");
-    }
-    for row in crate::report::restore::rows(&s.restores) {
-        let _ = writeln!(o, "{row}");
-    }
-    for event in &s.logical_slots {
-        let _ = writeln!(o, "| logical slot | {event} |");
-    }
-    for row in s.subscriptions.iter().flat_map(crate::report::subscriptions::SubscriptionSummary::rows) {
-        let _ = writeln!(o, "{row}");
-    }
-    for row in s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows) {
-        let _ = writeln!(o, "{row}");
-    }
-    for row in s.endpoints.iter().flat_map(crate::report::endpoints::EndpointsSummary::rows) {
+    for row in part_rows(s) {
         let _ = writeln!(o, "{row}");
     }
     if let Some(ns) = s.replication_tls_cpu_ns {

@@ -152,7 +152,7 @@ impl World {
                 .iter()
                 .enumerate()
                 .map(|(i, r)| SubscriptionView {
-                    name: &r.name,
+                    name: &self.scenario.logical.subscriptions[i].name,
                     node: r.node as usize,
                     conflicts: r.conflicts,
                     disabled: r.disabled,

@@ -4,7 +4,7 @@
 //! writes to can only meet a row it already holds by applying a transaction twice.
 
 use repsim_engine::io::Observation;
-use repsim_engine::{Lsn, NodeId};
+use repsim_engine::NodeId;
 
 use crate::metrics::Recorder;
 use crate::world::World;
@@ -12,14 +12,12 @@ use crate::world::World;
 /// Apply worker events kept per subscription for the summary.
 const MAX_EVENTS: usize = 16;
 
-/// One subscription's run.
+/// One subscription's run, in `[[logical.subscriptions]]` order (its name and slot are the
+/// entry's).
 pub struct SubscriptionRun {
-    pub name: String,
     pub node: NodeId,
     pub publisher: NodeId,
     pub applied_transactions: u64,
-    /// The remote end of the last transaction applied (in memory; a crash may lose it).
-    pub last_remote_end: Lsn,
     /// Subscriber clock at apply less publisher clock at commit (what users compute from
     /// `pg_stat_subscription`, clock skew included; clamped at 0).
     pub apply_lag_ns: Recorder,
@@ -29,7 +27,6 @@ pub struct SubscriptionRun {
     pub disabled: bool,
     /// The first stops and publisher changes, as `"<s> s: <text>"`.
     pub events: Vec<String>,
-    pub slot: String,
     /// A failover moved the subscription to a primary without a copy of its slot.
     pub slot_missing_after_failover: bool,
     /// `at`: when it was made; when its initial copy committed on the subscriber, and how
@@ -53,17 +50,14 @@ impl World {
     pub(crate) fn subscription_runs(scenario: &crate::scenario::model::Scenario) -> Vec<SubscriptionRun> {
         let publisher = scenario.cluster.primary as NodeId;
         let runs = scenario.logical.subscriptions.iter().map(|s| SubscriptionRun {
-            name: s.name.clone(),
             node: s.node as NodeId,
             publisher,
             applied_transactions: 0,
-            last_remote_end: Lsn::INVALID,
             apply_lag_ns: Recorder::default(),
             conflicts: 0,
             stream_errors: 0,
             disabled: false,
             events: Vec::new(),
-            slot: s.slot.clone(),
             slot_missing_after_failover: false,
             created_at_ns: None,
             copied_at_ns: None,
@@ -86,17 +80,18 @@ impl World {
             if run.publisher == primary || not_made_yet {
                 continue;
             }
-            let (node, name) = (run.node, run.name.clone());
+            let spec = &self.scenario.logical.subscriptions[i];
+            let (node, name, slot) = (run.node, spec.name.clone(), &spec.slot);
             let engine = self.nodes[primary as usize].engine.as_ref();
-            let copy = engine.and_then(|e| e.pg_replication_slots().into_iter().find(|r| r.slot_name == run.slot));
+            let copy = engine.and_then(|e| e.pg_replication_slots().into_iter().find(|r| &r.slot_name == slot));
             let text = match &copy {
                 Some(row) => format!(
                     "{now_s:.3} s: the publisher is now {}, with slot {} confirmed to {}",
-                    self.nodes[primary as usize].name, run.slot, row.confirmed_flush_lsn
+                    self.nodes[primary as usize].name, slot, row.confirmed_flush_lsn
                 ),
                 None => format!(
                     "{now_s:.3} s: the publisher is now {}, which has no slot {}",
-                    self.nodes[primary as usize].name, run.slot
+                    self.nodes[primary as usize].name, slot
                 ),
             };
             let run = &mut self.subscriptions[i];
@@ -151,15 +146,12 @@ impl World {
     /// An apply worker's observation on subscriber `node`.
     pub(crate) fn observe_subscription(&mut self, node: NodeId, observation: Observation) {
         let now_ns = self.now_ns;
-        let name = self.nodes[node as usize].name.clone();
         let Some(index) = self.subscriptions.iter().position(|r| r.node == node) else { return };
-        let whole = self.survived_failovers(index);
         let run = &mut self.subscriptions[index];
         match observation {
-            Observation::LogicalApplied { publisher, remote_end_lsn, commit_timestamp_ns, applied_at_ns } => {
+            Observation::LogicalApplied { publisher, commit_timestamp_ns, applied_at_ns, .. } => {
                 debug_assert_eq!(publisher, run.publisher);
                 run.applied_transactions += 1;
-                run.last_remote_end = remote_end_lsn;
                 let lag_ns = applied_at_ns.saturating_sub(commit_timestamp_ns);
                 run.apply_lag_ns.record(lag_ns);
                 if run.copied_at_ns.is_some() && run.caught_up_at_ns.is_none() && lag_ns <= CAUGHT_UP_LAG_NS {
@@ -184,8 +176,9 @@ impl World {
                 // that never failed over, or failed over with the subscription kept whole,
                 // sends one history: a row already there was applied before. (Otherwise the
                 // new primary may lack what the old one sent.)
-                if conflict && whole {
-                    let subscription = run.name.clone();
+                if conflict && self.survived_failovers(index) {
+                    let name = &self.nodes[node as usize].name;
+                    let subscription = &self.scenario.logical.subscriptions[index].name;
                     self.live.record("logical_exactly_once", now_ns, || {
                         format!("{name} (subscription {subscription}) met a row it already holds: {text}")
                     });

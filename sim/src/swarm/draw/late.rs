@@ -314,20 +314,21 @@ pub(super) fn subscription(text: &mut String, rng: &mut Rng, s: &Shape) {
         put!(text, "at = \"{}\"", dur(rng.below(s.duration_ns / MS_NS) * MS_NS));
     }
     let primary = &s.names[s.primary];
-    if rng.chance(0.5) {
-        let at_ns = rng.below(s.duration_ns / MS_NS) * MS_NS;
-        let back_ns = at_ns + range(rng, 100, 10_000) * MS_NS;
-        put!(text, "\n[[faults]]\nat = \"{}\"\ncrash = \"sub1\"", dur(at_ns));
-        if back_ns < s.duration_ns {
-            put!(text, "\n[[faults]]\nat = \"{}\"\nrestart = \"sub1\"", dur(back_ns));
-        }
+    fault_then_undo(text, rng, s, "crash = \"sub1\"", "restart = \"sub1\"");
+    let cut = format!("partition = [[\"{primary}\"], [\"sub1\"]]");
+    fault_then_undo(text, rng, s, &cut, "heal = true");
+}
+
+/// With probability 1/2, `fault` at a time within the run and `undo` 0.1 to 10 s later (if
+/// that is still within it).
+fn fault_then_undo(text: &mut String, rng: &mut Rng, s: &Shape, fault: &str, undo: &str) {
+    if !rng.chance(0.5) {
+        return;
     }
-    if rng.chance(0.5) {
-        let at_ns = rng.below(s.duration_ns / MS_NS) * MS_NS;
-        let heal_ns = at_ns + range(rng, 100, 10_000) * MS_NS;
-        put!(text, "\n[[faults]]\nat = \"{}\"\npartition = [[\"{primary}\"], [\"sub1\"]]", dur(at_ns));
-        if heal_ns < s.duration_ns {
-            put!(text, "\n[[faults]]\nat = \"{}\"\nheal = true", dur(heal_ns));
-        }
+    let at_ns = rng.below(s.duration_ns / MS_NS) * MS_NS;
+    let undo_ns = at_ns + range(rng, 100, 10_000) * MS_NS;
+    put!(text, "\n[[faults]]\nat = \"{}\"\n{fault}", dur(at_ns));
+    if undo_ns < s.duration_ns {
+        put!(text, "\n[[faults]]\nat = \"{}\"\n{undo}", dur(undo_ns));
     }
 }
