@@ -35,7 +35,10 @@ fn bodies() -> Vec<(u32, RecordBody)> {
             };
             out.push((xid, RecordBody::Row(change)));
         }
-        out.push((xid, RecordBody::Commit { timestamp_ns: xid as u64 * 1_000_000, apply_feedback: false }));
+        out.push((
+            xid,
+            RecordBody::Commit { timestamp_ns: xid as u64 * 1_000_000, apply_feedback: false, origin: None },
+        ));
     }
     out
 }

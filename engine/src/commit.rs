@@ -105,11 +105,11 @@ impl Node {
     }
 
     /// A committed transaction's changes reach the table; the versions they replace are dead.
-    pub(crate) fn store_committed(&mut self, xid: u32, changes: &[RowChange]) {
+    pub(crate) fn store_committed(&mut self, xid: u32, changes: &[RowChange], origin: crate::storage::RowOrigin) {
         let replaced = self.versions_replaced(changes);
         self.dead_versions.add(xid, replaced);
         for change in changes {
-            self.store.apply(change);
+            self.store.apply_committed(change, origin);
         }
     }
 
@@ -145,13 +145,14 @@ impl Node {
         }
         let level = self.effective_level(session_level);
         let apply_feedback = level == SyncCommitLevel::RemoteApply;
-        let (_, commit_lsn) = self.wal.append(xid, RecordBody::Commit { timestamp_ns: now.0, apply_feedback });
+        let (_, commit_lsn) =
+            self.wal.append(xid, RecordBody::Commit { timestamp_ns: now.0, apply_feedback, origin: None });
         if level == SyncCommitLevel::Off {
             self.visibility.shown_at_once(commit_lsn, &changes);
         } else {
             self.visibility.hide(commit_lsn, &changes, |table, key| self.store.get(table, key));
         }
-        self.store_committed(xid, &changes);
+        self.store_committed(xid, &changes, crate::storage::RowOrigin { node: None, commit_ts_ns: now.0 });
         let timeout_ns = self.cfg.statement_timeout_ns;
         let deadline = (timeout_ns > 0).then(|| Instant(now.0.saturating_add(timeout_ns)));
         let waiter = Waiter { client, op_id, commit_lsn, level, deadline, cancel_requested: false };

@@ -118,6 +118,11 @@ pub struct NodeConfig {
     /// whose standbys must have flushed WAL before a logical walsender of a `failover` slot
     /// sends the changes in it.
     pub synchronized_standby_slots: Vec<String>,
+    /// `track_commit_timestamp` (off): keep each row's commit timestamp and replication
+    /// origin, which conflict detection on a subscriber needs (`logical/conflict.rs`).
+    pub track_commit_timestamp: bool,
+    /// How this node's apply workers resolve conflicts, per table (`logical/conflict.rs`).
+    pub conflict_resolution: crate::logical::conflict::ConflictPolicies,
 }
 
 /// `CREATE PUBLICATION name FOR TABLE …` (or `FOR ALL TABLES`).
@@ -168,6 +173,8 @@ impl NodeConfig {
             subscriptions: Vec::new(),
             sync_replication_slots: false,
             synchronized_standby_slots: Vec::new(),
+            track_commit_timestamp: false,
+            conflict_resolution: Default::default(),
             walsender_max_unacked_bytes: 16 * MB,
         }
     }

@@ -178,6 +178,15 @@ pub enum Observation {
     /// (this node's clock): their difference is the apply lag users compute from
     /// `pg_stat_subscription`, clock skew included.
     LogicalApplied { publisher: NodeId, remote_end_lsn: Lsn, commit_timestamp_ns: u64, applied_at_ns: u64 },
+    /// A change from `publisher` met a conflicting local row (detected with
+    /// `track_commit_timestamp`, as PostgreSQL 18 logs them) and was resolved by policy.
+    LogicalConflict {
+        publisher: NodeId,
+        table: u32,
+        key: u64,
+        kind: crate::logical::conflict::ConflictKind,
+        resolution: crate::logical::conflict::Resolution,
+    },
     /// A new subscription's initial copy (`rows` rows, as of the slot's `consistent_point`)
     /// committed here; streaming follows.
     InitialCopyDone { subscription: String, rows: u64, consistent_point: Lsn },

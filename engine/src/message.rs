@@ -25,8 +25,8 @@ pub enum Message {
     /// `h`: hot standby feedback, the standby's oldest `xmin` (0 clears it).
     HotStandbyFeedback { xmin: u32, send_time_ns: TimestampNs },
     /// Apply worker → walsender: `START_REPLICATION SLOT slot LOGICAL start (proto_version
-    /// '4', publication_names …)`.
-    StartLogicalReplication { slot: String, start: Lsn, publications: Vec<String> },
+    /// '4', publication_names …, origin 'none')`.
+    StartLogicalReplication { slot: String, start: Lsn, publications: Vec<String>, origin_none: bool },
     /// Subscriber → publisher, for a new subscription: `CREATE_REPLICATION_SLOT slot LOGICAL
     /// pgoutput (FAILOVER failover, SNAPSHOT 'use')` and the `COPY` of the tables
     /// `publications` cover in that snapshot, folded into one request.
@@ -71,8 +71,9 @@ impl Message {
             Message::Keepalive { .. } => FRAME_BYTES + 17,
             Message::StatusUpdate { .. } => FRAME_BYTES + 33,
             Message::HotStandbyFeedback { .. } => FRAME_BYTES + 24,
-            Message::StartLogicalReplication { slot, publications, .. } => {
-                96 + slot.len() as u64 + publications.iter().map(|p| p.len() as u64 + 3).sum::<u64>()
+            Message::StartLogicalReplication { slot, publications, origin_none, .. } => {
+                let origin = if *origin_none { 14 } else { 0 };
+                96 + origin + slot.len() as u64 + publications.iter().map(|p| p.len() as u64 + 3).sum::<u64>()
             }
             Message::LogicalTxn { txn, .. } => pgoutput_bytes(txn),
             Message::FetchFailoverSlots => 160,

@@ -385,8 +385,8 @@ impl Node {
                 self.on_initial_copy(now, from, consistent_point, rows, out)
             }
             Message::FailoverSlots { slots } => self.on_failover_slots(from, slots, out),
-            Message::StartLogicalReplication { slot, start, publications } => {
-                self.on_start_logical(now, from, slot, start, publications, out)
+            Message::StartLogicalReplication { slot, start, publications, origin_none } => {
+                self.on_start_logical(now, from, slot, (start, publications, origin_none), out)
             }
             Message::HotStandbyFeedback { xmin, send_time_ns } => {
                 self.on_hot_standby_feedback(now, from, xmin, send_time_ns)

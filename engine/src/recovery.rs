@@ -49,6 +49,9 @@ impl Node {
         };
         assert_eq!(data_redo, control.redo, "data file and pg_control disagree");
         self.store = store;
+        if self.cfg.track_commit_timestamp {
+            self.store.track_commit_timestamps();
+        }
         self.load_logical_slots(&image);
         self.pick_latest_timeline(&image, control.timeline);
         let (wal, files) = self.load_wal(&image, control.redo);

@@ -74,9 +74,10 @@ impl Replay {
                 self.pending.entry(record.xid).or_default().push(change);
                 Applied::Nothing
             }
-            RecordBody::Commit { timestamp_ns, apply_feedback } => {
+            RecordBody::Commit { timestamp_ns, apply_feedback, origin } => {
+                let origin = crate::storage::RowOrigin::of_commit(timestamp_ns, origin);
                 for change in self.pending.remove(&record.xid).unwrap_or_default() {
-                    store.apply(&change);
+                    store.apply_committed(&change, origin);
                 }
                 self.last_xact_timestamp_ns = Some(timestamp_ns);
                 Applied::Commit { apply_feedback }

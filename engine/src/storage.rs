@@ -14,6 +14,28 @@ pub struct Value {
     pub len: u32,
 }
 
+/// Who last changed a row, and when: with `track_commit_timestamp`, PostgreSQL finds these
+/// from the row's `xmin` in `pg_commit_ts` (the commit timestamp and replication origin of
+/// the transaction that wrote it); here they are kept per row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowOrigin {
+    /// The node the change was first committed on; `None`: this database's own transaction.
+    pub node: Option<u32>,
+    /// That node's clock at commit.
+    pub commit_ts_ns: u64,
+}
+
+impl RowOrigin {
+    /// What `pg_commit_ts` keeps for a commit record: the origin's node and timestamp when
+    /// the transaction was applied from elsewhere, else the local commit timestamp.
+    pub fn of_commit(timestamp_ns: u64, origin: Option<crate::wal::record::CommitOrigin>) -> RowOrigin {
+        match origin {
+            Some(o) => RowOrigin { node: Some(o.node), commit_ts_ns: o.timestamp_ns },
+            None => RowOrigin { node: None, commit_ts_ns: timestamp_ns },
+        }
+    }
+}
+
 /// Rows whose value follows from their key: `key == write_id`, one length per table (the
 /// insert-only tables of the workload, one row per write). Held as ranges of keys, so a table
 /// of millions of such rows costs a few bytes per gap, not a tree node per row.
@@ -98,6 +120,9 @@ pub struct Store {
     /// Rows not derived with keys from `DENSE_KEYS` up.
     rows: BTreeMap<(u32, u64), Value>,
     derived: BTreeMap<u32, DerivedRows>,
+    /// `track_commit_timestamp`: each row's [`RowOrigin`]; `None` while it is off (it costs
+    /// an entry per row, which only conflict detection needs).
+    origins: Option<BTreeMap<(u32, u64), RowOrigin>>,
 }
 
 impl PartialEq for Store {
@@ -111,6 +136,28 @@ impl Eq for Store {}
 const ENTRY_BYTES: usize = 4 + 8 + 8 + 4;
 
 impl Store {
+    /// `track_commit_timestamp = on`: from now on committed changes keep their origin.
+    pub fn track_commit_timestamps(&mut self) {
+        self.origins.get_or_insert_with(BTreeMap::new);
+    }
+
+    /// A committed change, by the transaction `origin` describes.
+    pub fn apply_committed(&mut self, change: &RowChange, origin: RowOrigin) {
+        self.apply(change);
+        if let Some(origins) = self.origins.as_mut() {
+            let row = change.row();
+            match change.value() {
+                Some(_) => origins.insert(row, origin),
+                None => origins.remove(&row),
+            };
+        }
+    }
+
+    /// The origin of a row's current version (`None` when not tracked, or no such row).
+    pub fn row_origin(&self, table: u32, key: u64) -> Option<RowOrigin> {
+        self.origins.as_ref()?.get(&(table, key)).copied()
+    }
+
     pub fn apply(&mut self, change: &RowChange) {
         let (table, key) = change.row();
         match change.value() {
@@ -293,6 +340,16 @@ impl Store {
             out.extend_from_slice(&start.to_le_bytes());
             out.extend_from_slice(&end.to_le_bytes());
         }
+        // `pg_commit_ts`, when tracked: an entry per row, then their count.
+        if let Some(origins) = &self.origins {
+            for (&(table, key), origin) in origins {
+                out.extend_from_slice(&table.to_le_bytes());
+                out.extend_from_slice(&key.to_le_bytes());
+                out.extend_from_slice(&origin.node.map_or(u32::MAX, |n| n).to_le_bytes());
+                out.extend_from_slice(&origin.commit_ts_ns.to_le_bytes());
+            }
+            out.extend_from_slice(&(origins.len() as u64).to_le_bytes());
+        }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
@@ -311,10 +368,24 @@ impl Store {
         let u32_at = |at: usize| body[at..at + 4].try_into().ok().map(u32::from_le_bytes);
         let redo = Lsn(u64_at(0)?);
         let (count, explicit, ranges) = (u64_at(8)? as usize, u64_at(16)? as usize, u64_at(24)? as usize);
-        if body.len() != DATA_HEADER_BYTES + (explicit + ranges) * ENTRY_BYTES {
-            return None;
-        }
+        let rows_end = DATA_HEADER_BYTES + (explicit + ranges) * ENTRY_BYTES;
+        let origins = match body.len().checked_sub(rows_end)? {
+            0 => 0,
+            extra => {
+                let count = u64_at(body.len() - 8)? as usize;
+                (extra == 8 + count * ENTRY_BYTES).then_some(count)?
+            }
+        };
         let mut store = Store::default();
+        if origins > 0 || body.len() > rows_end {
+            let mut map = BTreeMap::new();
+            for at in (0..origins).map(|i| rows_end + i * ENTRY_BYTES) {
+                let node = u32_at(at + 12)?;
+                let origin = RowOrigin { node: (node != u32::MAX).then_some(node), commit_ts_ns: u64_at(at + 16)? };
+                map.insert((u32_at(at)?, u64_at(at + 4)?), origin);
+            }
+            store.origins = Some(map);
+        }
         let entry_at = |i: usize| DATA_HEADER_BYTES + i * ENTRY_BYTES;
         for at in (0..explicit).map(entry_at) {
             let value = Value { write_id: u64_at(at + 12)?, len: u32_at(at + 20)? };

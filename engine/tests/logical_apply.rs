@@ -27,6 +27,7 @@ fn subscriber_cfg() -> NodeConfig {
         disable_on_error: false,
         copy_data: false,
         failover: false,
+        origin_none: false,
     }];
     cfg
 }
@@ -224,6 +225,7 @@ fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_fro
         disable_on_error: false,
         copy_data: true,
         failover: false,
+        origin_none: false,
     };
     h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
     settle(&mut h);

@@ -47,6 +47,7 @@ fn subscriber() -> NodeConfig {
         disable_on_error: false,
         copy_data: false,
         failover: false,
+        origin_none: false,
     }];
     cfg
 }

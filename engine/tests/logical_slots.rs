@@ -131,7 +131,12 @@ fn start_logical(
     start: repsim_engine::Lsn,
     publication: &str,
 ) -> Vec<Output> {
-    let msg = Message::StartLogicalReplication { slot: slot.into(), start, publications: vec![publication.into()] };
+    let msg = Message::StartLogicalReplication {
+        slot: slot.into(),
+        start,
+        publications: vec![publication.into()],
+        origin_none: false,
+    };
     h.inject(from, P, msg)
 }
 

@@ -11,18 +11,25 @@
 //! crash recovery, and reaches the subscriber's own standbys. A transaction that ends at or
 //! before it is a duplicate and is skipped, so every transaction is applied once.
 //!
-//! A change that violates a constraint (an insert of a key that exists) stops the worker with
-//! an error, as PostgreSQL's default; it starts again after `wal_retrieve_retry_interval` and
-//! meets the same change, unless the subscription has `disable_on_error`. An update or delete
-//! of a missing row is skipped (PostgreSQL logs it and goes on).
+//! A change that meets a conflicting row is resolved by the table's policy
+//! (`logical/conflict.rs`). By PostgreSQL's default an insert of a key that exists stops the
+//! worker with an error; it starts again after `wal_retrieve_retry_interval` and meets the
+//! same change, unless the subscription has `disable_on_error`. An update or delete of a
+//! missing row is skipped (PostgreSQL logs it and goes on).
+//!
+//! The local commit carries the transaction's origin (`xl_origin`: the publisher and its
+//! commit timestamp), so that with `track_commit_timestamp` each row knows where it was
+//! written, and a walsender serving `origin = none` leaves the transaction out.
 
 use std::collections::VecDeque;
 
 use crate::io::{Instant, NodeId, Observation, Output, TimerId};
+use crate::logical::conflict::{resolve, ConflictKind, LocalRow, Resolution};
 use crate::lsn::Lsn;
 use crate::message::Message;
 use crate::node::{Node, Role};
-use crate::wal::record::{RecordBody, RowChange};
+use crate::storage::RowOrigin;
+use crate::wal::record::{CommitOrigin, RecordBody, RowChange};
 
 /// The catalog table holding each subscription's replication origin (`pg_replication_origin_status`).
 pub const ORIGIN_TABLE: u32 = u32::MAX - 1;
@@ -53,6 +60,10 @@ pub struct Subscription {
     pub copy_data: bool,
     /// `failover`: the slot the subscription makes is a failover slot.
     pub failover: bool,
+    /// `origin = none` (PostgreSQL 16; default `any`): the publisher sends only changes made
+    /// there, not those its own subscriptions applied, so that nodes subscribing to each
+    /// other do not send changes round in a loop.
+    pub origin_none: bool,
 }
 
 /// Why an apply worker stops.
@@ -147,6 +158,7 @@ impl Node {
             slot: s.slot.clone(),
             start: worker.applied_remote_lsn,
             publications: s.publications.clone(),
+            origin_none: s.origin_none,
         };
         out.push(Output::Send { to: publisher, msg });
     }
@@ -195,26 +207,45 @@ impl Node {
             return;
         }
         let origin = origin_key(&worker.subscription.name);
+        let remote = RowOrigin { node: Some(publisher), commit_ts_ns: txn.commit_timestamp_ns };
         let mut changes = Vec::with_capacity(txn.changes.len() + 1);
+        let mut conflicts = Vec::new();
         for change in &txn.changes {
             let (table, key) = change.row();
-            let exists = self.store.get(table, key).is_some();
-            match change {
-                RowChange::Insert { .. } if exists => {
-                    let text = format!(
-                        "duplicate key value violates unique constraint: key ({key}) of table {table} already exists, in the transaction that ends at {}",
-                        txn.end_lsn
-                    );
+            let local =
+                LocalRow { exists: self.store.get(table, key).is_some(), origin: self.store.row_origin(table, key) };
+            let policy = self.cfg.conflict_resolution.for_table(table);
+            let Some((kind, resolution)) = resolve(change, local, remote, self.cfg.node_id, policy) else {
+                changes.push(*change);
+                continue;
+            };
+            conflicts.push(Observation::LogicalConflict { publisher, table, key, kind, resolution });
+            match resolution {
+                Resolution::Stopped => {
+                    out.extend(conflicts.into_iter().map(Output::Observe));
+                    let text = match kind {
+                        ConflictKind::InsertExists => format!(
+                            "duplicate key value violates unique constraint: key ({key}) of table {table} already exists, in the transaction that ends at {}",
+                            txn.end_lsn
+                        ),
+                        _ => format!(
+                            "conflict detected on table {table}: {} for key ({key}), in the transaction that ends at {}",
+                            kind.name(),
+                            txn.end_lsn
+                        ),
+                    };
                     return self.stop_apply_worker(now, publisher, ApplyStop::Conflict(text), out);
                 }
-                // "logical replication did not find row to be updated/deleted": logged, skipped.
-                RowChange::Update { .. } | RowChange::Delete { .. } if !exists => {}
-                _ => changes.push(*change),
+                // An insert that wins over the row it meets replaces it.
+                Resolution::AppliedRemote => changes.push(*change),
+                Resolution::KeptLocal | Resolution::Skipped => {}
             }
         }
+        out.extend(conflicts.into_iter().map(Output::Observe));
         // The origin row: its value is the remote end LSN (an 8-byte pg_lsn).
         changes.push(RowChange::Update { table: ORIGIN_TABLE, key: origin, write_id: txn.end_lsn.0, value_len: 8 });
-        let commit_end = self.apply_logical_transaction(now, &changes, out);
+        let commit_origin = CommitOrigin { node: publisher, lsn: txn.end_lsn, timestamp_ns: txn.commit_timestamp_ns };
+        let commit_end = self.apply_logical_transaction(now, &changes, Some(commit_origin), out);
         let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
         worker.applied_remote_lsn = txn.end_lsn;
         worker.note_applied(commit_end, txn.end_lsn);
@@ -227,12 +258,14 @@ impl Node {
         self.report_apply_progress(now, publisher, out);
     }
 
-    /// A local transaction of the apply worker: `synchronous_commit = off`, so nothing waits
-    /// for its flush. Returns the end of its commit record.
+    /// A local transaction of the apply worker, applying a remote one from `origin`:
+    /// `synchronous_commit = off`, so nothing waits for its flush. Returns the end of its
+    /// commit record.
     pub(crate) fn apply_logical_transaction(
         &mut self,
         now: Instant,
         changes: &[RowChange],
+        origin: Option<CommitOrigin>,
         out: &mut Vec<Output>,
     ) -> Lsn {
         let xid = self.next_xid;
@@ -240,9 +273,10 @@ impl Node {
         for change in changes {
             self.log_row_change(xid, change);
         }
-        let (_, commit_end) = self.wal.append(xid, RecordBody::Commit { timestamp_ns: now.0, apply_feedback: false });
+        let body = RecordBody::Commit { timestamp_ns: now.0, apply_feedback: false, origin };
+        let (_, commit_end) = self.wal.append(xid, body);
         self.visibility.shown_at_once(commit_end, changes);
-        self.store_committed(xid, changes);
+        self.store_committed(xid, changes, RowOrigin::of_commit(now.0, origin));
         self.maybe_flush_after(out);
         self.checkpoint_if_wal_volume(now, out);
         commit_end

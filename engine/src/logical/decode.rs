@@ -139,6 +139,8 @@ pub struct Decoder {
     pub point: DecodePoint,
     pub skip_through: Lsn,
     pub tables: PublishedTables,
+    /// `origin = none`: transactions applied from elsewhere are left out.
+    pub origin_none: bool,
     buffer: ReorderBuffer,
     /// Where each running transaction's first record sits, with its predecessor, so that the
     /// slot can restart there.
@@ -159,6 +161,7 @@ impl Decoder {
             point: restart,
             skip_through,
             tables,
+            origin_none: false,
             buffer: ReorderBuffer::default(),
             restart_points: BTreeMap::new(),
             candidates: VecDeque::new(),
@@ -184,8 +187,11 @@ impl Decoder {
                 self.restart_points.insert(start, self.point.prev);
             }
             let first_before = self.buffer.running.get(&record.xid).map(|r| r.first_lsn);
-            if let Some(txn) = self.buffer.record(record.xid, start, end, &record.body, self.skip_through, &self.tables)
-            {
+            // Under `origin = none`, a transaction a subscription applied here is not sent
+            // (`pgoutput_origin_filter`).
+            let applied_here = matches!(record.body, RecordBody::Commit { origin: Some(_), .. });
+            let txn = self.buffer.record(record.xid, start, end, &record.body, self.skip_through, &self.tables);
+            if let Some(txn) = txn.filter(|_| !(self.origin_none && applied_here)) {
                 out.push(txn);
             }
             if let (Some(first), false) = (first_before, self.buffer.running.contains_key(&record.xid)) {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod apply;
+pub mod conflict;
 pub mod decode;
 pub mod sender;
 pub mod slot;

@@ -41,8 +41,7 @@ impl Node {
         now: Instant,
         peer: NodeId,
         slot: String,
-        start: Lsn,
-        publications: Vec<String>,
+        (start, publications, origin_none): (Lsn, Vec<String>, bool),
         out: &mut Vec<Output>,
     ) {
         let refuse = |text: String, out: &mut Vec<Output>| {
@@ -71,7 +70,8 @@ impl Node {
         };
         // A start before what the slot confirmed is moved up to it (`CreateDecodingContext`).
         let skip_through = start.max(s.confirmed_flush_lsn);
-        let decoder = Decoder::new(s.restart, skip_through, tables);
+        let mut decoder = Decoder::new(s.restart, skip_through, tables);
+        decoder.origin_none = origin_none;
         self.logical_senders.insert(peer, LogicalSender { slot, decoder, sent_end: skip_through });
         self.send_logical(now, peer, out);
     }

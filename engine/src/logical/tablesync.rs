@@ -18,7 +18,7 @@ use crate::lsn::Lsn;
 use crate::message::Message;
 use crate::node::{Node, Role};
 use crate::storage::Value;
-use crate::wal::record::RowChange;
+use crate::wal::record::{CommitOrigin, RowChange};
 
 /// An initial copy waiting for its consistent point to be flushed: (subscriber, consistent
 /// point, rows).
@@ -132,7 +132,11 @@ impl Node {
             write_id: consistent_point.0,
             value_len: 8,
         });
-        let commit_end = self.apply_logical_transaction(now, &changes, out);
+        // The tablesync worker copies under a replication origin of its own, so the copied rows
+        // count as the publisher's (and `origin = none` keeps them from being sent back); the
+        // copy has no remote commit, so its time is the local one.
+        let origin = CommitOrigin { node: publisher, lsn: consistent_point, timestamp_ns: now.0 };
+        let commit_end = self.apply_logical_transaction(now, &changes, Some(origin), out);
         let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
         worker.needs_copy = false;
         worker.applied_remote_lsn = consistent_point;

@@ -14,7 +14,7 @@ fn insert(table: u32, write_id: u64) -> RecordBody {
 }
 
 fn commit(ts: u64) -> RecordBody {
-    RecordBody::Commit { timestamp_ns: ts, apply_feedback: false }
+    RecordBody::Commit { timestamp_ns: ts, apply_feedback: false, origin: None }
 }
 
 fn empty_log() -> WalLog {

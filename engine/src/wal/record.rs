@@ -58,10 +58,13 @@ impl RowChange {
 pub enum RecordBody {
     Row(RowChange),
     /// `timestamp_ns` is the primary's clock at commit; `apply_feedback` asks the standby to
-    /// report apply immediately (set when the committer used `remote_apply`).
+    /// report apply immediately (set when the committer used `remote_apply`). `origin`: the
+    /// transaction was applied by a subscription (`xl_origin`, present when a replication
+    /// origin is set up in the session).
     Commit {
         timestamp_ns: u64,
         apply_feedback: bool,
+        origin: Option<CommitOrigin>,
     },
     Abort {
         timestamp_ns: u64,
@@ -105,6 +108,16 @@ pub enum RecordBody {
     },
 }
 
+/// A commit's replication origin (`xl_xact_origin`): the node the transaction was first
+/// committed on, where its commit record ends there, and that node's commit timestamp
+/// (which `pg_commit_ts` keeps for the applied transaction, not the local clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitOrigin {
+    pub node: u32,
+    pub lsn: Lsn,
+    pub timestamp_ns: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
     pub xid: u32,
@@ -126,7 +139,9 @@ fn kind_codes(body: &RecordBody) -> (u8, u8) {
         RecordBody::Row(RowChange::Insert { .. }) => (RM_HEAP, 0x00),
         RecordBody::Row(RowChange::Update { .. }) => (RM_HEAP, 0x20),
         RecordBody::Row(RowChange::Delete { .. }) => (RM_HEAP, 0x10),
-        RecordBody::Commit { .. } => (RM_XACT, 0x00),
+        // XACT_XINFO_HAS_ORIGIN: the origin follows the commit's fields.
+        RecordBody::Commit { origin: None, .. } => (RM_XACT, 0x00),
+        RecordBody::Commit { origin: Some(_), .. } => (RM_XACT, 0x80),
         RecordBody::Abort { .. } => (RM_XACT, 0x20),
         RecordBody::Checkpoint { .. } => (RM_XLOG, 0x10),
         RecordBody::EndOfRecovery { .. } => (RM_XLOG, 0x90),
@@ -155,9 +170,14 @@ fn encode_body(body: &RecordBody, out: &mut Vec<u8>) {
             out.extend_from_slice(&table.to_le_bytes());
             out.extend_from_slice(&key.to_le_bytes());
         }
-        RecordBody::Commit { timestamp_ns, apply_feedback } => {
+        RecordBody::Commit { timestamp_ns, apply_feedback, origin } => {
             out.extend_from_slice(&timestamp_ns.to_le_bytes());
             out.push(apply_feedback as u8);
+            if let Some(o) = origin {
+                out.extend_from_slice(&o.node.to_le_bytes());
+                out.extend_from_slice(&o.lsn.0.to_le_bytes());
+                out.extend_from_slice(&o.timestamp_ns.to_le_bytes());
+            }
         }
         RecordBody::Abort { timestamp_ns } => out.extend_from_slice(&timestamp_ns.to_le_bytes()),
         RecordBody::Checkpoint { redo, redo_prev, timeline, data_file_id } => {
@@ -279,7 +299,12 @@ fn decode_body(rmid: u8, info: u8, b: &[u8]) -> Result<RecordBody, DecodeError> 
         }
         (RM_XACT, 0x00) => {
             need(9)?;
-            Ok(RecordBody::Commit { timestamp_ns: u64_at(b, 0), apply_feedback: b[8] != 0 })
+            Ok(RecordBody::Commit { timestamp_ns: u64_at(b, 0), apply_feedback: b[8] != 0, origin: None })
+        }
+        (RM_XACT, 0x80) => {
+            need(29)?;
+            let origin = CommitOrigin { node: u32_at(b, 9), lsn: Lsn(u64_at(b, 13)), timestamp_ns: u64_at(b, 21) };
+            Ok(RecordBody::Commit { timestamp_ns: u64_at(b, 0), apply_feedback: b[8] != 0, origin: Some(origin) })
         }
         (RM_XACT, 0x20) => {
             need(8)?;
@@ -335,7 +360,20 @@ mod tests {
                 body: RecordBody::Row(RowChange::Insert { table: 1, key: 9, write_id: 42, value_len: 37 }),
             },
             Record { xid: 7, prev: Lsn(200), body: RecordBody::Row(RowChange::Delete { table: 2, key: 3 }) },
-            Record { xid: 7, prev: Lsn(300), body: RecordBody::Commit { timestamp_ns: 5, apply_feedback: true } },
+            Record {
+                xid: 7,
+                prev: Lsn(300),
+                body: RecordBody::Commit { timestamp_ns: 5, apply_feedback: true, origin: None },
+            },
+            Record {
+                xid: 8,
+                prev: Lsn(350),
+                body: RecordBody::Commit {
+                    timestamp_ns: 6,
+                    apply_feedback: false,
+                    origin: Some(CommitOrigin { node: 3, lsn: Lsn(0x1234), timestamp_ns: 99 }),
+                },
+            },
             Record {
                 xid: 0,
                 prev: Lsn(400),

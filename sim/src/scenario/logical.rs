@@ -73,6 +73,7 @@ impl SubscriptionSpec {
             disable_on_error: self.disable_on_error,
             copy_data: self.at_ns.is_some(),
             failover: self.failover,
+            origin_none: false,
         }
     }
 }
