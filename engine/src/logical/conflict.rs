@@ -105,6 +105,17 @@ pub enum Resolution {
     Stopped,
 }
 
+impl Resolution {
+    pub fn name(self) -> &'static str {
+        match self {
+            Resolution::AppliedRemote => "applied_remote",
+            Resolution::KeptLocal => "kept_local",
+            Resolution::Skipped => "skipped",
+            Resolution::Stopped => "stopped",
+        }
+    }
+}
+
 /// The local row a change meets: whether it exists, and its origin if tracked.
 #[derive(Clone, Copy, Debug)]
 pub struct LocalRow {

@@ -9,10 +9,17 @@ use crate::check::verdict::Violation;
 use crate::check::view::{EndState, SubscriptionView};
 use crate::scenario::logical::TABLE_NAMES;
 
+/// Why the subscription invariants are not judged in `[multi_master]`.
+pub(crate) const MULTI_MASTER: &str =
+    "`[multi_master]`: every master writes, so a subscriber's rows are not the publisher's alone; judged by `masters_converged`";
+
 /// Why `logical_converged` is not judged for any subscription, if it is not.
 pub(crate) fn why_not_judged(end: &EndState) -> Option<String> {
     if end.subscriptions.is_empty() {
         return Some("no `[[logical.subscriptions]]`".into());
+    }
+    if end.scenario.logical.multi_master.is_some() {
+        return Some(MULTI_MASTER.into());
     }
     let reasons: Vec<String> = end.subscriptions.iter().filter_map(|s| excuse(end, s)).collect();
     (reasons.len() == end.subscriptions.len()).then(|| reasons.join("; "))
@@ -100,7 +107,7 @@ pub fn row_differences(publisher: &Node, subscriber: &Node, tables: Option<&[u32
 }
 
 /// The counts of rows missing, extra and different, and the first of them, if any.
-fn first_difference(publisher: &Node, subscriber: &Node, table: u32) -> Option<String> {
+pub(crate) fn first_difference(publisher: &Node, subscriber: &Node, table: u32) -> Option<String> {
     let ((missing, extra, different), first) = compare(publisher, subscriber, table);
     first.map(|f| format!("{missing} missing, {extra} extra, {different} different rows; first: {f}"))
 }

@@ -7,6 +7,7 @@ pub mod history;
 pub mod id_map;
 pub mod ledger;
 pub mod logical;
+pub mod multimaster;
 pub mod oracle;
 pub mod reads;
 pub mod replica_prefix;
@@ -64,6 +65,11 @@ pub fn check(end: &EndState) -> Verdict {
     if logical_unjudged.is_none() {
         violations.extend(logical::check_logical_converged(end));
     }
+    let masters_unjudged = multimaster::why_not_judged(end);
+    if masters_unjudged.is_none() {
+        violations.extend(multimaster::check_masters_converged(end));
+    }
+    let multi_master = end.scenario.logical.multi_master.is_some();
     let subscribed = !end.subscriptions.is_empty();
     let judged = |name: &str| {
         if violations.iter().any(|v| v.invariant == name) {
@@ -124,11 +130,25 @@ pub fn check(end: &EndState) -> Verdict {
                 "no subscription or `create_logical_slot` fault makes a logical slot".into(),
             ),
         ),
-        ("logical_exactly_once", unless(subscribed, "logical_exactly_once", "no `[[logical.subscriptions]]`".into())),
+        (
+            "logical_exactly_once",
+            match (subscribed, multi_master) {
+                (_, true) => CheckState::NotChecked(logical::MULTI_MASTER.into()),
+                (false, _) => CheckState::NotChecked("no `[[logical.subscriptions]]`".into()),
+                (true, false) => judged("logical_exactly_once"),
+            },
+        ),
         (
             "logical_converged",
             match logical_unjudged {
                 None => judged("logical_converged"),
+                Some(why) => CheckState::NotChecked(why),
+            },
+        ),
+        (
+            "masters_converged",
+            match masters_unjudged {
+                None => judged("masters_converged"),
                 Some(why) => CheckState::NotChecked(why),
             },
         ),

@@ -62,6 +62,8 @@ pub struct EndState<'a> {
     pub failed_restore: Option<String>,
     /// `[[logical.subscriptions]]`, in file order.
     pub subscriptions: Vec<SubscriptionView<'a>>,
+    /// `[multi_master]`: the register writes the masters' clients saw acknowledged.
+    pub master_writes: &'a crate::check::multimaster::MasterWrites,
 }
 
 /// What a subscription's apply worker did, as far as the end-of-run checks need it.
@@ -83,6 +85,11 @@ pub struct SubscriptionView<'a> {
 impl EndState<'_> {
     fn is_primary(&self, i: usize) -> bool {
         !self.nodes[i].subscriber && self.nodes[i].engine.is_some_and(|e| e.role() == Role::Primary)
+    }
+
+    /// Whether node `i` is in the physical cluster (not a subscriber or another master).
+    pub fn is_physical(&self, i: usize) -> bool {
+        !self.nodes[i].subscriber
     }
 
     /// The nodes of the physical cluster (every node but the logical subscribers), with

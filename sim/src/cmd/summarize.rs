@@ -118,6 +118,7 @@ pub fn reproduce_command(world: &World) -> String {
 pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: u64) -> Summary {
     let m = &world.metrics;
     let losses = &verdict.losses.by_level;
+    let multi_master = world.scenario.logical.multi_master.is_some();
     let primary = world.end_state().final_primary().unwrap_or(world.scenario.cluster.primary);
     let wal_bytes = world.nodes[primary]
         .engine
@@ -254,7 +255,8 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 conflicts: r.conflicts,
                 stream_errors: r.stream_errors,
                 disabled: r.disabled,
-                rows_missing_extra_different: world.running_primary().and_then(|p| {
+                // Against the final primary; `multi_master` compares masters instead.
+                rows_missing_extra_different: world.running_primary().filter(|_| !multi_master).and_then(|p| {
                     let publisher = world.nodes[p as usize].engine.as_ref()?;
                     let subscriber = world.nodes[r.node as usize].engine.as_ref()?;
                     let tables = world.scenario.logical.tables_of(&spec.publications);
@@ -265,8 +267,14 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                 rows_copied: r.rows_copied,
                 caught_up_at_ns: r.caught_up_at_ns,
                 events: r.events.clone(),
+                resolved_conflicts: r
+                    .resolved_conflicts
+                    .iter()
+                    .map(|(kind, resolution, n)| (kind.name().to_string(), resolution.name().to_string(), *n))
+                    .collect(),
             })
             .collect(),
+        multi_master: crate::report::multimaster::MultiMasterSummary::of(world),
         pooler: world.pooler.as_ref().map(pooler_summary),
         endpoints: world.endpoints.as_ref().map(|e| endpoints_summary(e, world)),
         replication_tls_cpu_ns: world.scenario.replication.ssl.then_some(world.tls_cpu_ns),

@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod format;
 pub mod junit;
 pub mod monitoring;
+pub mod multimaster;
 pub mod plot;
 pub mod pooler;
 pub mod restore;

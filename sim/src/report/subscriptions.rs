@@ -31,6 +31,9 @@ pub struct SubscriptionSummary {
     pub caught_up_at_ns: Option<u64>,
     /// The first stops of the worker and changes of publisher, with when.
     pub events: Vec<String>,
+    /// Conflicts resolved by policy: `(kind, resolution, count)`, PostgreSQL's kind names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved_conflicts: Vec<(String, String, u64)>,
 }
 
 impl SubscriptionSummary {
@@ -66,6 +69,14 @@ impl SubscriptionSummary {
                 "| subscription {} at the end, against the final primary | {missing} rows missing, {extra} extra, {different} different |",
                 self.name
             ));
+        }
+        if !self.resolved_conflicts.is_empty() {
+            let each: Vec<String> = self
+                .resolved_conflicts
+                .iter()
+                .map(|(kind, resolution, n)| format!("{kind} {resolution} {n}"))
+                .collect();
+            rows.push(format!("| subscription {} conflicts | {} |", self.name, each.join(", ")));
         }
         rows.extend(self.events.iter().map(|e| format!("| subscription {} | {e} |", self.name)));
         rows

@@ -132,6 +132,9 @@ pub struct Summary {
     /// Each logical subscription's apply worker (`[[logical.subscriptions]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscriptions: Vec<crate::report::subscriptions::SubscriptionSummary>,
+    /// `[multi_master]`: each master against the final primary, and lost updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_master: Option<crate::report::multimaster::MultiMasterSummary>,
     pub net_bytes: u64,
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Every invariant: `ok`, `violated` or `not_checked`.
@@ -211,6 +214,7 @@ fn part_rows(s: &Summary) -> Vec<String> {
     rows.extend(crate::report::restore::rows(&s.restores));
     rows.extend(s.logical_slots.iter().map(|event| format!("| logical slot | {event} |")));
     rows.extend(s.subscriptions.iter().flat_map(crate::report::subscriptions::SubscriptionSummary::rows));
+    rows.extend(s.multi_master.iter().flat_map(crate::report::multimaster::MultiMasterSummary::rows));
     rows.extend(s.pooler.iter().flat_map(crate::report::pooler::PoolerSummary::rows));
     rows.extend(s.endpoints.iter().flat_map(crate::report::endpoints::EndpointsSummary::rows));
     rows

@@ -35,6 +35,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "pooler",
     "endpoints",
     "logical",
+    "multi_master",
     "expect",
 ];
 

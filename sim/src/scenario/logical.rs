@@ -33,6 +33,8 @@ pub const TABLE_NAMES: [(&str, u32); 2] = [("inserts", INSERT_TABLE), ("register
 pub struct LogicalSpec {
     pub publications: Vec<PublicationSpec>,
     pub subscriptions: Vec<SubscriptionSpec>,
+    /// `[multi_master]`, whose subscriptions are among `subscriptions`.
+    pub multi_master: Option<super::multimaster::MultiMasterSpec>,
 }
 
 /// `CREATE PUBLICATION name FOR TABLE …` (or `FOR ALL TABLES`), on the cluster's primary; a
@@ -60,6 +62,11 @@ pub struct SubscriptionSpec {
     /// `at = "20s"`: made then, on the running publisher, with the initial copy of the
     /// published tables (`copy_data`). `None`: made with the empty database, before any write.
     pub at_ns: Option<u64>,
+    /// The publisher's index in `cluster.nodes`; `None`: the cluster's primary, wherever the
+    /// clients' primary moves (`[multi_master]` sets another master).
+    pub publisher: Option<usize>,
+    /// `origin = none` (`[multi_master]`).
+    pub origin_none: bool,
 }
 
 impl SubscriptionSpec {
@@ -73,15 +80,16 @@ impl SubscriptionSpec {
             disable_on_error: self.disable_on_error,
             copy_data: self.at_ns.is_some(),
             failover: self.failover,
-            origin_none: false,
+            origin_none: self.origin_none,
         }
     }
 }
 
 impl LogicalSpec {
-    /// Whether node `i` is a subscriber (outside the physical cluster).
+    /// Whether node `i` is a subscriber of the cluster's primary (outside the physical
+    /// cluster; a multi-master's other masters are).
     pub fn is_subscriber(&self, node: usize) -> bool {
-        self.subscriptions.iter().any(|s| s.node == node)
+        self.subscriptions.iter().any(|s| s.node == node && s.publisher.is_none())
     }
 
     /// Whether subscription `s` goes on whole after its publisher fails over to `promoted`: its
@@ -265,7 +273,17 @@ fn read_subscription(
     let disable_on_error = s.opt("disable_on_error", Field::bool)?.unwrap_or(false);
     let failover = s.opt("failover", Field::bool)?.unwrap_or(false);
     let at_ns = s.opt("at", Field::duration_ns)?;
-    Ok(SubscriptionSpec { name, node, publications, slot, disable_on_error, failover, at_ns })
+    Ok(SubscriptionSpec {
+        name,
+        node,
+        publications,
+        slot,
+        disable_on_error,
+        failover,
+        at_ns,
+        publisher: None,
+        origin_none: false,
+    })
 }
 
 /// Faults that only mean something for a member of the physical cluster, refused on a

@@ -15,6 +15,7 @@ mod fields;
 mod ha;
 pub mod logical;
 pub mod model;
+pub mod multimaster;
 mod overrides;
 mod parse;
 mod pooler;

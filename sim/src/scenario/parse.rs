@@ -38,7 +38,8 @@ pub(crate) fn validate(root: &Table, source: &str) -> Result<Scenario, Diag> {
     if ha.is_none() {
         check_faults_need_no_ha(&top)?;
     }
-    let logical = super::logical::read_logical(&top, &cluster, &replication, &nodes)?;
+    let mut logical = super::logical::read_logical(&top, &cluster, &replication, &nodes)?;
+    super::multimaster::read_multi_master(&top, &cluster, &replication, &nodes, &mut logical)?;
     super::logical::check_subscriber_faults(&top, &cluster, &logical)?;
     // A lost disk is cloned again from the primary: random `lose_disk` spares subscribers.
     for random in random_faults.iter_mut().filter(|r| r.kinds.contains(&super::model::RandomFaultKind::LoseDisk)) {

@@ -76,6 +76,9 @@ impl World {
         if self.endpoints.is_some() {
             return self.endpoint_route(session, self.endpoint_of(op));
         }
+        if let Some(master) = self.other_master_of(session) {
+            return Some(master);
+        }
         let pgpool = self.pooler.as_ref().is_some_and(|p| p.spec.kind == crate::scenario::model::PoolerKind::Pgpool);
         if pgpool && !op.is_write() {
             // PgPool-II routes every read (to the primary when `load_balance = "off"`).
@@ -256,7 +259,17 @@ impl World {
             return self.schedule(at, EventKind::RequestArrives { session, op_id });
         }
         let latency_ns = self.now_ns - flight.planned.intended_ns;
-        self.check_read_or_write(session, &flight, &outcome);
+        if let (Op::Write { write_id, key, .. }, Outcome::Committed { .. }, true) =
+            (&flight.planned.op, &outcome, self.scenario.logical.multi_master.is_some())
+        {
+            self.master_writes.acked(*key, *write_id, flight.planned.intended_ns, self.now_ns);
+        }
+        // Another master's clients are outside the physical cluster's history: its checks
+        // would take their writes for the cluster's (`check::multimaster` judges them).
+        let physical = self.other_master_of(session).is_none();
+        if physical {
+            self.check_read_or_write(session, &flight, &outcome);
+        }
         if flight.planned.op.is_write() {
             let acked = matches!(outcome, Outcome::Committed { .. });
             self.metrics.unavailable.finished(self.now_ns, acked);
@@ -272,9 +285,17 @@ impl World {
             Outcome::Indeterminate => self.metrics.indeterminate_ops += 1,
             Outcome::TooStale => unreachable!("retried above"),
         }
-        self.history.record(&flight.planned.op, flight.node, flight.arrived_ns, &outcome);
+        if physical {
+            self.history.record(&flight.planned.op, flight.node, flight.arrived_ns, &outcome);
+        }
         self.write_history_line(session, &flight, &outcome);
         self.next_for_session(session);
+    }
+
+    /// `[multi_master]`: the master a session uses, when it is not the cluster's primary.
+    pub(crate) fn other_master_of(&self, session: u32) -> Option<NodeId> {
+        let master = self.scenario.logical.multi_master.as_ref()?.master_of_session(session);
+        (master != self.scenario.cluster.primary).then_some(master as NodeId)
     }
 
     /// `--history`: invoke and completion times, outcome, node, LSN and value of one operation.

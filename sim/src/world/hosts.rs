@@ -314,6 +314,7 @@ impl World {
             Observation::RecoveryTargetNotReached { replayed_to } => self.restore_failed(node, replayed_to),
             o @ (Observation::ApplyWorker { .. }
             | Observation::LogicalApplied { .. }
+            | Observation::LogicalConflict { .. }
             | Observation::InitialCopyDone { .. }) => self.observe_subscription(node, o),
             Observation::Panic { reason } => self.panicked(node, reason),
             Observation::QuerySnapshot { client, op_id, xmin } => {

@@ -160,6 +160,7 @@ impl World {
                     publisher: r.publisher as usize,
                 })
                 .collect(),
+            master_writes: &self.master_writes,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! writes to can only meet a row it already holds by applying a transaction twice.
 
 use repsim_engine::io::Observation;
+use repsim_engine::logical::conflict::{ConflictKind, Resolution};
 use repsim_engine::NodeId;
 
 use crate::metrics::Recorder;
@@ -36,6 +37,8 @@ pub struct SubscriptionRun {
     pub rows_copied: u64,
     /// After the copy, the first transaction applied within [`CAUGHT_UP_LAG_NS`] of its commit.
     pub caught_up_at_ns: Option<u64>,
+    /// Conflicts resolved by policy (`track_commit_timestamp`), by kind and resolution.
+    pub resolved_conflicts: Vec<(ConflictKind, Resolution, u64)>,
 }
 
 /// An apply lag this small counts as caught up (a cut-over could follow).
@@ -48,10 +51,10 @@ impl World {
     }
 
     pub(crate) fn subscription_runs(scenario: &crate::scenario::model::Scenario) -> Vec<SubscriptionRun> {
-        let publisher = scenario.cluster.primary as NodeId;
+        let primary = scenario.cluster.primary;
         let runs = scenario.logical.subscriptions.iter().map(|s| SubscriptionRun {
             node: s.node as NodeId,
-            publisher,
+            publisher: s.publisher.unwrap_or(primary) as NodeId,
             applied_transactions: 0,
             apply_lag_ns: Recorder::default(),
             conflicts: 0,
@@ -63,6 +66,7 @@ impl World {
             copied_at_ns: None,
             rows_copied: 0,
             caught_up_at_ns: None,
+            resolved_conflicts: Vec::new(),
         });
         runs.collect()
     }
@@ -76,8 +80,10 @@ impl World {
         let now_s = self.now_ns as f64 / 1e9;
         for i in 0..self.subscriptions.len() {
             let run = &self.subscriptions[i];
-            let not_made_yet = self.scenario.logical.subscriptions[i].at_ns.is_some() && run.created_at_ns.is_none();
-            if run.publisher == primary || not_made_yet {
+            let spec = &self.scenario.logical.subscriptions[i];
+            let not_made_yet = spec.at_ns.is_some() && run.created_at_ns.is_none();
+            // A subscription to another master names that master, not the cluster.
+            if run.publisher == primary || not_made_yet || spec.publisher.is_some() {
                 continue;
             }
             let spec = &self.scenario.logical.subscriptions[i];
@@ -129,8 +135,9 @@ impl World {
     /// the slot and copies the tables first. It is kept in the subscriber's configuration, so
     /// a subscriber down now creates it when it starts.
     pub(crate) fn create_subscription(&mut self, index: usize) {
-        let publisher = self.router_primary.unwrap_or(self.scenario.cluster.primary as NodeId);
         let spec = &self.scenario.logical.subscriptions[index];
+        let cluster_primary = self.router_primary.unwrap_or(self.scenario.cluster.primary as NodeId);
+        let publisher = spec.publisher.map_or(cluster_primary, |p| p as NodeId);
         let subscription = spec.engine_subscription(publisher);
         let node = spec.node as NodeId;
         let run = &mut self.subscriptions[index];
@@ -146,9 +153,25 @@ impl World {
     /// An apply worker's observation on subscriber `node`.
     pub(crate) fn observe_subscription(&mut self, node: NodeId, observation: Observation) {
         let now_ns = self.now_ns;
-        let Some(index) = self.subscriptions.iter().position(|r| r.node == node) else { return };
+        let specs = &self.scenario.logical.subscriptions;
+        let found = match &observation {
+            Observation::LogicalApplied { publisher, .. } | Observation::LogicalConflict { publisher, .. } => {
+                self.subscriptions.iter().position(|r| r.node == node && r.publisher == *publisher)
+            }
+            Observation::ApplyWorker { subscription, .. } | Observation::InitialCopyDone { subscription, .. } => {
+                (0..specs.len()).find(|&i| specs[i].node == node as usize && specs[i].name == *subscription)
+            }
+            _ => None,
+        };
+        let Some(index) = found else { return };
         let run = &mut self.subscriptions[index];
         match observation {
+            Observation::LogicalConflict { kind, resolution, .. } => {
+                match run.resolved_conflicts.iter_mut().find(|(k, r, _)| *k == kind && *r == resolution) {
+                    Some((_, _, count)) => *count += 1,
+                    None => run.resolved_conflicts.push((kind, resolution, 1)),
+                }
+            }
             Observation::LogicalApplied { publisher, commit_timestamp_ns, applied_at_ns, .. } => {
                 debug_assert_eq!(publisher, run.publisher);
                 run.applied_transactions += 1;
@@ -176,7 +199,9 @@ impl World {
                 // that never failed over, or failed over with the subscription kept whole,
                 // sends one history: a row already there was applied before. (Otherwise the
                 // new primary may lack what the old one sent.)
-                if conflict && self.survived_failovers(index) {
+                // Masters write too: their conflicts are expected, and resolved by policy.
+                let multi_master = self.scenario.logical.multi_master.is_some();
+                if conflict && !multi_master && self.survived_failovers(index) {
                     let name = &self.nodes[node as usize].name;
                     let subscription = &self.scenario.logical.subscriptions[index].name;
                     self.live.record("logical_exactly_once", now_ns, || {

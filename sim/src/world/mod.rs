@@ -119,6 +119,8 @@ pub struct World {
     pub logical_slot_events: Vec<String>,
     /// Each `[[logical.subscriptions]]` entry's run, in file order.
     pub subscriptions: Vec<logical::SubscriptionRun>,
+    /// `[multi_master]`: register writes acknowledged by any master (`check::multimaster`).
+    pub master_writes: crate::check::multimaster::MasterWrites,
     /// The connection pooler (`[pooler]`), if any (`world/pooler.rs`, `world/pooling.rs`).
     pub pooler: Option<crate::world::pooler::Pooler>,
     /// Managed-service endpoints (`[endpoints]`), if any (`world/endpoints.rs`).
@@ -180,14 +182,14 @@ impl World {
         // Standbys start from a copy of the primary's initdb (a base backup at time 0, without
         // its slots); the primary with its subscriptions' slots; a subscriber from its own.
         let image = initdb(&configs[primary]);
-        let slots: Vec<(String, bool)> = scenario
-            .logical
-            .subscriptions
-            .iter()
-            .filter(|s| s.at_ns.is_none())
-            .map(|s| (s.slot.clone(), s.failover))
-            .collect();
-        let primary_image = repsim_engine::logical::admin::initdb_with_logical_slots(&configs[primary], &slots);
+        // The slots of the subscriptions made with the empty database, on their publishers.
+        let slots_on = |publisher: Option<usize>| -> Vec<(String, bool)> {
+            let subscriptions = scenario.logical.subscriptions.iter();
+            let made = subscriptions.filter(|s| s.at_ns.is_none() && s.publisher == publisher);
+            made.map(|s| (s.slot.clone(), s.failover)).collect()
+        };
+        let with_slots = repsim_engine::logical::admin::initdb_with_logical_slots;
+        let primary_image = with_slots(&configs[primary], &slots_on(None));
         let interner = crate::world::packing::block_store();
         let nodes = configs
             .into_iter()
@@ -200,7 +202,7 @@ impl World {
                 let disk_image = if scenario.cluster.spares.contains(&i) {
                     Default::default()
                 } else if subscriber {
-                    initdb(&config)
+                    with_slots(&config, &slots_on(Some(i)))
                 } else if i == primary {
                     primary_image.clone()
                 } else {
@@ -283,6 +285,7 @@ impl World {
             restores: Vec::new(),
             logical_slot_events: Vec::new(),
             subscriptions: World::subscription_runs(&scenario),
+            master_writes: Default::default(),
             endpoints: scenario.endpoints.clone().map(|spec| {
                 let (primary, sessions) = (scenario.cluster.primary as NodeId, scenario.workload.clients as usize);
                 crate::world::endpoints::Endpoints::new(spec, primary, sessions, stream(seed, "endpoints"))

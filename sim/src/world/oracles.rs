@@ -28,7 +28,9 @@ impl World {
         };
         let timeline = engine.timeline();
         let finding = match msg {
-            Message::StatusUpdate { write, flush, apply, .. } => {
+            // A primary's status updates are its apply workers', in the publisher's LSNs (a
+            // master of `[multi_master]` is the cluster's primary and subscribes too).
+            Message::StatusUpdate { write, flush, apply, .. } if engine.role() == Role::Standby => {
                 reports::status_update(*write, *flush, *apply, self.wal_facts(node, timeline))
             }
             // A cascading standby's walsender, too, sends only what its disk holds durably.

@@ -108,18 +108,37 @@ fn logical_config(s: &Scenario, i: usize, c: &mut NodeConfig) {
     use repsim_engine::config::Publication;
     use repsim_engine::logical::decode::PublishedTables;
     let logical = &s.logical;
+    let publications = logical
+        .publications
+        .iter()
+        .map(|p| Publication {
+            name: p.name.clone(),
+            tables: p.tables.clone().map_or(PublishedTables::All, PublishedTables::Tables),
+        })
+        .collect();
+    let primary = s.cluster.primary;
+    // A subscription is a catalog object: the physical cluster's nodes all have the primary's.
+    let holder = if logical.is_subscriber(i) { i } else { primary };
+    let subscriptions = logical
+        .subscriptions
+        .iter()
+        .filter(|sub| sub.node == holder && sub.at_ns.is_none())
+        .map(|sub| sub.engine_subscription(sub.publisher.unwrap_or(primary) as u32))
+        .collect::<Vec<_>>();
+    if let Some(mm) = &logical.multi_master {
+        // Every master publishes and detects conflicts (`track_commit_timestamp`).
+        c.track_commit_timestamp = true;
+        c.conflict_resolution = mm.policies.clone();
+        c.subscriptions = subscriptions.clone();
+    }
     if !logical.is_subscriber(i) {
         c.sync_replication_slots = s.replication.sync_replication_slots;
         c.synchronized_standby_slots = s.replication.synchronized_standby_slots.clone();
-        c.publications = logical
-            .publications
-            .iter()
-            .map(|p| Publication {
-                name: p.name.clone(),
-                tables: p.tables.clone().map_or(PublishedTables::All, PublishedTables::Tables),
-            })
-            .collect();
+        c.publications = publications;
         return;
+    }
+    if logical.multi_master.is_some() {
+        c.publications = publications;
     }
     c.boot_role = BootRole::Primary;
     c.primary_conninfo = None;
@@ -129,12 +148,7 @@ fn logical_config(s: &Scenario, i: usize, c: &mut NodeConfig) {
     c.archive_mode = false;
     c.restore_command = false;
     c.archive_timeout_ns = 0;
-    c.subscriptions = logical
-        .subscriptions
-        .iter()
-        .filter(|sub| sub.node == i && sub.at_ns.is_none())
-        .map(|sub| sub.engine_subscription(s.cluster.primary as u32))
-        .collect();
+    c.subscriptions = subscriptions;
 }
 
 /// An engine timer, re-armed far more often than it fires (a walsender's keepalive timer moves
