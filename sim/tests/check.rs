@@ -74,7 +74,7 @@ fn all_passing_is_exit_0_with_one_line_per_scenario_in_path_order() {
     assert!(
         lines[0].ends_with(
             "seeds (not checked: archive_identical, archived_before_recycled, commits_release, \
-             endpoint_rules, logical_converged, logical_exactly_once, pooler_rules, \
+             endpoint_rules, logical_converged, logical_exactly_once, masters_converged, pooler_rules, \
              recovery_conflicts_resolved, restore_complete, slot_wal_kept, sync_promotion)"
         ),
         "{stdout}"

@@ -9,6 +9,26 @@ use std::collections::BTreeSet;
 type Suggested = (&'static str, u64, &'static [&'static str], bool, fn(&repsim::report::summary::Summary) -> bool);
 
 const SUGGESTED: &[Suggested] = &[
+    ("active-active", 1, &["node.west.clock_offset=-500ms"], true, |s| {
+        let mm = s.multi_master.as_ref().expect("[multi_master]");
+        mm.masters[0].lost_updates > 10 && mm.masters[1].rows_missing_extra_different.2 > 0
+    }),
+    ("active-active", 1, &["multi_master.conflict_resolution=keep_local"], true, |s| {
+        let mm = s.multi_master.as_ref().expect("[multi_master]");
+        mm.masters[1].rows_missing_extra_different.2 > 150 && s.invariants["masters_converged"] == "not_checked"
+    }),
+    ("active-active", 1, &["multi_master.conflict_resolution=apply_remote"], true, |s| {
+        let stopped = |sub: &repsim::report::subscriptions::SubscriptionSummary| {
+            sub.resolved_conflicts.iter().any(|(kind, r, _)| kind == "insert_exists" && r == "stopped")
+        };
+        let mm = s.multi_master.as_ref().expect("[multi_master]");
+        s.subscriptions.iter().all(stopped) && mm.masters[1].rows_missing_extra_different.0 > 1000
+    }),
+    ("active-active", 1, &["multi_master.conflict_resolution=error"], true, |s| {
+        let mm = s.multi_master.as_ref().expect("[multi_master]");
+        s.subscriptions.iter().all(|sub| sub.resolved_conflicts.iter().any(|(_, r, _)| r == "stopped"))
+            && mm.masters[1].rows_missing_extra_different.0 > 1000
+    }),
     ("delayed-standby", 1, &["node.pg3.recovery_min_apply_delay=0"], true, |s| {
         let replay_p99_ns = s.standbys["pg3"].replay_lag_ns.p99;
         let promotion_ns = s.promotions.first().and_then(|p| p.promotion_duration_ns);

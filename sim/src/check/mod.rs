@@ -7,6 +7,7 @@ pub mod history;
 pub mod id_map;
 pub mod ledger;
 pub mod logical;
+pub mod master_writes;
 pub mod multimaster;
 pub mod oracle;
 pub mod reads;

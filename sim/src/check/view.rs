@@ -63,7 +63,7 @@ pub struct EndState<'a> {
     /// `[[logical.subscriptions]]`, in file order.
     pub subscriptions: Vec<SubscriptionView<'a>>,
     /// `[multi_master]`: the register writes the masters' clients saw acknowledged.
-    pub master_writes: &'a crate::check::multimaster::MasterWrites,
+    pub master_writes: &'a crate::check::master_writes::MasterWrites,
 }
 
 /// What a subscription's apply worker did, as far as the end-of-run checks need it.

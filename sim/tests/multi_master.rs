@@ -1,0 +1,131 @@
+//! `[multi_master]` in the simulated world: two writable masters replicating to each other
+//! with `origin = none`, their clients updating the same keys. Under last_update_wins with
+//! agreeing clocks the masters converge (`masters_converged`) and no update is lost; the
+//! other policies, or skewed clocks, leave the masters holding different versions and lose
+//! updates, which the summary counts. Scenario mistakes are located errors.
+
+mod common;
+
+use repsim::scenario::{parse_scenario, ScenarioError};
+
+#[test]
+fn last_update_wins_with_agreeing_clocks_converges_and_loses_nothing() {
+    let s = common::run("active-active", 1, &[]);
+    assert!(s.ok, "{:?}", s.violations);
+    assert_eq!(s.invariants["masters_converged"], "ok");
+    assert_eq!(s.invariants["logical_exactly_once"], "not_checked");
+    let mm = s.multi_master.as_ref().expect("[multi_master]");
+    let names: Vec<&str> = mm.masters.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["east", "west"]);
+    for m in &mm.masters {
+        assert_eq!((m.rows_missing_extra_different, m.lost_updates), ((0, 0, 0), 0), "{}", m.name);
+    }
+    // Both sides met the other's updates of rows they had written, and resolved them both ways.
+    for sub in &s.subscriptions {
+        let count = |resolution: &str| {
+            sub.resolved_conflicts
+                .iter()
+                .filter(|(kind, r, _)| kind == "update_origin_differs" && r == resolution)
+                .map(|(_, _, n)| n)
+                .sum::<u64>()
+        };
+        assert!(
+            count("applied_remote") > 1000 && count("kept_local") > 100,
+            "{}: {:?}",
+            sub.name,
+            sub.resolved_conflicts
+        );
+        assert!(sub.applied_transactions > 5000, "{}", sub.applied_transactions);
+    }
+    // Writes were shared: both masters committed their clients' writes.
+    assert!(s.commits > 15_000);
+}
+
+#[test]
+fn a_clock_behind_loses_updates_and_leaves_the_masters_apart_under_last_update_wins() {
+    let s = common::run("active-active", 1, &["node.west.clock_offset=-500ms"]);
+    assert!(s.ok, "{:?}", s.violations);
+    assert_eq!(s.invariants["masters_converged"], "not_checked", "skewed clocks promise nothing");
+    let mm = s.multi_master.as_ref().expect("[multi_master]");
+    assert!(mm.masters[0].lost_updates > 10, "{:?}", mm.masters[0]);
+    let (_, _, different) = mm.masters[1].rows_missing_extra_different;
+    assert!(different > 0, "{:?}", mm.masters[1]);
+}
+
+#[test]
+fn keep_local_diverges_on_every_contended_key() {
+    let s = common::run("active-active", 1, &["multi_master.conflict_resolution=keep_local"]);
+    let mm = s.multi_master.as_ref().expect("[multi_master]");
+    let (missing, extra, different) = mm.masters[1].rows_missing_extra_different;
+    assert_eq!((missing, extra), (0, 0), "inserts never conflict");
+    assert!(different > 150, "of 200 register keys: {different}");
+    assert!(mm.masters.iter().all(|m| m.lost_updates > 100), "{mm:?}");
+}
+
+const BASE: &str = r#"name = "x"
+duration = "10s"
+
+[cluster]
+nodes = ["east", "west", "pg3"]
+primary = "east"
+"#;
+
+fn error_of(extra: &str) -> String {
+    match parse_scenario(&format!("{BASE}{extra}"), "scenarios/x.toml", &[]) {
+        Ok(_) => panic!("should fail:\n{extra}"),
+        Err(ScenarioError { message }) => message,
+    }
+}
+
+#[test]
+fn multi_master_mistakes_are_located_errors_with_what_to_write() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[multi_master]\nmasters = [\"west\", \"pg3\"]\n",
+            &["the cluster's primary", "masters = [\"east\", \"west\"]"],
+        ),
+        ("[multi_master]\nmasters = [\"east\"]\n", &["at least one other node"]),
+        ("[multi_master]\nmasters = [\"east\", \"west\", \"west\"]\n", &["listed twice"]),
+        ("[multi_master]\nmasters = [\"east\", \"wets\"]\n", &["wets"]),
+        (
+            "[multi_master]\nmasters = [\"east\", \"west\"]\nconflict_resolution = \"last_writer_wins\"\n",
+            &["unknown conflict resolution `last_writer_wins`", "last_update_wins"],
+        ),
+        (
+            "[multi_master]\nmasters = [\"east\", \"west\"]\nconflict_resolution = { register = \"error\" }\n",
+            &["register", "registers"],
+        ),
+        ("[multi_master]\nmasters = [\"east\", \"west\"]\n\n[ha]\n", &["not modelled", "[ha]"]),
+        (
+            "[multi_master]\nmasters = [\"east\", \"west\"]\n\n[node.pg3]\nprimary_conninfo = \"west\"\n",
+            &["pg3", "streams WAL from `west`"],
+        ),
+        (
+            "[multi_master]\nmasters = [\"east\", \"west\"]\n\n[[faults]]\nat = \"1s\"\npromote = \"west\"\n",
+            &["west", "promote"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let message = error_of(extra);
+        assert!(message.contains("scenarios/x.toml:"), "no location:\n{message}");
+        for needle in *needles {
+            assert!(message.contains(needle), "{needle:?} not in:\n{message}");
+        }
+    }
+}
+
+#[test]
+fn per_table_policies_are_read_by_table_name() {
+    let text = format!(
+        "{BASE}[multi_master]\nmasters = [\"east\", \"west\"]\nconflict_resolution = {{ registers = \"keep_local\" }}\n"
+    );
+    let scenario = parse_scenario(&text, "scenarios/x.toml", &[]).expect("valid");
+    let mm = scenario.logical.multi_master.expect("[multi_master]");
+    use repsim_engine::logical::conflict::ConflictResolution;
+    assert_eq!(mm.policies.for_table(repsim::scenario::logical::REGISTER_TABLE), ConflictResolution::KeepLocal);
+    assert_eq!(mm.policies.for_table(repsim::scenario::logical::INSERT_TABLE), ConflictResolution::ApplyRemote);
+    // Each master subscribes to every other, with origin = none.
+    let subs: Vec<(&str, usize, Option<usize>, bool)> =
+        scenario.logical.subscriptions.iter().map(|s| (s.name.as_str(), s.node, s.publisher, s.origin_none)).collect();
+    assert_eq!(subs, [("east_from_west", 0, Some(1), true), ("west_from_east", 1, None, true)]);
+}
