@@ -41,6 +41,10 @@ pub(crate) enum IoPurpose {
     Checkpoint,
     /// History files and timeline-file copies: nothing waits for them.
     Meta,
+    /// The fsync of the slots' state file of this generation: an initial copy waits for it.
+    SlotsSaved {
+        generation: u64,
+    },
     /// The fsync of a promotion's timeline history file: the timeline switch at `switch`
     /// waits for it.
     PromotionHistory {
@@ -97,6 +101,8 @@ pub struct Node {
     pub(crate) slots: BTreeMap<NodeId, Lsn>,
     /// The generation of the last slot state written (its copy is `generation % 2`).
     pub(crate) slot_file_generation: u64,
+    /// The newest generation of that file known to be fsynced.
+    pub(crate) slot_file_durable_generation: u64,
     /// Logical replication slots by name (`logical/admin.rs`), saved in `FileId::ReplSlots`.
     pub(crate) logical_slots: BTreeMap<String, crate::logical::slot::LogicalSlot>,
     /// The slot sync worker's current nap (`logical/slotsync.rs`).
@@ -162,6 +168,7 @@ impl Node {
             logical_senders: BTreeMap::new(),
             apply_workers: BTreeMap::new(),
             slot_file_generation: 0,
+            slot_file_durable_generation: 0,
             receiver: WalReceiver::default(),
             replay: Replay::default(),
             recovery_records: 0,
@@ -251,6 +258,11 @@ impl Node {
             IoPurpose::WalFsync { end } => self.on_wal_fsynced(now, end, out),
             IoPurpose::Checkpoint => self.on_checkpoint_io_done(now, out),
             IoPurpose::Meta => {}
+            IoPurpose::SlotsSaved { generation } => {
+                // The disk completes in order: every earlier generation is durable too.
+                self.slot_file_durable_generation = self.slot_file_durable_generation.max(generation);
+                self.send_flushed_copies(out);
+            }
             IoPurpose::PromotionHistory { switch } => self.history_file_durable(now, switch, out),
             IoPurpose::PromotionControl => self.promotion_control_done(now, out),
         }

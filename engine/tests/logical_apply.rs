@@ -242,3 +242,40 @@ fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_fro
     assert!(apply_notes(&h).is_empty(), "{:?}", apply_notes(&h));
     assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, h.node(P).status().flush_lsn);
 }
+
+#[test]
+fn the_initial_copy_waits_until_its_new_slot_is_saved() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    let sub = NodeConfig::with_defaults(SUB, cluster(NAMES));
+    h.start(sub.clone(), fresh_image(&sub));
+    h.write(P, 1, vec![insert(1, 100, 40)]);
+    settle(&mut h);
+    let subscription = Subscription {
+        name: "s".into(),
+        publisher: P,
+        slot: "s".into(),
+        publications: vec!["orders".into()],
+        disable_on_error: false,
+        copy_data: true,
+        failover: false,
+        origin_none: false,
+    };
+    h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
+    h.deliver(SUB, P);
+    let copy_sent = |h: &Harness| {
+        h.peer(P)
+            .outbox
+            .iter()
+            .any(|(to, m)| *to == SUB && matches!(m, repsim_engine::message::Message::InitialCopy { .. }))
+    };
+    // The WAL up to the consistent point is flushed, but the slot's file is not yet fsynced: a
+    // crash now would lose the slot, so the copy (and its snapshot) must not leave yet
+    // (`ReplicationSlotPersist` before `CreateReplicationSlot` answers).
+    assert!(h.pending_ios(P) > 0, "the slot file is being saved");
+    assert!(!copy_sent(&h), "sent before the slot was saved");
+    h.complete_all_io(P);
+    assert!(copy_sent(&h), "sent once the slot is saved");
+}

@@ -70,3 +70,11 @@ fn a_subscriber_neither_archives_into_nor_restores_from_the_clusters_archive() {
     assert_eq!(summary.invariants["replica_prefix"], "ok");
     assert_eq!(summary.subscriptions.len(), 1);
 }
+
+#[test]
+fn a_new_subscriptions_copy_waits_until_its_slot_is_saved() {
+    let summary = common::run("regressions/slot-saved-before-the-copy", 7825, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["logical_converged"], "ok");
+    assert!(summary.subscriptions[0].rows_copied > 0);
+}

@@ -35,7 +35,9 @@ impl Node {
         // Transactions here write their records and commit in one step, so the insert position
         // is a consistent point: no transaction is running across it (PostgreSQL waits for
         // those that are). The WAL before it is flushed first (the disk completes in order), so
-        // a slot saved on disk never points past the WAL that survives a crash.
+        // a slot saved on disk never points past the WAL that survives a crash. The slot file's
+        // own fsync follows; what must not outlive the slot waits for it
+        // (`slot_file_durable_generation`).
         let at = DecodePoint { at: self.wal.end(), prev: self.wal.last_record_start() };
         self.flush_wal(out);
         self.logical_slots.insert(name.to_string(), LogicalSlot::create(name, at, failover));
@@ -68,13 +70,18 @@ impl Node {
         let generation = self.slot_file_generation;
         let bytes = crate::logical::slot::encode_slots(generation, self.logical_slots.values());
         let file = crate::io::FileId::ReplSlots((generation % 2) as u8);
-        self.write_and_fsync(crate::node::IoPurpose::Meta, file, bytes, out);
+        let io = self.new_io(crate::node::IoPurpose::Meta);
+        let cost_bytes = crate::io::file_cost_bytes(file, &bytes);
+        out.push(Output::Write { io, file, offset: 0, bytes, cost_bytes });
+        let io = self.new_io(crate::node::IoPurpose::SlotsSaved { generation });
+        out.push(Output::Fsync { io, file });
     }
 
     /// `StartupReplicationSlots`: the newest slot state saved whole in `image`, if any.
     pub(crate) fn load_logical_slots(&mut self, image: &crate::io::DiskImage) {
         let Some((generation, slots)) = crate::logical::slot::newest_saved(&image.files) else { return };
         self.slot_file_generation = generation;
+        self.slot_file_durable_generation = generation;
         self.logical_slots = slots.into_iter().map(|s| (s.name.clone(), s)).collect();
     }
 

@@ -20,9 +20,9 @@ use crate::node::{Node, Role};
 use crate::storage::Value;
 use crate::wal::record::{CommitOrigin, RowChange};
 
-/// An initial copy waiting for its consistent point to be flushed: (subscriber, consistent
-/// point, rows).
-pub(crate) type PendingCopy = (NodeId, Lsn, Vec<(u32, u64, Value)>);
+/// An initial copy waiting for its consistent point to be flushed and its slot saved:
+/// (subscriber, consistent point, generation of the slots' file that holds the slot, rows).
+pub(crate) type PendingCopy = (NodeId, Lsn, u64, Vec<(u32, u64, Value)>);
 
 impl Node {
     /// `CREATE SUBSCRIPTION` on this node: kept in its configuration, started if it accepts
@@ -79,22 +79,29 @@ impl Node {
             }
         }
         // Decoding finds the consistent point in flushed WAL only (`WalSndWaitForWal`), so the
-        // snapshot, and the copy, are handed over once the WAL up to it is flushed: a crash
-        // before then loses the slot and the copy together.
-        self.pending_copies.push((peer, consistent_point, rows));
+        // snapshot, and the copy, are handed over once the WAL up to it is flushed; and
+        // `ReplicationSlotPersist` (walsender.c's `CreateReplicationSlot`): the slot is saved
+        // and fsynced before the consistent point is answered, so no subscriber commits a copy
+        // of a slot a crash would lose (swarm seed 7825: the slot file's fsync failed after
+        // the copy went out, the publisher panicked, and the subscriber, holding its copy,
+        // met "slot does not exist" for ever).
+        let generation = self.slot_file_generation;
+        self.pending_copies.push((peer, consistent_point, generation, rows));
         self.send_flushed_copies(out);
     }
 
-    /// Hands over the copies whose consistent point is flushed now.
+    /// Hands over the copies whose consistent point is flushed and whose slot is saved now.
     pub(crate) fn send_flushed_copies(&mut self, out: &mut Vec<Output>) {
         if self.pending_copies.is_empty() {
             return;
         }
         let flushed = self.flusher.flushed;
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending_copies).into_iter().partition(|(_, point, _)| *point <= flushed);
+        let saved = self.slot_file_durable_generation;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_copies)
+            .into_iter()
+            .partition(|(_, point, generation, _)| *point <= flushed && *generation <= saved);
         self.pending_copies = waiting;
-        for (peer, consistent_point, rows) in ready {
+        for (peer, consistent_point, _, rows) in ready {
             out.push(Output::Send { to: peer, msg: Message::InitialCopy { consistent_point, rows } });
         }
     }

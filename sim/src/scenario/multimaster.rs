@@ -40,8 +40,7 @@ impl MultiMasterSpec {
     /// Whether every table's conflicts go to the later commit, so that the masters must end
     /// equal once replication has caught up.
     pub fn promises_convergence(&self) -> bool {
-        let lww = ConflictResolution::LastUpdateWins;
-        self.policies.default == lww && self.policies.by_table.iter().all(|(_, p)| *p == lww)
+        TABLE_NAMES.iter().all(|(_, table)| self.policies.for_table(*table) == ConflictResolution::LastUpdateWins)
     }
 }
 

@@ -154,6 +154,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::endpoints(&mut text, rng);
     late::logical_slot(&mut text, rng, &shape);
     late::subscription(&mut text, rng, &shape);
+    late::multi_master(&mut text, rng, &shape);
     text
 }
 

@@ -332,3 +332,33 @@ fn fault_then_undo(text: &mut String, rng: &mut Rng, s: &Shape, fault: &str, und
         put!(text, "\n[[faults]]\nat = \"{}\"\n{undo}", dur(undo_ns));
     }
 }
+
+/// `[multi_master]` between the primary and a second writable node `west` (not with an HA
+/// manager, a pooler, endpoints or a subscription, which it is not modelled with), with a
+/// policy, sometimes per table, sometimes a clock that disagrees, and faults on `west`.
+pub(super) fn multi_master(text: &mut String, rng: &mut Rng, s: &Shape) {
+    if !rng.chance(0.12) {
+        return;
+    }
+    if ["\n[ha]", "\n[pooler]", "\n[endpoints]", "\n[[logical."].iter().any(|t| text.contains(t)) {
+        return;
+    }
+    let cluster = format!("\n[cluster]\nnodes = {}", s.list(&(0..s.names.len()).collect::<Vec<_>>()));
+    let with_west = format!("{}, \"west\"]", cluster.trim_end_matches(']'));
+    *text = text.replacen(&cluster, &with_west, 1);
+    let primary = &s.names[s.primary];
+    // last_update_wins half the time: the one policy `masters_converged` judges.
+    let policies = ["apply_remote", "error", "keep_local", "last_update_wins", "last_update_wins", "last_update_wins"];
+    let policy = match rng.chance(0.25) {
+        true => format!("{{ registers = \"{}\", inserts = \"{}\" }}", pick(rng, &policies), pick(rng, &policies)),
+        false => format!("\"{}\"", pick(rng, &policies)),
+    };
+    put!(text, "\n[multi_master]\nmasters = [\"{primary}\", \"west\"]\nconflict_resolution = {policy}");
+    if rng.chance(0.3) {
+        let offset_ms = range(rng, 1, 2_000) as i64 * if rng.chance(0.5) { 1 } else { -1 };
+        put!(text, "\n[node.west]\nclock_offset = \"{offset_ms}ms\"");
+    }
+    fault_then_undo(text, rng, s, "crash = \"west\"", "restart = \"west\"");
+    let cut = format!("partition = [[\"{primary}\"], [\"west\"]]");
+    fault_then_undo(text, rng, s, &cut, "heal = true");
+}
