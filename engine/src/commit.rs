@@ -118,10 +118,11 @@ impl Node {
         now: Instant,
         client: ClientId,
         op_id: u64,
-        (changes, commit, session_level): (Vec<RowChange>, bool, Option<SyncCommitLevel>),
+        (mut changes, commit, session_level): (Vec<RowChange>, bool, Option<SyncCommitLevel>),
         out: &mut Vec<Output>,
     ) {
         self.prune_if_due(now, out);
+        self.capture_changes(now, &mut changes);
         let xid = self.next_xid;
         self.next_xid = self.next_xid.wrapping_add(1).max(1);
         for change in &changes {

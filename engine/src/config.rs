@@ -121,6 +121,8 @@ pub struct NodeConfig {
     /// `track_commit_timestamp` (off): keep each row's commit timestamp and replication
     /// origin, which conflict detection on a subscriber needs (`logical/conflict.rs`).
     pub track_commit_timestamp: bool,
+    /// SymmetricDS-style capture triggers on these tables (`logical/trigger.rs`); `None`: none.
+    pub trigger_capture: Option<crate::logical::decode::PublishedTables>,
     /// How this node's apply workers resolve conflicts, per table (`logical/conflict.rs`).
     pub conflict_resolution: crate::logical::conflict::ConflictPolicies,
 }
@@ -174,6 +176,7 @@ impl NodeConfig {
             sync_replication_slots: false,
             synchronized_standby_slots: Vec::new(),
             track_commit_timestamp: false,
+            trigger_capture: None,
             conflict_resolution: Default::default(),
             walsender_max_unacked_bytes: 16 * MB,
         }

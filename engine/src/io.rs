@@ -68,6 +68,8 @@ pub enum TimerId {
     /// A stopped apply worker for the subscription to this publisher starts again
     /// (`wal_retrieve_retry_interval`, `logical/apply.rs`).
     ApplyRetry(NodeId),
+    /// A trigger subscription's router polls its publisher's change table again.
+    TriggerPoll(NodeId),
     /// The slot sync worker's next round (`logical/slotsync.rs`).
     SlotSync,
 }

@@ -42,6 +42,12 @@ pub enum Message {
     /// Walsender → apply worker: one committed transaction as pgoutput sends it (BEGIN, its
     /// changes, COMMIT, each in a `w` message); `wal_end` is the sender's flushed end.
     LogicalTxn { txn: crate::logical::decode::DecodedTxn, wal_end: Lsn, send_time_ns: TimestampNs },
+    /// Trigger capture's router → source: the change rows after `after`, at most `max_rows`.
+    PollChanges { after: u64, max_rows: u32 },
+    /// Source → router: those rows, in `data_id` order; `more`: the batch is full.
+    ChangeBatch { rows: Vec<crate::logical::trigger::CapturedChange>, more: bool },
+    /// Router → source: everything through `through` is loaded and flushed at the target.
+    ChangesLoaded { through: u64 },
 }
 
 /// pgoutput's message sizes: BEGIN (`B`, final LSN, commit time, xid), COMMIT (`C`, flags,
@@ -84,6 +90,20 @@ impl Message {
             Message::InitialCopy { rows, .. } => {
                 FRAME_BYTES + 16 + rows.iter().map(|(_, _, v)| FRAME_BYTES + 8 + 21 + u64::from(v.len)).sum::<u64>()
             }
+            // The query's text, and a result row per change: sym_data's columns as text.
+            Message::PollChanges { .. } => 180,
+            Message::ChangeBatch { rows, .. } => {
+                FRAME_BYTES
+                    + 64
+                    + rows
+                        .iter()
+                        .map(|r| {
+                            let value = r.change.value().map_or(0, |v| u64::from(v.len));
+                            FRAME_BYTES + 48 + value + u64::from(crate::logical::trigger::ROW_OVERHEAD_BYTES)
+                        })
+                        .sum::<u64>()
+            }
+            Message::ChangesLoaded { .. } => 120,
             // A row per slot: name, plugin, positions, flags.
             Message::FailoverSlots { slots } => {
                 FRAME_BYTES + slots.iter().map(|s| 64 + s.name.len() as u64).sum::<u64>()
@@ -107,6 +127,9 @@ impl Message {
             Message::CreateSubscriptionSlot { .. } => "create_subscription_slot",
             Message::InitialCopy { .. } => "initial_copy",
             Message::FailoverSlots { .. } => "failover_slots",
+            Message::PollChanges { .. } => "poll_changes",
+            Message::ChangeBatch { .. } => "change_batch",
+            Message::ChangesLoaded { .. } => "changes_loaded",
         }
     }
 }

@@ -302,6 +302,7 @@ impl Node {
             TimerId::ArchiveTimeout => self.check_archive_timeout(now, out),
             TimerId::ApplyRetry(publisher) => self.connect_apply_worker(publisher, out),
             TimerId::SlotSync => self.on_slot_sync_timer(now, out),
+            TimerId::TriggerPoll(publisher) => self.poll_changes(publisher, out),
         }
     }
 
@@ -390,6 +391,11 @@ impl Node {
                 self.on_status_update(now, from, (write, flush, apply), send_time_ns, reply_requested, out)
             }
             Message::FetchFailoverSlots => self.on_fetch_failover_slots(from, out),
+            Message::PollChanges { after, max_rows } => self.on_poll_changes(from, after, max_rows, out),
+            Message::ChangeBatch { rows, more } if self.is_publisher(from) => {
+                self.on_change_batch(now, from, rows, more, out)
+            }
+            Message::ChangesLoaded { through } => self.on_changes_loaded(now, through, out),
             Message::CreateSubscriptionSlot { slot, failover, publications } => {
                 self.on_create_subscription_slot(from, (slot, failover, publications), out)
             }

@@ -28,6 +28,7 @@ fn subscriber_cfg() -> NodeConfig {
         copy_data: false,
         failover: false,
         origin_none: false,
+        trigger: None,
     }];
     cfg
 }
@@ -226,6 +227,7 @@ fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_fro
         copy_data: true,
         failover: false,
         origin_none: false,
+        trigger: None,
     };
     h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
     settle(&mut h);
@@ -262,6 +264,7 @@ fn the_initial_copy_waits_until_its_new_slot_is_saved() {
         copy_data: true,
         failover: false,
         origin_none: false,
+        trigger: None,
     };
     h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
     h.deliver(SUB, P);

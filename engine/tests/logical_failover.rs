@@ -48,6 +48,7 @@ fn subscriber() -> NodeConfig {
         copy_data: false,
         failover: false,
         origin_none: false,
+        trigger: None,
     }];
     cfg
 }

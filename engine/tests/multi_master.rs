@@ -31,6 +31,7 @@ fn master_cfg(id: NodeId, policy: ConflictResolution, origin_none: bool) -> Node
         copy_data: false,
         failover: false,
         origin_none,
+        trigger: None,
     }];
     cfg.track_commit_timestamp = true;
     cfg.conflict_resolution.default = policy;

@@ -64,6 +64,9 @@ pub struct Subscription {
     /// there, not those its own subscriptions applied, so that nodes subscribing to each
     /// other do not send changes round in a loop.
     pub origin_none: bool,
+    /// Trigger-based capture instead of logical decoding (`logical/trigger.rs`): a router
+    /// polls the publisher's change table. `None`: a logical subscription.
+    pub trigger: Option<crate::logical::trigger::Polling>,
 }
 
 /// Why an apply worker stops.
@@ -121,7 +124,7 @@ impl Node {
     /// from the initial copy.
     pub(crate) fn start_apply_worker(&mut self, subscription: Subscription, out: &mut Vec<Output>) {
         let origin = self.store.get(ORIGIN_TABLE, origin_key(&subscription.name)).map(|v| Lsn(v.write_id));
-        let needs_copy = subscription.copy_data && origin.is_none();
+        let needs_copy = subscription.copy_data && origin.is_none() && subscription.trigger.is_none();
         let origin = origin.unwrap_or(Lsn::INVALID);
         let publisher = subscription.publisher;
         let worker = ApplyWorker {
@@ -143,6 +146,9 @@ impl Node {
             return;
         }
         worker.state = ApplyState::Streaming;
+        if worker.subscription.trigger.is_some() {
+            return self.poll_changes(publisher, out);
+        }
         let s = &worker.subscription;
         if worker.needs_copy {
             // `CREATE_REPLICATION_SLOT … LOGICAL pgoutput (SNAPSHOT 'use')`, then `COPY` of
@@ -294,7 +300,7 @@ impl Node {
         }
     }
 
-    fn report_apply_progress(&mut self, now: Instant, publisher: NodeId, out: &mut Vec<Output>) {
+    pub(crate) fn report_apply_progress(&mut self, now: Instant, publisher: NodeId, out: &mut Vec<Output>) {
         let flushed = self.flusher.flushed;
         let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
         let before = worker.flushed_remote_lsn;
@@ -304,6 +310,10 @@ impl Node {
         }
         if worker.flushed_remote_lsn > before && worker.state == ApplyState::Streaming {
             let f = worker.flushed_remote_lsn;
+            if worker.subscription.trigger.is_some() {
+                // The router marks the batches loaded (`sym_outgoing_batch` status OK).
+                return out.push(Output::Send { to: publisher, msg: Message::ChangesLoaded { through: f.0 } });
+            }
             let msg = Message::StatusUpdate {
                 write: worker.applied_remote_lsn,
                 flush: f,

@@ -27,7 +27,7 @@ pub enum PublishedTables {
 impl PublishedTables {
     /// Catalog tables (the replication origins) are never published.
     pub fn publishes(&self, table: u32) -> bool {
-        if table == crate::logical::apply::ORIGIN_TABLE {
+        if crate::logical::trigger::is_catalog(table) {
             return false;
         }
         match self {

@@ -10,6 +10,7 @@ pub mod sender;
 pub mod slot;
 pub mod slotsync;
 pub mod tablesync;
+pub mod trigger;
 
 #[cfg(test)]
 mod tests;

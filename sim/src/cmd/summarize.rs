@@ -221,6 +221,7 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
         ha_events: collapse_repeats(&world.ha_log).into_iter().take(200).collect(),
         wal_bytes,
         wal_bytes_per_commit: wal_bytes / m.commits.max(1),
+        primary_cpu_busy_ns: world.nodes[primary].cpu.busy_ns,
         hot_standby: (world.scenario.workload.read_duration.is_some()
             || world.scenario.replication.hot_standby_feedback)
             .then_some(HotStandbySummary {

@@ -22,6 +22,16 @@ pub struct Figures {
     pub replay_lag_p99_ns: u64,
     pub lost_acked_writes: u64,
     pub unavailable_ns: u64,
+    /// The slowest subscription's apply lag (`None`: no subscription).
+    #[serde(default)]
+    pub apply_lag_p50_ns: Option<u64>,
+    #[serde(default)]
+    pub apply_lag_p99_ns: Option<u64>,
+    #[serde(default)]
+    pub wal_bytes_per_commit: u64,
+    /// The final primary's CPU, in cores busy on average.
+    #[serde(default)]
+    pub primary_cpu_cores: f64,
     pub trace_hash: String,
 }
 
@@ -39,6 +49,10 @@ impl Figures {
             replay_lag_p99_ns: s.standbys.values().map(|x| x.replay_lag_ns.p99).max().unwrap_or(0),
             lost_acked_writes: s.lost_acked_writes,
             unavailable_ns: s.unavailable_ns,
+            apply_lag_p50_ns: s.subscriptions.iter().map(|x| x.apply_lag_ns.p50).max(),
+            apply_lag_p99_ns: s.subscriptions.iter().map(|x| x.apply_lag_ns.p99).max(),
+            wal_bytes_per_commit: s.wal_bytes_per_commit,
+            primary_cpu_cores: s.primary_cpu_busy_ns as f64 / s.sim_duration_ns.max(1) as f64,
             trace_hash: s.trace_hash.clone(),
         }
     }
@@ -103,6 +117,10 @@ pub enum Metric {
     ReplayLagP99,
     LostAckedWrites,
     Unavailable,
+    ApplyLagP50,
+    ApplyLagP99,
+    WalPerCommit,
+    PrimaryCpu,
 }
 
 impl Metric {
@@ -115,6 +133,10 @@ impl Metric {
             Metric::ReplayLagP99 => f.replay_lag_p99_ns as f64,
             Metric::LostAckedWrites => f.lost_acked_writes as f64,
             Metric::Unavailable => f.unavailable_ns as f64,
+            Metric::ApplyLagP50 => f.apply_lag_p50_ns.unwrap_or(0) as f64,
+            Metric::ApplyLagP99 => f.apply_lag_p99_ns.unwrap_or(0) as f64,
+            Metric::WalPerCommit => f.wal_bytes_per_commit as f64,
+            Metric::PrimaryCpu => f.primary_cpu_cores,
         }
     }
 
@@ -128,6 +150,10 @@ impl Metric {
             Metric::ReplayLagP99 => ("replay_lag p99 (ms)", 1e6, 2),
             Metric::LostAckedWrites => ("lost acked writes", 1.0, 1),
             Metric::Unavailable => ("unavailable (s)", 1e9, 3),
+            Metric::ApplyLagP50 => ("apply lag p50 (ms)", 1e6, 1),
+            Metric::ApplyLagP99 => ("apply lag p99 (ms)", 1e6, 1),
+            Metric::WalPerCommit => ("WAL/commit (B)", 1.0, 0),
+            Metric::PrimaryCpu => ("primary CPU (cores)", 1.0, 3),
         }
     }
 
@@ -140,6 +166,11 @@ impl Metric {
         Metric::LostAckedWrites,
         Metric::Unavailable,
     ];
+
+    /// With subscriptions, what replicating them costs: their apply lag, and the primary's
+    /// WAL per commit and CPU.
+    pub const SUBSCRIPTIONS: [Metric; 4] =
+        [Metric::ApplyLagP50, Metric::ApplyLagP99, Metric::WalPerCommit, Metric::PrimaryCpu];
 }
 
 impl Row {
@@ -171,6 +202,13 @@ impl Comparison {
         }
     }
 
+    /// The table's columns: [`Metric::TABLE`], and [`Metric::SUBSCRIPTIONS`] when a run had one.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let subscribed = self.rows.iter().flat_map(|r| &r.runs).any(|f| f.apply_lag_p99_ns.is_some());
+        let extra: &[Metric] = if subscribed { &Metric::SUBSCRIPTIONS } else { &[] };
+        Metric::TABLE.iter().chain(extra).copied().collect()
+    }
+
     pub fn panicked(&self) -> usize {
         self.rows.iter().map(|r| r.panicked.len()).sum()
     }
@@ -181,7 +219,8 @@ pub fn render_table(c: &Comparison) -> String {
     let mut out = String::new();
     let mut header = format!("| {} |", c.label_heading());
     let mut rule = "| --- |".to_string();
-    for m in Metric::TABLE {
+    let metrics = c.metrics();
+    for &m in &metrics {
         header.push_str(&format!(" {} |", m.column().0));
         rule.push_str(" --- |");
     }
@@ -190,7 +229,7 @@ pub fn render_table(c: &Comparison) -> String {
     let _ = writeln!(out, "{header}\n{rule}");
     for row in &c.rows {
         let _ = write!(out, "| {} |", row.combination.label);
-        for m in Metric::TABLE {
+        for &m in &metrics {
             let (_, scale, decimals) = m.column();
             let cell = row.stat(m).map_or("–".to_string(), |s| s.text(scale, decimals));
             let _ = write!(out, " {cell} |");

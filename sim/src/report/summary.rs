@@ -107,6 +107,9 @@ pub struct Summary {
     /// images after each checkpoint).
     #[serde(default)]
     pub wal_bytes_per_commit: u64,
+    /// The final primary's CPU time over the run (backends, walsenders, replay, TLS).
+    #[serde(default)]
+    pub primary_cpu_busy_ns: u64,
     /// Long standby queries against replay (present when reads run for a while or
     /// `hot_standby_feedback` is on).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -67,6 +67,10 @@ pub struct SubscriptionSpec {
     pub publisher: Option<usize>,
     /// `origin = none` (`[multi_master]`).
     pub origin_none: bool,
+    /// `capture = "trigger"`: SymmetricDS-style capture triggers and a router polling every
+    /// `poll_interval` (default 5 s, `job.routing.period.time.ms`) for at most `batch_rows`
+    /// (default 1000, a channel's `max_batch_size`). `None`: logical decoding (the default).
+    pub trigger: Option<repsim_engine::logical::trigger::Polling>,
 }
 
 impl SubscriptionSpec {
@@ -81,6 +85,7 @@ impl SubscriptionSpec {
             copy_data: self.at_ns.is_some(),
             failover: self.failover,
             origin_none: self.origin_none,
+            trigger: self.trigger,
         }
     }
 }
@@ -101,6 +106,22 @@ impl LogicalSpec {
         s.failover && r.sync_replication_slots && r.synchronized_standby_slots.iter().any(|n| n == promoted)
     }
 
+    /// The tables the physical cluster's capture triggers cover: those of every trigger
+    /// subscription's publications (`None`: no trigger subscription).
+    pub fn trigger_capture(&self) -> Option<repsim_engine::logical::decode::PublishedTables> {
+        use repsim_engine::logical::decode::PublishedTables;
+        let mut tables = Vec::new();
+        for s in self.subscriptions.iter().filter(|s| s.trigger.is_some()) {
+            match self.tables_of(&s.publications) {
+                None => return Some(PublishedTables::All),
+                Some(t) => tables.extend(t),
+            }
+        }
+        tables.sort_unstable();
+        tables.dedup();
+        self.subscriptions.iter().any(|s| s.trigger.is_some()).then_some(PublishedTables::Tables(tables))
+    }
+
     /// The published table ids of `publications` together; `None`: every table.
     pub fn tables_of(&self, publications: &[String]) -> Option<Vec<u32>> {
         let mut tables = Vec::new();
@@ -115,7 +136,18 @@ impl LogicalSpec {
 
 const LOGICAL_KEYS: &[&str] = &["publications", "subscriptions"];
 const PUBLICATION_KEYS: &[&str] = &["name", "tables"];
-const SUBSCRIPTION_KEYS: &[&str] = &["name", "node", "publications", "slot", "disable_on_error", "failover", "at"];
+const SUBSCRIPTION_KEYS: &[&str] = &[
+    "name",
+    "node",
+    "publications",
+    "slot",
+    "disable_on_error",
+    "failover",
+    "at",
+    "capture",
+    "poll_interval",
+    "batch_rows",
+];
 
 /// Lower-case letters, digits and underscores, at most 63 (what replication slot names allow,
 /// and a subscription's name is its slot's by default).
@@ -273,6 +305,7 @@ fn read_subscription(
     let disable_on_error = s.opt("disable_on_error", Field::bool)?.unwrap_or(false);
     let failover = s.opt("failover", Field::bool)?.unwrap_or(false);
     let at_ns = s.opt("at", Field::duration_ns)?;
+    let trigger = read_capture(s, failover, at_ns)?;
     Ok(SubscriptionSpec {
         name,
         node,
@@ -283,7 +316,49 @@ fn read_subscription(
         at_ns,
         publisher: None,
         origin_none: false,
+        trigger,
     })
+}
+
+/// `capture = "logical" | "trigger"`, and a trigger subscription's polling.
+fn read_capture(
+    s: &Section,
+    failover: bool,
+    at_ns: Option<u64>,
+) -> Result<Option<repsim_engine::logical::trigger::Polling>, Diag> {
+    let capture = s.opt("capture", |f| {
+        let text = f.str("\"trigger\"")?;
+        match text {
+            "logical" => Ok(false),
+            "trigger" => Ok(true),
+            _ => Err(f.error(format!("unknown capture `{text}`")).help(format!(
+                "{}use \"logical\" (decoding, the default) or \"trigger\" (SymmetricDS-style triggers)",
+                did_you_mean(text, ["logical", "trigger"].into_iter())
+            ))),
+        }
+    })?;
+    if capture != Some(true) {
+        for key in ["poll_interval", "batch_rows"] {
+            if let Some(f) = s.get(key) {
+                return Err(f
+                    .error(format!("`{key}` is for `capture = \"trigger\"`"))
+                    .help("add `capture = \"trigger\"`, or remove it"));
+            }
+        }
+        return Ok(None);
+    }
+    let field = s.get("capture").expect("read above");
+    if failover {
+        return Err(field.error("a trigger subscription has no slot to fail over").help("remove `failover = true`"));
+    }
+    if at_ns.is_some() {
+        return Err(field
+            .error("a trigger subscription made on a running source needs SymmetricDS's initial load, which is not modelled")
+            .help("remove `at`: the triggers are made with the empty database"));
+    }
+    let poll_interval_ns = s.opt("poll_interval", Field::positive_duration_ns)?.unwrap_or(5_000_000_000);
+    let batch_rows = s.opt("batch_rows", |f| f.u32_at_least(1, "1000"))?.unwrap_or(1000);
+    Ok(Some(repsim_engine::logical::trigger::Polling { poll_interval_ns, batch_rows }))
 }
 
 /// Faults that only mean something for a member of the physical cluster, refused on a

@@ -114,6 +114,7 @@ pub(crate) fn read_multi_master(
                 at_ns: None,
                 publisher: (publisher != cluster.primary).then_some(publisher),
                 origin_none: true,
+                trigger: None,
             });
         }
     }

@@ -207,11 +207,20 @@ impl World {
         let spec = &self.scenario.nodes[node as usize];
         let flight = self.sessions[session as usize].current.as_mut().expect("checked above");
         flight.incarnation = incarnation;
-        let cost = match &flight.planned.op {
-            Op::Write { .. } => 2 * spec.statement_cpu_ns + spec.commit_cpu_ns,
-            Op::Read { .. } => spec.read_cpu_ns,
-        };
         let mut request = flight.planned.op.request(self.scenario.workload.value_size_bytes);
+        let cost = match (&flight.planned.op, &request) {
+            // A capture trigger runs an INSERT into the change table per captured row.
+            (Op::Write { .. }, repsim_engine::io::Request::Write { changes, .. }) => {
+                let captured = self.nodes[node as usize]
+                    .config
+                    .trigger_capture
+                    .as_ref()
+                    .map_or(0, |tables| changes.iter().filter(|c| tables.publishes(c.row().0)).count() as u64);
+                (2 + captured) * spec.statement_cpu_ns + spec.commit_cpu_ns
+            }
+            (Op::Write { .. }, _) => 2 * spec.statement_cpu_ns + spec.commit_cpu_ns,
+            (Op::Read { .. }, _) => spec.read_cpu_ns,
+        };
         use repsim_engine::io::Request;
         match &mut request {
             Request::Write { synchronous_commit, .. } => {

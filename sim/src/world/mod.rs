@@ -185,7 +185,8 @@ impl World {
         // The slots of the subscriptions made with the empty database, on their publishers.
         let slots_on = |publisher: Option<usize>| -> Vec<(String, bool)> {
             let subscriptions = scenario.logical.subscriptions.iter();
-            let made = subscriptions.filter(|s| s.at_ns.is_none() && s.publisher == publisher);
+            // A trigger subscription has no slot.
+            let made = subscriptions.filter(|s| s.at_ns.is_none() && s.publisher == publisher && s.trigger.is_none());
             made.map(|s| (s.slot.clone(), s.failover)).collect()
         };
         let with_slots = repsim_engine::logical::admin::initdb_with_logical_slots;

@@ -132,6 +132,7 @@ fn logical_config(s: &Scenario, i: usize, c: &mut NodeConfig) {
         c.subscriptions = subscriptions.clone();
     }
     if !logical.is_subscriber(i) {
+        c.trigger_capture = logical.trigger_capture();
         c.sync_replication_slots = s.replication.sync_replication_slots;
         c.synchronized_standby_slots = s.replication.synchronized_standby_slots.clone();
         c.publications = publications;

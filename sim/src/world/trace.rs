@@ -55,6 +55,9 @@ fn message_value(msg: &Message) -> u64 {
         Message::CreateSubscriptionSlot { .. } => 0,
         Message::InitialCopy { consistent_point, rows } => consistent_point.0 ^ ((rows.len() as u64) << 48),
         Message::FailoverSlots { slots } => slots.iter().fold(0, |h, s| h ^ s.confirmed_flush_lsn.0),
+        Message::PollChanges { after, .. } => *after,
+        Message::ChangeBatch { rows, .. } => rows.last().map_or(0, |r| r.data_id) ^ ((rows.len() as u64) << 48),
+        Message::ChangesLoaded { through } => *through,
     }
 }
 
