@@ -30,6 +30,9 @@ pub struct Replay {
     pub max_xid: u32,
     /// Records decoded and handed to the CPU, applied when it is done.
     batch: Vec<(Record, Lsn, Lsn)>,
+    /// `recovery_min_apply_delay` holds replay at a commit until this time (our clock): the
+    /// `RecoveryApplyDelay` wait event.
+    pub apply_delay_until_ns: Option<u64>,
     batch_in_flight: bool,
     /// End of WAL found by crash recovery at boot.
     pub recovered_end: Lsn,
@@ -105,6 +108,12 @@ impl Replay {
 }
 
 impl Node {
+    /// When `recovery_min_apply_delay` lets replay go on (this node's clock), while it holds
+    /// replay at a commit.
+    pub fn apply_delay_until_ns(&self) -> Option<u64> {
+        self.replay.apply_delay_until_ns
+    }
+
     /// Decodes the next batch of flushed WAL and hands its replay cost to the CPU.
     pub(crate) fn kick_replay(&mut self, now: Instant, out: &mut Vec<Output>) {
         if self.role != Role::Standby || self.replay.batch_in_flight || self.replay_held_by_conflict(now) {
@@ -112,6 +121,7 @@ impl Node {
         }
         let limit = self.flusher.flushed;
         let delay_ns = self.cfg.recovery_min_apply_delay_ns;
+        self.replay.apply_delay_until_ns = None;
         let (mut at, mut prev) = (self.replay.lsn, self.replay.prev);
         let mut batch = std::mem::take(&mut self.replay.batch);
         batch.clear();
@@ -130,6 +140,7 @@ impl Node {
                         // their (primary-clock) timestamp plus the delay.
                         // Promotion ends the wait.
                         if delay_ns > 0 && !self.promote_requested && now.0 < timestamp_ns + delay_ns {
+                            self.replay.apply_delay_until_ns = Some(timestamp_ns + delay_ns);
                             out.push(Output::SetTimer {
                                 id: TimerId::ApplyDelay,
                                 at: Instant(timestamp_ns + delay_ns),

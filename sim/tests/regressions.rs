@@ -78,3 +78,14 @@ fn a_new_subscriptions_copy_waits_until_its_slot_is_saved() {
     assert_eq!(summary.invariants["logical_converged"], "ok");
     assert!(summary.subscriptions[0].rows_copied > 0);
 }
+
+#[test]
+fn a_standby_whose_replay_waits_for_its_apply_delay_is_not_judged_behind() {
+    let summary = common::run("regressions/apply-delay-past-the-end", 5540, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["converged"], "ok");
+    // The wait is real: with a longer settle pg3 replays everything.
+    let longer = common::run("regressions/apply-delay-past-the-end", 5540, &["settle=40s"]);
+    assert!(longer.ok, "{:?}", longer.violations);
+    assert_eq!(longer.nodes["pg3"].replay_lsn, longer.nodes["pg2"].flush_lsn);
+}

@@ -32,6 +32,8 @@ pub struct NodeView<'a> {
     /// A logical subscriber, outside the physical cluster: judged by the `logical_*`
     /// invariants only.
     pub subscriber: bool,
+    /// `recovery_min_apply_delay` holds its replay at a commit not yet due on its clock.
+    pub apply_delay_pending: bool,
 }
 
 pub struct EndState<'a> {

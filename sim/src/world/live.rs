@@ -129,6 +129,11 @@ impl World {
                         .and_then(|h| h.agents[i].as_ref())
                         .is_some_and(|agent| agent.needs_reinit),
                     subscriber: slot.subscriber,
+                    apply_delay_pending: slot
+                        .engine
+                        .as_ref()
+                        .and_then(|e| e.apply_delay_until_ns())
+                        .is_some_and(|until_ns| until_ns > slot.clock.local(self.now_ns)),
                 })
                 .collect(),
             router_primary: self.router_primary,
