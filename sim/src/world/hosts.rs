@@ -181,10 +181,21 @@ impl World {
             return;
         }
         let incarnation = self.nodes[to as usize].incarnation;
+        // The first packet of a connection the sender opened after closing the old one (whose
+        // FIN may still be on its way, behind the old one's data): the old one is gone.
+        if matches!(packet, Packet::Msg(_)) && self.net.opens_new_connection(from, to, epoch) {
+            self.net.learn_reset(from, to, epoch);
+            self.step_node(to, Input::ConnectionLost { peer: from });
+            if !self.is_up(to) || self.nodes[to as usize].incarnation != incarnation {
+                return;
+            }
+        }
         let (cost, input) = match packet {
             Packet::Ha(_) => unreachable!("handled above"),
             Packet::Reset => {
-                self.net.learn_reset(from, to, epoch);
+                // A FIN comes on the connection it closes: the connection to use now is the
+                // pair's current one.
+                self.net.learn_reset(from, to, epoch.max(self.net.current_epoch(from, to)));
                 (0, Input::ConnectionLost { peer: from })
             }
             Packet::Msg(msg) => {

@@ -168,9 +168,11 @@ impl<P: Payload> Network<P> {
         state.serial_free_at_ns = start + serial_ns;
         let mut at_ns = state.serial_free_at_ns + latency_ns + retransmit_ns;
         // TCP delivers in order within a connection: a late (retransmitted) packet holds back
-        // those behind it on the same connection. A new connection is not held back by the old
-        // one's retransmissions, except for the notice that the old one is gone: a FIN follows
-        // the data sent before it (and what the closer sends next follows its FIN).
+        // those behind it on the same connection, the FIN that closes it included (it is sent
+        // on the connection it closes). A new connection is not held back by the old one's
+        // retransmissions: its handshake is a socket of its own (swarm seed 4190: a standby's
+        // reconnect queued 15 s behind the FIN of a connection stuck in retransmission). A
+        // restart's notice (RST) is sent on the new epoch and waits for what went before.
         if epoch == state.last_epoch || (epoch > state.last_epoch && packet.is_reset()) {
             at_ns = at_ns.max(state.last_delivery_ns);
         }
@@ -209,17 +211,24 @@ impl<P: Payload> Network<P> {
     }
 
     /// `from` closes its connection to `to`: a new epoch begins at once for `from`, and `to`
-    /// learns in band. Returns the notice's delivery, if not held.
+    /// learns in band, from the FIN sent on the closed connection after its data. Returns the
+    /// notice's delivery, if not held.
     pub fn close(&mut self, now_ns: u64, from: NodeId, to: NodeId) -> Option<Delivery> {
         let pair = self.pair(from, to);
         let from_view = self.link(from, to);
-        self.fin_epoch[from_view] = Some(self.view[from_view]);
+        let closed = self.view[from_view];
+        self.fin_epoch[from_view] = Some(closed);
         let back = self.link(to, from);
         self.fin_epoch[back] = None;
         self.epoch[pair] += 1;
-        let epoch = self.epoch[pair];
-        self.view[from_view] = epoch;
-        self.send_on_epoch(now_ns, from, to, epoch, P::reset(), now_ns).map(|(d, _)| d)
+        self.view[from_view] = self.epoch[pair];
+        self.send_on_epoch(now_ns, from, to, closed, P::reset(), now_ns).map(|(d, _)| d)
+    }
+
+    /// Whether a packet of `epoch` from `from` opens a connection `to` has not seen yet (its
+    /// view of the pair is older): `to` accepts it as a new connection, and the old one is gone.
+    pub fn opens_new_connection(&self, from: NodeId, to: NodeId, epoch: u64) -> bool {
+        self.view[self.link(to, from)] < epoch
     }
 
     /// `from` restarted: each peer's next packet would draw an RST, so each learns in band
@@ -434,8 +443,11 @@ mod tests {
         net.params[LINK_0_1].loss = 0.0;
         let fin = net.close(5_000, 0, 1).unwrap();
         assert!(fin.at_ns >= late.at_ns, "the FIN overtook the data before it");
+        // The closer's next connection is a socket of its own: not held behind the FIN
+        // (swarm seed 4190).
         let (after_fin, _) = net.send(6_000, 0, 1, msg(10)).unwrap();
-        assert!(after_fin.at_ns >= fin.at_ns, "the closer's next connection overtook its FIN");
+        assert!(after_fin.epoch > fin.epoch, "the FIN is on the closed connection");
+        assert!(after_fin.at_ns < fin.at_ns, "the closer's next connection waited for its FIN");
     }
 
     /// Seed 29197 of the swarm: after the primary reset the connection, a standby's FIN (its
