@@ -306,9 +306,13 @@ impl Node {
         self.arm_walsender_timer(peer, out);
     }
 
-    /// The standby's connection is gone: its walsender exits and leaves the sync set.
+    /// The standby's connection is gone: its walsender exits and leaves the sync set, and a
+    /// `CREATE_REPLICATION_SLOT` answer it still owed (an initial copy waiting for its slot to
+    /// be saved) dies with it (swarm seed 1623: a copy made for a dead connection went out on
+    /// the subscriber's next one, whose request had remade the slot further on).
     pub(crate) fn drop_walsender(&mut self, peer: NodeId) {
         self.walsenders.remove(&peer);
         self.logical_senders.remove(&peer);
+        self.pending_copies.retain(|(p, ..)| *p != peer);
     }
 }

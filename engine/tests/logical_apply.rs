@@ -282,3 +282,35 @@ fn the_initial_copy_waits_until_its_new_slot_is_saved() {
     h.complete_all_io(P);
     assert!(copy_sent(&h), "sent once the slot is saved");
 }
+
+#[test]
+fn a_copy_owed_to_a_lost_connection_is_never_sent() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    h.write(P, 1, vec![insert(1, 100, 40)]);
+    h.settle();
+    let request = || repsim_engine::message::Message::CreateSubscriptionSlot {
+        slot: "s".into(),
+        failover: false,
+        publications: vec!["orders".into()],
+    };
+    // The slot is made and its copy waits for the slot file's fsync; the subscriber's
+    // connection dies meanwhile, a commit follows, and the restarted subscriber asks again.
+    h.inject(SUB, P, request());
+    h.step(P, Input::ConnectionLost { peer: SUB });
+    h.write(P, 2, vec![insert(2, 200, 40)]);
+    h.inject(SUB, P, request());
+    h.complete_all_io(P);
+    let copies: Vec<usize> = h
+        .take_sent(P, SUB)
+        .into_iter()
+        .filter_map(|m| match m {
+            repsim_engine::message::Message::InitialCopy { rows, .. } => Some(rows.len()),
+            _ => None,
+        })
+        .collect();
+    // Only the answer to the live request, as of the slot made again (both rows).
+    assert_eq!(copies, vec![2]);
+}

@@ -97,3 +97,11 @@ fn a_standby_whose_replay_waits_for_its_apply_delay_is_not_judged_behind() {
     assert!(longer.ok, "{:?}", longer.violations);
     assert_eq!(longer.nodes["pg3"].replay_lsn, longer.nodes["pg2"].flush_lsn);
 }
+
+#[test]
+fn a_copy_made_for_a_dead_connection_is_not_sent_on_the_next() {
+    let summary = common::run("regressions/copy-for-a-dead-connection", 1623, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["logical_converged"], "ok");
+    assert_eq!(summary.subscriptions[0].rows_missing_extra_different, Some((0, 0, 0)));
+}

@@ -86,6 +86,9 @@ impl Node {
         // the copy went out, the publisher panicked, and the subscriber, holding its copy,
         // met "slot does not exist" for ever).
         let generation = self.slot_file_generation;
+        // A newer request from the same subscriber replaces an older one still waiting: the
+        // slot that copy described was just dropped and made again.
+        self.pending_copies.retain(|(p, ..)| *p != peer);
         self.pending_copies.push((peer, consistent_point, generation, rows));
         self.send_flushed_copies(out);
     }

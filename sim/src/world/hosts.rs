@@ -199,7 +199,8 @@ impl World {
                 (0, Input::ConnectionLost { peer: from })
             }
             Packet::Msg(msg) => {
-                let cost = self.message_cpu_ns(to, &msg, self.scenario.nodes[to as usize].wal_receive_cpu_ns);
+                let receive_ns = self.message_cpu_ns(to, &msg, self.scenario.nodes[to as usize].wal_receive_cpu_ns);
+                let cost = receive_ns + self.apply_cpu_ns(to, &msg);
                 (cost, Input::Message { from, msg })
             }
         };
@@ -210,6 +211,20 @@ impl World {
         } else {
             self.schedule(at, EventKind::Received { from, node: to, epoch, incarnation, input });
         }
+    }
+
+    /// What an apply worker (or a trigger subscription's loader) spends applying `msg`: each
+    /// change half a statement (the executor's insert or update and its index entries, with no
+    /// parse or plan), and a commit. One process per subscription applies in order, so a
+    /// publisher with many writers can outrun it, as PostgreSQL's single apply worker.
+    fn apply_cpu_ns(&self, node: NodeId, msg: &Message) -> u64 {
+        let spec = &self.scenario.nodes[node as usize];
+        let changes = match msg {
+            Message::LogicalTxn { txn, .. } => txn.changes.len(),
+            Message::ChangeBatch { rows, .. } if !rows.is_empty() => rows.len(),
+            _ => return 0,
+        };
+        changes as u64 * spec.statement_cpu_ns / 2 + spec.commit_cpu_ns
     }
 
     /// The CPU one end of a replication connection spends on `msg`: `xlogdata_ns` for an
