@@ -246,6 +246,9 @@ pub enum Command {
     CreateSubscription(crate::logical::apply::Subscription),
     /// `ALTER SUBSCRIPTION subscription CONNECTION '…'`: its publisher is now `publisher`.
     SetPublisher { subscription: String, publisher: NodeId },
+    /// `ALTER SUBSCRIPTION subscription SKIP (lsn = …)`, with the finish LSN of the
+    /// transaction its worker last failed on (as an operator reads it from the log).
+    SkipTransaction { subscription: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -129,3 +129,27 @@ fn per_table_policies_are_read_by_table_name() {
         scenario.logical.subscriptions.iter().map(|s| (s.name.as_str(), s.node, s.publisher, s.origin_none)).collect();
     assert_eq!(subs, [("east_from_west", 0, Some(1), true), ("west_from_east", 1, None, true)]);
 }
+
+#[test]
+fn skipping_the_failed_transaction_lets_the_worker_go_on_until_the_next_conflict() {
+    let text = std::fs::read_to_string(common::scenario_path("active-active")).unwrap();
+    let with_skip = format!("{text}\n[[faults]]\nat = \"10s\"\nskip_transaction = \"west_from_east\"\n");
+    let run = |text: &str| {
+        let overrides = ["multi_master.conflict_resolution=error".to_string()];
+        let scenario = parse_scenario(text, "scenarios/active-active.toml", &overrides).expect("valid");
+        repsim::cmd::run::run_seed(&scenario, 1, None).expect("runs")
+    };
+    let (skipped, stuck) = (run(&with_skip), run(&text));
+    let sub = |s: &repsim::report::summary::Summary| {
+        s.subscriptions.iter().find(|x| x.name == "west_from_east").cloned().expect("subscription")
+    };
+    let events = sub(&skipped).events;
+    assert!(events.iter().any(|e| e.contains("10.000 s: skip set to the transaction finishing at")), "{events:?}");
+    assert!(events.iter().any(|e| e.contains("skipped the transaction finishing at")), "{events:?}");
+    // It applied what followed the skipped transaction, up to the next conflict.
+    assert!(sub(&skipped).applied_transactions > sub(&stuck).applied_transactions, "{events:?}");
+    // A subscription that does not exist is a located error.
+    let wrong = format!("{text}\n[[faults]]\nat = \"10s\"\nskip_transaction = \"west_from_eats\"\n");
+    let message = parse_scenario(&wrong, "scenarios/active-active.toml", &[]).expect_err("unknown").message;
+    assert!(message.contains("no subscription `west_from_eats`") && message.contains("west_from_east"), "{message}");
+}

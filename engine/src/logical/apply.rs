@@ -99,6 +99,10 @@ pub struct ApplyWorker {
     pub flushed_remote_lsn: Lsn,
     /// The initial copy is still to be made (no origin yet and `copy_data`).
     pub needs_copy: bool,
+    /// The finish LSN of the remote transaction a conflict last stopped it on.
+    pub failed_end: Option<Lsn>,
+    /// `subskiplsn`: the transaction finishing there is skipped, once.
+    pub skip_lsn: Option<Lsn>,
 }
 
 impl ApplyWorker {
@@ -134,6 +138,8 @@ impl Node {
             unflushed: VecDeque::new(),
             flushed_remote_lsn: origin,
             needs_copy,
+            failed_end: None,
+            skip_lsn: None,
         };
         self.apply_workers.insert(publisher, worker);
         self.connect_apply_worker(publisher, out);
@@ -213,10 +219,11 @@ impl Node {
             return;
         }
         let origin = origin_key(&worker.subscription.name);
+        let skipped = worker.skip_lsn == Some(txn.end_lsn);
         let remote = RowOrigin { node: Some(publisher), commit_ts_ns: txn.commit_timestamp_ns };
         let mut changes = Vec::with_capacity(txn.changes.len() + 1);
         let mut conflicts = Vec::new();
-        for change in &txn.changes {
+        for change in txn.changes.iter().filter(|_| !skipped) {
             let (table, key) = change.row();
             let local =
                 LocalRow { exists: self.store.get(table, key).is_some(), origin: self.store.row_origin(table, key) };
@@ -229,6 +236,9 @@ impl Node {
             match resolution {
                 Resolution::Stopped => {
                     out.extend(conflicts.into_iter().map(Output::Observe));
+                    if let Some(w) = self.apply_workers.get_mut(&publisher) {
+                        w.failed_end = Some(txn.end_lsn);
+                    }
                     let text = match kind {
                         ConflictKind::InsertExists => format!(
                             "duplicate key value violates unique constraint: key ({key}) of table {table} already exists, in the transaction that ends at {}",
@@ -255,6 +265,14 @@ impl Node {
         let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
         worker.applied_remote_lsn = txn.end_lsn;
         worker.note_applied(commit_end, txn.end_lsn);
+        if skipped {
+            // The skip is cleared once used (`clear_subscription_skip_lsn`), and logged.
+            worker.skip_lsn = None;
+            worker.failed_end = None;
+            let subscription = worker.subscription.name.clone();
+            let text = format!("skipped the transaction finishing at {}", txn.end_lsn);
+            out.push(Output::Observe(Observation::ApplyWorker { subscription, text, conflict: false }));
+        }
         out.push(Output::Observe(Observation::LogicalApplied {
             publisher,
             remote_end_lsn: txn.end_lsn,
@@ -327,6 +345,22 @@ impl Node {
 }
 
 impl Node {
+    /// `ALTER SUBSCRIPTION … SKIP (lsn = …)` with the finish LSN of the transaction its worker
+    /// last failed on: the worker skips that transaction whole (advancing its origin past it)
+    /// the next time it meets it. Refused when the worker failed on none.
+    pub(crate) fn skip_transaction(&mut self, subscription: &str, out: &mut Vec<Output>) {
+        let worker = self.apply_workers.values_mut().find(|w| w.subscription.name == subscription);
+        let text = match worker {
+            Some(w) if w.failed_end.is_some() => {
+                w.skip_lsn = w.failed_end;
+                format!("skip set to the transaction finishing at {}", w.failed_end.expect("checked"))
+            }
+            _ => "refused: no failed transaction to skip".to_string(),
+        };
+        let subscription = subscription.to_string();
+        out.push(Output::Observe(Observation::ApplyWorker { subscription, text, conflict: false }));
+    }
+
     /// `ALTER SUBSCRIPTION … CONNECTION`: the subscription now reaches its publisher at
     /// `publisher` (after a failover, the new primary). A running worker ends its stream and
     /// starts again there from its origin; a disabled one stays disabled.

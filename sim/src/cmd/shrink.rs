@@ -176,6 +176,7 @@ pub fn fault_toml(fault: &Fault, names: &[String]) -> String {
         FaultKind::AddStandby { node } => format!("add_standby = {}", n(*node)),
         FaultKind::CreateLogicalSlot { node, slot } => format!("create_logical_slot = {}, slot = \"{slot}\"", n(*node)),
         FaultKind::DropLogicalSlot { node, slot } => format!("drop_logical_slot = {}, slot = \"{slot}\"", n(*node)),
+        FaultKind::SkipTransaction { subscription } => format!("skip_transaction = \"{subscription}\""),
         FaultKind::FsyncError { node } => format!("fsync_error = {}", n(*node)),
         FaultKind::LoseDisk { node } => format!("lose_disk = {}", n(*node)),
         FaultKind::BaseBackup { node } => format!("base_backup = {}", n(*node)),

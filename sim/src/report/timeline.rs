@@ -246,6 +246,7 @@ pub fn fault_windows(scenario: &Scenario) -> (Vec<Window>, Vec<Mark>) {
             FaultKind::FsyncError { node } => mark(format!("fsync error on {}", name(*node))),
             FaultKind::CreateLogicalSlot { node, slot } => mark(format!("slot {slot} created on {}", name(*node))),
             FaultKind::DropLogicalSlot { node, slot } => mark(format!("slot {slot} dropped on {}", name(*node))),
+            FaultKind::SkipTransaction { subscription } => mark(format!("subscription {subscription}: SKIP")),
             FaultKind::LoseSite { nodes } => {
                 window(WindowKind::Crash, end, format!("site lost: {}", group(nodes)));
             }

@@ -31,6 +31,7 @@ const ACTIONS: &[&str] = &[
     "restore",
     "create_logical_slot",
     "drop_logical_slot",
+    "skip_transaction",
 ];
 const FAULT_KEYS: &[&str] = &[
     "at",
@@ -62,6 +63,7 @@ const FAULT_KEYS: &[&str] = &[
     "create_logical_slot",
     "drop_logical_slot",
     "slot",
+    "skip_transaction",
 ];
 
 const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
@@ -86,7 +88,8 @@ const ACTIONS_HELP: &str = "a fault has `at` and exactly one action:\n  \
     lose_site = [\"pg1\", \"pg2\"]    (each listed node loses power and its disk at once)\n  \
     restore = { node = \"pg4\", target = \"latest\" }    (a spare restored from the archive, then promoted)\n  \
     create_logical_slot = \"pg1\", slot = \"cdc\"    (a logical slot nothing consumes: it holds WAL)\n  \
-    drop_logical_slot = \"pg1\", slot = \"cdc\"";
+    drop_logical_slot = \"pg1\", slot = \"cdc\"\n  \
+    skip_transaction = \"copy\"    (ALTER SUBSCRIPTION copy SKIP: its worker skips the transaction it failed on)";
 
 /// The run's timing, for checking fault times.
 struct Timing {
@@ -390,6 +393,7 @@ fn read_action(s: &Section, action: &Field, nodes: &[String]) -> Result<FaultKin
             Ok(FaultKind::CreateLogicalSlot { node: action.node(nodes)?, slot: read_slot_name(s)? })
         }
         "drop_logical_slot" => Ok(FaultKind::DropLogicalSlot { node: action.node(nodes)?, slot: read_slot_name(s)? }),
+        "skip_transaction" => Ok(FaultKind::SkipTransaction { subscription: action.str("\"copy\"")?.to_string() }),
         _ => {
             let (a, b) = read_node_pair(action, nodes)?;
             Ok(FaultKind::Reset { a, b })

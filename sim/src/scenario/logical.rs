@@ -378,6 +378,17 @@ pub(crate) fn check_subscriber_faults(top: &Section, cluster: &Cluster, logical:
                     .help("aim it at a node of the physical cluster; a subscriber takes crash, restart, pause, partition, reset, slow_disk, fsync_error and clock faults"));
             }
         }
+        if let Some(field) = fault.get("skip_transaction") {
+            let Ok(name) = field.str("\"copy\"") else { continue };
+            if !logical.subscriptions.iter().any(|s| s.name == name) {
+                let names: Vec<&str> = logical.subscriptions.iter().map(|s| s.name.as_str()).collect();
+                return Err(field.error(format!("no subscription `{name}` to skip a transaction of")).help(format!(
+                    "{}the subscriptions are: {}",
+                    did_you_mean(name, names.iter().copied()),
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                )));
+            }
+        }
         if let Some(field) = fault.get("lose_site") {
             let names = field.array("[\"pg1\"]")?;
             for value in names {

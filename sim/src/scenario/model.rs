@@ -372,6 +372,11 @@ pub enum FaultKind {
         node: usize,
         slot: String,
     },
+    /// `skip_transaction = "copy"`: `ALTER SUBSCRIPTION copy SKIP (lsn = …)` with the finish
+    /// LSN of the transaction its worker last failed on.
+    SkipTransaction {
+        subscription: String,
+    },
     /// `drop_logical_slot = "pg1"`, `slot = "cdc"`: `pg_drop_replication_slot`.
     DropLogicalSlot {
         node: usize,

@@ -68,6 +68,13 @@ impl World {
                     self.step_node(node as NodeId, Input::Admin(command));
                 }
             }
+            FaultKind::SkipTransaction { subscription } => {
+                let spec = self.scenario.logical.subscriptions.iter().find(|s| s.name == subscription);
+                let node = spec.expect("validated against the subscriptions").node as NodeId;
+                if self.is_up(node) {
+                    self.step_node(node, Input::Admin(repsim_engine::io::Command::SkipTransaction { subscription }));
+                }
+            }
             FaultKind::DropLogicalSlot { node, slot } => {
                 if self.is_up(node as NodeId) {
                     self.step_node(

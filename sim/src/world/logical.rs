@@ -188,7 +188,7 @@ impl World {
             Observation::ApplyWorker { text, conflict, .. } => {
                 if conflict {
                     run.conflicts += 1;
-                } else {
+                } else if text.starts_with("stopped") || text.starts_with("disabled") {
                     run.stream_errors += 1;
                 }
                 run.disabled |= text.starts_with("disabled");
