@@ -220,17 +220,26 @@ impl Node {
     }
 
     pub(crate) fn sync_candidates(&self) -> Vec<SyncCandidate> {
-        self.walsenders
-            .values()
-            .map(|sender| SyncCandidate {
-                slot: sender.slot,
-                priority: self.cfg.synchronous_standby_names.priority(&self.cfg.cluster_names[sender.peer as usize]),
-                eligible: sender.is_sync_eligible(),
-                write: sender.write,
-                flush: sender.flush,
-                apply: sender.apply,
-            })
-            .collect()
+        let names = &self.cfg.synchronous_standby_names;
+        let physical = self.walsenders.values().map(|sender| SyncCandidate {
+            slot: sender.slot,
+            priority: names.priority(&self.cfg.cluster_names[sender.peer as usize]),
+            eligible: sender.is_sync_eligible(),
+            write: sender.write,
+            flush: sender.flush,
+            apply: sender.apply,
+        });
+        // A logical walsender is named by its subscription (`application_name`), eligible once
+        // its subscriber reported a flush position.
+        let logical = self.logical_senders.values().map(|sender| SyncCandidate {
+            slot: sender.order,
+            priority: names.priority(&sender.slot),
+            eligible: sender.flush.is_valid(),
+            write: sender.write,
+            flush: sender.flush,
+            apply: sender.apply,
+        });
+        physical.chain(logical).collect()
     }
 
     /// A commit's wait ends with the promise its level kept.
@@ -260,6 +269,10 @@ impl Node {
                     s.is_sync_eligible() && reported >= waiter.commit_lsn
                 })
                 .map(|s| s.peer)
+                .chain(self.logical_senders.iter().filter_map(|(&peer, s)| {
+                    let reported = [s.write, s.flush, s.apply][kind];
+                    (s.flush.is_valid() && reported >= waiter.commit_lsn).then_some(peer)
+                }))
                 .collect(),
         };
         Promise { level: waiter.level, confirmed_by, wait_cancelled: false }

@@ -179,7 +179,14 @@ pub enum Observation {
     /// `publisher` at `commit_timestamp_ns` (the publisher's clock), here at `applied_at_ns`
     /// (this node's clock): their difference is the apply lag users compute from
     /// `pg_stat_subscription`, clock skew included.
-    LogicalApplied { publisher: NodeId, remote_end_lsn: Lsn, commit_timestamp_ns: u64, applied_at_ns: u64 },
+    /// `local_end_lsn`: the end of the local commit that applied it (durable once flushed).
+    LogicalApplied {
+        publisher: NodeId,
+        remote_end_lsn: Lsn,
+        local_end_lsn: Lsn,
+        commit_timestamp_ns: u64,
+        applied_at_ns: u64,
+    },
     /// A change from `publisher` met a conflicting local row (detected with
     /// `track_commit_timestamp`, as PostgreSQL 18 logs them) and was resolved by policy.
     LogicalConflict {
@@ -191,7 +198,8 @@ pub enum Observation {
     },
     /// A new subscription's initial copy (`rows` rows, as of the slot's `consistent_point`)
     /// committed here; streaming follows.
-    InitialCopyDone { subscription: String, rows: u64, consistent_point: Lsn },
+    /// `local_end_lsn`: the end of the local commit that holds the copy.
+    InitialCopyDone { subscription: String, rows: u64, consistent_point: Lsn, local_end_lsn: Lsn },
     /// A walreceiver ended its stream (timeout, error, lost connection).
     WalReceiverStopped { reason: String },
     /// A promotion switched timeline: timeline `timeline` starts at `switch`. Writes are

@@ -26,7 +26,10 @@ pub enum Message {
     HotStandbyFeedback { xmin: u32, send_time_ns: TimestampNs },
     /// Apply worker → walsender: `START_REPLICATION SLOT slot LOGICAL start (proto_version
     /// '4', publication_names …, origin 'none')`.
-    StartLogicalReplication { slot: String, start: Lsn, publications: Vec<String>, origin_none: bool },
+    /// `stream`: which of the worker's connections this is (a socket of its own in
+    /// PostgreSQL; the walsender tags what it sends with it, so the worker never applies what
+    /// an earlier stream still had in flight).
+    StartLogicalReplication { slot: String, start: Lsn, publications: Vec<String>, origin_none: bool, stream: u64 },
     /// Subscriber → publisher, for a new subscription: `CREATE_REPLICATION_SLOT slot LOGICAL
     /// pgoutput (FAILOVER failover, SNAPSHOT 'use')` and the `COPY` of the tables
     /// `publications` cover in that snapshot, folded into one request.
@@ -41,7 +44,7 @@ pub enum Message {
     FailoverSlots { slots: Vec<crate::logical::slot::LogicalSlot> },
     /// Walsender → apply worker: one committed transaction as pgoutput sends it (BEGIN, its
     /// changes, COMMIT, each in a `w` message); `wal_end` is the sender's flushed end.
-    LogicalTxn { txn: crate::logical::decode::DecodedTxn, wal_end: Lsn, send_time_ns: TimestampNs },
+    LogicalTxn { txn: crate::logical::decode::DecodedTxn, wal_end: Lsn, send_time_ns: TimestampNs, stream: u64 },
     /// Trigger capture's router → source: the change rows after `after`, at most `max_rows`.
     PollChanges { after: u64, max_rows: u32 },
     /// Source → router: those rows, in `data_id` order; `more`: the batch is full.

@@ -386,7 +386,9 @@ impl Node {
         use crate::message::Message;
         match msg {
             Message::StartReplication { start, timeline } => self.on_start_replication(now, from, start, timeline, out),
-            Message::StatusUpdate { flush, .. } if self.is_logical_peer(from) => self.on_logical_status(from, flush),
+            Message::StatusUpdate { write, flush, apply, .. } if self.is_logical_peer(from) => {
+                self.on_logical_status(from, (write, flush, apply), out)
+            }
             Message::StatusUpdate { write, flush, apply, send_time_ns, reply_requested } => {
                 self.on_status_update(now, from, (write, flush, apply), send_time_ns, reply_requested, out)
             }
@@ -403,8 +405,8 @@ impl Node {
                 self.on_initial_copy(now, from, consistent_point, rows, out)
             }
             Message::FailoverSlots { slots } => self.on_failover_slots(from, slots, out),
-            Message::StartLogicalReplication { slot, start, publications, origin_none } => {
-                self.on_start_logical(now, from, slot, (start, publications, origin_none), out)
+            Message::StartLogicalReplication { slot, start, publications, origin_none, stream } => {
+                self.on_start_logical(now, from, slot, (start, publications, origin_none, stream), out)
             }
             Message::HotStandbyFeedback { xmin, send_time_ns } => {
                 self.on_hot_standby_feedback(now, from, xmin, send_time_ns)
@@ -421,7 +423,9 @@ impl Node {
             Message::Error { text } if self.is_upstream(from) => {
                 self.stop_walreceiver(now, format!("could not receive data from WAL stream: ERROR: {text}"), out)
             }
-            Message::LogicalTxn { txn, .. } if self.is_publisher(from) => self.on_logical_txn(now, from, txn, out),
+            Message::LogicalTxn { txn, stream, .. } if self.is_publisher(from) => {
+                self.on_logical_txn(now, from, (txn, stream), out)
+            }
             Message::Error { text } if self.is_publisher(from) => {
                 let why = ApplyStop::Error(format!("could not receive data from WAL stream: ERROR: {text}"));
                 self.stop_apply_worker(now, from, why, out)

@@ -124,6 +124,12 @@ impl Node {
         })
     }
 
+    /// Each logical walsender's subscriber, its `application_name` (the slot's name, as a
+    /// subscription's is by default) and whether it counts for sync rep (a flush reported).
+    pub fn logical_sender_peers(&self) -> impl Iterator<Item = (NodeId, &str, bool)> + '_ {
+        self.logical_senders.iter().map(|(&peer, s)| (peer, s.slot.as_str(), s.flush.is_valid()))
+    }
+
     pub fn pg_stat_archiver(&self) -> ArchiverRow {
         let a = &self.archiver;
         let segment = self.cfg.wal_segment_size_bytes;

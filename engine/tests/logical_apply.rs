@@ -29,6 +29,7 @@ fn subscriber_cfg() -> NodeConfig {
         failover: false,
         origin_none: false,
         trigger: None,
+        flush_each_commit: false,
     }];
     cfg
 }
@@ -228,6 +229,7 @@ fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_fro
         failover: false,
         origin_none: false,
         trigger: None,
+        flush_each_commit: false,
     };
     h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
     settle(&mut h);
@@ -265,6 +267,7 @@ fn the_initial_copy_waits_until_its_new_slot_is_saved() {
         failover: false,
         origin_none: false,
         trigger: None,
+        flush_each_commit: false,
     };
     h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
     h.deliver(SUB, P);
@@ -313,4 +316,34 @@ fn a_copy_owed_to_a_lost_connection_is_never_sent() {
         .collect();
     // Only the answer to the live request, as of the slot made again (both rows).
     assert_eq!(copies, vec![2]);
+}
+
+#[test]
+fn a_subscription_named_in_synchronous_standby_names_holds_commits_until_it_flushed_them() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::On, "s");
+    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "s".into(), failover: false }));
+    let sub = subscriber_cfg();
+    h.start(sub.clone(), fresh_image(&sub));
+    settle(&mut h);
+    let acked = |h: &Harness| {
+        h.peer(P).log.iter().find_map(|o| match o {
+            repsim_engine::io::Output::Reply {
+                op_id: 1,
+                reply: repsim_engine::io::Reply::Committed { promise, .. },
+                ..
+            } => Some(promise.confirmed_by.clone()),
+            _ => None,
+        })
+    };
+    h.write(P, 1, vec![insert(1, 100, 40)]);
+    h.settle();
+    // Applied on the subscriber, not yet flushed there (its apply commits are asynchronous):
+    // the commit still waits.
+    assert_eq!(rows(&h, SUB, 1..2), vec![Some(100)]);
+    assert_eq!(acked(&h), None, "released before the subscriber flushed it");
+    settle(&mut h);
+    assert_eq!(acked(&h), Some(vec![SUB]), "released once the subscriber reported it flushed");
 }

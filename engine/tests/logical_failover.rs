@@ -49,6 +49,7 @@ fn subscriber() -> NodeConfig {
         failover: false,
         origin_none: false,
         trigger: None,
+        flush_each_commit: false,
     }];
     cfg
 }

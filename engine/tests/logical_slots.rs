@@ -136,6 +136,7 @@ fn start_logical(
         start,
         publications: vec![publication.into()],
         origin_none: false,
+        stream: 1,
     };
     h.inject(from, P, msg)
 }

@@ -32,6 +32,7 @@ fn master_cfg(id: NodeId, policy: ConflictResolution, origin_none: bool) -> Node
         failover: false,
         origin_none,
         trigger: None,
+        flush_each_commit: false,
     }];
     cfg.track_commit_timestamp = true;
     cfg.conflict_resolution.default = policy;

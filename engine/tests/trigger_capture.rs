@@ -29,6 +29,7 @@ fn target_cfg() -> NodeConfig {
         failover: false,
         origin_none: false,
         trigger: Some(Polling { poll_interval_ns: 1_000_000_000, batch_rows: 2 }),
+        flush_each_commit: false,
     }];
     cfg
 }

@@ -9,6 +9,16 @@ use std::collections::BTreeSet;
 type Suggested = (&'static str, u64, &'static [&'static str], bool, fn(&repsim::report::summary::Summary) -> bool);
 
 const SUGGESTED: &[Suggested] = &[
+    ("logical-replica", 1, &["replication.synchronous_standby_names=app_copy"], true, |s| {
+        s.commits < 5_000 && s.invariants["promise_audit"] == "ok"
+    }),
+    (
+        "logical-replica",
+        1,
+        &["replication.synchronous_standby_names=app_copy", "logical.subscriptions.0.synchronous_commit=on"],
+        true,
+        |s| s.commits > 6_000 && s.commits < 10_000 && s.invariants["promise_audit"] == "ok",
+    ),
     ("trigger-vs-logical", 1, &["logical.subscriptions.0.capture=logical"], true, |s| {
         let sub = &s.subscriptions[0];
         sub.apply_lag_ns.p50 < 50_000_000

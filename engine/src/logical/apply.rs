@@ -67,6 +67,10 @@ pub struct Subscription {
     /// Trigger-based capture instead of logical decoding (`logical/trigger.rs`): a router
     /// polls the publisher's change table. `None`: a logical subscription.
     pub trigger: Option<crate::logical::trigger::Polling>,
+    /// The subscription's `synchronous_commit` is `local` or higher (default `off`): each
+    /// applied transaction is flushed at once, so its flush is reported without waiting for
+    /// the WAL writer (what a synchronous subscription's publisher waits for).
+    pub flush_each_commit: bool,
 }
 
 /// Why an apply worker stops.
@@ -103,6 +107,10 @@ pub struct ApplyWorker {
     pub failed_end: Option<Lsn>,
     /// `subskiplsn`: the transaction finishing there is skipped, once.
     pub skip_lsn: Option<Lsn>,
+    /// Its current stream (one per connection it opened): transactions of an earlier one,
+    /// still in flight, are not its to apply (swarm: active-active under `error`, where a
+    /// retry met a stale stream's later transactions and so passed over the failed one).
+    pub stream: u64,
 }
 
 impl ApplyWorker {
@@ -140,6 +148,7 @@ impl Node {
             needs_copy,
             failed_end: None,
             skip_lsn: None,
+            stream: 0,
         };
         self.apply_workers.insert(publisher, worker);
         self.connect_apply_worker(publisher, out);
@@ -152,6 +161,7 @@ impl Node {
             return;
         }
         worker.state = ApplyState::Streaming;
+        worker.stream += 1;
         if worker.subscription.trigger.is_some() {
             return self.poll_changes(publisher, out);
         }
@@ -171,6 +181,7 @@ impl Node {
             start: worker.applied_remote_lsn,
             publications: s.publications.clone(),
             origin_none: s.origin_none,
+            stream: worker.stream,
         };
         out.push(Output::Send { to: publisher, msg });
     }
@@ -211,15 +222,17 @@ impl Node {
         &mut self,
         now: Instant,
         publisher: NodeId,
-        txn: crate::logical::decode::DecodedTxn,
+        (txn, stream): (crate::logical::decode::DecodedTxn, u64),
         out: &mut Vec<Output>,
     ) {
         let Some(worker) = self.apply_workers.get(&publisher) else { return };
-        if worker.state != ApplyState::Streaming || txn.end_lsn <= worker.applied_remote_lsn {
+        if worker.state != ApplyState::Streaming || stream != worker.stream || txn.end_lsn <= worker.applied_remote_lsn
+        {
             return;
         }
         let origin = origin_key(&worker.subscription.name);
         let skipped = worker.skip_lsn == Some(txn.end_lsn);
+        let worker_flushes_each_commit = worker.subscription.flush_each_commit;
         let remote = RowOrigin { node: Some(publisher), commit_ts_ns: txn.commit_timestamp_ns };
         let mut changes = Vec::with_capacity(txn.changes.len() + 1);
         let mut conflicts = Vec::new();
@@ -262,6 +275,9 @@ impl Node {
         changes.push(RowChange::Update { table: ORIGIN_TABLE, key: origin, write_id: txn.end_lsn.0, value_len: 8 });
         let commit_origin = CommitOrigin { node: publisher, lsn: txn.end_lsn, timestamp_ns: txn.commit_timestamp_ns };
         let commit_end = self.apply_logical_transaction(now, &changes, Some(commit_origin), out);
+        if worker_flushes_each_commit {
+            self.flush_wal(out);
+        }
         let worker = self.apply_workers.get_mut(&publisher).expect("checked above");
         worker.applied_remote_lsn = txn.end_lsn;
         worker.note_applied(commit_end, txn.end_lsn);
@@ -276,6 +292,7 @@ impl Node {
         out.push(Output::Observe(Observation::LogicalApplied {
             publisher,
             remote_end_lsn: txn.end_lsn,
+            local_end_lsn: commit_end,
             commit_timestamp_ns: txn.commit_timestamp_ns,
             applied_at_ns: now.0,
         }));

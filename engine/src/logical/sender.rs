@@ -18,6 +18,14 @@ pub struct LogicalSender {
     decoder: Decoder,
     /// End of the last transaction sent (or the point streaming started from).
     pub sent_end: Lsn,
+    /// Walsender slot order (shared with physical walsenders: sync-rep ties go by it).
+    pub order: u32,
+    /// The subscriber's stream this walsender serves (echoed in what it sends).
+    pub stream: u64,
+    /// What the subscriber last reported: received (write), flushed, applied.
+    pub write: Lsn,
+    pub flush: Lsn,
+    pub apply: Lsn,
 }
 
 impl Node {
@@ -41,7 +49,7 @@ impl Node {
         now: Instant,
         peer: NodeId,
         slot: String,
-        (start, publications, origin_none): (Lsn, Vec<String>, bool),
+        (start, publications, origin_none, stream): (Lsn, Vec<String>, bool, u64),
         out: &mut Vec<Output>,
     ) {
         let refuse = |text: String, out: &mut Vec<Output>| {
@@ -72,7 +80,20 @@ impl Node {
         let skip_through = start.max(s.confirmed_flush_lsn);
         let mut decoder = Decoder::new(s.restart, skip_through, tables);
         decoder.origin_none = origin_none;
-        self.logical_senders.insert(peer, LogicalSender { slot, decoder, sent_end: skip_through });
+        let order = self.next_walsender_slot;
+        self.next_walsender_slot += 1;
+        let none = Lsn::INVALID;
+        let sender = LogicalSender {
+            slot,
+            decoder,
+            sent_end: skip_through,
+            order,
+            stream,
+            write: none,
+            flush: none,
+            apply: none,
+        };
+        self.logical_senders.insert(peer, sender);
         self.send_logical(now, peer, out);
     }
 
@@ -82,13 +103,14 @@ impl Node {
         let failover = self.logical_slots.get(&sender.slot).is_some_and(|s| s.failover);
         let limit = self.logical_send_limit(failover);
         let Some(sender) = self.logical_senders.get_mut(&peer) else { return };
+        let stream = sender.stream;
         match sender.decoder.decode(&self.wal, limit, usize::MAX) {
             Ok(txns) => {
                 for txn in txns {
                     sender.sent_end = txn.end_lsn;
                     out.push(Output::Send {
                         to: peer,
-                        msg: Message::LogicalTxn { txn, wal_end: limit, send_time_ns: now.0 },
+                        msg: Message::LogicalTxn { txn, wal_end: limit, send_time_ns: now.0, stream },
                     });
                 }
             }
@@ -112,13 +134,28 @@ impl Node {
     }
 
     /// A subscriber's status update: it has flushed everything it applied through `flush`.
-    pub(crate) fn on_logical_status(&mut self, peer: NodeId, flush: Lsn) {
+    /// A subscription named in `synchronous_standby_names` (by its `application_name`, the
+    /// subscription's name, which is its slot's by default) is a synchronous standby like a
+    /// physical one: commits wait for its reports (PostgreSQL's `syncrep.c` reads every
+    /// walsender's positions, logical ones too).
+    pub(crate) fn on_logical_status(
+        &mut self,
+        peer: NodeId,
+        (write, flush, apply): (Lsn, Lsn, Lsn),
+        out: &mut Vec<Output>,
+    ) {
         let Some(sender) = self.logical_senders.get_mut(&peer) else { return };
         // Never past what was sent (`sent_end` starts at the skip point and only grows).
         let flush = flush.min(sender.sent_end);
+        sender.write = sender.write.max(write.min(sender.sent_end));
+        sender.flush = sender.flush.max(flush);
+        sender.apply = sender.apply.max(apply.min(sender.sent_end));
         let restart = sender.decoder.confirmed(flush);
         if let Some(slot) = self.logical_slots.get_mut(&sender.slot) {
             slot.confirm(flush, restart);
+        }
+        if !self.cfg.synchronous_standby_names.is_empty() {
+            self.release_sync_waiters(out);
         }
     }
 

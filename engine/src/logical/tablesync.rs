@@ -151,7 +151,13 @@ impl Node {
         worker.needs_copy = false;
         worker.applied_remote_lsn = consistent_point;
         worker.note_applied(commit_end, consistent_point);
-        out.push(Output::Observe(Observation::InitialCopyDone { subscription: name, rows: count, consistent_point }));
+        let done = Observation::InitialCopyDone {
+            subscription: name,
+            rows: count,
+            consistent_point,
+            local_end_lsn: commit_end,
+        };
+        out.push(Output::Observe(done));
         // Streaming follows on the same connection, from the consistent point.
         worker.state = crate::logical::apply::ApplyState::Waiting;
         self.connect_apply_worker(publisher, out);

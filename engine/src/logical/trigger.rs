@@ -202,6 +202,7 @@ impl Node {
                 out.push(Output::Observe(Observation::LogicalApplied {
                     publisher,
                     remote_end_lsn: Lsn(row.data_id),
+                    local_end_lsn: commit_end,
                     commit_timestamp_ns: row.created_ns,
                     applied_at_ns: now.0,
                 }));

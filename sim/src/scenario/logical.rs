@@ -71,6 +71,9 @@ pub struct SubscriptionSpec {
     /// `poll_interval` (default 5 s, `job.routing.period.time.ms`) for at most `batch_rows`
     /// (default 1000, a channel's `max_batch_size`). `None`: logical decoding (the default).
     pub trigger: Option<repsim_engine::logical::trigger::Polling>,
+    /// `synchronous_commit = "on"` (or `local`, `remote_write`, `remote_apply`; default
+    /// `"off"`): the apply worker flushes each transaction it applies at once.
+    pub synchronous_commit: bool,
 }
 
 impl SubscriptionSpec {
@@ -86,6 +89,7 @@ impl SubscriptionSpec {
             failover: self.failover,
             origin_none: self.origin_none,
             trigger: self.trigger,
+            flush_each_commit: self.synchronous_commit,
         }
     }
 }
@@ -122,6 +126,13 @@ impl LogicalSpec {
         self.subscriptions.iter().any(|s| s.trigger.is_some()).then_some(PublishedTables::Tables(tables))
     }
 
+    /// Whether a subscription matches `synchronous_standby_names` (by name, or `*`, which in
+    /// PostgreSQL matches logical walsenders too): commits may wait for its flush.
+    pub fn synchronous(&self, replication: &Replication) -> bool {
+        let names = &replication.synchronous_standby_names.names;
+        self.subscriptions.iter().any(|s| names.iter().any(|n| n == "*" || n.eq_ignore_ascii_case(&s.slot)))
+    }
+
     /// The published table ids of `publications` together; `None`: every table.
     pub fn tables_of(&self, publications: &[String]) -> Option<Vec<u32>> {
         let mut tables = Vec::new();
@@ -147,6 +158,7 @@ const SUBSCRIPTION_KEYS: &[&str] = &[
     "capture",
     "poll_interval",
     "batch_rows",
+    "synchronous_commit",
 ];
 
 /// Lower-case letters, digits and underscores, at most 63 (what replication slot names allow,
@@ -160,6 +172,22 @@ fn read_identifier(field: &Field, example: &str) -> Result<String, Diag> {
             .help(format!("use lower-case letters, digits and underscores, at most 63 of them: e.g. {example}")));
     }
     Ok(name.to_string())
+}
+
+/// The names `[[logical.subscriptions]]` gives, read ahead of validation (for
+/// `synchronous_standby_names`, which may list them).
+pub(crate) fn subscription_names(top: &Section) -> Vec<String> {
+    let Some(field) = top.get("logical") else { return Vec::new() };
+    let Ok(logical) = field.section() else { return Vec::new() };
+    let Some(list) = logical.get("subscriptions") else { return Vec::new() };
+    let Ok(items) = list.array("[]") else { return Vec::new() };
+    let named = items.iter().enumerate().filter_map(|(i, item)| {
+        let entry = list.item(i, item);
+        let section = entry.section().ok()?;
+        let name = section.get("name")?.str("\"copy\"").ok()?.to_string();
+        Some(name)
+    });
+    named.collect()
 }
 
 pub(crate) fn read_logical(
@@ -306,6 +334,17 @@ fn read_subscription(
     let failover = s.opt("failover", Field::bool)?.unwrap_or(false);
     let at_ns = s.opt("at", Field::duration_ns)?;
     let trigger = read_capture(s, failover, at_ns)?;
+    let synchronous_commit = s
+        .opt("synchronous_commit", |f| {
+            let text = f.str("\"on\"")?;
+            repsim_engine::config::SyncCommitLevel::parse(text)
+                .map(|l| l != repsim_engine::config::SyncCommitLevel::Off)
+                .ok_or_else(|| {
+                    f.error(format!("unknown synchronous_commit `{text}`"))
+                        .help("use off (the default), local, remote_write, on or remote_apply")
+                })
+        })?
+        .unwrap_or(false);
     Ok(SubscriptionSpec {
         name,
         node,
@@ -317,6 +356,7 @@ fn read_subscription(
         publisher: None,
         origin_none: false,
         trigger,
+        synchronous_commit,
     })
 }
 

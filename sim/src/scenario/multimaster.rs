@@ -115,6 +115,7 @@ pub(crate) fn read_multi_master(
                 publisher: (publisher != cluster.primary).then_some(publisher),
                 origin_none: true,
                 trigger: None,
+                synchronous_commit: false,
             });
         }
     }

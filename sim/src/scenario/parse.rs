@@ -244,7 +244,10 @@ fn read_replication(top: &Section, cluster: &Cluster) -> Result<Replication, Dia
     let s = field.section()?;
     s.check_keys(REPLICATION_KEYS)?;
     s.set("synchronous_commit", &mut r.synchronous_commit, read_sync_commit)?;
-    s.set("synchronous_standby_names", &mut r.synchronous_standby_names, |f| read_standby_names(f, cluster))?;
+    let subscriptions = super::logical::subscription_names(top);
+    s.set("synchronous_standby_names", &mut r.synchronous_standby_names, |f| {
+        read_standby_names(f, cluster, &subscriptions)
+    })?;
     s.set("wal_segment_size", &mut r.wal_segment_size_bytes, read_segment_size)?;
     s.set("wal_keep_size", &mut r.wal_keep_size_bytes, Field::size_bytes)?;
     s.set("max_wal_size", &mut r.max_wal_size_bytes, Field::size_bytes)?;
@@ -310,7 +313,9 @@ fn read_sync_commit(field: &Field) -> Result<SyncCommitLevel, Diag> {
 const STANDBY_NAMES_HELP: &str =
     "write e.g. \"FIRST 1 (pg2, pg3)\", \"ANY 1 (pg2, pg3)\", \"pg2, pg3\", \"*\", or \"\" for none";
 
-fn read_standby_names(field: &Field, cluster: &Cluster) -> Result<SyncStandbyNames, Diag> {
+/// `subscriptions`: the names of `[[logical.subscriptions]]`, which may be listed too (a
+/// synchronous logical standby, by its `application_name`).
+fn read_standby_names(field: &Field, cluster: &Cluster, subscriptions: &[String]) -> Result<SyncStandbyNames, Diag> {
     let text = field.str("\"FIRST 1 (pg2, pg3)\"")?;
     let names = SyncStandbyNames::parse(text)
         .map_err(|message| field.error(format!("invalid `{}`: {message}", field.path)).help(STANDBY_NAMES_HELP))?;
@@ -320,7 +325,7 @@ fn read_standby_names(field: &Field, cluster: &Cluster) -> Result<SyncStandbyNam
     // The primary's own name may be listed, as PostgreSQL allows: it is never a standby of
     // itself (and after a failover it may be one of the new primary's).
     for name in names.names.iter().filter(|n| *n != "*") {
-        if !cluster.nodes.contains(name) {
+        if !cluster.nodes.contains(name) && !subscriptions.contains(name) {
             let suggestion = did_you_mean(name, standbys.iter().copied());
             return Err(field
                 .error(format!("unknown standby `{name}` in `{}`", field.path))

@@ -165,9 +165,11 @@ impl World {
         let to_dcs = self.ha.as_ref().is_some_and(|h| h.dcs_endpoint == to);
         // Buffered data is read unless the receiver itself has moved to another connection.
         let open = match (&packet, buffered) {
-            // A reset announces a newer connection: it is read even if it was held while the
-            // receiver was paused and still views the old one (else it never reconnects).
-            (Packet::Reset, true) => self.net.receiver_not_past(from, to, epoch),
+            // A reset announces a newer connection: it is read whenever the receiver has not
+            // moved past the connection it closes (held while the receiver was paused, or the
+            // first of two closes in a row: swarm seed 15652, both FINs of a promoted node's
+            // two streams were dropped and the old primary never learnt it had to reconnect).
+            (Packet::Reset, _) => self.net.receiver_not_past(from, to, epoch),
             (_, true) => self.net.receiver_on(from, to, epoch),
             _ => self.net.accepts(from, to, epoch),
         };
@@ -472,6 +474,7 @@ impl World {
         slot.paused_until_ns = 0;
         slot.disk.crash();
         self.note_lost_wal(node);
+        self.subscriber_lost_power(node);
         self.drop_engine(node);
         self.net.crash(node);
         if let Some(ha) = self.ha.as_mut() {

@@ -5,7 +5,7 @@
 
 use repsim_engine::io::Observation;
 use repsim_engine::logical::conflict::{ConflictKind, Resolution};
-use repsim_engine::NodeId;
+use repsim_engine::{Lsn, NodeId};
 
 use crate::metrics::Recorder;
 use crate::world::World;
@@ -39,7 +39,13 @@ pub struct SubscriptionRun {
     pub caught_up_at_ns: Option<u64>,
     /// Conflicts resolved by policy (`track_commit_timestamp`), by kind and resolution.
     pub resolved_conflicts: Vec<(ConflictKind, Resolution, u64)>,
+    /// The last applied transactions: (publisher's end LSN, subscriber's local commit end),
+    /// what `promise_audit` judges a synchronous subscription by.
+    pub applied_positions: std::collections::VecDeque<(Lsn, Lsn)>,
 }
+
+/// Applied positions kept per subscription (a commit is audited when released, soon after).
+const KEPT_APPLIED_POSITIONS: usize = 4096;
 
 /// An apply lag this small counts as caught up (a cut-over could follow).
 pub const CAUGHT_UP_LAG_NS: u64 = 100_000_000;
@@ -67,6 +73,7 @@ impl World {
             rows_copied: 0,
             caught_up_at_ns: None,
             resolved_conflicts: Vec::new(),
+            applied_positions: Default::default(),
         });
         runs.collect()
     }
@@ -150,6 +157,32 @@ impl World {
         }
     }
 
+    /// Whether subscriber `node` holds the transaction ending at `commit_lsn` of `publisher`
+    /// at `level`: applied (`remote_write`: the worker reports what it applied as written),
+    /// or applied by a local commit its disk holds durably (`on`, `remote_apply`: it reports
+    /// only flushed applies).
+    pub(crate) fn subscriber_holds(&self, node: NodeId, publisher: NodeId, commit_lsn: Lsn, durable: bool) -> bool {
+        let Some(run) = self.subscriptions.iter().find(|r| r.node == node && r.publisher == publisher) else {
+            return false;
+        };
+        let timeline = self.nodes[node as usize].engine.as_ref().map_or(1, |e| e.timeline());
+        let durable_end = self.wal_facts_of(node, timeline);
+        run.applied_positions
+            .iter()
+            .any(|&(remote, local)| remote >= commit_lsn && (!durable || local.0 <= durable_end))
+    }
+
+    /// Subscriber `node` lost power: applies its disk did not keep are gone.
+    pub(crate) fn subscriber_lost_power(&mut self, node: NodeId) {
+        if !self.nodes[node as usize].subscriber && self.scenario.logical.multi_master.is_none() {
+            return;
+        }
+        let durable_end = self.wal_facts_of(node, u32::MAX);
+        for run in self.subscriptions.iter_mut().filter(|r| r.node == node) {
+            run.applied_positions.retain(|&(_, local)| local.0 <= durable_end);
+        }
+    }
+
     /// An apply worker's observation on subscriber `node`.
     pub(crate) fn observe_subscription(&mut self, node: NodeId, observation: Observation) {
         let now_ns = self.now_ns;
@@ -172,18 +205,34 @@ impl World {
                     None => run.resolved_conflicts.push((kind, resolution, 1)),
                 }
             }
-            Observation::LogicalApplied { publisher, commit_timestamp_ns, applied_at_ns, .. } => {
+            Observation::LogicalApplied {
+                publisher,
+                remote_end_lsn,
+                local_end_lsn,
+                commit_timestamp_ns,
+                applied_at_ns,
+            } => {
                 debug_assert_eq!(publisher, run.publisher);
                 run.applied_transactions += 1;
+                if self.scenario.logical.synchronous(&self.scenario.replication) {
+                    run.applied_positions.push_back((remote_end_lsn, local_end_lsn));
+                    if run.applied_positions.len() > KEPT_APPLIED_POSITIONS {
+                        run.applied_positions.pop_front();
+                    }
+                }
                 let lag_ns = applied_at_ns.saturating_sub(commit_timestamp_ns);
                 run.apply_lag_ns.record(lag_ns);
                 if run.copied_at_ns.is_some() && run.caught_up_at_ns.is_none() && lag_ns <= CAUGHT_UP_LAG_NS {
                     run.caught_up_at_ns = Some(now_ns);
                 }
             }
-            Observation::InitialCopyDone { rows, .. } => {
+            Observation::InitialCopyDone { rows, consistent_point, local_end_lsn, .. } => {
                 run.copied_at_ns = Some(now_ns);
                 run.rows_copied = rows;
+                // The copy holds every commit before its consistent point.
+                if self.scenario.logical.synchronous(&self.scenario.replication) {
+                    run.applied_positions.push_back((consistent_point, local_end_lsn));
+                }
             }
             Observation::ApplyWorker { text, conflict, .. } => {
                 if conflict {

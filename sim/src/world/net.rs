@@ -218,9 +218,15 @@ impl<P: Payload> Network<P> {
         let from_view = self.link(from, to);
         let closed = self.view[from_view];
         self.fin_epoch[from_view] = Some(closed);
-        let back = self.link(to, from);
-        self.fin_epoch[back] = None;
-        self.epoch[pair] += 1;
+        // Closing the current connection ends it; closing an old one (the peer already closed
+        // it and opened a newer one) leaves the newer one alone (swarm seed 12217: both ends
+        // closed at once, and the second close killed the connection the first end had
+        // opened, so its retried request was dropped unseen).
+        if closed == self.epoch[pair] {
+            let back = self.link(to, from);
+            self.fin_epoch[back] = None;
+            self.epoch[pair] += 1;
+        }
         self.view[from_view] = self.epoch[pair];
         self.send_on_epoch(now_ns, from, to, closed, P::reset(), now_ns).map(|(d, _)| d)
     }

@@ -12,6 +12,11 @@ use crate::check::oracle::{promotion, reports, WalFacts};
 use crate::world::World;
 
 impl World {
+    /// How far `node`'s disk holds its WAL durably, over the timelines up to `max_timeline`.
+    pub(crate) fn wal_facts_of(&self, node: NodeId, max_timeline: u32) -> u64 {
+        self.wal_facts(node, max_timeline).durable_end
+    }
+
     /// `node`'s WAL on its disk, over the timelines up to `max_timeline`.
     fn wal_facts(&self, node: NodeId, max_timeline: u32) -> WalFacts {
         let segment = self.scenario.replication.wal_segment_size_bytes;
@@ -131,6 +136,12 @@ impl World {
                     };
                 Candidate { name, eligible, holds }
             })
+            .chain(engine.logical_sender_peers().map(|(subscriber, name, eligible)| {
+                let durable = level >= SyncCommitLevel::On;
+                let holds = lost_since(&self.nodes[subscriber as usize].disk_losses_ns)
+                    || self.subscriber_holds(subscriber, node, commit_lsn, durable);
+                Candidate { name, eligible, holds }
+            }))
             .collect();
         if let Err(why) = audit(names, &candidates) {
             found.push(format!(
