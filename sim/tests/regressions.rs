@@ -106,3 +106,18 @@ fn a_copy_made_for_a_dead_connection_is_not_sent_on_the_next() {
     assert_eq!(summary.invariants["logical_converged"], "ok");
     assert_eq!(summary.subscriptions[0].rows_missing_extra_different, Some((0, 0, 0)));
 }
+
+#[test]
+fn closing_a_connection_the_peer_already_replaced_leaves_the_new_one_alone() {
+    let summary = common::run("regressions/close-of-a-replaced-connection", 12217, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["logical_converged"], "ok");
+    assert!(summary.subscriptions[0].copied_at_ns.is_some(), "the retried request made the copy");
+}
+
+#[test]
+fn two_fins_in_a_row_both_reach_the_peer() {
+    let summary = common::run("regressions/two-fins-in-a-row", 15652, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["converged"], "ok");
+}

@@ -126,13 +126,6 @@ impl LogicalSpec {
         self.subscriptions.iter().any(|s| s.trigger.is_some()).then_some(PublishedTables::Tables(tables))
     }
 
-    /// Whether a subscription matches `synchronous_standby_names` (by name, or `*`, which in
-    /// PostgreSQL matches logical walsenders too): commits may wait for its flush.
-    pub fn synchronous(&self, replication: &Replication) -> bool {
-        let names = &replication.synchronous_standby_names.names;
-        self.subscriptions.iter().any(|s| names.iter().any(|n| n == "*" || n.eq_ignore_ascii_case(&s.slot)))
-    }
-
     /// The published table ids of `publications` together; `None`: every table.
     pub fn tables_of(&self, publications: &[String]) -> Option<Vec<u32>> {
         let mut tables = Vec::new();

@@ -214,11 +214,11 @@ impl World {
             } => {
                 debug_assert_eq!(publisher, run.publisher);
                 run.applied_transactions += 1;
-                if self.scenario.logical.synchronous(&self.scenario.replication) {
-                    run.applied_positions.push_back((remote_end_lsn, local_end_lsn));
-                    if run.applied_positions.len() > KEPT_APPLIED_POSITIONS {
-                        run.applied_positions.pop_front();
-                    }
+                // Kept whatever the file says: an HA manager may make any walsender synchronous
+                // (`*`), logical ones included.
+                run.applied_positions.push_back((remote_end_lsn, local_end_lsn));
+                if run.applied_positions.len() > KEPT_APPLIED_POSITIONS {
+                    run.applied_positions.pop_front();
                 }
                 let lag_ns = applied_at_ns.saturating_sub(commit_timestamp_ns);
                 run.apply_lag_ns.record(lag_ns);
@@ -230,9 +230,7 @@ impl World {
                 run.copied_at_ns = Some(now_ns);
                 run.rows_copied = rows;
                 // The copy holds every commit before its consistent point.
-                if self.scenario.logical.synchronous(&self.scenario.replication) {
-                    run.applied_positions.push_back((consistent_point, local_end_lsn));
-                }
+                run.applied_positions.push_back((consistent_point, local_end_lsn));
             }
             Observation::ApplyWorker { text, conflict, .. } => {
                 if conflict {
