@@ -157,19 +157,20 @@ impl World {
         }
     }
 
-    /// Whether subscriber `node` holds the transaction ending at `commit_lsn` of `publisher`
-    /// at `level`: applied (`remote_write`: the worker reports what it applied as written),
-    /// or applied by a local commit its disk holds durably (`on`, `remote_apply`: it reports
-    /// only flushed applies).
-    pub(crate) fn subscriber_holds(&self, node: NodeId, publisher: NodeId, commit_lsn: Lsn, durable: bool) -> bool {
-        let Some(run) = self.subscriptions.iter().find(|r| r.node == node && r.publisher == publisher) else {
-            return false;
-        };
+    /// Whether subscriber `node` holds the transaction ending at `commit_lsn`: applied
+    /// (`remote_write`: the worker reports what it applied as written), or applied by a local
+    /// commit its disk holds durably (`on`, `remote_apply`: it reports only flushed applies).
+    /// Any of the node's subscriptions counts: one may have moved to a new primary since it
+    /// confirmed (swarm seed 12502: released by the old primary the instant a promotion
+    /// re-pointed it).
+    pub(crate) fn subscriber_holds(&self, node: NodeId, commit_lsn: Lsn, durable: bool) -> bool {
         let timeline = self.nodes[node as usize].engine.as_ref().map_or(1, |e| e.timeline());
         let durable_end = self.wal_facts_of(node, timeline);
-        run.applied_positions
-            .iter()
-            .any(|&(remote, local)| remote >= commit_lsn && (!durable || local.0 <= durable_end))
+        self.subscriptions.iter().filter(|r| r.node == node).any(|run| {
+            run.applied_positions
+                .iter()
+                .any(|&(remote, local)| remote >= commit_lsn && (!durable || local.0 <= durable_end))
+        })
     }
 
     /// Subscriber `node` lost power: applies its disk did not keep are gone.

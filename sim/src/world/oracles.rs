@@ -139,7 +139,7 @@ impl World {
             .chain(engine.logical_sender_peers().map(|(subscriber, name, eligible)| {
                 let durable = level >= SyncCommitLevel::On;
                 let holds = lost_since(&self.nodes[subscriber as usize].disk_losses_ns)
-                    || self.subscriber_holds(subscriber, node, commit_lsn, durable);
+                    || self.subscriber_holds(subscriber, commit_lsn, durable);
                 Candidate { name, eligible, holds }
             }))
             .collect();
