@@ -207,31 +207,30 @@ fn a_slot_made_at_initdb_streams_everything_from_the_first_write() {
     assert_eq!(applied, 2, "one observation per applied transaction");
 }
 
-#[test]
-fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_from_the_slot() {
+/// A publisher of `orders` and a subscriber with no subscription yet.
+fn publisher_and_bare_subscriber() -> Harness {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
     cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
     let mut h = Harness::new();
     h.start(cfg.clone(), fresh_image(&cfg));
     let sub = NodeConfig::with_defaults(SUB, cluster(NAMES));
     h.start(sub.clone(), fresh_image(&sub));
+    h
+}
+
+/// `CREATE SUBSCRIPTION s … WITH (copy_data = true)` on the running publisher.
+fn copying_subscription() -> Subscription {
+    Subscription { copy_data: true, ..subscriber_cfg().subscriptions.remove(0) }
+}
+
+#[test]
+fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_from_the_slot() {
+    let mut h = publisher_and_bare_subscriber();
     for op in 1..=3u64 {
         h.write(P, op, vec![insert(op, op * 100, 40)]);
     }
     settle(&mut h);
-    let subscription = Subscription {
-        name: "s".into(),
-        publisher: P,
-        slot: "s".into(),
-        publications: vec!["orders".into()],
-        disable_on_error: false,
-        copy_data: true,
-        failover: false,
-        origin_none: false,
-        trigger: None,
-        flush_each_commit: false,
-    };
-    h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
+    h.step(SUB, Input::Admin(Command::CreateSubscription(copying_subscription())));
     settle(&mut h);
     assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(200), Some(300)], "copied");
     let copied = observations(&h.peer(SUB).log).into_iter().find_map(|o| match o {
@@ -249,27 +248,10 @@ fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_fro
 
 #[test]
 fn the_initial_copy_waits_until_its_new_slot_is_saved() {
-    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
-    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
-    let mut h = Harness::new();
-    h.start(cfg.clone(), fresh_image(&cfg));
-    let sub = NodeConfig::with_defaults(SUB, cluster(NAMES));
-    h.start(sub.clone(), fresh_image(&sub));
+    let mut h = publisher_and_bare_subscriber();
     h.write(P, 1, vec![insert(1, 100, 40)]);
     settle(&mut h);
-    let subscription = Subscription {
-        name: "s".into(),
-        publisher: P,
-        slot: "s".into(),
-        publications: vec!["orders".into()],
-        disable_on_error: false,
-        copy_data: true,
-        failover: false,
-        origin_none: false,
-        trigger: None,
-        flush_each_commit: false,
-    };
-    h.step(SUB, Input::Admin(Command::CreateSubscription(subscription)));
+    h.step(SUB, Input::Admin(Command::CreateSubscription(copying_subscription())));
     h.deliver(SUB, P);
     let copy_sent = |h: &Harness| {
         h.peer(P)

@@ -6,7 +6,7 @@
 
 mod common;
 
-use repsim::scenario::{parse_scenario, ScenarioError};
+use repsim::scenario::parse_scenario;
 
 #[test]
 fn last_update_wins_with_agreeing_clocks_converges_and_loses_nothing() {
@@ -70,13 +70,6 @@ nodes = ["east", "west", "pg3"]
 primary = "east"
 "#;
 
-fn error_of(extra: &str) -> String {
-    match parse_scenario(&format!("{BASE}{extra}"), "scenarios/x.toml", &[]) {
-        Ok(_) => panic!("should fail:\n{extra}"),
-        Err(ScenarioError { message }) => message,
-    }
-}
-
 #[test]
 fn multi_master_mistakes_are_located_errors_with_what_to_write() {
     let cases: &[(&str, &[&str])] = &[
@@ -105,13 +98,7 @@ fn multi_master_mistakes_are_located_errors_with_what_to_write() {
             &["west", "promote"],
         ),
     ];
-    for (extra, needles) in cases {
-        let message = error_of(extra);
-        assert!(message.contains("scenarios/x.toml:"), "no location:\n{message}");
-        for needle in *needles {
-            assert!(message.contains(needle), "{needle:?} not in:\n{message}");
-        }
-    }
+    common::assert_located_errors(BASE, cases);
 }
 
 #[test]

@@ -4,8 +4,6 @@
 
 mod common;
 
-use repsim::scenario::{parse_scenario, ScenarioError};
-
 #[test]
 fn triggers_cost_the_primary_wal_and_cpu_and_lag_by_the_poll_interval() {
     let trigger = common::run("trigger-vs-logical", 1, &[]);
@@ -41,13 +39,6 @@ node = "sub1"
 publications = ["app"]
 "#;
 
-fn error_of(extra: &str) -> String {
-    match parse_scenario(&format!("{BASE}{extra}"), "scenarios/x.toml", &[]) {
-        Ok(_) => panic!("should fail:\n{extra}"),
-        Err(ScenarioError { message }) => message,
-    }
-}
-
 #[test]
 fn trigger_subscription_mistakes_are_located_errors() {
     let cases: &[(&str, &[&str])] = &[
@@ -58,11 +49,5 @@ fn trigger_subscription_mistakes_are_located_errors() {
         ("capture = \"trigger\"\npoll_interval = \"-1s\"\n", &["poll_interval"]),
         ("capture = \"trigger\"\nbatch_rows = 0\n", &["batch_rows"]),
     ];
-    for (extra, needles) in cases {
-        let message = error_of(extra);
-        assert!(message.contains("scenarios/x.toml:"), "no location:\n{message}");
-        for needle in *needles {
-            assert!(message.contains(needle), "{needle:?} not in:\n{message}");
-        }
-    }
+    common::assert_located_errors(BASE, cases);
 }

@@ -18,3 +18,18 @@ pub fn run(name: &str, seed: u64, overrides: &[&str]) -> Summary {
     let scenario = load(name, overrides);
     run_seed(&scenario, seed, None).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Each of `cases` (text added to `base`, and what its error must say) fails to load with a
+/// located message (`scenarios/x.toml:` and a line) holding every one of its needles.
+pub fn assert_located_errors(base: &str, cases: &[(&str, &[&str])]) {
+    for (extra, needles) in cases {
+        let message = match repsim::scenario::parse_scenario(&format!("{base}{extra}"), "scenarios/x.toml", &[]) {
+            Ok(_) => panic!("should fail:\n{extra}"),
+            Err(e) => e.message,
+        };
+        assert!(message.contains("scenarios/x.toml:"), "no location:\n{message}");
+        for needle in *needles {
+            assert!(message.contains(needle), "{needle:?} not in:\n{message}");
+        }
+    }
+}
