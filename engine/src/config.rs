@@ -132,6 +132,8 @@ pub struct NodeConfig {
 pub struct Publication {
     pub name: String,
     pub tables: crate::logical::decode::PublishedTables,
+    /// `FOR TABLE … WHERE (…)` (PostgreSQL 15), on every table it lists; `None`: every row.
+    pub row_filter: Option<crate::logical::decode::RowFilter>,
 }
 
 pub const MB: u64 = 1024 * 1024;

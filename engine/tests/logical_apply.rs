@@ -37,7 +37,8 @@ fn subscriber_cfg() -> NodeConfig {
 /// A publisher with a publication and a slot, and a subscriber streaming from it.
 fn pair() -> Harness {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
-    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    cfg.publications =
+        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
     let mut h = Harness::new();
     h.start(cfg.clone(), fresh_image(&cfg));
     h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "s".into(), failover: false }));
@@ -184,7 +185,7 @@ fn a_publisher_that_crashes_keeps_its_slot_as_last_saved_and_the_subscriber_resu
 #[test]
 fn a_slot_made_at_initdb_streams_everything_from_the_first_write() {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
-    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::All }];
+    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::All, row_filter: None }];
     let mut h = Harness::new();
     let image = repsim_engine::logical::admin::initdb_with_logical_slots(&cfg, &[("s".to_string(), false)]);
     h.start(cfg, image);
@@ -210,7 +211,8 @@ fn a_slot_made_at_initdb_streams_everything_from_the_first_write() {
 /// A publisher of `orders` and a subscriber with no subscription yet.
 fn publisher_and_bare_subscriber() -> Harness {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
-    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    cfg.publications =
+        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
     let mut h = Harness::new();
     h.start(cfg.clone(), fresh_image(&cfg));
     let sub = NodeConfig::with_defaults(SUB, cluster(NAMES));
@@ -271,7 +273,8 @@ fn the_initial_copy_waits_until_its_new_slot_is_saved() {
 #[test]
 fn a_copy_owed_to_a_lost_connection_is_never_sent() {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
-    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    cfg.publications =
+        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
     let mut h = Harness::new();
     h.start(cfg.clone(), fresh_image(&cfg));
     h.write(P, 1, vec![insert(1, 100, 40)]);
@@ -303,7 +306,8 @@ fn a_copy_owed_to_a_lost_connection_is_never_sent() {
 #[test]
 fn a_subscription_named_in_synchronous_standby_names_holds_commits_until_it_flushed_them() {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::On, "s");
-    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    cfg.publications =
+        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
     let mut h = Harness::new();
     h.start(cfg.clone(), fresh_image(&cfg));
     h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "s".into(), failover: false }));

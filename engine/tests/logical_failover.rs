@@ -19,7 +19,7 @@ const NAMES: &[&str] = &["p", "s", "sub"];
 
 fn primary(wait_for_standby: bool) -> NodeConfig {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
-    cfg.publications = vec![Publication { name: "all".into(), tables: PublishedTables::All }];
+    cfg.publications = vec![Publication { name: "all".into(), tables: PublishedTables::All, row_filter: None }];
     cfg.replication_slots = true;
     if wait_for_standby {
         cfg.synchronized_standby_slots = vec!["s".into()];

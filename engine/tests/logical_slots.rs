@@ -117,7 +117,8 @@ fn publishing_primary() -> Harness {
     use repsim_engine::config::Publication;
     use repsim_engine::logical::decode::PublishedTables;
     let mut cfg: NodeConfig = primary_cfg(&["p"], SyncCommitLevel::Local, "");
-    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    cfg.publications =
+        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
     let mut h = Harness::new();
     h.start(cfg.clone(), fresh_image(&cfg));
     h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "sub".into(), failover: false }));

@@ -20,7 +20,7 @@ const NAMES: &[&str] = &["east", "west"];
 
 fn master_cfg(id: NodeId, policy: ConflictResolution, origin_none: bool) -> NodeConfig {
     let mut cfg = NodeConfig::with_defaults(id, cluster(NAMES));
-    cfg.publications = vec![Publication { name: "all".into(), tables: PublishedTables::All }];
+    cfg.publications = vec![Publication { name: "all".into(), tables: PublishedTables::All, row_filter: None }];
     let other = 1 - id;
     cfg.subscriptions = vec![Subscription {
         name: format!("from_{}", NAMES[other as usize]),

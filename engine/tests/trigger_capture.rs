@@ -36,7 +36,8 @@ fn target_cfg() -> NodeConfig {
 
 fn pair() -> Harness {
     let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
-    cfg.publications = vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]) }];
+    cfg.publications =
+        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
     cfg.trigger_capture = Some(PublishedTables::Tables(vec![TABLE]));
     let mut h = Harness::new();
     h.start(cfg.clone(), fresh_image(&cfg));

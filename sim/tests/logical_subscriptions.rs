@@ -137,3 +137,30 @@ fn a_subscription_made_on_a_running_publisher_copies_then_catches_up_and_converg
     assert!(copied > 20_000_000_000 && caught_up >= copied, "{copied} {caught_up}");
     assert_eq!(sub.rows_missing_extra_different, Some((0, 0, 0)));
 }
+
+#[test]
+fn a_row_filter_publishes_only_the_rows_it_passes() {
+    let s = common::run("logical-replica", 1, &["logical.publications.0.row_filter=\"key < 2500\""]);
+    assert!(s.ok, "{:?}", s.violations);
+    assert_eq!(s.invariants["logical_converged"], "ok", "judged against the filtered rows");
+    let sub = &s.subscriptions[0];
+    assert_eq!(sub.rows_missing_extra_different, Some((0, 0, 0)));
+    // Transactions none of whose rows pass are not sent at all.
+    assert!(sub.applied_transactions < s.commits * 3 / 4, "{} of {}", sub.applied_transactions, s.commits);
+}
+
+#[test]
+fn row_filter_mistakes_are_located_errors() {
+    let base = "name = \"x\"\nduration = \"10s\"\n\n[cluster]\nnodes = [\"pg1\", \"sub1\"]\nprimary = \"pg1\"\n\n[[logical.publications]]\nname = \"app\"\n";
+    common::assert_located_errors(
+        base,
+        &[
+            ("row_filter = \"key < 10\"\n", &["a row filter needs the tables it filters"]),
+            (
+                "tables = [\"registers\"]\nrow_filter = \"value < 10\"\n",
+                &["is not a filter repsim models", "key % 4 = 1"],
+            ),
+            ("tables = [\"registers\"]\nrow_filter = \"key % 0 = 1\"\n", &["is not a filter repsim models"]),
+        ],
+    );
+}

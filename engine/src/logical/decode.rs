@@ -37,6 +37,53 @@ impl PublishedTables {
     }
 }
 
+/// A publication's row filter (`WHERE (…)`), on the row's key: `key <op> value`, or
+/// `key % modulus = remainder`. The key never changes in an update here, so an update is
+/// published exactly when its row passes (PostgreSQL turns an update that moves a row in or
+/// out of the filter into an insert or a delete).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowFilter {
+    Less(u64),
+    LessEq(u64),
+    Greater(u64),
+    GreaterEq(u64),
+    Equal(u64),
+    NotEqual(u64),
+    Modulo { modulus: u64, remainder: u64 },
+}
+
+impl RowFilter {
+    pub fn matches(self, key: u64) -> bool {
+        match self {
+            RowFilter::Less(v) => key < v,
+            RowFilter::LessEq(v) => key <= v,
+            RowFilter::Greater(v) => key > v,
+            RowFilter::GreaterEq(v) => key >= v,
+            RowFilter::Equal(v) => key == v,
+            RowFilter::NotEqual(v) => key != v,
+            RowFilter::Modulo { modulus, remainder } => key % modulus.max(1) == remainder,
+        }
+    }
+}
+
+/// The row filters of the tables some publications cover: a table listed by a publication
+/// without a filter is published whole; otherwise a row passes any of its filters
+/// (PostgreSQL ORs the filters of the publications that list a table).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowFilters {
+    /// (table, its filters), only for tables every covering publication filters.
+    pub by_table: Vec<(u32, Vec<RowFilter>)>,
+}
+
+impl RowFilters {
+    pub fn passes(&self, table: u32, key: u64) -> bool {
+        match self.by_table.iter().find(|(t, _)| *t == table) {
+            None => true,
+            Some((_, filters)) => filters.iter().any(|f| f.matches(key)),
+        }
+    }
+}
+
 /// One committed transaction as the output plugin sends it (pgoutput's BEGIN, its changes to
 /// published tables in WAL order, COMMIT).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,6 +188,8 @@ pub struct Decoder {
     pub tables: PublishedTables,
     /// `origin = none`: transactions applied from elsewhere are left out.
     pub origin_none: bool,
+    /// The publications' row filters: changes to rows they leave out are not sent.
+    pub row_filters: RowFilters,
     buffer: ReorderBuffer,
     /// Where each running transaction's first record sits, with its predecessor, so that the
     /// slot can restart there.
@@ -162,6 +211,7 @@ impl Decoder {
             skip_through,
             tables,
             origin_none: false,
+            row_filters: RowFilters::default(),
             buffer: ReorderBuffer::default(),
             restart_points: BTreeMap::new(),
             candidates: VecDeque::new(),
@@ -191,8 +241,14 @@ impl Decoder {
             // (`pgoutput_origin_filter`).
             let applied_here = matches!(record.body, RecordBody::Commit { origin: Some(_), .. });
             let txn = self.buffer.record(record.xid, start, end, &record.body, self.skip_through, &self.tables);
-            if let Some(txn) = txn.filter(|_| !(self.origin_none && applied_here)) {
-                out.push(txn);
+            if let Some(mut txn) = txn.filter(|_| !(self.origin_none && applied_here)) {
+                if !self.row_filters.by_table.is_empty() {
+                    txn.changes.retain(|c| self.row_filters.passes(c.row().0, c.row().1));
+                }
+                // A transaction left with no change is not sent (PG 15+).
+                if !txn.changes.is_empty() {
+                    out.push(txn);
+                }
             }
             if let (Some(first), false) = (first_before, self.buffer.running.contains_key(&record.xid)) {
                 self.restart_points.remove(&first);
@@ -238,5 +294,20 @@ impl Decoder {
 
     pub fn held_changes(&self) -> usize {
         self.buffer.held_changes()
+    }
+}
+
+#[cfg(test)]
+mod row_filter_tests {
+    use super::{RowFilter, RowFilters};
+
+    #[test]
+    fn filters_match_keys_and_combine_per_table_with_or() {
+        assert!(RowFilter::Less(5).matches(4) && !RowFilter::Less(5).matches(5));
+        assert!(RowFilter::Modulo { modulus: 4, remainder: 1 }.matches(9));
+        assert!(!RowFilter::Modulo { modulus: 4, remainder: 1 }.matches(8));
+        let filters = RowFilters { by_table: vec![(2, vec![RowFilter::Less(10), RowFilter::Equal(50)])] };
+        assert!(filters.passes(2, 3) && filters.passes(2, 50) && !filters.passes(2, 20));
+        assert!(filters.passes(1, 20), "a table without filters is published whole");
     }
 }

@@ -44,6 +44,26 @@ impl Node {
         Ok(PublishedTables::Tables(tables))
     }
 
+    /// The row filters of `publications` (PostgreSQL ORs them per table; a publication that
+    /// lists a table without one publishes the table whole).
+    pub(crate) fn row_filters(&self, publications: &[String]) -> crate::logical::decode::RowFilters {
+        let chosen: Vec<&crate::config::Publication> =
+            self.cfg.publications.iter().filter(|p| publications.contains(&p.name)).collect();
+        let mut by_table: Vec<(u32, Vec<crate::logical::decode::RowFilter>)> = Vec::new();
+        let tables = chosen.iter().flat_map(|p| match &p.tables {
+            PublishedTables::Tables(t) => t.clone(),
+            PublishedTables::All => Vec::new(),
+        });
+        for table in tables {
+            let covering = chosen.iter().filter(|p| p.tables.publishes(table));
+            let filters: Option<Vec<_>> = covering.map(|p| p.row_filter).collect();
+            if let (Some(filters), false) = (filters, by_table.iter().any(|(t, _)| *t == table)) {
+                by_table.push((table, filters));
+            }
+        }
+        crate::logical::decode::RowFilters { by_table }
+    }
+
     pub(crate) fn on_start_logical(
         &mut self,
         now: Instant,
@@ -80,6 +100,7 @@ impl Node {
         let skip_through = start.max(s.confirmed_flush_lsn);
         let mut decoder = Decoder::new(s.restart, skip_through, tables);
         decoder.origin_none = origin_none;
+        decoder.row_filters = self.row_filters(&publications);
         let order = self.next_walsender_slot;
         self.next_walsender_slot += 1;
         let none = Lsn::INVALID;

@@ -73,9 +73,11 @@ impl Node {
         let consistent_point = self.wal.end();
         self.create_logical_slot(&slot, failover, out);
         let mut rows = Vec::new();
+        let filters = self.row_filters(&publications);
         for table in self.store.tables() {
             if tables.publishes(table) {
-                rows.extend(self.store.table(table).map(|(key, value)| (table, key, value)));
+                let passing = self.store.table(table).filter(|(key, _)| filters.passes(table, *key));
+                rows.extend(passing.map(|(key, value)| (table, key, value)));
             }
         }
         // Decoding finds the consistent point in flushed WAL only (`WalSndWaitForWal`), so the

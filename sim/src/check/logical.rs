@@ -3,6 +3,7 @@
 //! stopped or disabled its worker, the slot was invalidated, or the publisher failed over and
 //! its slot stayed behind on the old primary).
 
+use repsim_engine::logical::decode::RowFilters;
 use repsim_engine::Node;
 
 use crate::check::verdict::Violation;
@@ -76,11 +77,12 @@ pub(crate) fn check_logical_converged(end: &EndState) -> Vec<Violation> {
         let spec =
             end.scenario.logical.subscriptions.iter().find(|spec| spec.name == s.name).expect("from the scenario");
         let tables = end.scenario.logical.tables_of(&spec.publications);
+        let filters = end.scenario.logical.row_filters(&spec.publications);
         for (table_name, table) in TABLE_NAMES {
             if tables.as_ref().is_some_and(|t| !t.contains(&table)) {
                 continue;
             }
-            if let Some(difference) = first_difference(publisher, engine, table) {
+            if let Some(difference) = first_difference(publisher, engine, table, &filters) {
                 out.push(Violation {
                     invariant: "logical_converged".into(),
                     detail: format!(
@@ -97,23 +99,34 @@ pub(crate) fn check_logical_converged(end: &EndState) -> Vec<Violation> {
 /// Rows of the tables `publications` cover (`None`: all) that `subscriber` lacks, holds beyond
 /// `publisher`, or holds with another value: what a subscription lost or got twice (or from
 /// a history the publisher no longer has).
-pub fn row_differences(publisher: &Node, subscriber: &Node, tables: Option<&[u32]>) -> (u64, u64, u64) {
+pub fn row_differences(
+    publisher: &Node,
+    subscriber: &Node,
+    tables: Option<&[u32]>,
+    filters: &RowFilters,
+) -> (u64, u64, u64) {
     let mut total = (0, 0, 0);
     for (_, table) in TABLE_NAMES.iter().filter(|(_, t)| tables.is_none_or(|list| list.contains(t))) {
-        let (counts, _) = compare(publisher, subscriber, *table);
+        let (counts, _) = compare(publisher, subscriber, *table, filters);
         total = (total.0 + counts.0, total.1 + counts.1, total.2 + counts.2);
     }
     total
 }
 
 /// The counts of rows missing, extra and different, and the first of them, if any.
-pub(crate) fn first_difference(publisher: &Node, subscriber: &Node, table: u32) -> Option<String> {
-    let ((missing, extra, different), first) = compare(publisher, subscriber, table);
+pub(crate) fn first_difference(
+    publisher: &Node,
+    subscriber: &Node,
+    table: u32,
+    filters: &RowFilters,
+) -> Option<String> {
+    let ((missing, extra, different), first) = compare(publisher, subscriber, table, filters);
     first.map(|f| format!("{missing} missing, {extra} extra, {different} different rows; first: {f}"))
 }
 
-fn compare(publisher: &Node, subscriber: &Node, table: u32) -> ((u64, u64, u64), Option<String>) {
-    let mut published = publisher.store().table(table).peekable();
+/// `filters`: the publications' row filters (rows they leave out are not expected).
+fn compare(publisher: &Node, subscriber: &Node, table: u32, filters: &RowFilters) -> ((u64, u64, u64), Option<String>) {
+    let mut published = publisher.store().table(table).filter(|(key, _)| filters.passes(table, *key)).peekable();
     let mut copied = subscriber.store().table(table).peekable();
     let (mut missing, mut extra, mut different) = (0u64, 0u64, 0u64);
     let mut first = None;

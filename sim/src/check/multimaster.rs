@@ -39,7 +39,7 @@ pub fn master_outcomes(end: &EndState) -> Vec<MasterOutcome> {
         .filter_map(|node| {
             let engine = end.nodes[node].engine?;
             let mut outcome = MasterOutcome { node, ..Default::default() };
-            outcome.rows_missing_extra_different = row_differences(reference, engine, None);
+            outcome.rows_missing_extra_different = row_differences(reference, engine, None, &Default::default());
             for (key, value) in engine.store().table(REGISTER_TABLE) {
                 match end.master_writes.lost_after(key, value.write_id) {
                     Some(lost) => outcome.lost_updates += lost,
@@ -103,7 +103,9 @@ pub(crate) fn check_masters_converged(end: &EndState) -> Vec<Violation> {
     for outcome in master_outcomes(end).iter().filter(|o| o.node != primary) {
         let engine = end.nodes[outcome.node].engine.expect("outcomes are of running masters");
         for (table_name, table) in TABLE_NAMES {
-            if let Some(difference) = crate::check::logical::first_difference(reference, engine, table) {
+            if let Some(difference) =
+                crate::check::logical::first_difference(reference, engine, table, &Default::default())
+            {
                 let detail = format!(
                     "table {table_name} on {} differs from {} (the final primary) under last_update_wins: {difference}",
                     end.nodes[outcome.node].name, end.nodes[primary].name

@@ -261,7 +261,8 @@ pub fn summarize(world: &World, verdict: &Verdict, trace_hash: String, wall_ms: 
                     let publisher = world.nodes[p as usize].engine.as_ref()?;
                     let subscriber = world.nodes[r.node as usize].engine.as_ref()?;
                     let tables = world.scenario.logical.tables_of(&spec.publications);
-                    Some(crate::check::logical::row_differences(publisher, subscriber, tables.as_deref()))
+                    let filters = world.scenario.logical.row_filters(&spec.publications);
+                    Some(crate::check::logical::row_differences(publisher, subscriber, tables.as_deref(), &filters))
                 }),
                 created_at_ns: r.created_at_ns,
                 copied_at_ns: r.copied_at_ns,

@@ -44,6 +44,8 @@ pub struct PublicationSpec {
     pub name: String,
     /// Table ids; `None`: every table.
     pub tables: Option<Vec<u32>>,
+    /// `row_filter = "key < 2500"` (PostgreSQL 15's `WHERE (…)`, on every table listed).
+    pub row_filter: Option<repsim_engine::logical::decode::RowFilter>,
 }
 
 /// `CREATE SUBSCRIPTION name CONNECTION '…' PUBLICATION … WITH (slot_name, disable_on_error)`
@@ -126,6 +128,22 @@ impl LogicalSpec {
         self.subscriptions.iter().any(|s| s.trigger.is_some()).then_some(PublishedTables::Tables(tables))
     }
 
+    /// The row filters of `publications` together, as the engine applies them (a table
+    /// listed without a filter by one of them is published whole).
+    pub fn row_filters(&self, publications: &[String]) -> repsim_engine::logical::decode::RowFilters {
+        let chosen: Vec<&PublicationSpec> =
+            self.publications.iter().filter(|p| publications.contains(&p.name)).collect();
+        let mut by_table: Vec<(u32, Vec<repsim_engine::logical::decode::RowFilter>)> = Vec::new();
+        for table in chosen.iter().flat_map(|p| p.tables.clone().unwrap_or_default()) {
+            let covering = chosen.iter().filter(|p| p.tables.as_ref().is_none_or(|t| t.contains(&table)));
+            let filters: Option<Vec<_>> = covering.map(|p| p.row_filter).collect();
+            if let (Some(filters), false) = (filters, by_table.iter().any(|(t, _)| *t == table)) {
+                by_table.push((table, filters));
+            }
+        }
+        repsim_engine::logical::decode::RowFilters { by_table }
+    }
+
     /// The published table ids of `publications` together; `None`: every table.
     pub fn tables_of(&self, publications: &[String]) -> Option<Vec<u32>> {
         let mut tables = Vec::new();
@@ -139,7 +157,7 @@ impl LogicalSpec {
 }
 
 const LOGICAL_KEYS: &[&str] = &["publications", "subscriptions"];
-const PUBLICATION_KEYS: &[&str] = &["name", "tables"];
+const PUBLICATION_KEYS: &[&str] = &["name", "tables", "row_filter"];
 const SUBSCRIPTION_KEYS: &[&str] = &[
     "name",
     "node",
@@ -249,7 +267,15 @@ pub(crate) fn read_logical(
 fn read_publication(s: &Section) -> Result<PublicationSpec, Diag> {
     s.check_keys(PUBLICATION_KEYS)?;
     let name = read_identifier(&s.required("name", "name = \"app\"")?, "\"app\"")?;
-    let Some(field) = s.get("tables") else { return Ok(PublicationSpec { name, tables: None }) };
+    let row_filter = s.opt("row_filter", read_row_filter)?;
+    let Some(field) = s.get("tables") else {
+        if let Some(f) = s.get("row_filter") {
+            return Err(f
+                .error("a row filter needs the tables it filters")
+                .help("add `tables = [\"registers\"]`: PostgreSQL allows WHERE only with FOR TABLE"));
+        }
+        return Ok(PublicationSpec { name, tables: None, row_filter });
+    };
     let known: Vec<&str> = TABLE_NAMES.iter().map(|(n, _)| *n).collect();
     let mut tables = Vec::new();
     for value in field.array("[\"inserts\", \"registers\"]")? {
@@ -269,7 +295,36 @@ fn read_publication(s: &Section) -> Result<PublicationSpec, Diag> {
             .error("a publication of no tables publishes nothing")
             .help("name a table, or remove `tables` to publish them all"));
     }
-    Ok(PublicationSpec { name, tables: Some(tables) })
+    Ok(PublicationSpec { name, tables: Some(tables), row_filter })
+}
+
+/// `"key < 2500"` (also <=, >, >=, =, <>) or `"key % 4 = 1"`.
+fn read_row_filter(field: &Field) -> Result<repsim_engine::logical::decode::RowFilter, Diag> {
+    use repsim_engine::logical::decode::RowFilter;
+    let text = field.str("\"key < 2500\"")?;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let number = |w: &str| w.parse::<u64>().ok();
+    let filter = match words.as_slice() {
+        ["key", "%", m, "=", r] => match (number(m), number(r)) {
+            (Some(modulus), Some(remainder)) if modulus > 0 => Some(RowFilter::Modulo { modulus, remainder }),
+            _ => None,
+        },
+        ["key", op, v] => number(v).and_then(|v| match *op {
+            "<" => Some(RowFilter::Less(v)),
+            "<=" => Some(RowFilter::LessEq(v)),
+            ">" => Some(RowFilter::Greater(v)),
+            ">=" => Some(RowFilter::GreaterEq(v)),
+            "=" => Some(RowFilter::Equal(v)),
+            "<>" | "!=" => Some(RowFilter::NotEqual(v)),
+            _ => None,
+        }),
+        _ => None,
+    };
+    filter.ok_or_else(|| {
+        field
+            .error(format!("`row_filter = \"{text}\"` is not a filter repsim models"))
+            .help("filter on the row's key, with spaces between the parts: \"key < 2500\" (<, <=, >, >=, =, <>) or \"key % 4 = 1\"")
+    })
 }
 
 fn read_subscription(

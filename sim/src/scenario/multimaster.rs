@@ -99,7 +99,7 @@ pub(crate) fn read_multi_master(
         None => ConflictPolicies::default(),
         Some(f) => read_policies(&f)?,
     };
-    logical.publications.push(PublicationSpec { name: PUBLICATION.into(), tables: None });
+    logical.publications.push(PublicationSpec { name: PUBLICATION.into(), tables: None, row_filter: None });
     for &subscriber in &masters {
         for &publisher in masters.iter().filter(|&&p| p != subscriber) {
             let name =

@@ -114,6 +114,7 @@ fn logical_config(s: &Scenario, i: usize, c: &mut NodeConfig) {
         .map(|p| Publication {
             name: p.name.clone(),
             tables: p.tables.clone().map_or(PublishedTables::All, PublishedTables::Tables),
+            row_filter: p.row_filter,
         })
         .collect();
     let primary = s.cluster.primary;
