@@ -317,6 +317,12 @@ pub(super) fn subscription(text: &mut String, rng: &mut Rng, s: &Shape) {
     fault_then_undo(text, rng, s, "crash = \"sub1\"", "restart = \"sub1\"");
     let cut = format!("partition = [[\"{primary}\"], [\"sub1\"]]");
     fault_then_undo(text, rng, s, &cut, "heal = true");
+    // Sometimes a row filter, where the publication lists its tables (drawn last here, so
+    // the draws above stay what they were).
+    if rng.chance(0.3) && !tables.is_empty() {
+        let filter = pick(rng, &["key < 2500", "key >= 100", "key % 3 = 1", "key <> 7"]);
+        *text = text.replacen("name = \"app\"\n", &format!("name = \"app\"\nrow_filter = \"{filter}\"\n"), 1);
+    }
 }
 
 /// With probability 1/2, `fault` at a time within the run and `undo` 0.1 to 10 s later (if
