@@ -42,6 +42,9 @@ pub struct SubscriptionRun {
     /// The last applied transactions: (publisher's end LSN, subscriber's local commit end),
     /// what `promise_audit` judges a synchronous subscription by.
     pub applied_positions: std::collections::VecDeque<(Lsn, Lsn)>,
+    /// The publisher's end of the last transaction applied, and the subscriber incarnation
+    /// and publisher it was applied by and from (commit order is judged within them).
+    last_applied: Option<(Lsn, u64, NodeId)>,
 }
 
 /// Applied positions kept per subscription (a commit is audited when released, soon after).
@@ -74,6 +77,7 @@ impl World {
             caught_up_at_ns: None,
             resolved_conflicts: Vec::new(),
             applied_positions: Default::default(),
+            last_applied: None,
         });
         runs.collect()
     }
@@ -215,6 +219,22 @@ impl World {
             } => {
                 debug_assert_eq!(publisher, run.publisher);
                 run.applied_transactions += 1;
+                // Commit order: within one incarnation of the subscriber and one publisher, each
+                // transaction applied ends after the last (a restart re-applies what its disk
+                // lost; a new primary's history may rejoin below the old one's tail).
+                let incarnation = self.nodes[node as usize].incarnation;
+                let previous = run.last_applied.replace((remote_end_lsn, incarnation, publisher));
+                let out_of_order = previous
+                    .is_some_and(|(end, inc, from)| inc == incarnation && from == publisher && remote_end_lsn <= end);
+                if out_of_order && self.scenario.logical.multi_master.is_none() && self.survived_failovers(index) {
+                    let name = &self.nodes[node as usize].name;
+                    let subscription = &self.scenario.logical.subscriptions[index].name;
+                    let last = previous.map_or(Lsn::INVALID, |(end, _, _)| end);
+                    self.live.record("logical_exactly_once", now_ns, || {
+                        format!("{name} (subscription {subscription}) applied the transaction ending at {remote_end_lsn} after the one ending at {last}: out of commit order, or twice")
+                    });
+                }
+                let run = &mut self.subscriptions[index];
                 // Kept whatever the file says: an HA manager may make any walsender synchronous
                 // (`*`), logical ones included.
                 run.applied_positions.push_back((remote_end_lsn, local_end_lsn));
