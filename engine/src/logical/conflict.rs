@@ -24,14 +24,6 @@ pub enum ConflictKind {
 }
 
 impl ConflictKind {
-    pub const ALL: [ConflictKind; 5] = [
-        ConflictKind::InsertExists,
-        ConflictKind::UpdateOriginDiffers,
-        ConflictKind::UpdateMissing,
-        ConflictKind::DeleteOriginDiffers,
-        ConflictKind::DeleteMissing,
-    ];
-
     /// PostgreSQL's name for it (as in `pg_stat_subscription_stats`).
     pub fn name(self) -> &'static str {
         match self {

@@ -169,7 +169,7 @@ impl World {
     /// re-pointed it).
     pub(crate) fn subscriber_holds(&self, node: NodeId, commit_lsn: Lsn, durable: bool) -> bool {
         let timeline = self.nodes[node as usize].engine.as_ref().map_or(1, |e| e.timeline());
-        let durable_end = self.wal_facts_of(node, timeline);
+        let durable_end = self.wal_facts(node, timeline).durable_end;
         self.subscriptions.iter().filter(|r| r.node == node).any(|run| {
             run.applied_positions
                 .iter()
@@ -179,10 +179,10 @@ impl World {
 
     /// Subscriber `node` lost power: applies its disk did not keep are gone.
     pub(crate) fn subscriber_lost_power(&mut self, node: NodeId) {
-        if !self.nodes[node as usize].subscriber && self.scenario.logical.multi_master.is_none() {
+        if !self.subscriptions.iter().any(|r| r.node == node) {
             return;
         }
-        let durable_end = self.wal_facts_of(node, u32::MAX);
+        let durable_end = self.wal_facts(node, u32::MAX).durable_end;
         for run in self.subscriptions.iter_mut().filter(|r| r.node == node) {
             run.applied_positions.retain(|&(_, local)| local.0 <= durable_end);
         }

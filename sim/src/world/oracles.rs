@@ -12,13 +12,8 @@ use crate::check::oracle::{promotion, reports, WalFacts};
 use crate::world::World;
 
 impl World {
-    /// How far `node`'s disk holds its WAL durably, over the timelines up to `max_timeline`.
-    pub(crate) fn wal_facts_of(&self, node: NodeId, max_timeline: u32) -> u64 {
-        self.wal_facts(node, max_timeline).durable_end
-    }
-
     /// `node`'s WAL on its disk, over the timelines up to `max_timeline`.
-    fn wal_facts(&self, node: NodeId, max_timeline: u32) -> WalFacts {
+    pub(crate) fn wal_facts(&self, node: NodeId, max_timeline: u32) -> WalFacts {
         let segment = self.scenario.replication.wal_segment_size_bytes;
         self.nodes[node as usize].disk.wal_extent(segment, max_timeline)
     }
