@@ -187,6 +187,11 @@ pub enum Observation {
         commit_timestamp_ns: u64,
         applied_at_ns: u64,
     },
+    /// A subscription's apply worker reported to `publisher` WAL received past the last
+    /// transaction it applied (a keepalive's `wal_end`; as written, and as flushed once nothing
+    /// applied is still unflushed here): it holds everything the publisher sent through
+    /// `remote_lsn`, durably once its WAL is durable through `local_lsn`.
+    LogicalConfirmed { publisher: NodeId, remote_lsn: Lsn, local_lsn: Lsn },
     /// A change from `publisher` met a conflicting local row (detected with
     /// `track_commit_timestamp`, as PostgreSQL 18 logs them) and was resolved by policy.
     LogicalConflict {

@@ -45,6 +45,9 @@ pub enum Message {
     /// Walsender → apply worker: one committed transaction as pgoutput sends it (BEGIN, its
     /// changes, COMMIT, each in a `w` message); `wal_end` is the sender's flushed end.
     LogicalTxn { txn: crate::logical::decode::DecodedTxn, wal_end: Lsn, send_time_ns: TimestampNs, stream: u64 },
+    /// Walsender → apply worker: `k`, a keepalive on a logical stream: the walsender has
+    /// decoded everything through `wal_end` and sent what of it was published.
+    LogicalKeepalive { wal_end: Lsn, send_time_ns: TimestampNs, stream: u64 },
     /// Trigger capture's router → source: the change rows after `after`, at most `max_rows`.
     PollChanges { after: u64, max_rows: u32 },
     /// Source → router: those rows, in `data_id` order; `more`: the batch is full.
@@ -77,7 +80,7 @@ impl Message {
             Message::StreamStart { history, .. } => FRAME_BYTES + 8 + history.encode().len() as u64,
             Message::Error { text } => FRAME_BYTES + 32 + text.len() as u64,
             Message::XLogData { bytes, .. } => FRAME_BYTES + 24 + bytes.len() as u64,
-            Message::Keepalive { .. } => FRAME_BYTES + 17,
+            Message::Keepalive { .. } | Message::LogicalKeepalive { .. } => FRAME_BYTES + 17,
             Message::StatusUpdate { .. } => FRAME_BYTES + 33,
             Message::HotStandbyFeedback { .. } => FRAME_BYTES + 24,
             Message::StartLogicalReplication { slot, publications, origin_none, .. } => {
@@ -126,6 +129,7 @@ impl Message {
             Message::HotStandbyFeedback { .. } => "hs_feedback",
             Message::StartLogicalReplication { .. } => "start_logical",
             Message::LogicalTxn { .. } => "logical_txn",
+            Message::LogicalKeepalive { .. } => "logical_keepalive",
             Message::FetchFailoverSlots => "fetch_failover_slots",
             Message::CreateSubscriptionSlot { .. } => "create_subscription_slot",
             Message::InitialCopy { .. } => "initial_copy",

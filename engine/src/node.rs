@@ -423,8 +423,11 @@ impl Node {
             Message::Error { text } if self.is_upstream(from) => {
                 self.stop_walreceiver(now, format!("could not receive data from WAL stream: ERROR: {text}"), out)
             }
-            Message::LogicalTxn { txn, stream, .. } if self.is_publisher(from) => {
-                self.on_logical_txn(now, from, (txn, stream), out)
+            Message::LogicalTxn { txn, stream, send_time_ns, .. } if self.is_publisher(from) => {
+                self.on_logical_txn(now, from, (txn, stream, send_time_ns), out)
+            }
+            Message::LogicalKeepalive { wal_end, send_time_ns, stream } if self.is_publisher(from) => {
+                self.on_logical_keepalive(now, from, (wal_end, send_time_ns, stream), out)
             }
             Message::Error { text } if self.is_publisher(from) => {
                 let why = ApplyStop::Error(format!("could not receive data from WAL stream: ERROR: {text}"));

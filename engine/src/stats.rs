@@ -37,6 +37,20 @@ pub struct WalReceiverRow {
     pub last_msg_receipt_time_ns: u64,
 }
 
+/// `pg_stat_subscription`: one row per subscription (its leader apply worker); the worker's
+/// columns are NULL (`None`, or the invalid LSN) while it does not run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub subname: String,
+    /// Whether a worker runs (`pid IS NOT NULL`).
+    pub running: bool,
+    pub received_lsn: Lsn,
+    pub last_msg_send_time_ns: Option<u64>,
+    pub last_msg_receipt_time_ns: Option<u64>,
+    pub latest_end_lsn: Lsn,
+    pub latest_end_time_ns: Option<u64>,
+}
+
 /// `pg_stat_archiver`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchiverRow {
@@ -128,6 +142,32 @@ impl Node {
     /// subscription's is by default) and whether it counts for sync rep (a flush reported).
     pub fn logical_sender_peers(&self) -> impl Iterator<Item = (NodeId, &str, bool)> + '_ {
         self.logical_senders.iter().map(|(&peer, s)| (peer, s.slot.as_str(), s.flush.is_valid()))
+    }
+
+    /// One row per subscription of this node, in the order they were made (trigger-based
+    /// capture has no row: SymmetricDS is not a subscription).
+    pub fn pg_stat_subscription(&self) -> Vec<SubscriptionRow> {
+        let mut rows: Vec<SubscriptionRow> = self
+            .apply_workers
+            .values()
+            .filter(|w| w.subscription.trigger.is_none())
+            .map(|w| {
+                let running = w.state == crate::logical::apply::ApplyState::Streaming;
+                let s = if running { w.stats } else { Default::default() };
+                SubscriptionRow {
+                    subname: w.subscription.name.clone(),
+                    running,
+                    received_lsn: s.received_lsn,
+                    last_msg_send_time_ns: s.last_msg_send_time_ns,
+                    last_msg_receipt_time_ns: s.last_msg_receipt_time_ns,
+                    latest_end_lsn: s.latest_end_lsn,
+                    latest_end_time_ns: s.latest_end_time_ns,
+                }
+            })
+            .collect();
+        let order = |name: &str| self.cfg.subscriptions.iter().position(|s| s.name == name);
+        rows.sort_by_key(|r| order(&r.subname));
+        rows
     }
 
     pub fn pg_stat_archiver(&self) -> ArchiverRow {

@@ -333,3 +333,63 @@ fn a_subscription_named_in_synchronous_standby_names_holds_commits_until_it_flus
     settle(&mut h);
     assert_eq!(acked(&h), Some(vec![SUB]), "released once the subscriber reported it flushed");
 }
+
+#[test]
+fn pg_stat_subscription_shows_what_arrived_and_keepalives_confirm_unpublished_wal() {
+    let mut h = pair();
+    h.write(P, 1, vec![insert(1, 100, 40)]);
+    settle(&mut h);
+    let flushed = h.node(P).status().flush_lsn;
+    let row = &h.node(SUB).pg_stat_subscription()[0];
+    assert_eq!((row.subname.as_str(), row.running), ("s", true));
+    assert_eq!(row.received_lsn, flushed, "the transaction, then a keepalive through the flushed end");
+    assert_eq!(row.latest_end_lsn, flushed);
+    assert!(row.latest_end_time_ns.is_some() && row.last_msg_receipt_time_ns >= row.last_msg_send_time_ns);
+    // WAL of a table no publication covers: nothing is sent but a keepalive, and the
+    // subscriber's answer moves the slot past it (the WAL is not held for the subscriber).
+    h.write(P, 2, vec![RowChange::Insert { table: TABLE + 1, key: 9, write_id: 200, value_len: 40 }]);
+    settle(&mut h);
+    let flushed_after = h.node(P).status().flush_lsn;
+    assert!(flushed_after > flushed);
+    assert_eq!(h.node(SUB).pg_stat_subscription()[0].latest_end_lsn, flushed_after);
+    assert_eq!(h.node(P).pg_replication_slots()[0].confirmed_flush_lsn, flushed_after);
+    assert!(h.node(SUB).store().get(TABLE + 1, 9).is_none());
+}
+
+#[test]
+fn a_synchronous_subscriber_releases_a_commit_that_changed_no_published_table() {
+    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::On, "s");
+    cfg.publications =
+        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
+    let mut h = Harness::new();
+    h.start(cfg.clone(), fresh_image(&cfg));
+    h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "s".into(), failover: false }));
+    let sub = subscriber_cfg();
+    h.start(sub.clone(), fresh_image(&sub));
+    settle(&mut h);
+    h.write(P, 1, vec![RowChange::Insert { table: TABLE + 1, key: 9, write_id: 100, value_len: 40 }]);
+    settle(&mut h);
+    let released = h.peer(P).log.iter().any(|o| {
+        matches!(
+            o,
+            repsim_engine::io::Output::Reply { op_id: 1, reply: repsim_engine::io::Reply::Committed { .. }, .. }
+        )
+    });
+    assert!(released, "a keepalive's answer confirms the commit's WAL");
+    let confirmed = observations(&h.peer(SUB).log)
+        .into_iter()
+        .any(|o| matches!(o, Observation::LogicalConfirmed { publisher: P, .. }));
+    assert!(confirmed, "the subscriber says what it confirmed past its last applied transaction");
+}
+
+#[test]
+fn a_stopped_worker_shows_a_row_of_nulls() {
+    let mut h = pair();
+    h.write(SUB, 50, vec![insert(1, 9_000, 40)]);
+    settle(&mut h);
+    h.write(P, 1, vec![insert(1, 100, 40)]);
+    settle(&mut h);
+    let row = &h.node(SUB).pg_stat_subscription()[0];
+    assert!(!row.running, "stopped by the conflict");
+    assert!(!row.received_lsn.is_valid() && row.last_msg_send_time_ns.is_none() && row.latest_end_time_ns.is_none());
+}

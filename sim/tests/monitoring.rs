@@ -98,3 +98,24 @@ fn a_snapshot_after_the_end_or_without_a_unit_is_exit_2() {
     assert_eq!(code, 2);
     assert!(stderr.contains("has no unit"), "{stderr}");
 }
+
+/// logical-replica.toml, seed 1: the publisher pg1 loses power at 20 s (the subscriber's
+/// worker waits for the retry interval), and comes back.
+#[test]
+fn pg_stat_subscription_shows_the_worker_streaming_then_gone_then_back() {
+    let (views, _) = snapshots("logical-replica", 1, &[10, 23, 40]);
+    let row = |i: usize| {
+        assert_eq!(views[i].subscriptions.len(), 1, "{:?}", views[i].subscriptions);
+        views[i].subscriptions[0].clone()
+    };
+    let streaming = row(0);
+    assert_eq!((streaming.node.as_str(), streaming.subname.as_str(), streaming.running), ("sub1", "app_copy", true));
+    assert!(streaming.received_lsn.is_some() && streaming.latest_end_lsn.is_some(), "{streaming:?}");
+    // The link's one-way latency (lognormal, p50 40 ms, p99 60 ms), and both clocks agree.
+    let transit_ns = streaming.receipt_minus_send_ns.expect("a message arrived");
+    assert!((20_000_000..100_000_000).contains(&transit_ns), "{streaming:?}");
+    let stopped = row(1);
+    assert!(!stopped.running && stopped.received_lsn.is_none() && stopped.latest_end_time_ns.is_none(), "{stopped:?}");
+    let back = row(2);
+    assert!(back.running && back.latest_end_time_ns.unwrap() > 30 * SECOND_NS, "{back:?}");
+}

@@ -111,6 +111,35 @@ pub struct ApplyWorker {
     /// still in flight, are not its to apply (swarm: active-active under `error`, where a
     /// retry met a stale stream's later transactions and so passed over the failed one).
     pub stream: u64,
+    /// Its row of `pg_stat_subscription`, for the current stream.
+    pub stats: WorkerStats,
+    /// The flush position last reported to the publisher.
+    reported_flush: Lsn,
+    /// The end of the local commit of the last transaction applied (in this run of the node).
+    last_local_end: Lsn,
+}
+
+/// What `pg_stat_subscription` shows of a running worker (`UpdateWorkerStats` in
+/// `worker.c`): every message moves `received_lsn` and the message times; a keepalive also
+/// sets `latest_end_lsn` and `latest_end_time`, the position and time the walsender last
+/// said it had decoded to. Reset when the worker connects (a new worker in PostgreSQL).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub received_lsn: Lsn,
+    /// The publisher's clock when the last message left, ours when it arrived.
+    pub last_msg_send_time_ns: Option<u64>,
+    pub last_msg_receipt_time_ns: Option<u64>,
+    pub latest_end_lsn: Lsn,
+    /// The publisher's clock at the last keepalive.
+    pub latest_end_time_ns: Option<u64>,
+}
+
+impl WorkerStats {
+    fn message(&mut self, now: Instant, end: Lsn, send_time_ns: u64) {
+        self.received_lsn = self.received_lsn.max(end);
+        self.last_msg_send_time_ns = Some(send_time_ns);
+        self.last_msg_receipt_time_ns = Some(now.0);
+    }
 }
 
 impl ApplyWorker {
@@ -118,6 +147,7 @@ impl ApplyWorker {
     /// reported once flushed here.
     pub(crate) fn note_applied(&mut self, commit_end: Lsn, remote_end: Lsn) {
         self.unflushed.push_back((commit_end, remote_end));
+        self.last_local_end = commit_end;
     }
 }
 
@@ -149,6 +179,9 @@ impl Node {
             failed_end: None,
             skip_lsn: None,
             stream: 0,
+            stats: WorkerStats::default(),
+            reported_flush: origin,
+            last_local_end: Lsn::INVALID,
         };
         self.apply_workers.insert(publisher, worker);
         self.connect_apply_worker(publisher, out);
@@ -162,6 +195,7 @@ impl Node {
         }
         worker.state = ApplyState::Streaming;
         worker.stream += 1;
+        worker.stats = WorkerStats::default();
         if worker.subscription.trigger.is_some() {
             return self.poll_changes(publisher, out);
         }
@@ -222,12 +256,15 @@ impl Node {
         &mut self,
         now: Instant,
         publisher: NodeId,
-        (txn, stream): (crate::logical::decode::DecodedTxn, u64),
+        (txn, stream, send_time_ns): (crate::logical::decode::DecodedTxn, u64, u64),
         out: &mut Vec<Output>,
     ) {
-        let Some(worker) = self.apply_workers.get(&publisher) else { return };
-        if worker.state != ApplyState::Streaming || stream != worker.stream || txn.end_lsn <= worker.applied_remote_lsn
-        {
+        let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
+        if worker.state != ApplyState::Streaming || stream != worker.stream {
+            return;
+        }
+        worker.stats.message(now, txn.end_lsn, send_time_ns);
+        if txn.end_lsn <= worker.applied_remote_lsn {
             return;
         }
         let origin = origin_key(&worker.subscription.name);
@@ -335,28 +372,58 @@ impl Node {
         }
     }
 
+    /// A keepalive from the publisher: the worker notes how far the walsender decoded and
+    /// answers (`send_feedback`).
+    pub(crate) fn on_logical_keepalive(
+        &mut self,
+        now: Instant,
+        publisher: NodeId,
+        (wal_end, send_time_ns, stream): (Lsn, u64, u64),
+        out: &mut Vec<Output>,
+    ) {
+        let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
+        if worker.state != ApplyState::Streaming || stream != worker.stream {
+            return;
+        }
+        worker.stats.message(now, wal_end, send_time_ns);
+        worker.stats.latest_end_lsn = worker.stats.received_lsn;
+        worker.stats.latest_end_time_ns = Some(send_time_ns);
+        self.report_apply_progress(now, publisher, out);
+    }
+
+    /// Reports to the publisher how far what it sent is flushed here, when that moved. With
+    /// no applied transaction still unflushed, that is everything received, keepalives'
+    /// WAL included (`send_feedback`: with no pending transaction, flush = write = received).
     pub(crate) fn report_apply_progress(&mut self, now: Instant, publisher: NodeId, out: &mut Vec<Output>) {
         let flushed = self.flusher.flushed;
         let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
-        let before = worker.flushed_remote_lsn;
         while worker.unflushed.front().is_some_and(|(local, _)| *local <= flushed) {
             let (_, remote) = worker.unflushed.pop_front().expect("checked front");
             worker.flushed_remote_lsn = remote;
         }
-        if worker.flushed_remote_lsn > before && worker.state == ApplyState::Streaming {
-            let f = worker.flushed_remote_lsn;
-            if worker.subscription.trigger.is_some() {
-                // The router marks the batches loaded (`sym_outgoing_batch` status OK).
-                return out.push(Output::Send { to: publisher, msg: Message::ChangesLoaded { through: f.0 } });
-            }
-            let msg = Message::StatusUpdate {
-                write: worker.applied_remote_lsn,
-                flush: f,
-                apply: f,
-                send_time_ns: now.0,
-                reply_requested: false,
-            };
-            out.push(Output::Send { to: publisher, msg });
+        let all_flushed = worker.unflushed.is_empty();
+        let received = worker.stats.received_lsn;
+        let flush = if all_flushed { worker.flushed_remote_lsn.max(received) } else { worker.flushed_remote_lsn };
+        if flush <= worker.reported_flush || worker.state != ApplyState::Streaming {
+            return;
+        }
+        worker.reported_flush = flush;
+        if worker.subscription.trigger.is_some() {
+            // The router marks the batches loaded (`sym_outgoing_batch` status OK).
+            return out.push(Output::Send { to: publisher, msg: Message::ChangesLoaded { through: flush.0 } });
+        }
+        let msg = Message::StatusUpdate {
+            write: worker.applied_remote_lsn.max(received),
+            flush,
+            apply: flush,
+            send_time_ns: now.0,
+            reply_requested: false,
+        };
+        out.push(Output::Send { to: publisher, msg });
+        if received > worker.applied_remote_lsn {
+            // Held here once the last transaction applied is durable.
+            let local_lsn = worker.last_local_end;
+            out.push(Output::Observe(Observation::LogicalConfirmed { publisher, remote_lsn: received, local_lsn }));
         }
     }
 }

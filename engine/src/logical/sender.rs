@@ -16,7 +16,8 @@ use crate::node::{Node, Role};
 pub struct LogicalSender {
     pub slot: String,
     decoder: Decoder,
-    /// End of the last transaction sent (or the point streaming started from).
+    /// End of the last transaction sent, or of the WAL the last keepalive covered (or the
+    /// point streaming started from).
     pub sent_end: Lsn,
     /// Walsender slot order (shared with physical walsenders: sync-rep ties go by it).
     pub order: u32,
@@ -26,6 +27,8 @@ pub struct LogicalSender {
     pub write: Lsn,
     pub flush: Lsn,
     pub apply: Lsn,
+    /// The `wal_end` of the last keepalive sent.
+    keepalive_end: Lsn,
 }
 
 impl Node {
@@ -113,6 +116,7 @@ impl Node {
             write: none,
             flush: none,
             apply: none,
+            keepalive_end: none,
         };
         self.logical_senders.insert(peer, sender);
         self.send_logical(now, peer, out);
@@ -133,6 +137,18 @@ impl Node {
                         to: peer,
                         msg: Message::LogicalTxn { txn, wal_end: limit, send_time_ns: now.0, stream },
                     });
+                }
+                // Caught up, it waits for more WAL; a subscriber that has not confirmed what
+                // was sent gets a keepalive saying how far decoding went, so that it can
+                // confirm WAL that held nothing published (`WalSndWaitForWal`; its replies
+                // move the slot, and release synchronous commits that changed no published
+                // table).
+                let decoded = sender.decoder.point.at;
+                if decoded > sender.keepalive_end && sender.write < decoded && sender.flush < decoded {
+                    sender.keepalive_end = decoded;
+                    sender.sent_end = sender.sent_end.max(decoded);
+                    let msg = Message::LogicalKeepalive { wal_end: decoded, send_time_ns: now.0, stream };
+                    out.push(Output::Send { to: peer, msg });
                 }
             }
             Err(e) => {

@@ -56,7 +56,7 @@ pub enum Command {
         /// Put the report tree under this folder instead of reports/.
         #[arg(long, default_value = "reports")]
         out: PathBuf,
-        /// Also write monitoring.md: pg_stat_replication and pg_stat_wal_receiver at these
+        /// Also write monitoring.md: pg_stat_replication, pg_stat_wal_receiver and pg_stat_subscription at these
         /// instants of simulated time, e.g. --snapshot 20s,45s (the run is the same with or
         /// without it).
         #[arg(long, value_name = "TIMES")]

@@ -1,7 +1,8 @@
 //! The monitoring views as an operator reads them: `pg_stat_replication` rows (LSNs as
 //! PostgreSQL prints them, the three lags, sync state) with the byte lags the usual monitoring
 //! queries compute (`pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)`, `sent - replay`,
-//! `flush - replay`), and `pg_stat_wal_receiver` per standby. In `series.json` once per second;
+//! `flush - replay`), `pg_stat_wal_receiver` per standby and `pg_stat_subscription` per
+//! subscriber. In `series.json` once per second;
 //! in `monitoring.md` at the instants of `repsim run --snapshot`.
 
 use std::fmt::Write as _;
@@ -46,6 +47,23 @@ pub struct ReceiverView {
     pub replay_lsn: String,
 }
 
+/// A `pg_stat_subscription` row; `None`: NULL (no worker runs, or no such message yet).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionView {
+    pub node: String,
+    pub subname: String,
+    pub running: bool,
+    pub received_lsn: Option<String>,
+    /// The subscriber's clock when the last message arrived, the publisher's when it left.
+    pub last_msg_send_time_ns: Option<u64>,
+    pub last_msg_receipt_time_ns: Option<u64>,
+    pub latest_end_lsn: Option<String>,
+    pub latest_end_time_ns: Option<u64>,
+    /// `last_msg_receipt_time - last_msg_send_time`: the message's transit, clock skew
+    /// included (the time lag users read from this view).
+    pub receipt_minus_send_ns: Option<i64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MonitoringView {
     pub at_ns: u64,
@@ -54,6 +72,8 @@ pub struct MonitoringView {
     pub current_wal_lsn: Option<String>,
     pub replication: Vec<ReplicationView>,
     pub receivers: Vec<ReceiverView>,
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionView>,
 }
 
 fn diff(a: Option<Lsn>, b: Option<Lsn>) -> Option<u64> {
@@ -96,12 +116,31 @@ impl MonitoringView {
                 replay_lsn: replay.to_string(),
             })
             .collect();
+        let subscriptions = sample
+            .subscriptions
+            .iter()
+            .map(|(node, s)| SubscriptionView {
+                node: names[*node as usize].clone(),
+                subname: s.subname.clone(),
+                running: s.running,
+                received_lsn: s.received_lsn.is_valid().then(|| s.received_lsn.to_string()),
+                last_msg_send_time_ns: s.last_msg_send_time_ns,
+                last_msg_receipt_time_ns: s.last_msg_receipt_time_ns,
+                latest_end_lsn: s.latest_end_lsn.is_valid().then(|| s.latest_end_lsn.to_string()),
+                latest_end_time_ns: s.latest_end_time_ns,
+                receipt_minus_send_ns: s
+                    .last_msg_receipt_time_ns
+                    .zip(s.last_msg_send_time_ns)
+                    .map(|(receipt, send)| receipt as i64 - send as i64),
+            })
+            .collect();
         MonitoringView {
             at_ns: sample.at_ns,
             primary: sample.primary.map(|p| names[p as usize].clone()),
             current_wal_lsn: current.map(|l| l.to_string()),
             replication,
             receivers,
+            subscriptions,
         }
     }
 }
@@ -116,6 +155,10 @@ fn lag(ns: Option<u64>) -> String {
 
 fn secs(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
+}
+
+fn opt_secs(ns: Option<u64>) -> String {
+    ns.map_or("NULL".to_string(), secs)
 }
 
 /// `monitoring.md`: both views at each instant, as `psql` would show them.
@@ -184,6 +227,30 @@ pub fn render_monitoring(scenario: &str, seed: u64, views: &[MonitoringView]) ->
                 secs(r.last_msg_receipt_time_ns),
                 r.replay_lsn
             );
+        }
+        if !v.subscriptions.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n`pg_stat_subscription` on each subscriber:\n\n\
+                 | node | subname | pid | received_lsn | last_msg_send_time | last_msg_receipt_time | \
+                 latest_end_lsn | latest_end_time | receipt - send |\n\
+                 | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+            );
+            for s in &v.subscriptions {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    s.node,
+                    s.subname,
+                    if s.running { "(running)" } else { "NULL" },
+                    opt(&s.received_lsn),
+                    opt_secs(s.last_msg_send_time_ns),
+                    opt_secs(s.last_msg_receipt_time_ns),
+                    opt(&s.latest_end_lsn),
+                    opt_secs(s.latest_end_time_ns),
+                    s.receipt_minus_send_ns.map_or("NULL".to_string(), |ns| format!("{:.3} ms", ns as f64 / 1e6)),
+                );
+            }
         }
         let _ = writeln!(o);
     }

@@ -343,6 +343,7 @@ impl World {
             o @ (Observation::ApplyWorker { .. }
             | Observation::LogicalApplied { .. }
             | Observation::LogicalConflict { .. }
+            | Observation::LogicalConfirmed { .. }
             | Observation::InitialCopyDone { .. }) => self.observe_subscription(node, o),
             Observation::Panic { reason } => self.panicked(node, reason),
             Observation::QuerySnapshot { client, op_id, xmin } => {

@@ -193,7 +193,9 @@ impl World {
         let now_ns = self.now_ns;
         let specs = &self.scenario.logical.subscriptions;
         let found = match &observation {
-            Observation::LogicalApplied { publisher, .. } | Observation::LogicalConflict { publisher, .. } => {
+            Observation::LogicalApplied { publisher, .. }
+            | Observation::LogicalConflict { publisher, .. }
+            | Observation::LogicalConfirmed { publisher, .. } => {
                 self.subscriptions.iter().position(|r| r.node == node && r.publisher == *publisher)
             }
             Observation::ApplyWorker { subscription, .. } | Observation::InitialCopyDone { subscription, .. } => {
@@ -245,6 +247,16 @@ impl World {
                 run.apply_lag_ns.record(lag_ns);
                 if run.copied_at_ns.is_some() && run.caught_up_at_ns.is_none() && lag_ns <= CAUGHT_UP_LAG_NS {
                     run.caught_up_at_ns = Some(now_ns);
+                }
+            }
+            // WAL received past the last applied transaction, confirmed: the commits it held
+            // changed nothing published (or nothing a row filter passes), so the subscriber
+            // holds them as it holds its applied transactions (a synchronous subscriber
+            // releases such commits so).
+            Observation::LogicalConfirmed { remote_lsn, local_lsn, .. } => {
+                run.applied_positions.push_back((remote_lsn, local_lsn));
+                if run.applied_positions.len() > KEPT_APPLIED_POSITIONS {
+                    run.applied_positions.pop_front();
                 }
             }
             Observation::InitialCopyDone { rows, consistent_point, local_end_lsn, .. } => {

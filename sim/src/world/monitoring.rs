@@ -1,9 +1,9 @@
 //! What an operator's monitoring queries return, sampled: `pg_stat_replication` on the primary
 //! the application uses (with `pg_current_wal_lsn()`), and `pg_stat_wal_receiver` on every
-//! standby. Kept once per second (the last sample of each second, so the series grows with the
+//! standby, `pg_stat_subscription` on every subscriber. Kept once per second (the last sample of each second, so the series grows with the
 //! run's seconds, not its events) and at the instants `repsim run --snapshot` asks for.
 
-use repsim_engine::stats::{ReplicationRow, WalReceiverRow};
+use repsim_engine::stats::{ReplicationRow, SubscriptionRow, WalReceiverRow};
 use repsim_engine::{Lsn, NodeId, Role};
 
 use crate::metrics::BUCKET_NS;
@@ -20,6 +20,8 @@ pub struct MonitoringSample {
     pub replication: Vec<ReplicationRow>,
     /// Every running standby's `pg_stat_wal_receiver` (with its replay position).
     pub receivers: Vec<(NodeId, WalReceiverRow, Lsn)>,
+    /// Every running node's `pg_stat_subscription` rows.
+    pub subscriptions: Vec<(NodeId, SubscriptionRow)>,
 }
 
 impl World {
@@ -35,12 +37,20 @@ impl World {
                 Some((i as NodeId, e.pg_stat_wal_receiver()?, e.status().replay_lsn))
             })
             .collect();
+        let subscriptions = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| Some((i as NodeId, slot.engine.as_ref()?.pg_stat_subscription())))
+            .flat_map(|(i, rows)| rows.into_iter().map(move |row| (i, row)))
+            .collect();
         MonitoringSample {
             at_ns,
             primary: engine.map(|_| primary),
             current_wal_lsn: engine.map_or(Lsn::INVALID, |e| e.status().insert_lsn),
             replication: engine.map_or_else(Vec::new, |e| e.pg_stat_replication()),
             receivers,
+            subscriptions,
         }
     }
 

@@ -44,7 +44,7 @@ fn message_value(msg: &Message) -> u64 {
     match msg {
         Message::XLogData { start, bytes, .. } => start.0 ^ ((bytes.len() as u64) << 48),
         Message::StatusUpdate { flush, .. } => flush.0,
-        Message::Keepalive { wal_end, .. } => wal_end.0,
+        Message::Keepalive { wal_end, .. } | Message::LogicalKeepalive { wal_end, .. } => wal_end.0,
         Message::StartReplication { start, .. } => start.0,
         Message::Error { text } => text.len() as u64,
         Message::StreamStart { timeline, .. } => *timeline as u64,
