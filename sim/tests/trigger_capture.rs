@@ -50,4 +50,9 @@ fn trigger_subscription_mistakes_are_located_errors() {
         ("capture = \"trigger\"\nbatch_rows = 0\n", &["batch_rows"]),
     ];
     common::assert_located_errors(BASE, cases);
+    let filtered =
+        BASE.replace("name = \"app\"\n", "name = \"app\"\ntables = [\"registers\"]\nrow_filter = \"key < 10\"\n");
+    let cases: &[(&str, &[&str])] =
+        &[("capture = \"trigger\"\n", &["publication `app` has a row filter", "capture = \"logical\""])];
+    common::assert_located_errors(&filtered, cases);
 }

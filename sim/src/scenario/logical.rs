@@ -382,6 +382,16 @@ fn read_subscription(
     let failover = s.opt("failover", Field::bool)?.unwrap_or(false);
     let at_ns = s.opt("at", Field::duration_ns)?;
     let trigger = read_capture(s, failover, at_ns)?;
+    let filtered = spec.publications.iter().find(|p| publications.contains(&p.name) && p.row_filter.is_some());
+    if let (Some(_), Some(publication)) = (trigger, filtered) {
+        let field = s.get("capture").expect("a trigger subscription names its capture");
+        return Err(field
+            .error(format!(
+                "publication `{}` has a row filter, and trigger capture does not read publications' filters",
+                publication.name
+            ))
+            .help("remove `row_filter` from the publication, or use `capture = \"logical\"`"));
+    }
     let synchronous_commit = s
         .opt("synchronous_commit", |f| {
             let text = f.str("\"on\"")?;

@@ -155,6 +155,7 @@ pub fn draw_toml(seed: u64) -> String {
     late::logical_slot(&mut text, rng, &shape);
     late::subscription(&mut text, rng, &shape);
     late::multi_master(&mut text, rng, &shape);
+    late::subscription_options(&mut text, rng, &shape);
     text
 }
 

@@ -368,3 +368,59 @@ pub(super) fn multi_master(text: &mut String, rng: &mut Rng, s: &Shape) {
     let cut = format!("partition = [[\"{primary}\"], [\"west\"]]");
     fault_then_undo(text, rng, s, &cut, "heal = true");
 }
+
+/// Options of the subscription [`subscription`] drew (issue 14): trigger capture where it
+/// applies (no failover slot, no `at`, no row filter), the subscription's own
+/// `synchronous_commit`, its name in `synchronous_standby_names` (a synchronous logical
+/// subscriber), and `ALTER SUBSCRIPTION … SKIP` at some instant; under `[multi_master]`, the
+/// skip aimed at one master's subscription.
+pub(super) fn subscription_options(text: &mut String, rng: &mut Rng, s: &Shape) {
+    let header = "[[logical.subscriptions]]";
+    if let Some(start) = text.find("\n[[logical.subscriptions]]\nname = \"copy\"\n") {
+        let end = text[start + 1..].find("\n[").map_or(text.len(), |at| start + 1 + at);
+        let section = &text[start..end];
+        let plain = !section.contains("failover = true") && !section.contains("\nat = ");
+        let trigger = plain && !text.contains("row_filter = ") && rng.chance(0.25);
+        if trigger {
+            let poll_ms = range(rng, 10, 3_000);
+            let lines = format!(
+                "capture = \"trigger\"\npoll_interval = \"{poll_ms}ms\"\nbatch_rows = {}\n",
+                range(rng, 1, 2_000)
+            );
+            insert_into_section(text, header, &lines);
+        }
+        if rng.chance(0.25) {
+            let level = pick(rng, &["local", "on", "remote_apply"]);
+            insert_into_section(text, header, &format!("synchronous_commit = \"{level}\"\n"));
+        }
+        if !trigger && rng.chance(0.2) {
+            // With the cluster's standbys, if it has them.
+            let standbys: Vec<&str> = (0..s.running).filter(|&i| i != s.primary).map(|i| s.names[i].as_str()).collect();
+            let names = match (rng.below(4), standbys.as_slice()) {
+                (1, [a, ..]) => format!("FIRST 1 (copy, {a})"),
+                (2, [a, ..]) => format!("ANY 1 ({a}, copy)"),
+                (3, [a, b, ..]) => format!("ANY 2 (copy, {a}, {b})"),
+                _ => "copy".to_string(),
+            };
+            set_line(text, "synchronous_standby_names = ", &format!("\"{names}\""));
+        }
+        if rng.chance(0.2) {
+            put!(text, "\n[[faults]]\nat = \"{}\"\nskip_transaction = \"copy\"", dur(rng.below(s.duration_ns)));
+        }
+    }
+    if text.contains("\n[multi_master]\n") && rng.chance(0.4) {
+        let primary = &s.names[s.primary];
+        let name = match rng.chance(0.5) {
+            true => format!("{primary}_from_west"),
+            false => format!("west_from_{primary}"),
+        };
+        put!(text, "\n[[faults]]\nat = \"{}\"\nskip_transaction = \"{name}\"", dur(rng.below(s.duration_ns)));
+    }
+}
+
+/// Replaces the value of the first line that starts with `prefix`.
+fn set_line(text: &mut String, prefix: &str, value: &str) {
+    let Some(start) = text.find(&format!("\n{prefix}")).map(|at| at + 1) else { return };
+    let end = text[start..].find('\n').map_or(text.len(), |at| start + at);
+    text.replace_range(start..end, &format!("{prefix}{value}"));
+}
