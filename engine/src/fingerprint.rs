@@ -26,9 +26,10 @@ pub fn fold_bytes(mut hash: u64, bytes: &[u8]) -> u64 {
     }
     let rest = words.remainder();
     if !rest.is_empty() {
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        hash = fold_u64(hash, u64::from_le_bytes(last));
+        // The little-endian word of the zero-padded tail, built without a variable-length
+        // copy (a call to memcpy per short string: the trace folds two per event).
+        let last = rest.iter().rev().fold(0u64, |word, &b| (word << 8) | u64::from(b));
+        hash = fold_u64(hash, last);
     }
     fold_u64(hash, bytes.len() as u64)
 }

@@ -256,7 +256,7 @@ pub enum Command {
     /// `pg_drop_replication_slot(name)`.
     DropLogicalSlot { name: String },
     /// `CREATE SUBSCRIPTION` on this node (`logical/tablesync.rs`).
-    CreateSubscription(crate::logical::apply::Subscription),
+    CreateSubscription(Box<crate::logical::apply::Subscription>),
     /// `ALTER SUBSCRIPTION subscription CONNECTION '…'`: its publisher is now `publisher`.
     SetPublisher { subscription: String, publisher: NodeId },
     /// `ALTER SUBSCRIPTION subscription SKIP (lsn = …)`, with the finish LSN of the

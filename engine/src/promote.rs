@@ -26,7 +26,7 @@ impl Node {
             Command::DropLogicalSlot { name } => self.drop_logical_slot(&name, out),
             Command::SetPublisher { subscription, publisher } => self.set_publisher(&subscription, publisher, out),
             Command::SkipTransaction { subscription } => self.skip_transaction(&subscription, out),
-            Command::CreateSubscription(subscription) => self.create_subscription(subscription, out),
+            Command::CreateSubscription(subscription) => self.create_subscription(*subscription, out),
             Command::SetSyncStandbyNames(names) => {
                 self.cfg.synchronous_standby_names = names;
                 if self.role == Role::Primary {

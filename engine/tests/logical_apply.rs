@@ -232,7 +232,7 @@ fn a_subscription_made_on_a_running_publisher_copies_the_tables_then_streams_fro
         h.write(P, op, vec![insert(op, op * 100, 40)]);
     }
     settle(&mut h);
-    h.step(SUB, Input::Admin(Command::CreateSubscription(copying_subscription())));
+    h.step(SUB, Input::Admin(Command::CreateSubscription(Box::new(copying_subscription()))));
     settle(&mut h);
     assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(200), Some(300)], "copied");
     let copied = observations(&h.peer(SUB).log).into_iter().find_map(|o| match o {
@@ -253,7 +253,7 @@ fn the_initial_copy_waits_until_its_new_slot_is_saved() {
     let mut h = publisher_and_bare_subscriber();
     h.write(P, 1, vec![insert(1, 100, 40)]);
     settle(&mut h);
-    h.step(SUB, Input::Admin(Command::CreateSubscription(copying_subscription())));
+    h.step(SUB, Input::Admin(Command::CreateSubscription(Box::new(copying_subscription()))));
     h.deliver(SUB, P);
     let copy_sent = |h: &Harness| {
         h.peer(P)

@@ -41,9 +41,6 @@ pub fn origin_key(subscription: &str) -> u64 {
     crate::fingerprint::fold_bytes(crate::fingerprint::FINGERPRINT_START, subscription.as_bytes())
 }
 
-/// `wal_retrieve_retry_interval`: the launcher restarts a failed apply worker after this.
-pub const RETRY_INTERVAL_NS: u64 = 5_000_000_000;
-
 /// `CREATE SUBSCRIPTION name CONNECTION '…publisher…' PUBLICATION … WITH (slot_name = …)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscription {
@@ -246,7 +243,10 @@ impl Node {
         let text = format!("{what}: {text}");
         out.push(Output::Observe(Observation::ApplyWorker { subscription: name, text, conflict }));
         if !disable {
-            out.push(Output::SetTimer { id: TimerId::ApplyRetry(publisher), at: Instant(now.0 + RETRY_INTERVAL_NS) });
+            // The launcher starts a failed worker again after `wal_retrieve_retry_interval`
+            // (`ApplyLauncherMain`, `logicalrep_worker_launch`).
+            let at = Instant(now.0 + self.cfg.wal_retrieve_retry_interval_ns);
+            out.push(Output::SetTimer { id: TimerId::ApplyRetry(publisher), at });
         }
     }
 

@@ -156,7 +156,7 @@ impl World {
         run.created_at_ns = Some(self.now_ns);
         self.nodes[node as usize].config.subscriptions.push(subscription.clone());
         if self.nodes[node as usize].engine.is_some() {
-            let command = repsim_engine::io::Command::CreateSubscription(subscription);
+            let command = repsim_engine::io::Command::CreateSubscription(Box::new(subscription));
             self.step_node(node, repsim_engine::io::Input::Admin(command));
         }
     }
