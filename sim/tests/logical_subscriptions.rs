@@ -71,6 +71,11 @@ fn subscription_mistakes_are_located_errors_with_what_to_write() {
             sub("node = \"sub1\"\npublications = [\"app\"]") + &sub("node = \"sub1\"\npublications = [\"app\"]"),
             &["x.toml:17", "`sub1` already subscribes"],
         ),
+        (
+            sub("node = \"sub1\"\npublications = [\"app\"]")
+                + "\n[replication]\nsynchronous_standby_names = \"FIRST 1 (cpy)\"\n",
+            &["unknown standby `cpy`", "did you mean `copy`", "the subscriptions: copy"],
+        ),
     ];
     for (extra, parts) in cases {
         let message = error_of(extra);

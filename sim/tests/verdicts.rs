@@ -144,3 +144,15 @@ fn the_ha_log_collapses_repeats_and_off_spares_run_no_agent() {
     let s = run_text(&with_spare, 42);
     assert!(!s.ha_events.iter().any(|e| e.contains("pg4")), "{:?}", s.ha_events);
 }
+
+/// A subscription's walsender is a synchronous standby under its slot's name (PostgreSQL
+/// matches the application_name of logical walsenders too): naming it is not a setting that
+/// waits forever.
+#[test]
+fn a_subscription_named_in_synchronous_standby_names_is_not_warned_about() {
+    let scenario = common::load("logical-replica", &["replication.synchronous_standby_names=app_copy"]);
+    assert!(scenario.warnings().is_empty(), "{:?}", scenario.warnings());
+    let too_many = common::load("logical-replica", &["replication.synchronous_standby_names=FIRST 3 (pg2, app_copy)"]);
+    assert_eq!(too_many.warnings().len(), 1, "three asked of two that could answer: waits forever");
+    assert!(too_many.warnings()[0].contains("at most 2"), "{:?}", too_many.warnings());
+}

@@ -321,12 +321,16 @@ fn read_standby_names(field: &Field, cluster: &Cluster, subscriptions: &[String]
         .map_err(|message| field.error(format!("invalid `{}`: {message}", field.path)).help(STANDBY_NAMES_HELP))?;
     let primary = &cluster.nodes[cluster.primary];
     let standbys: Vec<&str> = cluster.nodes.iter().filter(|n| *n != primary).map(String::as_str).collect();
-    let standby_list = if standbys.is_empty() { "(none)".to_string() } else { standbys.join(", ") };
+    let mut standby_list = if standbys.is_empty() { "(none)".to_string() } else { standbys.join(", ") };
+    if !subscriptions.is_empty() {
+        standby_list.push_str(&format!("; the subscriptions: {}", subscriptions.join(", ")));
+    }
     // The primary's own name may be listed, as PostgreSQL allows: it is never a standby of
     // itself (and after a failover it may be one of the new primary's).
     for name in names.names.iter().filter(|n| *n != "*") {
         if !cluster.nodes.contains(name) && !subscriptions.contains(name) {
-            let suggestion = did_you_mean(name, standbys.iter().copied());
+            let suggestion =
+                did_you_mean(name, standbys.iter().copied().chain(subscriptions.iter().map(String::as_str)));
             return Err(field
                 .error(format!("unknown standby `{name}` in `{}`", field.path))
                 .help(format!("{suggestion}the standbys are: {standby_list}")));

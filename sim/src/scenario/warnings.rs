@@ -30,20 +30,26 @@ fn unsatisfiable_standby_names(s: &Scenario) -> Option<String> {
     // At most every node but the primary is a standby; with an HA manager any node may become
     // the primary, so a listed primary may later count.
     let others = nodes.len() as u32 - 1;
-    let possible = if names.names.iter().any(|n| n == "*") {
-        others
-    } else {
-        let mut listed: Vec<&String> = names.names.iter().filter(|n| nodes.contains(n)).collect();
-        listed.sort();
-        listed.dedup();
-        let primary_listed = listed.iter().any(|n| **n == nodes[s.cluster.primary]);
-        let standbys = listed.len() as u32 - u32::from(primary_listed && s.ha.is_none());
-        standbys.min(others)
-    };
+    // A logical subscription's walsender counts under its slot's name (its application_name);
+    // trigger capture has no walsender.
+    let subscriptions = s.logical.subscriptions.iter().filter(|sub| sub.trigger.is_none());
+    let listed_subscriptions =
+        subscriptions.clone().filter(|sub| names.names.iter().any(|n| *n == sub.slot || n == "*")).count() as u32;
+    let possible = listed_subscriptions
+        + if names.names.iter().any(|n| n == "*") {
+            others
+        } else {
+            let mut listed: Vec<&String> = names.names.iter().filter(|n| nodes.contains(n)).collect();
+            listed.sort();
+            listed.dedup();
+            let primary_listed = listed.iter().any(|n| **n == nodes[s.cluster.primary]);
+            let standbys = listed.len() as u32 - u32::from(primary_listed && s.ha.is_none());
+            standbys.min(others)
+        };
     (names.num_sync > possible).then(|| {
         format!(
             "synchronous_standby_names asks for {} synchronous standbys, but at most {possible} of the nodes it \
-             names can ever be one: every commit under synchronous_commit = {} will wait forever (as in PostgreSQL)",
+             names can ever be one (standbys and subscriptions): every commit under synchronous_commit = {} will wait forever (as in PostgreSQL)",
             names.num_sync,
             s.replication.synchronous_commit.name()
         )
