@@ -25,7 +25,7 @@ impl Node {
             Command::CreateLogicalSlot { name, failover } => self.create_logical_slot(&name, failover, out),
             Command::DropLogicalSlot { name } => self.drop_logical_slot(&name, out),
             Command::SetPublisher { subscription, publisher } => self.set_publisher(&subscription, publisher, out),
-            Command::SkipTransaction { subscription } => self.skip_transaction(&subscription, out),
+            Command::SkipTransaction { subscription } => self.skip_transaction(now, &subscription, out),
             Command::CreateSubscription(subscription) => self.create_subscription(*subscription, out),
             Command::SetSyncStandbyNames(names) => {
                 self.cfg.synchronous_standby_names = names;

@@ -393,3 +393,35 @@ fn a_stopped_worker_shows_a_row_of_nulls() {
     assert!(!row.running, "stopped by the conflict");
     assert!(!row.received_lsn.is_valid() && row.last_msg_send_time_ns.is_none() && row.latest_end_time_ns.is_none());
 }
+
+/// `ALTER SUBSCRIPTION … SKIP` is saved in the catalog (`subskiplsn`): a subscriber that
+/// restarts before the worker meets the transaction again still skips it, once.
+#[test]
+fn a_skip_survives_a_restart_of_the_subscriber_and_is_cleared_when_used() {
+    let mut h = pair();
+    h.write(SUB, 50, vec![insert(2, 9_000, 40)]);
+    settle(&mut h);
+    for op in 1..=3u64 {
+        h.write(P, op, vec![insert(op, op * 100, 40)]);
+        settle(&mut h);
+    }
+    assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(9_000), None], "stopped at the conflict");
+    h.step(SUB, Input::Admin(Command::SkipTransaction { subscription: "s".into() }));
+    assert!(apply_notes(&h).last().unwrap().starts_with("skip set to the transaction finishing at"));
+    // The skip's own transaction is flushed (the WAL writer), then the subscriber crashes.
+    settle(&mut h);
+    let image = h.crash(SUB).crash_image();
+    h.step(P, Input::ConnectionLost { peer: SUB });
+    h.start(subscriber_cfg(), image);
+    settle(&mut h);
+    // Transaction 2 is skipped whole (the local row stays), transaction 3 is applied.
+    assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(9_000), Some(300)]);
+    assert!(
+        apply_notes(&h).iter().any(|n| n.starts_with("skipped the transaction finishing at")),
+        "{:?}",
+        apply_notes(&h)
+    );
+    // Cleared with the skip: the catalog row is gone.
+    let key = repsim_engine::logical::apply::origin_key("s");
+    assert!(h.node(SUB).store().get(repsim_engine::logical::apply::SKIP_TABLE, key).is_none());
+}

@@ -34,6 +34,11 @@ use crate::wal::record::{CommitOrigin, RecordBody, RowChange};
 /// The catalog table holding each subscription's replication origin (`pg_replication_origin_status`).
 pub const ORIGIN_TABLE: u32 = u32::MAX - 1;
 
+/// `pg_subscription.subskiplsn`: a subscription's pending `ALTER SUBSCRIPTION … SKIP`, a row
+/// keyed like its origin whose value is the finish LSN to skip (durable, as the catalog is; a
+/// restarted worker still skips it).
+pub const SKIP_TABLE: u32 = u32::MAX - 5;
+
 /// The key of a subscription's row in [`ORIGIN_TABLE`] (its origin is named after the
 /// subscription, `pg_<oid>`, not after the publisher it connects to: a new connection string
 /// keeps it).
@@ -164,6 +169,7 @@ impl Node {
     pub(crate) fn start_apply_worker(&mut self, subscription: Subscription, out: &mut Vec<Output>) {
         let origin = self.store.get(ORIGIN_TABLE, origin_key(&subscription.name)).map(|v| Lsn(v.write_id));
         let needs_copy = subscription.copy_data && origin.is_none() && subscription.trigger.is_none();
+        let skip_lsn = self.store.get(SKIP_TABLE, origin_key(&subscription.name)).map(|v| Lsn(v.write_id));
         let origin = origin.unwrap_or(Lsn::INVALID);
         let publisher = subscription.publisher;
         let worker = ApplyWorker {
@@ -174,7 +180,7 @@ impl Node {
             flushed_remote_lsn: origin,
             needs_copy,
             failed_end: None,
-            skip_lsn: None,
+            skip_lsn,
             stream: 0,
             stats: WorkerStats::default(),
             reported_flush: origin,
@@ -308,6 +314,10 @@ impl Node {
             }
         }
         out.extend(conflicts.into_iter().map(Output::Observe));
+        if skipped {
+            // `subskiplsn` is cleared with the skip, in the same transaction.
+            changes.push(RowChange::Delete { table: SKIP_TABLE, key: origin });
+        }
         // The origin row: its value is the remote end LSN (an 8-byte pg_lsn).
         changes.push(RowChange::Update { table: ORIGIN_TABLE, key: origin, write_id: txn.end_lsn.0, value_len: 8 });
         let commit_origin = CommitOrigin { node: publisher, lsn: txn.end_lsn, timestamp_ns: txn.commit_timestamp_ns };
@@ -431,13 +441,18 @@ impl Node {
 impl Node {
     /// `ALTER SUBSCRIPTION … SKIP (lsn = …)` with the finish LSN of the transaction its worker
     /// last failed on: the worker skips that transaction whole (advancing its origin past it)
-    /// the next time it meets it. Refused when the worker failed on none.
-    pub(crate) fn skip_transaction(&mut self, subscription: &str, out: &mut Vec<Output>) {
+    /// the next time it meets it. Saved in the catalog ([`SKIP_TABLE`]) in a transaction of
+    /// its own. Refused when the worker failed on none.
+    pub(crate) fn skip_transaction(&mut self, now: Instant, subscription: &str, out: &mut Vec<Output>) {
         let worker = self.apply_workers.values_mut().find(|w| w.subscription.name == subscription);
-        let text = match worker {
-            Some(w) if w.failed_end.is_some() => {
-                w.skip_lsn = w.failed_end;
-                format!("skip set to the transaction finishing at {}", w.failed_end.expect("checked"))
+        let failed_end = worker.as_ref().and_then(|w| w.failed_end).filter(|_| self.role == Role::Primary);
+        let text = match (worker, failed_end) {
+            (Some(w), Some(lsn)) => {
+                w.skip_lsn = Some(lsn);
+                let key = origin_key(subscription);
+                let row = RowChange::Update { table: SKIP_TABLE, key, write_id: lsn.0, value_len: 8 };
+                self.apply_logical_transaction(now, &[row], None, out);
+                format!("skip set to the transaction finishing at {lsn}")
             }
             _ => "refused: no failed transaction to skip".to_string(),
         };

@@ -31,9 +31,10 @@ pub const CHANGE_KEYS_TABLE: u32 = u32::MAX - 3;
 pub const CHANGE_TIMES_TABLE: u32 = u32::MAX - 4;
 const SEQUENCE_KEY: u64 = 0;
 
-/// Whether `table` is one of the engine's catalog tables (replication origins, change capture).
+/// Whether `table` is one of the engine's catalog tables (replication origins, skips, change
+/// capture).
 pub fn is_catalog(table: u32) -> bool {
-    table >= CHANGE_TIMES_TABLE
+    table >= crate::logical::apply::SKIP_TABLE
 }
 
 /// `sym_data`'s other columns (table name, channel, trigger history, transaction id, source
