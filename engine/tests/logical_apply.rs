@@ -36,7 +36,11 @@ fn subscriber_cfg() -> NodeConfig {
 
 /// A publisher with a publication and a slot, and a subscriber streaming from it.
 fn pair() -> Harness {
-    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::Local, "");
+    pair_with(SyncCommitLevel::Local, "")
+}
+
+fn pair_with(level: SyncCommitLevel, synchronous_standby_names: &str) -> Harness {
+    let mut cfg = primary_cfg(NAMES, level, synchronous_standby_names);
     cfg.publications =
         vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
     let mut h = Harness::new();
@@ -303,17 +307,14 @@ fn a_copy_owed_to_a_lost_connection_is_never_sent() {
     assert_eq!(copies, vec![2]);
 }
 
+/// [`pair`] with the subscription named in `synchronous_standby_names` (commits at `on`).
+fn synchronous_pair() -> Harness {
+    pair_with(SyncCommitLevel::On, "s")
+}
+
 #[test]
 fn a_subscription_named_in_synchronous_standby_names_holds_commits_until_it_flushed_them() {
-    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::On, "s");
-    cfg.publications =
-        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
-    let mut h = Harness::new();
-    h.start(cfg.clone(), fresh_image(&cfg));
-    h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "s".into(), failover: false }));
-    let sub = subscriber_cfg();
-    h.start(sub.clone(), fresh_image(&sub));
-    settle(&mut h);
+    let mut h = synchronous_pair();
     let acked = |h: &Harness| {
         h.peer(P).log.iter().find_map(|o| match o {
             repsim_engine::io::Output::Reply {
@@ -358,15 +359,7 @@ fn pg_stat_subscription_shows_what_arrived_and_keepalives_confirm_unpublished_wa
 
 #[test]
 fn a_synchronous_subscriber_releases_a_commit_that_changed_no_published_table() {
-    let mut cfg = primary_cfg(NAMES, SyncCommitLevel::On, "s");
-    cfg.publications =
-        vec![Publication { name: "orders".into(), tables: PublishedTables::Tables(vec![TABLE]), row_filter: None }];
-    let mut h = Harness::new();
-    h.start(cfg.clone(), fresh_image(&cfg));
-    h.step(P, Input::Admin(Command::CreateLogicalSlot { name: "s".into(), failover: false }));
-    let sub = subscriber_cfg();
-    h.start(sub.clone(), fresh_image(&sub));
-    settle(&mut h);
+    let mut h = synchronous_pair();
     h.write(P, 1, vec![RowChange::Insert { table: TABLE + 1, key: 9, write_id: 100, value_len: 40 }]);
     settle(&mut h);
     let released = h.peer(P).log.iter().any(|o| {
