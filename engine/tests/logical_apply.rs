@@ -92,8 +92,9 @@ fn committed_changes_reach_the_subscriber_and_the_slot_follows_its_flush() {
     assert!(apply_notes(&h).is_empty(), "{:?}", apply_notes(&h));
 }
 
-#[test]
-fn a_conflicting_insert_stops_the_worker_until_the_row_is_removed() {
+/// [`pair`] whose worker stopped on its second transaction: the subscriber is writable, and a
+/// local row took key 2 first.
+fn stopped_at_a_conflict() -> Harness {
     let mut h = pair();
     // The subscriber is writable: a local row takes key 2 first.
     h.write(SUB, 50, vec![insert(2, 9_000, 40)]);
@@ -103,6 +104,12 @@ fn a_conflicting_insert_stops_the_worker_until_the_row_is_removed() {
         settle(&mut h);
     }
     assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(9_000), None], "stopped at the conflict");
+    h
+}
+
+#[test]
+fn a_conflicting_insert_stops_the_worker_until_the_row_is_removed() {
+    let mut h = stopped_at_a_conflict();
     assert_eq!(apply_notes(&h).len(), 1);
     assert!(apply_notes(&h)[0].starts_with("stopped: duplicate key value violates unique constraint"));
     // It starts again after wal_retrieve_retry_interval and meets the same row.
@@ -377,11 +384,7 @@ fn a_synchronous_subscriber_releases_a_commit_that_changed_no_published_table() 
 
 #[test]
 fn a_stopped_worker_shows_a_row_of_nulls() {
-    let mut h = pair();
-    h.write(SUB, 50, vec![insert(1, 9_000, 40)]);
-    settle(&mut h);
-    h.write(P, 1, vec![insert(1, 100, 40)]);
-    settle(&mut h);
+    let h = stopped_at_a_conflict();
     let row = &h.node(SUB).pg_stat_subscription()[0];
     assert!(!row.running, "stopped by the conflict");
     assert!(!row.received_lsn.is_valid() && row.last_msg_send_time_ns.is_none() && row.latest_end_time_ns.is_none());
@@ -391,14 +394,7 @@ fn a_stopped_worker_shows_a_row_of_nulls() {
 /// restarts before the worker meets the transaction again still skips it, once.
 #[test]
 fn a_skip_survives_a_restart_of_the_subscriber_and_is_cleared_when_used() {
-    let mut h = pair();
-    h.write(SUB, 50, vec![insert(2, 9_000, 40)]);
-    settle(&mut h);
-    for op in 1..=3u64 {
-        h.write(P, op, vec![insert(op, op * 100, 40)]);
-        settle(&mut h);
-    }
-    assert_eq!(rows(&h, SUB, 1..4), vec![Some(100), Some(9_000), None], "stopped at the conflict");
+    let mut h = stopped_at_a_conflict();
     h.step(SUB, Input::Admin(Command::SkipTransaction { subscription: "s".into() }));
     assert!(apply_notes(&h).last().unwrap().starts_with("skip set to the transaction finishing at"));
     // The skip's own transaction is flushed (the WAL writer), then the subscriber crashes.
