@@ -45,6 +45,10 @@ pub enum Message {
     /// Walsender → apply worker: one committed transaction as pgoutput sends it (BEGIN, its
     /// changes, COMMIT, each in a `w` message); `wal_end` is the sender's flushed end.
     LogicalTxn { txn: crate::logical::decode::DecodedTxn, wal_end: Lsn, send_time_ns: TimestampNs, stream: u64 },
+    /// Apply worker → walsender: the worker's stream `stream` ended (its connection closed).
+    /// Sent instead of closing the connection when another stream shares it (see
+    /// `logical/sender.rs`, `Node::shares_connection`).
+    EndLogicalStream { stream: u64 },
     /// Walsender → apply worker: `k`, a keepalive on a logical stream: the walsender has
     /// decoded everything through `wal_end` and sent what of it was published.
     LogicalKeepalive { wal_end: Lsn, send_time_ns: TimestampNs, stream: u64 },
@@ -81,6 +85,7 @@ impl Message {
             Message::Error { text } => FRAME_BYTES + 32 + text.len() as u64,
             Message::XLogData { bytes, .. } => FRAME_BYTES + 24 + bytes.len() as u64,
             Message::Keepalive { .. } | Message::LogicalKeepalive { .. } => FRAME_BYTES + 17,
+            Message::EndLogicalStream { .. } => FRAME_BYTES + 8,
             Message::StatusUpdate { .. } => FRAME_BYTES + 33,
             Message::HotStandbyFeedback { .. } => FRAME_BYTES + 24,
             Message::StartLogicalReplication { slot, publications, origin_none, .. } => {
@@ -130,6 +135,7 @@ impl Message {
             Message::StartLogicalReplication { .. } => "start_logical",
             Message::LogicalTxn { .. } => "logical_txn",
             Message::LogicalKeepalive { .. } => "logical_keepalive",
+            Message::EndLogicalStream { .. } => "end_logical_stream",
             Message::FetchFailoverSlots => "fetch_failover_slots",
             Message::CreateSubscriptionSlot { .. } => "create_subscription_slot",
             Message::InitialCopy { .. } => "initial_copy",

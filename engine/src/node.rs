@@ -426,6 +426,7 @@ impl Node {
             Message::LogicalTxn { txn, stream, send_time_ns, .. } if self.is_publisher(from) => {
                 self.on_logical_txn(now, from, (txn, stream, send_time_ns), out)
             }
+            Message::EndLogicalStream { stream } => self.on_end_logical_stream(from, stream),
             Message::LogicalKeepalive { wal_end, send_time_ns, stream } if self.is_publisher(from) => {
                 self.on_logical_keepalive(now, from, (wal_end, send_time_ns, stream), out)
             }
@@ -437,14 +438,14 @@ impl Node {
         }
     }
 
-    fn is_upstream(&self, from: NodeId) -> bool {
+    pub(crate) fn is_upstream(&self, from: NodeId) -> bool {
         self.role == Role::Standby && self.cfg.primary_conninfo == Some(from)
     }
 
     fn on_connection_lost(&mut self, now: Instant, peer: NodeId, out: &mut Vec<Output>) {
         self.drop_walsender(peer);
         if self.is_publisher(peer) {
-            self.stop_apply_worker(now, peer, ApplyStop::Error("the connection to the publisher was lost".into()), out);
+            self.stop_apply_worker(now, peer, ApplyStop::Lost("the connection to the publisher was lost".into()), out);
         }
         if self.is_upstream(peer) {
             self.stop_walreceiver(

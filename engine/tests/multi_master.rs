@@ -177,3 +177,28 @@ fn row_origins_survive_a_crash() {
     let replayed = h.node(A).store().row_origin(TABLE, 5).map(|o| o.node);
     assert_eq!(replayed, Some(None), "a local commit, from WAL replay");
 }
+
+/// A's worker stops (its own row came back, as above) while B's worker streams from A on the
+/// same pair of nodes: PostgreSQL's connections are per worker, so B's stream goes on. A ends
+/// only its own stream (a message, not a closed connection), and B's walsender for it ends.
+#[test]
+fn a_worker_that_stops_leaves_the_other_masters_stream_running() {
+    let mut h = masters(ConflictResolution::ApplyRemote, false);
+    h.write(A, 1, vec![insert(1, 100, 40)]);
+    settle(&mut h);
+    assert_eq!(conflicts(&h, A), vec![(ConflictKind::InsertExists, Resolution::Stopped)]);
+    let a_log = &h.peer(A).log;
+    assert!(disconnects(a_log).is_empty(), "A closed the connection B's worker streams on");
+    let ended = a_log.iter().any(|o| {
+        matches!(
+            o,
+            repsim_engine::io::Output::Send { to: B, msg: repsim_engine::message::Message::EndLogicalStream { .. } }
+        )
+    });
+    assert!(ended, "A's worker ended its stream");
+    assert!(h.node(B).pg_stat_subscription().iter().all(|r| r.running), "B's worker still runs");
+    // What A writes next still reaches B.
+    h.write(A, 2, vec![insert(2, 200, 40)]);
+    settle(&mut h);
+    assert_eq!(value_on(&h, B, 2), Some(200));
+}

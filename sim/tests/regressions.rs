@@ -121,3 +121,12 @@ fn two_fins_in_a_row_both_reach_the_peer() {
     assert!(summary.ok, "{:?}", summary.violations);
     assert_eq!(summary.invariants["converged"], "ok");
 }
+
+#[test]
+fn masters_whose_connection_was_lost_do_not_cut_each_others_new_ones() {
+    let summary = common::run("regressions/masters-cut-each-others-connections", 10393, &[]);
+    assert!(summary.ok, "{:?}", summary.violations);
+    assert_eq!(summary.invariants["masters_converged"], "ok");
+    let stream_errors: u64 = summary.subscriptions.iter().map(|s| s.stream_errors).sum();
+    assert!(stream_errors < 10, "{stream_errors} stream errors: the workers cut each other's connections");
+}

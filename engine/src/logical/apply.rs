@@ -80,8 +80,13 @@ pub struct Subscription {
 pub enum ApplyStop {
     /// A received change violates a constraint here.
     Conflict(String),
-    /// The stream failed: an error from the publisher, or the connection was lost.
+    /// The stream failed: an error from the publisher.
     Error(String),
+    /// The connection was lost: there is nothing left to close (closing would close the
+    /// connection the publisher's side may have opened since: two masters' workers then cut
+    /// each other's new connections in turn, every `wal_retrieve_retry_interval`; swarm seed
+    /// 10393, at 1 ms).
+    Lost(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,6 +236,7 @@ impl Node {
     /// The worker stops (an error here or from the publisher, or a lost connection) and is
     /// started again after `wal_retrieve_retry_interval`, or disabled.
     pub(crate) fn stop_apply_worker(&mut self, now: Instant, publisher: NodeId, why: ApplyStop, out: &mut Vec<Output>) {
+        let shared = self.shares_connection(publisher, true);
         let Some(worker) = self.apply_workers.get_mut(&publisher) else { return };
         if worker.state != ApplyState::Streaming {
             return;
@@ -240,11 +246,17 @@ impl Node {
         // in `start_apply`'s error handler).
         let disable = worker.subscription.disable_on_error;
         worker.state = if disable { ApplyState::Disabled } else { ApplyState::Waiting };
-        out.push(Output::Disconnect { peer: publisher });
+        match (&why, shared) {
+            (ApplyStop::Lost(_), _) => {}
+            (_, true) => {
+                out.push(Output::Send { to: publisher, msg: Message::EndLogicalStream { stream: worker.stream } })
+            }
+            (_, false) => out.push(Output::Disconnect { peer: publisher }),
+        }
         let what = if disable { "disabled" } else { "stopped" };
         let (text, conflict) = match why {
             ApplyStop::Conflict(text) => (text, true),
-            ApplyStop::Error(text) => (text, false),
+            ApplyStop::Error(text) | ApplyStop::Lost(text) => (text, false),
         };
         let text = format!("{what}: {text}");
         out.push(Output::Observe(Observation::ApplyWorker { subscription: name, text, conflict }));

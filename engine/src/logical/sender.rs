@@ -6,6 +6,7 @@
 //! updates move the slot's `confirmed_flush_lsn` and, once safe, its `restart_lsn`.
 
 use crate::io::{Instant, NodeId, Observation, Output};
+use crate::logical::apply::ApplyState;
 use crate::logical::decode::{Decoder, PublishedTables};
 use crate::lsn::Lsn;
 use crate::message::Message;
@@ -32,6 +33,31 @@ pub struct LogicalSender {
 }
 
 impl Node {
+    /// Whether a stream other than the logical one being closed runs on this node's
+    /// connection with `peer`: PostgreSQL gives every walsender, walreceiver and apply worker a
+    /// connection of its own, the simulated network has one per pair of nodes, so where two
+    /// masters subscribe to each other both logical streams share it. Closing one stream then
+    /// must not close the connection: the worker says so in a message
+    /// ([`Message::EndLogicalStream`]), a walsender's error alone ends the worker's stream.
+    /// `as_worker`: the stream closing is this node's apply worker's (else its walsender's).
+    pub(crate) fn shares_connection(&self, peer: NodeId, as_worker: bool) -> bool {
+        let physical = self.walsenders.contains_key(&peer) || self.is_upstream(peer);
+        let other_logical = match as_worker {
+            true => self.logical_senders.contains_key(&peer),
+            false => self.apply_workers.get(&peer).is_some_and(|w| w.state == ApplyState::Streaming),
+        };
+        physical || other_logical
+    }
+
+    /// A subscriber's worker ended stream `stream`: its walsender here ends (and any copy
+    /// still owed to it), as a walsender does when its connection closes.
+    pub(crate) fn on_end_logical_stream(&mut self, peer: NodeId, stream: u64) {
+        if self.logical_senders.get(&peer).is_some_and(|s| s.stream == stream) {
+            self.logical_senders.remove(&peer);
+        }
+        self.pending_copies.retain(|(p, ..)| *p != peer);
+    }
+
     /// The tables `publications` cover together, or the first name that is not a publication.
     pub(crate) fn published_tables(&self, publications: &[String]) -> Result<PublishedTables, String> {
         let mut tables = Vec::new();
@@ -75,13 +101,16 @@ impl Node {
         (start, publications, origin_none, stream): (Lsn, Vec<String>, bool, u64),
         out: &mut Vec<Output>,
     ) {
+        let shared = self.shares_connection(peer, false);
         let refuse = |text: String, out: &mut Vec<Output>| {
             out.push(Output::Observe(Observation::LogicalSlot {
                 name: slot.clone(),
                 text: format!("refused: {text}"),
             }));
             out.push(Output::Send { to: peer, msg: Message::Error { text } });
-            out.push(Output::Disconnect { peer });
+            if !shared {
+                out.push(Output::Disconnect { peer });
+            }
         };
         if self.role != Role::Primary {
             return refuse("logical decoding cannot be used while in recovery".into(), out);
@@ -155,7 +184,9 @@ impl Node {
                 let text = format!("could not decode WAL for replication slot \"{}\": {e:?}", sender.slot);
                 self.logical_senders.remove(&peer);
                 out.push(Output::Send { to: peer, msg: Message::Error { text } });
-                out.push(Output::Disconnect { peer });
+                if !self.shares_connection(peer, false) {
+                    out.push(Output::Disconnect { peer });
+                }
             }
         }
     }

@@ -50,9 +50,12 @@ impl Node {
         (slot, failover, publications): (String, bool, Vec<String>),
         out: &mut Vec<Output>,
     ) {
+        let shared = self.shares_connection(peer, false);
         let refuse = |text: String, out: &mut Vec<Output>| {
             out.push(Output::Send { to: peer, msg: Message::Error { text } });
-            out.push(Output::Disconnect { peer });
+            if !shared {
+                out.push(Output::Disconnect { peer });
+            }
         };
         if self.role != Role::Primary {
             return refuse("logical decoding cannot be used while in recovery".into(), out);

@@ -58,6 +58,7 @@ fn message_value(msg: &Message) -> u64 {
         Message::PollChanges { after, .. } => *after,
         Message::ChangeBatch { rows, .. } => rows.last().map_or(0, |r| r.data_id) ^ ((rows.len() as u64) << 48),
         Message::ChangesLoaded { through } => *through,
+        Message::EndLogicalStream { stream } => *stream,
     }
 }
 
