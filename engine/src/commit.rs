@@ -234,7 +234,7 @@ impl Node {
         let logical = self.logical_senders.values().map(|sender| SyncCandidate {
             slot: sender.order,
             priority: names.priority(&sender.slot),
-            eligible: sender.flush.is_valid(),
+            eligible: sender.is_sync_eligible(),
             write: sender.write,
             flush: sender.flush,
             apply: sender.apply,
@@ -261,19 +261,16 @@ impl Node {
     fn promise_kept(&self, waiter: &Waiter) -> Promise {
         let confirmed_by: Vec<NodeId> = match remote_kind(waiter.level) {
             None => Vec::new(),
-            Some(kind) => self
-                .walsenders
-                .values()
-                .filter(|s| {
-                    let reported = [s.write, s.flush, s.apply][kind];
-                    s.is_sync_eligible() && reported >= waiter.commit_lsn
-                })
-                .map(|s| s.peer)
-                .chain(self.logical_senders.iter().filter_map(|(&peer, s)| {
-                    let reported = [s.write, s.flush, s.apply][kind];
-                    (s.flush.is_valid() && reported >= waiter.commit_lsn).then_some(peer)
-                }))
-                .collect(),
+            Some(kind) => {
+                let confirms = |eligible: bool, reported: [Lsn; 3]| eligible && reported[kind] >= waiter.commit_lsn;
+                let physical =
+                    self.walsenders.values().filter(|s| confirms(s.is_sync_eligible(), [s.write, s.flush, s.apply]));
+                let logical = self
+                    .logical_senders
+                    .iter()
+                    .filter(|(_, s)| confirms(s.is_sync_eligible(), [s.write, s.flush, s.apply]));
+                physical.map(|s| s.peer).chain(logical.map(|(&peer, _)| peer)).collect()
+            }
         };
         Promise { level: waiter.level, confirmed_by, wait_cancelled: false }
     }

@@ -141,16 +141,17 @@ impl Node {
     /// Each logical walsender's subscriber, its `application_name` (the slot's name, as a
     /// subscription's is by default) and whether it counts for sync rep (a flush reported).
     pub fn logical_sender_peers(&self) -> impl Iterator<Item = (NodeId, &str, bool)> + '_ {
-        self.logical_senders.iter().map(|(&peer, s)| (peer, s.slot.as_str(), s.flush.is_valid()))
+        self.logical_senders.iter().map(|(&peer, s)| (peer, s.slot.as_str(), s.is_sync_eligible()))
     }
 
     /// One row per subscription of this node, in the order they were made (trigger-based
     /// capture has no row: SymmetricDS is not a subscription).
     pub fn pg_stat_subscription(&self) -> Vec<SubscriptionRow> {
-        let mut rows: Vec<SubscriptionRow> = self
-            .apply_workers
-            .values()
-            .filter(|w| w.subscription.trigger.is_none())
+        self.cfg
+            .subscriptions
+            .iter()
+            .filter(|s| s.trigger.is_none())
+            .filter_map(|s| self.apply_workers.get(&s.publisher))
             .map(|w| {
                 let running = w.state == crate::logical::apply::ApplyState::Streaming;
                 let s = if running { w.stats } else { Default::default() };
@@ -164,10 +165,7 @@ impl Node {
                     latest_end_time_ns: s.latest_end_time_ns,
                 }
             })
-            .collect();
-        let order = |name: &str| self.cfg.subscriptions.iter().position(|s| s.name == name);
-        rows.sort_by_key(|r| order(&r.subname));
-        rows
+            .collect()
     }
 
     pub fn pg_stat_archiver(&self) -> ArchiverRow {

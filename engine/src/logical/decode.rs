@@ -76,6 +76,27 @@ pub struct RowFilters {
 }
 
 impl RowFilters {
+    /// The filters of the publications named `chosen` among `publications`, as a walsender
+    /// serving them applies them (and the checker expects them): per table listed, the OR of
+    /// the covering publications' filters, or none if one covers it unfiltered.
+    pub fn of(publications: &[crate::config::Publication], chosen: &[String]) -> RowFilters {
+        let chosen: Vec<&crate::config::Publication> =
+            publications.iter().filter(|p| chosen.contains(&p.name)).collect();
+        let mut by_table: Vec<(u32, Vec<RowFilter>)> = Vec::new();
+        let tables = chosen.iter().flat_map(|p| match &p.tables {
+            PublishedTables::Tables(t) => t.clone(),
+            PublishedTables::All => Vec::new(),
+        });
+        for table in tables {
+            let covering = chosen.iter().filter(|p| p.tables.publishes(table));
+            let filters: Option<Vec<_>> = covering.map(|p| p.row_filter).collect();
+            if let (Some(filters), false) = (filters, by_table.iter().any(|(t, _)| *t == table)) {
+                by_table.push((table, filters));
+            }
+        }
+        RowFilters { by_table }
+    }
+
     pub fn passes(&self, table: u32, key: u64) -> bool {
         match self.by_table.iter().find(|(t, _)| *t == table) {
             None => true,

@@ -32,6 +32,13 @@ pub struct LogicalSender {
     keepalive_end: Lsn,
 }
 
+impl LogicalSender {
+    /// Whether it counts for synchronous replication: its subscriber reported a flush.
+    pub fn is_sync_eligible(&self) -> bool {
+        self.flush.is_valid()
+    }
+}
+
 impl Node {
     /// Whether a stream other than the logical one being closed runs on this node's
     /// connection with `peer`: PostgreSQL gives every walsender, walreceiver and apply worker a
@@ -47,6 +54,15 @@ impl Node {
             false => self.apply_workers.get(&peer).is_some_and(|w| w.state == ApplyState::Streaming),
         };
         physical || other_logical
+    }
+
+    /// A walsender's error ends the subscriber's logical stream: the error, then the closed
+    /// connection, unless another stream shares it ([`Node::shares_connection`]).
+    pub(crate) fn end_logical_stream_with_error(&self, peer: NodeId, text: String, out: &mut Vec<Output>) {
+        out.push(Output::Send { to: peer, msg: Message::Error { text } });
+        if !self.shares_connection(peer, false) {
+            out.push(Output::Disconnect { peer });
+        }
     }
 
     /// A subscriber's worker ended stream `stream`: its walsender here ends (and any copy
@@ -76,21 +92,7 @@ impl Node {
     /// The row filters of `publications` (PostgreSQL ORs them per table; a publication that
     /// lists a table without one publishes the table whole).
     pub(crate) fn row_filters(&self, publications: &[String]) -> crate::logical::decode::RowFilters {
-        let chosen: Vec<&crate::config::Publication> =
-            self.cfg.publications.iter().filter(|p| publications.contains(&p.name)).collect();
-        let mut by_table: Vec<(u32, Vec<crate::logical::decode::RowFilter>)> = Vec::new();
-        let tables = chosen.iter().flat_map(|p| match &p.tables {
-            PublishedTables::Tables(t) => t.clone(),
-            PublishedTables::All => Vec::new(),
-        });
-        for table in tables {
-            let covering = chosen.iter().filter(|p| p.tables.publishes(table));
-            let filters: Option<Vec<_>> = covering.map(|p| p.row_filter).collect();
-            if let (Some(filters), false) = (filters, by_table.iter().any(|(t, _)| *t == table)) {
-                by_table.push((table, filters));
-            }
-        }
-        crate::logical::decode::RowFilters { by_table }
+        crate::logical::decode::RowFilters::of(&self.cfg.publications, publications)
     }
 
     pub(crate) fn on_start_logical(
@@ -101,16 +103,12 @@ impl Node {
         (start, publications, origin_none, stream): (Lsn, Vec<String>, bool, u64),
         out: &mut Vec<Output>,
     ) {
-        let shared = self.shares_connection(peer, false);
         let refuse = |text: String, out: &mut Vec<Output>| {
             out.push(Output::Observe(Observation::LogicalSlot {
                 name: slot.clone(),
                 text: format!("refused: {text}"),
             }));
-            out.push(Output::Send { to: peer, msg: Message::Error { text } });
-            if !shared {
-                out.push(Output::Disconnect { peer });
-            }
+            self.end_logical_stream_with_error(peer, text, out);
         };
         if self.role != Role::Primary {
             return refuse("logical decoding cannot be used while in recovery".into(), out);
@@ -183,10 +181,7 @@ impl Node {
             Err(e) => {
                 let text = format!("could not decode WAL for replication slot \"{}\": {e:?}", sender.slot);
                 self.logical_senders.remove(&peer);
-                out.push(Output::Send { to: peer, msg: Message::Error { text } });
-                if !self.shares_connection(peer, false) {
-                    out.push(Output::Disconnect { peer });
-                }
+                self.end_logical_stream_with_error(peer, text, out);
             }
         }
     }

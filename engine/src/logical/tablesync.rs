@@ -50,13 +50,7 @@ impl Node {
         (slot, failover, publications): (String, bool, Vec<String>),
         out: &mut Vec<Output>,
     ) {
-        let shared = self.shares_connection(peer, false);
-        let refuse = |text: String, out: &mut Vec<Output>| {
-            out.push(Output::Send { to: peer, msg: Message::Error { text } });
-            if !shared {
-                out.push(Output::Disconnect { peer });
-            }
-        };
+        let refuse = |text: String, out: &mut Vec<Output>| self.end_logical_stream_with_error(peer, text, out);
         if self.role != Role::Primary {
             return refuse("logical decoding cannot be used while in recovery".into(), out);
         }

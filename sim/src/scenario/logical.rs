@@ -48,6 +48,18 @@ pub struct PublicationSpec {
     pub row_filter: Option<repsim_engine::logical::decode::RowFilter>,
 }
 
+impl PublicationSpec {
+    /// The publication as the engine's configuration holds it.
+    pub fn to_engine(&self) -> repsim_engine::config::Publication {
+        use repsim_engine::logical::decode::PublishedTables;
+        repsim_engine::config::Publication {
+            name: self.name.clone(),
+            tables: self.tables.clone().map_or(PublishedTables::All, PublishedTables::Tables),
+            row_filter: self.row_filter,
+        }
+    }
+}
+
 /// `CREATE SUBSCRIPTION name CONNECTION '…' PUBLICATION … WITH (slot_name, disable_on_error)`
 /// on `node`, made before any client writes (so no table copy is needed).
 #[derive(Clone, Debug, PartialEq)]
@@ -131,17 +143,8 @@ impl LogicalSpec {
     /// The row filters of `publications` together, as the engine applies them (a table
     /// listed without a filter by one of them is published whole).
     pub fn row_filters(&self, publications: &[String]) -> repsim_engine::logical::decode::RowFilters {
-        let chosen: Vec<&PublicationSpec> =
-            self.publications.iter().filter(|p| publications.contains(&p.name)).collect();
-        let mut by_table: Vec<(u32, Vec<repsim_engine::logical::decode::RowFilter>)> = Vec::new();
-        for table in chosen.iter().flat_map(|p| p.tables.clone().unwrap_or_default()) {
-            let covering = chosen.iter().filter(|p| p.tables.as_ref().is_none_or(|t| t.contains(&table)));
-            let filters: Option<Vec<_>> = covering.map(|p| p.row_filter).collect();
-            if let (Some(filters), false) = (filters, by_table.iter().any(|(t, _)| *t == table)) {
-                by_table.push((table, filters));
-            }
-        }
-        repsim_engine::logical::decode::RowFilters { by_table }
+        let engine: Vec<_> = self.publications.iter().map(PublicationSpec::to_engine).collect();
+        repsim_engine::logical::decode::RowFilters::of(&engine, publications)
     }
 
     /// The published table ids of `publications` together; `None`: every table.

@@ -32,9 +32,12 @@ fn unsatisfiable_standby_names(s: &Scenario) -> Option<String> {
     let others = nodes.len() as u32 - 1;
     // A logical subscription's walsender counts under its slot's name (its application_name);
     // trigger capture has no walsender.
-    let subscriptions = s.logical.subscriptions.iter().filter(|sub| sub.trigger.is_none());
-    let listed_subscriptions =
-        subscriptions.clone().filter(|sub| names.names.iter().any(|n| *n == sub.slot || n == "*")).count() as u32;
+    let listed_subscriptions = s
+        .logical
+        .subscriptions
+        .iter()
+        .filter(|sub| sub.trigger.is_none() && names.names.iter().any(|n| *n == sub.slot || n == "*"))
+        .count() as u32;
     let possible = listed_subscriptions
         + if names.names.iter().any(|n| n == "*") {
             others

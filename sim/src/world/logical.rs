@@ -50,6 +50,17 @@ pub struct SubscriptionRun {
 /// Applied positions kept per subscription (a commit is audited when released, soon after).
 const KEPT_APPLIED_POSITIONS: usize = 4096;
 
+impl SubscriptionRun {
+    /// The subscriber holds every transaction of the publisher's through `remote`, durably
+    /// once its own WAL is durable through `local`.
+    fn note_held(&mut self, remote: Lsn, local: Lsn) {
+        self.applied_positions.push_back((remote, local));
+        if self.applied_positions.len() > KEPT_APPLIED_POSITIONS {
+            self.applied_positions.pop_front();
+        }
+    }
+}
+
 /// An apply lag this small counts as caught up (a cut-over could follow).
 pub const CAUGHT_UP_LAG_NS: u64 = 100_000_000;
 
@@ -239,10 +250,7 @@ impl World {
                 let run = &mut self.subscriptions[index];
                 // Kept whatever the file says: an HA manager may make any walsender synchronous
                 // (`*`), logical ones included.
-                run.applied_positions.push_back((remote_end_lsn, local_end_lsn));
-                if run.applied_positions.len() > KEPT_APPLIED_POSITIONS {
-                    run.applied_positions.pop_front();
-                }
+                run.note_held(remote_end_lsn, local_end_lsn);
                 let lag_ns = applied_at_ns.saturating_sub(commit_timestamp_ns);
                 run.apply_lag_ns.record(lag_ns);
                 if run.copied_at_ns.is_some() && run.caught_up_at_ns.is_none() && lag_ns <= CAUGHT_UP_LAG_NS {
@@ -253,17 +261,12 @@ impl World {
             // changed nothing published (or nothing a row filter passes), so the subscriber
             // holds them as it holds its applied transactions (a synchronous subscriber
             // releases such commits so).
-            Observation::LogicalConfirmed { remote_lsn, local_lsn, .. } => {
-                run.applied_positions.push_back((remote_lsn, local_lsn));
-                if run.applied_positions.len() > KEPT_APPLIED_POSITIONS {
-                    run.applied_positions.pop_front();
-                }
-            }
+            Observation::LogicalConfirmed { remote_lsn, local_lsn, .. } => run.note_held(remote_lsn, local_lsn),
             Observation::InitialCopyDone { rows, consistent_point, local_end_lsn, .. } => {
                 run.copied_at_ns = Some(now_ns);
                 run.rows_copied = rows;
                 // The copy holds every commit before its consistent point.
-                run.applied_positions.push_back((consistent_point, local_end_lsn));
+                run.note_held(consistent_point, local_end_lsn);
             }
             Observation::ApplyWorker { text, conflict, .. } => {
                 if conflict {

@@ -1,7 +1,8 @@
 //! What an operator's monitoring queries return, sampled: `pg_stat_replication` on the primary
 //! the application uses (with `pg_current_wal_lsn()`), and `pg_stat_wal_receiver` on every
-//! standby, `pg_stat_subscription` on every subscriber. Kept once per second (the last sample of each second, so the series grows with the
-//! run's seconds, not its events) and at the instants `repsim run --snapshot` asks for.
+//! standby, `pg_stat_subscription` on every subscriber. Kept once per second (the last sample
+//! of each second, so the series grows with the run's seconds, not its events) and at the
+//! instants `repsim run --snapshot` asks for.
 
 use repsim_engine::stats::{ReplicationRow, SubscriptionRow, WalReceiverRow};
 use repsim_engine::{Lsn, NodeId, Role};

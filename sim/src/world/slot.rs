@@ -105,18 +105,8 @@ pub fn node_configs(s: &Scenario) -> Vec<NodeConfig> {
 /// standby too). A subscriber is a primary of its own with its subscription; its
 /// `synchronous_standby_names` would name the physical cluster's standbys, so it has none.
 fn logical_config(s: &Scenario, i: usize, c: &mut NodeConfig) {
-    use repsim_engine::config::Publication;
-    use repsim_engine::logical::decode::PublishedTables;
     let logical = &s.logical;
-    let publications = logical
-        .publications
-        .iter()
-        .map(|p| Publication {
-            name: p.name.clone(),
-            tables: p.tables.clone().map_or(PublishedTables::All, PublishedTables::Tables),
-            row_filter: p.row_filter,
-        })
-        .collect();
+    let publications = logical.publications.iter().map(crate::scenario::logical::PublicationSpec::to_engine).collect();
     let primary = s.cluster.primary;
     // A subscription is a catalog object: the physical cluster's nodes all have the primary's.
     let holder = if logical.is_subscriber(i) { i } else { primary };
