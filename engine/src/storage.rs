@@ -123,6 +123,9 @@ pub struct Store {
     /// `track_commit_timestamp`: each row's [`RowOrigin`]; `None` while it is off (it costs
     /// an entry per row, which only conflict detection needs).
     origins: Option<BTreeMap<(u32, u64), RowOrigin>>,
+    /// `data_hash` since the last change: the end of a run asks for it more than once per
+    /// node (the trace's final fold, `converged`), and it walks every row.
+    data_hash_memo: std::cell::Cell<Option<u64>>,
 }
 
 impl PartialEq for Store {
@@ -159,6 +162,7 @@ impl Store {
     }
 
     pub fn apply(&mut self, change: &RowChange) {
+        self.data_hash_memo.set(None);
         let (table, key) = change.row();
         match change.value() {
             Some(value) => self.put(table, key, value),
@@ -303,12 +307,16 @@ impl Store {
     /// stores have equal hashes on every machine (no hasher randomisation, no iteration-order
     /// dependence).
     pub fn data_hash(&self) -> u64 {
+        if let Some(hash) = self.data_hash_memo.get() {
+            return hash;
+        }
         let mut hash = FINGERPRINT_START;
         for (table, key, value) in self.all_rows() {
             hash = fold_u64(hash, ((table as u64) << 32) | value.len as u64);
             hash = fold_u64(hash, key);
             hash = fold_u64(hash, value.write_id);
         }
+        self.data_hash_memo.set(Some(hash));
         hash
     }
 

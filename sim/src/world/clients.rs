@@ -53,7 +53,7 @@ impl World {
             None => self.workload.refused_ops += 1,
         }
         let gap = self.workload.next_arrival_gap_ns();
-        self.schedule(self.now_ns + gap, EventKind::OpenArrival);
+        self.queue.push_lone(self.now_ns + gap, EventKind::OpenArrival);
     }
 
     pub(crate) fn session_ready(&mut self, session: u32) {

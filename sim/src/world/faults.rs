@@ -42,6 +42,7 @@ impl World {
             FaultKind::Pause { node, for_ns } => {
                 let until = self.now_ns + for_ns;
                 self.nodes[node].paused_until_ns = until;
+                self.pauses_end_ns = self.pauses_end_ns.max(until);
                 self.schedule(until, EventKind::Resume { node: node as NodeId });
                 let label = format!("{} paused", self.nodes[node].name);
                 self.metrics.marks.push(Mark { at_ns: self.now_ns, kind: MarkKind::Note, label });

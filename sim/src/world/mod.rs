@@ -148,6 +148,9 @@ pub struct World {
     pub promotions: Vec<Promotion>,
     /// Two or more nodes running as primary: since when, and the total so far.
     dual_primary_since_ns: Option<u64>,
+    /// The latest `paused_until_ns` any node was given: events after it skip the pause check
+    /// (most runs pause nothing, and the check read the event's target on every event).
+    pauses_end_ns: u64,
     pub dual_primary_ns: u64,
     /// Stale reads and the session guarantees, checked as reads complete.
     pub reads: crate::check::reads::ReadChecker,
@@ -308,6 +311,7 @@ impl World {
             router_primary,
             promotions: Vec::new(),
             dual_primary_since_ns: None,
+            pauses_end_ns: 0,
             dual_primary_ns: 0,
             reads: crate::check::reads::ReadChecker::new(scenario.workload.clients as usize),
             read_cursor: 0,
@@ -346,7 +350,7 @@ impl World {
         }
         if self.workload.is_open_loop() {
             let gap = self.workload.next_arrival_gap_ns();
-            self.schedule(gap, EventKind::OpenArrival);
+            self.queue.push_lone(gap, EventKind::OpenArrival);
         } else {
             for session in 0..self.sessions.len() as u32 {
                 let think = self.workload.think_ns();
@@ -385,7 +389,11 @@ impl World {
             }
             self.take_snapshots_before(at_ns);
             self.now_ns = at_ns;
-            if let Some(node) = paused_target(&kind, &self.sessions).filter(|&n| (n as usize) < self.nodes.len()) {
+            if let Some(node) = (at_ns < self.pauses_end_ns)
+                .then(|| paused_target(&kind, &self.sessions))
+                .flatten()
+                .filter(|&n| (n as usize) < self.nodes.len())
+            {
                 if self.nodes[node as usize].paused_until_ns > at_ns {
                     // A paused process sees nothing until it resumes; what reaches it waits,
                     // in order. Data its kernel accepted stays readable even if the sender

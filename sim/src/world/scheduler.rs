@@ -33,6 +33,10 @@ pub struct EventQueue<T> {
     /// The events, by slot; a popped event's slot is reused (`free`).
     slots: Vec<Option<T>>,
     free: Vec<u32>,
+    /// The one pending event of a process that is never pending twice (the open-loop arrivals,
+    /// a fifth of a loaded run's events), held beside the heap: its key is compared with the
+    /// heap's least instead of sifted through it. Same order as if it were in the heap.
+    lone: Option<(u128, T)>,
     seq: u64,
     now_ns: u64,
     /// The most events ever pending at once.
@@ -51,6 +55,7 @@ impl<T> EventQueue<T> {
             heap: BinaryHeap::with_capacity(capacity),
             slots: Vec::with_capacity(capacity),
             free: Vec::new(),
+            lone: None,
             seq: 0,
             now_ns: 0,
             high_water: 0,
@@ -63,11 +68,11 @@ impl<T> EventQueue<T> {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + usize::from(self.lone.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 
     /// Schedules `item` at `at_ns`, which must not be in the past.
@@ -85,7 +90,17 @@ impl<T> EventQueue<T> {
             }
         };
         self.heap.push(key(at_ns, self.seq, slot));
-        self.high_water = self.high_water.max(self.heap.len());
+        self.high_water = self.high_water.max(self.len());
+    }
+
+    /// Schedules the one pending event of a process that never has two pending (see `lone`),
+    /// in the same order `push` would give it.
+    pub fn push_lone(&mut self, at_ns: u64, item: T) {
+        assert!(at_ns >= self.now_ns, "event scheduled in the past: {at_ns} < {}", self.now_ns);
+        assert!(self.lone.is_none(), "a lone event is already pending");
+        self.seq += 1;
+        self.lone = Some((key(at_ns, self.seq, 0).0, item));
+        self.high_water = self.high_water.max(self.len());
     }
 
     /// The most events ever pending at once.
@@ -95,6 +110,14 @@ impl<T> EventQueue<T> {
 
     /// The earliest event, advancing `now_ns` to its time.
     pub fn pop(&mut self) -> Option<(u64, T)> {
+        if let Some((lone_key, _)) = &self.lone {
+            if self.heap.peek().is_none_or(|k| k.0 > *lone_key) {
+                let (lone_key, item) = self.lone.take().expect("checked above");
+                let at_ns = at_ns_of(&std::cmp::Reverse(lone_key));
+                self.now_ns = at_ns;
+                return Some((at_ns, item));
+            }
+        }
         let key = self.heap.pop()?;
         let (at_ns, slot) = (at_ns_of(&key), slot_of(&key));
         self.now_ns = at_ns;
@@ -104,7 +127,8 @@ impl<T> EventQueue<T> {
     }
 
     pub fn peek_time_ns(&self) -> Option<u64> {
-        self.heap.peek().map(at_ns_of)
+        let lone = self.lone.as_ref().map(|(k, _)| at_ns_of(&std::cmp::Reverse(*k)));
+        self.heap.peek().map(at_ns_of).into_iter().chain(lone).min()
     }
 }
 
@@ -122,6 +146,46 @@ mod tests {
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(order, vec![(5, "a"), (7, "x"), (10, "b"), (10, "c")]);
         assert_eq!(q.now_ns(), 10);
+    }
+
+    /// A lone event pops exactly where it would have popped from the heap, ties included.
+    #[test]
+    fn a_lone_event_keeps_its_place_in_the_order() {
+        let (mut with_lone, mut heap_only) = (EventQueue::default(), EventQueue::default());
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let mut lone_pending = false;
+        let (mut popped_a, mut popped_b) = (Vec::new(), Vec::new());
+        for id in 0..5_000u64 {
+            let now = with_lone.now_ns();
+            // Few distinct delays: equal times are common.
+            let at = now + next(4) * 10;
+            if !lone_pending && next(3) == 0 {
+                with_lone.push_lone(at, (true, id));
+                lone_pending = true;
+            } else {
+                with_lone.push(at, (false, id));
+            }
+            heap_only.push(at, (false, id));
+            if next(2) == 0 {
+                let (a, b) = (with_lone.pop().expect("pending"), heap_only.pop().expect("pending"));
+                lone_pending &= !a.1 .0;
+                popped_a.push((a.0, a.1 .1));
+                popped_b.push((b.0, b.1 .1));
+                assert_eq!(with_lone.peek_time_ns(), heap_only.peek_time_ns());
+            }
+        }
+        while let Some((at, (_, id))) = with_lone.pop() {
+            popped_a.push((at, id));
+        }
+        popped_b.extend(std::iter::from_fn(|| heap_only.pop()).map(|(at, (_, id))| (at, id)));
+        assert_eq!(popped_a, popped_b);
+        assert!(with_lone.is_empty());
     }
 
     #[test]
