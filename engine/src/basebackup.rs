@@ -41,7 +41,7 @@ impl std::fmt::Display for RewindError {
 }
 
 fn total_bytes(image: &DiskImage) -> u64 {
-    image.files.iter().map(|(&file, bytes)| crate::io::file_cost_bytes(file, bytes)).sum()
+    image.files.keys().map(|&file| image.cost_bytes(file)).sum()
 }
 
 /// `pg_basebackup`: a copy of the source's data directory (its durable image: last checkpoint,
@@ -117,7 +117,7 @@ pub fn rewind(
 
 /// The timeline and redo point of an image, for reports.
 pub fn image_checkpoint(image: &DiskImage) -> Option<ControlFile> {
-    image.files.get(&FileId::Control).and_then(|b| ControlFile::decode(b))
+    image.read(FileId::Control).and_then(|b| ControlFile::decode(&b))
 }
 
 #[cfg(test)]
@@ -127,7 +127,7 @@ mod tests {
     fn image_with_segments(segnos: &[u64], timeline: u32) -> DiskImage {
         let mut image = DiskImage::default();
         for &segno in segnos {
-            image.files.insert(FileId::WalSegment { timeline, segno }, vec![1; 100]);
+            image.files.insert(FileId::WalSegment { timeline, segno }, vec![1; 100].into());
         }
         image
     }

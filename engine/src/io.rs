@@ -368,8 +368,24 @@ pub fn file_cost_bytes(file: FileId, bytes: &[u8]) -> u64 {
     }
 }
 
-/// The durable content of a node's data directory.
+/// The durable content of a node's data directory. Files are held in shared chunks, so that
+/// copying an image (a crash's view of a disk, a base backup) and booting from it copy no bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiskImage {
-    pub files: BTreeMap<FileId, Vec<u8>>,
+    pub files: BTreeMap<FileId, crate::wal::chunks::ChunkedBytes>,
+}
+
+impl DiskImage {
+    /// A file's bytes, copied out (for the small files a decoder reads whole).
+    pub fn read(&self, file: FileId) -> Option<Vec<u8>> {
+        self.files.get(&file).map(|b| b.to_vec())
+    }
+
+    /// The bytes a server would hold for `file` ([`file_cost_bytes`]).
+    pub fn cost_bytes(&self, file: FileId) -> u64 {
+        match (file, self.files.get(&file)) {
+            (FileId::Data(_), Some(bytes)) => file_cost_bytes(file, &bytes.to_vec()),
+            (_, bytes) => bytes.map_or(0, |b| b.len() as u64),
+        }
+    }
 }

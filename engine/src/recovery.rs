@@ -22,9 +22,9 @@ pub fn initdb(cfg: &NodeConfig) -> DiskImage {
     let control = ControlFile { checkpoint_lsn, redo, redo_prev: Lsn::INVALID, timeline: 1, data_file_id: 0 };
     let mut image = DiskImage::default();
     let wal_bytes = wal.read(redo, end).expect("just written");
-    image.files.insert(FileId::WalSegment { timeline: 1, segno: redo.segment(segment) }, wal_bytes);
-    image.files.insert(FileId::Data(0), Store::default().to_data_file(redo));
-    image.files.insert(FileId::Control, control.encode());
+    image.files.insert(FileId::WalSegment { timeline: 1, segno: redo.segment(segment) }, wal_bytes.into());
+    image.files.insert(FileId::Data(0), Store::default().to_data_file(redo).into());
+    image.files.insert(FileId::Control, control.encode().into());
     image
 }
 
@@ -37,10 +37,10 @@ impl Node {
     pub(crate) fn boot(&mut self, _now: Instant, image: DiskImage, out: &mut Vec<Output>) {
         assert_eq!(self.role, Role::Down, "a node boots once; a restart is a new Node");
         self.role = Role::Recovering;
-        let Some(control) = image.files.get(&FileId::Control).and_then(|b| ControlFile::decode(b)) else {
+        let Some(control) = image.read(FileId::Control).and_then(|b| ControlFile::decode(&b)) else {
             return self.panic_at_boot("could not read pg_control: invalid checksum or missing".into(), out);
         };
-        let data = image.files.get(&FileId::Data(control.data_file_id)).and_then(|b| Store::from_data_file(b));
+        let data = image.read(FileId::Data(control.data_file_id)).and_then(|b| Store::from_data_file(&b));
         let Some((store, data_redo)) = data else {
             return self.panic_at_boot(
                 format!("could not read data file {} of the last checkpoint", control.data_file_id),
@@ -86,7 +86,9 @@ impl Node {
         // PostgreSQL writes a history file under a temporary name, fsyncs it and renames it
         // (`writeTimeLineHistory`), so a history file is whole or absent. One without its
         // content (its only fsync failed, or power was lost first) never existed.
-        let whole = |t: u32, bytes: &Vec<u8>| t <= 1 || History::decode(bytes).is_some_and(|h| !h.switches.is_empty());
+        let whole = |t: u32, bytes: &crate::wal::chunks::ChunkedBytes| {
+            t <= 1 || History::decode(&bytes.to_vec()).is_some_and(|h| !h.switches.is_empty())
+        };
         let latest = image
             .files
             .iter()
@@ -95,7 +97,7 @@ impl Node {
             .unwrap_or(1)
             .max(control_timeline);
         self.timeline = latest;
-        self.history = image.files.get(&FileId::History(latest)).and_then(|b| History::decode(b)).unwrap_or_default();
+        self.history = image.read(FileId::History(latest)).and_then(|b| History::decode(&b)).unwrap_or_default();
     }
 
     /// Which file holds segment `segno`: the newest timeline of our history that covers part of
@@ -160,10 +162,10 @@ impl Node {
         let mut segno = first;
         while let Some(file) = self.segment_file(image, segno) {
             let bytes = &image.files[&file];
-            let bytes = &bytes[..bytes.len().min(segment as usize)];
-            wal.receive(Lsn(segno * segment), bytes).expect("loading into an empty log cannot conflict");
+            let len = bytes.len().min(segment as usize);
+            wal.load(Lsn(segno * segment), bytes, len);
             files.push(file);
-            if (bytes.len() as u64) < segment {
+            if (len as u64) < segment {
                 break;
             }
             segno += 1;

@@ -157,7 +157,7 @@ fn a_standby_restores_recycled_segments_from_the_archive_then_streams() {
             })
             .collect();
         let Some(&file) = asked.get(restored.len()) else { break };
-        let bytes = archive.files.get(&file).filter(|b| b.len() as u64 == SEG).cloned();
+        let bytes = archive.files.get(&file).filter(|b| b.len() as u64 == SEG).map(|b| b.to_vec());
         restored.push((file, bytes.is_some()));
         h.step(1, Input::Restored { file, bytes });
     }

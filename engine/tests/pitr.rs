@@ -64,7 +64,7 @@ fn restore(h: &mut Harness, archive: &DiskImage, target: RecoveryTarget) -> Vec<
             .collect();
         let Some(&(file, oldest)) = asked.get(answered) else { break };
         assert_eq!(oldest, 1, "one timeline");
-        let bytes = archive.files.get(&file).filter(|b| b.len() as u64 == SEG).cloned();
+        let bytes = archive.files.get(&file).filter(|b| b.len() as u64 == SEG).map(|b| b.to_vec());
         if let (true, FileId::WalSegment { segno, .. }) = (bytes.is_some(), file) {
             restored.push(segno);
         }

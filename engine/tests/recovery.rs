@@ -66,7 +66,7 @@ fn has_key(h: &Harness, id: NodeId, key: u64) -> bool {
 
 /// Every record in the image's segment 1, from the initdb checkpoint on.
 fn records_in_segment_1(image: &DiskImage) -> Vec<(Lsn, Lsn, repsim_engine::wal::record::Record)> {
-    decode_records(&image.files[&seg1()], Lsn(SEG), Lsn::INVALID)
+    decode_records(&image.read(seg1()).unwrap(), Lsn(SEG), Lsn::INVALID)
 }
 
 fn checkpoints(outs: &[Output]) -> Vec<(Lsn, Lsn)> {
@@ -211,7 +211,9 @@ fn corrupted_byte_in_the_last_record_stops_redo_there() {
     let (cfg, mut image, _) = three_durable_commits();
     let (last_start, _, _) = records_in_segment_1(&image).last().cloned().unwrap();
     let at = (last_start.0 + 26 - SEG) as usize; // inside the commit body
-    image.files.get_mut(&seg1()).unwrap()[at] ^= 0x10;
+    let mut segment = image.read(seg1()).unwrap();
+    segment[at] ^= 0x10;
+    image.files.insert(seg1(), segment.into());
     let mut h = Harness::new();
     let outs = h.boot(cfg, image);
     assert_redo_stopped_before_last_commit(&outs, &h, last_start);
@@ -591,7 +593,7 @@ fn a_history_file_without_content_is_as_if_it_never_existed() {
     let mut h = primary(&cfg);
     durable_commit(&mut h, 1, 1, 1, 100);
     let mut image = h.crash_image(P);
-    image.files.insert(FileId::History(2), Vec::new());
+    image.files.insert(FileId::History(2), Vec::new().into());
     let mut h = Harness::new();
     let outs = h.boot(cfg, image);
     assert!(!outs.iter().any(|o| matches!(o, Output::Observe(Observation::Panic { .. }))), "{outs:?}");
@@ -611,8 +613,8 @@ fn a_new_timeline_segment_without_content_is_as_if_it_never_existed() {
     let end = h.node(P).status().insert_lsn;
     let mut image = h.crash_image(P);
     let history = History { switches: vec![TimelineSwitch { parent: 1, switch: end }] };
-    image.files.insert(FileId::History(2), history.encode());
-    image.files.insert(FileId::WalSegment { timeline: 2, segno: end.segment(SEG) }, Vec::new());
+    image.files.insert(FileId::History(2), history.encode().into());
+    image.files.insert(FileId::WalSegment { timeline: 2, segno: end.segment(SEG) }, Vec::new().into());
     let mut h = Harness::new();
     let outs = h.boot(cfg, image);
     assert!(!outs.iter().any(|o| matches!(o, Output::Observe(Observation::Panic { .. }))), "{outs:?}");
@@ -627,7 +629,7 @@ fn a_new_timeline_segment_without_content_is_as_if_it_never_existed() {
 fn boot_on_a_segment_borrowed_from_an_older_timeline_copies_its_head_into_its_own_file() {
     let (cfg, mut image, lsns) = three_durable_commits();
     let history = repsim_engine::timeline::History::default().child(1, lsns[2]);
-    image.files.insert(FileId::History(2), history.encode());
+    image.files.insert(FileId::History(2), history.encode().into());
     let mut h = Harness::new();
     let outs = h.boot(cfg, image);
     let own = FileId::WalSegment { timeline: 2, segno: 1 };

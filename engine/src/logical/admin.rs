@@ -113,7 +113,7 @@ pub fn initdb_with_logical_slots(cfg: &crate::config::NodeConfig, slots: &[(Stri
     if slots.is_empty() {
         return image;
     }
-    let control = image.files.get(&crate::io::FileId::Control).and_then(|b| crate::checkpoint::ControlFile::decode(b));
+    let control = image.read(crate::io::FileId::Control).and_then(|b| crate::checkpoint::ControlFile::decode(&b));
     let control = control.expect("initdb writes pg_control");
     let segment = image.files.iter().find_map(|(file, bytes)| match file {
         crate::io::FileId::WalSegment { segno, .. } => Some((*segno, bytes.len() as u64)),
@@ -126,6 +126,6 @@ pub fn initdb_with_logical_slots(cfg: &crate::config::NodeConfig, slots: &[(Stri
         slots.iter().map(|(name, failover)| LogicalSlot::create(name, at, *failover)).collect();
     // Generation 1 in the copy generation 1 goes to (`save_logical_slots`).
     let bytes = crate::logical::slot::encode_slots(1, slots.iter());
-    image.files.insert(crate::io::FileId::ReplSlots(1), bytes);
+    image.files.insert(crate::io::FileId::ReplSlots(1), bytes.into());
     image
 }

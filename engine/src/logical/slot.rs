@@ -12,6 +12,7 @@
 use crate::crc32c;
 use crate::logical::decode::DecodePoint;
 use crate::lsn::Lsn;
+use crate::wal::chunks::ChunkedBytes;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogicalSlot {
@@ -115,8 +116,10 @@ pub fn decode_slots(bytes: &[u8]) -> Option<(u64, Vec<LogicalSlot>)> {
 
 /// The newest state among a node's two slot files that checks out (none: no slot was ever
 /// saved whole, as a slot whose first save failed never existed).
-pub fn newest_saved(files: &std::collections::BTreeMap<crate::io::FileId, Vec<u8>>) -> Option<(u64, Vec<LogicalSlot>)> {
+pub fn newest_saved(
+    files: &std::collections::BTreeMap<crate::io::FileId, ChunkedBytes>,
+) -> Option<(u64, Vec<LogicalSlot>)> {
     (0..2u8)
-        .filter_map(|copy| files.get(&crate::io::FileId::ReplSlots(copy)).and_then(|b| decode_slots(b)))
+        .filter_map(|copy| files.get(&crate::io::FileId::ReplSlots(copy)).and_then(|b| decode_slots(&b.to_vec())))
         .max_by_key(|(generation, _)| *generation)
 }

@@ -187,9 +187,9 @@ fn the_slot_state_file_round_trips_and_a_damaged_one_is_refused() {
     assert_eq!(super::slot::decode_slots(&rewritten), Some((9, vec![b.clone()])));
     // Of two copies the newest whole one counts; a damaged newer one leaves the older.
     let mut files = std::collections::BTreeMap::new();
-    files.insert(crate::io::FileId::ReplSlots(1), bytes.clone());
-    files.insert(crate::io::FileId::ReplSlots(0), shorter.clone());
+    files.insert(crate::io::FileId::ReplSlots(1), bytes.clone().into());
+    files.insert(crate::io::FileId::ReplSlots(0), shorter.clone().into());
     assert_eq!(super::slot::newest_saved(&files).map(|(g, _)| g), Some(9));
-    files.insert(crate::io::FileId::ReplSlots(0), shorter[..shorter.len() - 1].to_vec());
+    files.insert(crate::io::FileId::ReplSlots(0), shorter[..shorter.len() - 1].to_vec().into());
     assert_eq!(super::slot::newest_saved(&files).map(|(g, _)| g), Some(7));
 }

@@ -53,7 +53,7 @@ impl Disk {
         let files = image
             .files
             .iter()
-            .map(|(id, bytes)| (*id, DiskFile { current: bytes.clone(), durable: bytes.clone() }))
+            .map(|(id, bytes)| (*id, DiskFile { current: bytes.to_vec(), durable: bytes.to_vec() }))
             .collect();
         Disk { files }
     }
@@ -85,7 +85,7 @@ impl Disk {
                 .files
                 .iter()
                 .filter(|(_, f)| !f.durable.is_empty())
-                .map(|(id, f)| (*id, f.durable.clone()))
+                .map(|(id, f)| (*id, f.durable.clone().into()))
                 .collect(),
         }
     }
@@ -97,7 +97,7 @@ impl Disk {
                 .files
                 .iter()
                 .filter(|(_, f)| !f.current.is_empty())
-                .map(|(id, f)| (*id, f.current.clone()))
+                .map(|(id, f)| (*id, f.current.clone().into()))
                 .collect(),
         }
     }

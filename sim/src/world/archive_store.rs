@@ -11,7 +11,7 @@ use repsim_engine::io::DiskImage;
 use repsim_engine::wal::blocks::BlockStore;
 use repsim_engine::{Lsn, NodeId};
 
-use crate::world::chunks::ChunkedBytes;
+use repsim_engine::wal::chunks::ChunkedBytes;
 
 use crate::scenario::model::ArchiveSpec;
 use crate::world::dist::sample_ns;

@@ -172,7 +172,7 @@ impl World {
         }
         let chain = repsim_engine::basebackup::image_checkpoint(&image).map(|c| (c.timeline, c.redo));
         if let Some((timeline, bytes)) = chain.and_then(|(t, redo)| self.archive.newest_history_from(t, redo)) {
-            image.files.insert(FileId::History(timeline), bytes.to_vec());
+            image.files.insert(FileId::History(timeline), bytes.to_vec().into());
         }
         let now = self.now_ns;
         if let Some(run) = self.restore_of(node) {

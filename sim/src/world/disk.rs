@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use repsim_engine::io::{DiskImage, FileId};
 use repsim_engine::wal::blocks::BlockStore;
+use repsim_engine::wal::chunks::ChunkedBytes;
 
 use crate::check::oracle::WalFacts;
 use crate::scenario::model::DiskSpec;
-use crate::world::chunks::ChunkedBytes;
 use crate::world::dist::sample_ns;
 use crate::world::rng::Rng;
 
@@ -60,7 +60,7 @@ fn files_of(image: DiskImage, interner: &BlockStore) -> BTreeMap<FileId, File> {
     image
         .files
         .into_iter()
-        .map(|(id, bytes)| (id, File { durable: ChunkedBytes::from_vec(bytes, interner), volatile: Vec::new() }))
+        .map(|(id, bytes)| (id, File { durable: bytes.share_full(interner), volatile: Vec::new() }))
         .collect()
 }
 
@@ -256,14 +256,14 @@ impl Disk {
     pub fn durable_slot_state(&self) -> Option<(u64, Vec<repsim_engine::logical::slot::LogicalSlot>)> {
         let files = (0..2u8)
             .map(FileId::ReplSlots)
-            .filter_map(|id| self.files.get(&id).map(|f| (id, f.durable.to_vec())))
+            .filter_map(|id| self.files.get(&id).map(|f| (id, f.durable.clone())))
             .collect();
         repsim_engine::logical::slot::newest_saved(&files)
     }
 
     /// What survives a crash right now.
     pub fn durable_image(&self) -> DiskImage {
-        DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.to_vec())).collect() }
+        DiskImage { files: self.files.iter().map(|(id, f)| (*id, f.durable.clone())).collect() }
     }
 
     /// The full chunks of every file, as shared blocks (to count how many holders share them).
@@ -318,7 +318,7 @@ mod tests {
         d.submit(t2, DiskOp::Write { file: F, offset: 100, bytes: vec![2; 100], cost_bytes: 100 });
         d.complete_next();
         d.crash();
-        assert_eq!(d.durable_image().files[&F], vec![1; 100]);
+        assert_eq!(d.durable_image().read(F), Some(vec![1; 100]));
     }
 
     /// A checkpoint's data file of 1,000 inserted rows is held in a few dozen bytes, but the disk
@@ -334,8 +334,8 @@ mod tests {
         let file = store.to_data_file(repsim_engine::Lsn(4096));
         assert!(file.len() < 100, "the compact image is {} bytes", file.len());
         let mut image = DiskImage::default();
-        image.files.insert(FileId::Data(1), file);
-        image.files.insert(F, vec![3; 500]);
+        image.files.insert(FileId::Data(1), file.into());
+        image.files.insert(F, vec![3; 500].into());
         let spec = DiskSpec {
             write: Dist::Constant { value_ns: 10 },
             fsync: Dist::Constant { value_ns: 1000 },
@@ -360,8 +360,8 @@ mod tests {
         );
         d.complete_next();
         d.crash();
-        let survived = d.durable_image().files.get(&F).cloned().unwrap_or_default();
-        assert!(survived.len() % SECTOR_BYTES == 0);
+        let survived = d.durable_image().read(F).unwrap_or_default();
+        assert!(survived.len().is_multiple_of(SECTOR_BYTES));
         let kept = survived.chunks(SECTOR_BYTES).filter(|s| s[0] == 7).count();
         assert!(kept > 0 && kept < 64, "kept {kept} of 64 sectors");
         assert!(survived.chunks(SECTOR_BYTES).all(|s| s.iter().all(|&b| b == s[0])));

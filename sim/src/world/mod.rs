@@ -6,7 +6,6 @@ pub mod agents;
 pub mod archive;
 pub mod archive_store;
 pub mod backup;
-pub mod chunks;
 pub mod clients;
 pub mod clock;
 pub mod cpu;

@@ -183,3 +183,37 @@ fn segments_smaller_than_a_block_still_recycle_whole() {
     assert_eq!(log.remove_segments_before(Lsn(20 * seg)), 1..20);
     assert_eq!(log.read(Lsn(20 * seg), log.end()).unwrap(), before);
 }
+
+/// A WAL file loaded from a disk's chunks gives the log the file's full blocks themselves, and
+/// the log then reads and decodes as the one that wrote it.
+#[test]
+fn loading_a_file_takes_its_full_blocks_without_copying() {
+    let store = BlockStore::default();
+    let segment = 1u64 << 20;
+    let mut written = WalLog::sharing(segment, Lsn(segment), Lsn::INVALID, store.clone());
+    let mut starts = Vec::new();
+    while written.end().0 < segment + 3 * BLOCK_BYTES as u64 + 5000 {
+        starts.push(written.append(1, insert(starts.len() as u64)).0);
+    }
+    let file_bytes = written.read(Lsn(segment), written.end()).unwrap();
+    let file = ChunkedBytes::from_vec(file_bytes.clone(), &store);
+    // A copy that is not shared loads the same bytes through the copying path.
+    for source in [file.clone(), ChunkedBytes::from(file_bytes.clone())] {
+        let mut loaded = WalLog::sharing(segment, Lsn(segment), Lsn::INVALID, BlockStore::default());
+        loaded.load(Lsn(segment), &source, source.len() - 100);
+        assert_eq!(loaded.end(), Lsn(written.end().0 - 100));
+        assert_eq!(loaded.read(Lsn(segment), loaded.end()).unwrap(), file_bytes[..file_bytes.len() - 100]);
+        let (mut at, mut prev) = (Lsn(segment + LONG_PAGE_HEADER_BYTES), Lsn::INVALID);
+        for start in starts.iter().take(starts.len() - 1) {
+            let (_, decoded_start, end) = loaded.decode_at(at, prev, loaded.end()).unwrap();
+            assert_eq!(decoded_start, *start);
+            (prev, at) = (decoded_start, end);
+        }
+    }
+    let mut loaded = WalLog::sharing(segment, Lsn(segment), Lsn::INVALID, BlockStore::default());
+    loaded.load(Lsn(segment), &file, file.len());
+    let theirs: Vec<&Block> = written.full_blocks().collect();
+    let ours: Vec<&Block> = loaded.full_blocks().collect();
+    assert_eq!(ours.len(), 3);
+    assert!(ours.iter().zip(&theirs).all(|(a, b)| a.same(b)), "the loaded blocks are the written ones");
+}

@@ -1,10 +1,11 @@
-//! A simulated file's bytes in 64 KiB chunks, where every full chunk is shared with every other
-//! file holding the same bytes. A primary and its standbys write identical WAL segments, and a
-//! base backup copies files whole: held once, the bytes of all the nodes' disks cost about what
-//! one disk's do; the engines' WAL blocks are found in the same store. Sharing is invisible to
-//! the simulation: only memory changes.
+//! A file's bytes in 64 KiB chunks, where every full chunk can be shared with every other file
+//! holding the same bytes. A primary and its standbys write identical WAL segments, and a base
+//! backup copies files whole: held once, the bytes of all the nodes' disks cost about what one
+//! disk's do; the engines' WAL blocks are found in the same store, and a node booting from its
+//! disk takes the WAL segments' full chunks as its log's blocks without copying them
+//! ([`crate::wal::log::WalLog::load`]). Sharing is invisible to behaviour: only memory changes.
 
-use repsim_engine::wal::blocks::{Block, BlockStore, BLOCK_BYTES};
+use crate::wal::blocks::{Block, BlockStore, Piece, BLOCK_BYTES};
 
 /// A chunk is one engine WAL block long, so WAL chunks and the engines' blocks are shared.
 pub const CHUNK_BYTES: usize = BLOCK_BYTES;
@@ -43,11 +44,49 @@ pub struct ChunkedBytes {
     len: usize,
 }
 
+/// Equal when the bytes are, however they are held.
+impl PartialEq for ChunkedBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.to_vec() == other.to_vec()
+    }
+}
+
+impl Eq for ChunkedBytes {}
+
+/// Bytes held in chunks of their own, shared with nobody (an engine writing an image of its
+/// own, as `initdb` does); [`ChunkedBytes::share_full`] shares them later.
+impl From<Vec<u8>> for ChunkedBytes {
+    fn from(bytes: Vec<u8>) -> ChunkedBytes {
+        let chunks = bytes.chunks(CHUNK_BYTES).map(|c| Chunk::Owned(c.to_vec())).collect();
+        ChunkedBytes { chunks, len: bytes.len() }
+    }
+}
+
 impl ChunkedBytes {
     pub fn from_vec(bytes: Vec<u8>, interner: &BlockStore) -> ChunkedBytes {
         let mut out = ChunkedBytes::default();
         out.write_at(0, &bytes, interner);
         out
+    }
+
+    /// Full chunks held alone become shared in `interner`.
+    pub fn share_full(mut self, interner: &BlockStore) -> ChunkedBytes {
+        for chunk in &mut self.chunks {
+            if let Chunk::Owned(v) = chunk {
+                if v.len() == CHUNK_BYTES {
+                    *chunk = Chunk::Shared(interner.share(v));
+                }
+            }
+        }
+        self
+    }
+
+    /// The bytes in order, a chunk a piece: a shared chunk as its block, whole.
+    pub fn pieces(&self) -> impl Iterator<Item = Piece<'_>> + '_ {
+        self.chunks.iter().map(|c| match c {
+            Chunk::Owned(v) => Piece::Borrowed(v),
+            Chunk::Shared(b) => Piece::Block(b, 0..b.len()),
+        })
     }
 
     pub fn len(&self) -> usize {
