@@ -68,8 +68,13 @@ impl SyncStandbyNames {
     /// Priority of a standby with this `application_name`: FIRST → 1-based position of the first
     /// matching entry; ANY → 1 if listed; 0 if not listed (asynchronous).
     pub fn priority(&self, application_name: &str) -> u32 {
-        let lower = application_name.to_ascii_lowercase();
-        match self.names.iter().position(|n| n == "*" || *n == lower) {
+        // Equal to the name lowercased (as the names are), without making that string: this
+        // runs for every walsender on every standby reply.
+        let matches = |n: &String| {
+            n.len() == application_name.len()
+                && n.bytes().zip(application_name.bytes()).all(|(a, b)| a == b.to_ascii_lowercase())
+        };
+        match self.names.iter().position(|n| n == "*" || matches(n)) {
             None => 0,
             Some(_) if self.method == SyncMethod::Quorum => 1,
             Some(index) => index as u32 + 1,
@@ -163,23 +168,20 @@ pub fn released(names: &SyncStandbyNames, candidates: &[SyncCandidate]) -> Optio
     if set.len() < n {
         return None;
     }
-    let members: Vec<&SyncCandidate> = candidates.iter().filter(|c| set.contains(&c.slot)).collect();
-    let pick = |mut values: Vec<Lsn>| -> Lsn {
+    let members = candidates.iter().filter(|c| set.contains(&c.slot));
+    let pick = |value: fn(&SyncCandidate) -> Lsn| -> Lsn {
         match names.method {
             // FIRST: the minimum over the chosen ones.
-            SyncMethod::Priority => values.into_iter().min().unwrap_or(Lsn::INVALID),
+            SyncMethod::Priority => members.clone().map(value).min().unwrap_or(Lsn::INVALID),
             // ANY: the n-th highest.
             SyncMethod::Quorum => {
+                let mut values: Vec<Lsn> = members.clone().map(value).collect();
                 values.sort_unstable_by(|a, b| b.cmp(a));
                 values[n - 1]
             }
         }
     };
-    Some(Released {
-        write: pick(members.iter().map(|c| c.write).collect()),
-        flush: pick(members.iter().map(|c| c.flush).collect()),
-        apply: pick(members.iter().map(|c| c.apply).collect()),
-    })
+    Some(Released { write: pick(|c| c.write), flush: pick(|c| c.flush), apply: pick(|c| c.apply) })
 }
 
 #[cfg(test)]
