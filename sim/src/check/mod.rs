@@ -12,6 +12,7 @@ pub mod multimaster;
 pub mod oracle;
 pub mod reads;
 pub mod replica_prefix;
+pub mod session_keys;
 pub mod sessions;
 pub mod verdict;
 pub mod view;

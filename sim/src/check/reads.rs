@@ -11,6 +11,7 @@ use repsim_engine::Lsn;
 use serde::Serialize;
 
 use crate::check::id_map::{IdHasher, IdMap};
+use crate::check::session_keys::SessionKeys;
 use crate::metrics::Recorder;
 
 pub const KEPT_WRITES_PER_KEY: usize = 32;
@@ -24,60 +25,63 @@ struct AckedWrite {
     acked_at_ns: u64,
 }
 
-/// A key's last `KEPT_WRITES_PER_KEY` acknowledged writes, oldest first, in a ring held in
-/// place: a write looks up its key once and touches no allocation of its own (a map of
-/// `VecDeque`s missed the cache three times a write: 4% of the failover-at-load run).
-#[derive(Clone, Copy, Debug)]
-struct KeyHistory {
-    ring: [AckedWrite; KEPT_WRITES_PER_KEY],
+/// A key's last `KEPT_WRITES_PER_KEY` acknowledged writes, in a ring held in place: a write
+/// touches no allocation of its own (a map of `VecDeque`s missed the cache three times a
+/// write: 4% of the failover-at-load run).
+type Ring = [AckedWrite; KEPT_WRITES_PER_KEY];
+
+const EMPTY_RING: Ring = [AckedWrite { write_id: 0, commit_lsn: Lsn(0), acked_at_ns: 0 }; KEPT_WRITES_PER_KEY];
+
+/// Where a key's ring stands, kept apart from the ring (two bytes a key, so every key's stay
+/// in cache): a write then only stores into its ring, where loading a cold ring's counts first
+/// was most of the checker's time.
+#[derive(Clone, Copy, Debug, Default)]
+struct RingCounts {
     /// The oldest write's place once the ring is full (0 before).
-    start: usize,
-    len: usize,
+    start: u8,
+    len: u8,
 }
 
-impl Default for KeyHistory {
-    fn default() -> Self {
-        KeyHistory { ring: [AckedWrite::default(); KEPT_WRITES_PER_KEY], start: 0, len: 0 }
-    }
-}
-
-impl KeyHistory {
-    fn push(&mut self, write: AckedWrite) {
-        if self.len < KEPT_WRITES_PER_KEY {
-            self.ring[self.len] = write;
+impl RingCounts {
+    fn push(&mut self, ring: &mut Ring, write: AckedWrite) {
+        let (start, len) = (usize::from(self.start), usize::from(self.len));
+        if len < KEPT_WRITES_PER_KEY {
+            ring[len] = write;
             self.len += 1;
         } else {
-            self.ring[self.start] = write;
-            self.start = (self.start + 1) % KEPT_WRITES_PER_KEY;
+            ring[start] = write;
+            self.start = ((start + 1) % KEPT_WRITES_PER_KEY) as u8;
         }
     }
 
+    fn retain(&mut self, ring: &mut Ring, keep: impl Fn(&AckedWrite) -> bool) {
+        let kept: Vec<AckedWrite> = KeyHistory { ring, counts: *self }.iter().filter(|w| keep(w)).copied().collect();
+        *self = RingCounts::default();
+        kept.into_iter().for_each(|w| self.push(ring, w));
+    }
+}
+
+/// A key's remembered writes, as a read sees them.
+#[derive(Clone, Copy)]
+struct KeyHistory<'a> {
+    ring: &'a Ring,
+    counts: RingCounts,
+}
+
+impl<'a> KeyHistory<'a> {
     /// Oldest first.
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &AckedWrite> {
-        let (older, newer) = match self.len < KEPT_WRITES_PER_KEY {
-            true => (&self.ring[..self.len], &self.ring[..0]),
-            false => (&self.ring[self.start..], &self.ring[..self.start]),
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &'a AckedWrite> {
+        let (start, len) = (usize::from(self.counts.start), usize::from(self.counts.len));
+        let (older, newer) = match len < KEPT_WRITES_PER_KEY {
+            true => (&self.ring[..len], &self.ring[..0]),
+            false => (&self.ring[start..], &self.ring[..start]),
         };
         older.iter().chain(newer)
-    }
-
-    fn retain(&mut self, keep: impl Fn(&AckedWrite) -> bool) {
-        let kept: Vec<AckedWrite> = self.iter().filter(|w| keep(w)).copied().collect();
-        *self = KeyHistory::default();
-        kept.into_iter().for_each(|w| self.push(w));
     }
 }
 
 /// Keys below this have their history at their index (the workload's keys are dense from 0).
 const DIRECT_KEYS: u64 = 1 << 16;
-
-/// What one session last did with one key: (write id, commit LSN) of its last acknowledged
-/// write there, and of the newest write it read there.
-#[derive(Clone, Copy, Debug, Default)]
-struct SessionKey {
-    wrote: Option<(u64, Lsn)>,
-    read: Option<(u64, Lsn)>,
-}
 
 /// A read that proves a violation.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -94,14 +98,15 @@ pub struct ReadAnomaly {
     pub expected_lsn: String,
 }
 
-#[derive(Default)]
 pub struct ReadChecker {
-    acked: Vec<KeyHistory>,
-    acked_far: IdMap<KeyHistory>,
+    /// Keys below `DIRECT_KEYS`, at their index: where each ring stands, and the rings.
+    ring_counts: Vec<RingCounts>,
+    rings: Vec<Ring>,
+    acked_far: IdMap<(RingCounts, Ring)>,
     aborted: HashSet<u64, BuildHasherDefault<IdHasher>>,
     /// Per session, per key it touched: its last acknowledged write and the newest write it
-    /// read (one map, so that a read looks the key up once).
-    sessions: Vec<IdMap<SessionKey>>,
+    /// read (one entry, so that a read looks the key up once).
+    sessions: SessionKeys,
     pub stale_reads: u64,
     pub staleness_ns: Recorder,
     pub staleness_bytes: Recorder,
@@ -131,37 +136,54 @@ pub struct Read<'a> {
 }
 
 impl ReadChecker {
-    pub fn new(sessions: usize) -> ReadChecker {
-        ReadChecker { sessions: vec![IdMap::default(); sessions], ..ReadChecker::default() }
+    /// For `sessions` sessions of a workload whose register keys are `0..keys`.
+    pub fn new(sessions: usize, keys: u64) -> ReadChecker {
+        ReadChecker {
+            ring_counts: Vec::new(),
+            rings: Vec::new(),
+            acked_far: IdMap::default(),
+            aborted: HashSet::default(),
+            sessions: SessionKeys::new(sessions, keys),
+            stale_reads: 0,
+            staleness_ns: Recorder::default(),
+            staleness_bytes: Recorder::default(),
+            read_your_writes: Vec::new(),
+            read_your_writes_count: 0,
+            read_your_writes_by_expected: BTreeMap::new(),
+            monotonic_reads: Vec::new(),
+            monotonic_reads_count: 0,
+            monotonic_reads_by_expected: BTreeMap::new(),
+            dirty_reads: Vec::new(),
+            dirty_reads_count: 0,
+        }
     }
 
     pub fn write_acked(&mut self, session: u32, key: u64, write_id: u64, commit_lsn: Lsn, now_ns: u64) {
-        let history = match key < DIRECT_KEYS {
+        let (counts, ring) = match key < DIRECT_KEYS {
             true => {
-                if self.acked.len() <= key as usize {
-                    self.acked.resize(key as usize + 1, KeyHistory::default());
+                if self.ring_counts.len() <= key as usize {
+                    self.ring_counts.resize(key as usize + 1, RingCounts::default());
+                    self.rings.resize(key as usize + 1, EMPTY_RING);
                 }
-                &mut self.acked[key as usize]
+                (&mut self.ring_counts[key as usize], &mut self.rings[key as usize])
             }
-            false => self.acked_far.entry(key).or_default(),
+            false => {
+                let (counts, ring) = self.acked_far.entry(key).or_insert((RingCounts::default(), EMPTY_RING));
+                (counts, ring)
+            }
         };
-        history.push(AckedWrite { write_id, commit_lsn, acked_at_ns: now_ns });
-        self.sessions[session as usize].entry(key).or_default().wrote = Some((write_id, commit_lsn));
+        counts.push(ring, AckedWrite { write_id, commit_lsn, acked_at_ns: now_ns });
+        self.sessions.entry(session, key).set_wrote(write_id, commit_lsn);
     }
 
     /// Clients were re-pointed to a node with another history: forget the acknowledged writes
     /// it does not hold, so that reads are judged against the history they now read.
     pub fn history_changed(&mut self, holds: impl Fn(u64) -> bool) {
-        for writes in self.acked.iter_mut().chain(self.acked_far.values_mut()) {
-            writes.retain(|w| holds(w.write_id));
+        let far = self.acked_far.values_mut().map(|(counts, ring)| (counts, ring));
+        for (counts, ring) in self.ring_counts.iter_mut().zip(self.rings.iter_mut()).chain(far) {
+            counts.retain(ring, |w| holds(w.write_id));
         }
-        for per_key in &mut self.sessions {
-            per_key.retain(|_, k| {
-                k.wrote = k.wrote.filter(|(id, _)| holds(*id));
-                k.read = k.read.filter(|(id, _)| holds(*id));
-                k.wrote.is_some() || k.read.is_some()
-            });
-        }
+        self.sessions.forget_unless(holds);
     }
 
     pub fn write_rolled_back(&mut self, write_id: u64) {
@@ -170,7 +192,7 @@ impl ReadChecker {
 
     /// The commit LSN of `write_id` among a key's remembered writes (newest first: a read
     /// mostly returns a recent one; write ids are unique, so the order does not change the answer).
-    fn lsn_of(history: Option<&KeyHistory>, write_id: u64) -> Option<Lsn> {
+    fn lsn_of(history: Option<KeyHistory>, write_id: u64) -> Option<Lsn> {
         history?.iter().rev().find(|w| w.write_id == write_id).map(|w| w.commit_lsn)
     }
 
@@ -190,8 +212,11 @@ impl ReadChecker {
     pub fn read(&mut self, r: Read) {
         let returned_id = r.value.map_or(0, |v| v.write_id);
         let history = match r.key < DIRECT_KEYS {
-            true => self.acked.get(r.key as usize),
-            false => self.acked_far.get(&r.key),
+            true => self
+                .ring_counts
+                .get(r.key as usize)
+                .map(|&counts| KeyHistory { ring: &self.rings[r.key as usize], counts }),
+            false => self.acked_far.get(&r.key).map(|(counts, ring)| KeyHistory { ring, counts: *counts }),
         };
         let returned_lsn = Self::lsn_of(history, returned_id);
         let anomaly = |expected: (u64, Lsn)| ReadAnomaly {
@@ -226,8 +251,8 @@ impl ReadChecker {
                 self.staleness_ns.record(r.completed_at_ns.saturating_sub(superseded_at));
             }
         }
-        let session = self.sessions[r.session as usize].entry(r.key).or_default();
-        if let Some(own) = session.wrote {
+        let mut session = self.sessions.entry(r.session, r.key);
+        if let Some(own) = session.wrote() {
             if own.0 != returned_id && Self::older((returned_id, returned_lsn), r.read_lsn, own) {
                 self.read_your_writes_count += 1;
                 *self.read_your_writes_by_expected.entry(own.0).or_default() += 1;
@@ -236,7 +261,7 @@ impl ReadChecker {
                 }
             }
         }
-        if let Some(seen) = session.read {
+        if let Some(seen) = session.read() {
             if seen.0 != returned_id && Self::older((returned_id, returned_lsn), r.read_lsn, seen) {
                 self.monotonic_reads_count += 1;
                 *self.monotonic_reads_by_expected.entry(seen.0).or_default() += 1;
@@ -246,8 +271,8 @@ impl ReadChecker {
             }
         }
         if let (true, Some(lsn)) = (returned_id != 0, returned_lsn) {
-            if !matches!(session.read, Some((_, seen_lsn)) if lsn <= seen_lsn) {
-                session.read = Some((returned_id, lsn));
+            if !matches!(session.read(), Some((_, seen_lsn)) if lsn <= seen_lsn) {
+                session.set_read(returned_id, lsn);
             }
         }
     }
@@ -273,7 +298,7 @@ mod tests {
     fn writes_are_ordered_by_commit_lsn_not_by_write_id() {
         // Session 0's write 5 committed at LSN 200. Write 3, planned earlier by another
         // session, committed later (LSN 300) and is not acknowledged yet: its LSN is unknown.
-        let mut c = ReadChecker::new(2);
+        let mut c = ReadChecker::new(2, 10);
         c.write_acked(0, 7, 5, Lsn(200), 10);
         read_at(&mut c, 0, 20, value(3), Lsn(320));
         assert_eq!(c.read_your_writes_count, 0, "a snapshot past our commit returned a newer write");
@@ -283,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_read_older_than_an_acknowledged_write_is_stale_and_breaks_read_your_writes() {
-        let mut c = ReadChecker::new(2);
+        let mut c = ReadChecker::new(2, 10);
         c.write_acked(0, 7, 1, Lsn(100), 10);
         c.write_acked(0, 7, 2, Lsn(200), 20);
         read(&mut c, 1, 30, value(2));
@@ -302,7 +327,7 @@ mod tests {
 
     #[test]
     fn going_back_in_time_breaks_monotonic_reads_and_aborted_values_are_dirty() {
-        let mut c = ReadChecker::new(1);
+        let mut c = ReadChecker::new(1, 10);
         c.write_acked(0, 7, 1, Lsn(100), 10);
         c.write_acked(0, 7, 2, Lsn(200), 20);
         read(&mut c, 0, 30, value(2));

@@ -312,7 +312,7 @@ impl World {
             dual_primary_since_ns: None,
             pauses_end_ns: 0,
             dual_primary_ns: 0,
-            reads: crate::check::reads::ReadChecker::new(scenario.workload.clients as usize),
+            reads: crate::check::reads::ReadChecker::new(scenario.workload.clients as usize, scenario.workload.keys),
             read_cursor: 0,
             slow_commits: 0,
             slow_commit_example: None,
