@@ -167,7 +167,7 @@ fn full_scenario_nodes_network_disks() {
     assert_eq!(s.nodes[1].commit_cpu_ns, 20 * US);
 
     let n = &s.network;
-    assert_eq!(n.latency, Dist::LogNormal { p50_ns: 500 * US, p99_ns: 2 * MS });
+    assert_eq!(n.latency, Dist::log_normal(500 * US, 2 * MS));
     assert_eq!(n.bandwidth_bytes_per_sec, 125_000_000);
     assert_eq!(n.loss, 0.001);
     assert_eq!(n.client_latency, Dist::Uniform { min_ns: 100 * US, max_ns: 300 * US });
@@ -233,10 +233,10 @@ fn minimal_scenario_gets_the_defaults() {
     assert_eq!(s.replication.wal_writer_delay_ns, 200 * MS);
     assert_eq!(s.nodes.len(), 3);
     assert_eq!((s.nodes[1].cpus, s.nodes[1].statement_cpu_ns), (2, 60 * US));
-    assert_eq!(s.network.latency, Dist::LogNormal { p50_ns: 500 * US, p99_ns: 2 * MS });
+    assert_eq!(s.network.latency, Dist::log_normal(500 * US, 2 * MS));
     assert_eq!(s.network.client_latency, Dist::Constant { value_ns: 100 * US });
     assert_eq!(s.network.bandwidth_bytes_per_sec, 125_000_000);
-    assert_eq!(s.disks[0].fsync, Dist::LogNormal { p50_ns: MS, p99_ns: 8 * MS });
+    assert_eq!(s.disks[0].fsync, Dist::log_normal(MS, 8 * MS));
     assert_eq!(s.disks[0].write, Dist::Constant { value_ns: 20 * US });
     assert_eq!(s.workload.arrival, Arrival::Open { ops_per_sec: 1000.0 });
     assert_eq!((s.workload.clients, s.workload.keys, s.workload.value_size_bytes), (8, 1000, 100));

@@ -94,7 +94,7 @@ fn lognormal<'a>(get: &dyn Fn(&str) -> Result<Field<'a>, Diag>) -> Result<Dist, 
             .error(format!("`{}` must be at least `p50`", p99_field.path))
             .help("a lognormal distribution needs 0 < p50 <= p99"));
     }
-    Ok(Dist::LogNormal { p50_ns, p99_ns })
+    Ok(Dist::log_normal(p50_ns, p99_ns))
 }
 
 fn pareto<'a>(section: &Section<'a>, get: &dyn Fn(&str) -> Result<Field<'a>, Diag>) -> Result<Dist, Diag> {

@@ -23,16 +23,31 @@ pub enum Dist {
         mean_ns: u64,
         stddev_ns: u64,
     },
-    /// Given by its median and 99th percentile (p99 >= p50 > 0).
+    /// Given by its median and 99th percentile (p99 >= p50 > 0). Made by [`Dist::log_normal`],
+    /// which derives `mu` and `sigma` once (two logarithms a draw were 1% of a loaded run).
     LogNormal {
         p50_ns: u64,
         p99_ns: u64,
+        mu: f64,
+        sigma: f64,
     },
     /// Heavy tail: `min * U^(-1/alpha)`, alpha > 0.
     Pareto {
         min_ns: u64,
         alpha: f64,
     },
+}
+
+/// z such that P(Z < z) = 0.99 for a standard normal.
+const Z_99: f64 = 2.326_347_874;
+
+impl Dist {
+    /// The lognormal distribution with median `p50_ns` and 99th percentile `p99_ns`.
+    pub fn log_normal(p50_ns: u64, p99_ns: u64) -> Dist {
+        let mu = libm::log(p50_ns as f64);
+        let sigma = (libm::log(p99_ns as f64) - mu) / Z_99;
+        Dist::LogNormal { p50_ns, p99_ns, mu, sigma }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -78,7 +78,7 @@ const DISK_KEYS: &[&str] = &["write", "fsync", "bandwidth", "torn_write_probabil
 fn default_disk() -> DiskSpec {
     DiskSpec {
         write: Dist::Constant { value_ns: 20 * US_NS },
-        fsync: Dist::LogNormal { p50_ns: MS_NS, p99_ns: 8 * MS_NS },
+        fsync: Dist::log_normal(MS_NS, 8 * MS_NS),
         bandwidth_bytes_per_sec: 500 * MB,
         torn_write_probability: 0.0,
     }
@@ -173,7 +173,7 @@ const LINK_KEYS: &[&str] = &["between", "latency", "bandwidth", "loss"];
 
 pub(crate) fn read_network(top: &Section, nodes: &[String]) -> Result<Network, Diag> {
     let mut network = Network {
-        latency: Dist::LogNormal { p50_ns: MS_NS / 2, p99_ns: 2 * MS_NS },
+        latency: Dist::log_normal(MS_NS / 2, 2 * MS_NS),
         bandwidth_bytes_per_sec: 125_000_000,
         loss: 0.0,
         client_latency: Dist::Constant { value_ns: MS_NS / 10 },

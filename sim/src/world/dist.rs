@@ -3,19 +3,12 @@
 use crate::scenario::model::Dist;
 use crate::world::rng::Rng;
 
-/// z such that P(Z < z) = 0.99 for a standard normal.
-const Z_99: f64 = 2.326_347_874;
-
 pub fn sample_ns(dist: &Dist, rng: &mut Rng) -> u64 {
     let value = match *dist {
         Dist::Constant { value_ns } => return value_ns,
         Dist::Uniform { min_ns, max_ns } => return min_ns + rng.below(max_ns - min_ns + 1),
         Dist::Normal { mean_ns, stddev_ns } => mean_ns as f64 + stddev_ns as f64 * rng.std_normal(),
-        Dist::LogNormal { p50_ns, p99_ns } => {
-            let mu = libm::log(p50_ns as f64);
-            let sigma = (libm::log(p99_ns as f64) - mu) / Z_99;
-            libm::exp(mu + sigma * rng.std_normal())
-        }
+        Dist::LogNormal { mu, sigma, .. } => libm::exp(mu + sigma * rng.std_normal()),
         Dist::Pareto { min_ns, alpha } => min_ns as f64 * libm::pow(1.0 - rng.unit(), -1.0 / alpha),
     };
     // Clamped at zero, and at an hour so a heavy tail cannot overflow simulated time.
@@ -47,7 +40,7 @@ mod tests {
 
     #[test]
     fn lognormal_hits_its_p50_and_p99() {
-        let dist = Dist::LogNormal { p50_ns: 1_000_000, p99_ns: 8_000_000 };
+        let dist = Dist::log_normal(1_000_000, 8_000_000);
         let p50 = quantile(&dist, 0.5) as f64;
         let p99 = quantile(&dist, 0.99) as f64;
         assert!((p50 / 1e6 - 1.0).abs() < 0.05, "p50 {p50}");
