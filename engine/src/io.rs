@@ -383,9 +383,14 @@ impl DiskImage {
 
     /// The bytes a server would hold for `file` ([`file_cost_bytes`]).
     pub fn cost_bytes(&self, file: FileId) -> u64 {
-        match (file, self.files.get(&file)) {
-            (FileId::Data(_), Some(bytes)) => file_cost_bytes(file, &bytes.to_vec()),
-            (_, bytes) => bytes.map_or(0, |b| b.len() as u64),
-        }
+        self.files.get(&file).map_or(0, |bytes| chunked_file_cost_bytes(file, bytes))
+    }
+}
+
+/// [`file_cost_bytes`] of a file held in chunks (only a data file is read to count its rows).
+pub fn chunked_file_cost_bytes(file: FileId, bytes: &crate::wal::chunks::ChunkedBytes) -> u64 {
+    match file {
+        FileId::Data(_) => file_cost_bytes(file, &bytes.to_vec()),
+        _ => bytes.len() as u64,
     }
 }

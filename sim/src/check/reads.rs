@@ -32,8 +32,8 @@ type Ring = [AckedWrite; KEPT_WRITES_PER_KEY];
 
 const EMPTY_RING: Ring = [AckedWrite { write_id: 0, commit_lsn: Lsn(0), acked_at_ns: 0 }; KEPT_WRITES_PER_KEY];
 
-/// Where a key's ring stands, kept apart from the ring (two bytes a key, so every key's stay
-/// in cache): a write then only stores into its ring, where loading a cold ring's counts first
+/// Where a key's ring stands, kept apart from the ring (two bytes a key, so that every key's
+/// counts stay in cache): a write then only stores into its ring, where loading a cold ring's counts first
 /// was most of the checker's time.
 #[derive(Clone, Copy, Debug, Default)]
 struct RingCounts {
@@ -292,6 +292,26 @@ mod tests {
 
     fn read_at(c: &mut ReadChecker, session: u32, at: u64, v: Option<Value>, read_lsn: Lsn) {
         c.read(Read { session, key: 7, node: "pg2", invoked_at_ns: at, completed_at_ns: at + 5, value: v, read_lsn });
+    }
+
+    /// A ring keeps the last `KEPT_WRITES_PER_KEY` writes oldest first as it wraps, and
+    /// forgetting some keeps the rest in order.
+    #[test]
+    fn a_ring_keeps_the_newest_writes_in_order_as_it_wraps_and_forgets() {
+        let (mut counts, mut ring) = (RingCounts::default(), EMPTY_RING);
+        let write = |id: u64| AckedWrite { write_id: id, commit_lsn: Lsn(id * 10), acked_at_ns: id };
+        let ids = |counts: RingCounts, ring: &Ring| -> Vec<u64> {
+            KeyHistory { ring, counts }.iter().map(|w| w.write_id).collect()
+        };
+        for id in 1..=40 {
+            counts.push(&mut ring, write(id));
+        }
+        assert_eq!(ids(counts, &ring), (9..=40).collect::<Vec<u64>>());
+        counts.retain(&mut ring, |w| w.write_id % 3 != 0);
+        let kept: Vec<u64> = (9..=40).filter(|id| id % 3 != 0).collect();
+        assert_eq!(ids(counts, &ring), kept);
+        counts.push(&mut ring, write(41));
+        assert_eq!(ids(counts, &ring).last(), Some(&41));
     }
 
     #[test]

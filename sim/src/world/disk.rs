@@ -279,13 +279,7 @@ impl Disk {
     /// Bytes the server would hold durably: a checkpoint's data file counts every row
     /// (`io::file_cost_bytes`), however compactly the simulation keeps it.
     pub fn durable_bytes(&self) -> u64 {
-        self.files
-            .iter()
-            .map(|(id, f)| match id {
-                FileId::Data(_) => repsim_engine::io::file_cost_bytes(*id, &f.durable.to_vec()),
-                _ => f.durable.len() as u64,
-            })
-            .sum()
+        self.files.iter().map(|(id, f)| repsim_engine::io::chunked_file_cost_bytes(*id, &f.durable)).sum()
     }
 }
 
