@@ -36,10 +36,10 @@ pub fn audit(names: &SyncStandbyNames, candidates: &[Candidate]) -> Result<(), S
     if listed.len() < needed {
         return Err(format!("released with {} eligible synchronous standbys of the {needed} required", listed.len()));
     }
-    let holding: Vec<&str> = listed.iter().filter(|(_, c)| c.holds).map(|(_, c)| c.name).collect();
     match names.method {
         SyncMethod::Quorum => {
-            if holding.len() < needed {
+            if listed.iter().filter(|(_, c)| c.holds).count() < needed {
+                let holding: Vec<&str> = listed.iter().filter(|(_, c)| c.holds).map(|(_, c)| c.name).collect();
                 return Err(format!("ANY {needed}: only {} eligible standbys hold it ({holding:?})", holding.len()));
             }
         }
@@ -52,11 +52,11 @@ pub fn audit(names: &SyncStandbyNames, candidates: &[Candidate]) -> Result<(), S
             let mut i = 0;
             while still > 0 && i < listed.len() {
                 let p = listed[i].0;
-                let group: Vec<&Candidate> = listed[i..].iter().take_while(|(q, _)| *q == p).map(|(_, c)| *c).collect();
-                let holds = group.iter().filter(|c| c.holds).count();
+                let group = &listed[i..i + listed[i..].iter().take_while(|(q, _)| *q == p).count()];
+                let holds = group.iter().filter(|(_, c)| c.holds).count();
                 let must = group.len().min(still);
                 if holds < must {
-                    let missing: Vec<&str> = group.iter().filter(|c| !c.holds).map(|c| c.name).collect();
+                    let missing: Vec<&str> = group.iter().filter(|(_, c)| !c.holds).map(|(_, c)| c.name).collect();
                     return Err(format!(
                         "FIRST {needed}: priority {p} standbys {missing:?} are synchronous and do not hold it"
                     ));
