@@ -41,7 +41,7 @@ impl std::fmt::Display for RewindError {
 }
 
 fn total_bytes(image: &DiskImage) -> u64 {
-    image.files.keys().map(|&file| image.cost_bytes(file)).sum()
+    image.files.iter().map(|(&file, bytes)| crate::io::chunked_file_cost_bytes(file, bytes)).sum()
 }
 
 /// `pg_basebackup`: a copy of the source's data directory (its durable image: last checkpoint,

@@ -380,11 +380,6 @@ impl DiskImage {
     pub fn read(&self, file: FileId) -> Option<Vec<u8>> {
         self.files.get(&file).map(|b| b.to_vec())
     }
-
-    /// The bytes a server would hold for `file` ([`file_cost_bytes`]).
-    pub fn cost_bytes(&self, file: FileId) -> u64 {
-        self.files.get(&file).map_or(0, |bytes| chunked_file_cost_bytes(file, bytes))
-    }
 }
 
 /// [`file_cost_bytes`] of a file held in chunks (only a data file is read to count its rows).

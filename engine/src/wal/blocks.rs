@@ -177,7 +177,7 @@ fn block_hash(bytes: &[u8]) -> u64 {
     let mut hash = 0x9e37_79b9_7f4a_7c15u64;
     let mut mix = |w: u64| hash = (hash ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
     let (first, step) = if bytes.len() >= 4096 { (8, 512) } else { (0, 8) };
-    for word in bytes[first.min(bytes.len())..].chunks_exact(8).step_by(step / 8) {
+    for word in bytes[first..].chunks_exact(8).step_by(step / 8) {
         mix(u64::from_le_bytes(word.try_into().expect("eight bytes")));
     }
     for &b in bytes.chunks_exact(8).remainder() {

@@ -57,16 +57,20 @@ impl Eq for ChunkedBytes {}
 /// own, as `initdb` does); [`ChunkedBytes::share_full`] shares them later.
 impl From<Vec<u8>> for ChunkedBytes {
     fn from(bytes: Vec<u8>) -> ChunkedBytes {
-        let chunks = bytes.chunks(CHUNK_BYTES).map(|c| Chunk::Owned(c.to_vec())).collect();
-        ChunkedBytes { chunks, len: bytes.len() }
+        let len = bytes.len();
+        let chunks = match len {
+            0 => Vec::new(),
+            // Most files (pg_control, a history file) fit in one chunk: the vector itself.
+            1..=CHUNK_BYTES => vec![Chunk::Owned(bytes)],
+            _ => bytes.chunks(CHUNK_BYTES).map(|c| Chunk::Owned(c.to_vec())).collect(),
+        };
+        ChunkedBytes { chunks, len }
     }
 }
 
 impl ChunkedBytes {
     pub fn from_vec(bytes: Vec<u8>, interner: &BlockStore) -> ChunkedBytes {
-        let mut out = ChunkedBytes::default();
-        out.write_at(0, &bytes, interner);
-        out
+        ChunkedBytes::from(bytes).share_full(interner)
     }
 
     /// Full chunks held alone become shared in `interner`.

@@ -98,6 +98,7 @@ pub struct ReadAnomaly {
     pub expected_lsn: String,
 }
 
+#[derive(Default)]
 pub struct ReadChecker {
     /// Keys below `DIRECT_KEYS`, at their index: where each ring stands, and the rings.
     ring_counts: Vec<RingCounts>,
@@ -138,24 +139,7 @@ pub struct Read<'a> {
 impl ReadChecker {
     /// For `sessions` sessions of a workload whose register keys are `0..keys`.
     pub fn new(sessions: usize, keys: u64) -> ReadChecker {
-        ReadChecker {
-            ring_counts: Vec::new(),
-            rings: Vec::new(),
-            acked_far: IdMap::default(),
-            aborted: HashSet::default(),
-            sessions: SessionKeys::new(sessions, keys),
-            stale_reads: 0,
-            staleness_ns: Recorder::default(),
-            staleness_bytes: Recorder::default(),
-            read_your_writes: Vec::new(),
-            read_your_writes_count: 0,
-            read_your_writes_by_expected: BTreeMap::new(),
-            monotonic_reads: Vec::new(),
-            monotonic_reads_count: 0,
-            monotonic_reads_by_expected: BTreeMap::new(),
-            dirty_reads: Vec::new(),
-            dirty_reads_count: 0,
-        }
+        ReadChecker { sessions: SessionKeys::new(sessions, keys), ..ReadChecker::default() }
     }
 
     pub fn write_acked(&mut self, session: u32, key: u64, write_id: u64, commit_lsn: Lsn, now_ns: u64) {

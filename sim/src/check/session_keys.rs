@@ -53,6 +53,13 @@ pub struct SessionKeys {
     far: Vec<IdMap<Entry>>,
 }
 
+/// No sessions (a checker's placeholder until it is made for its workload).
+impl Default for SessionKeys {
+    fn default() -> Self {
+        SessionKeys::new(0, 0)
+    }
+}
+
 impl SessionKeys {
     /// For `sessions` sessions of a workload whose keys are `0..keys`.
     pub fn new(sessions: usize, keys: u64) -> SessionKeys {

@@ -36,7 +36,7 @@ pub struct EventQueue<T> {
     /// The one pending event of a process that is never pending twice (the open-loop arrivals,
     /// a fifth of a loaded run's events), held beside the heap: its key is compared with the
     /// heap's least instead of sifted through it. Same order as if it were in the heap.
-    lone: Option<(u128, T)>,
+    lone: Option<(Key, T)>,
     seq: u64,
     now_ns: u64,
     /// The most events ever pending at once.
@@ -99,7 +99,7 @@ impl<T> EventQueue<T> {
         assert!(at_ns >= self.now_ns, "event scheduled in the past: {at_ns} < {}", self.now_ns);
         assert!(self.lone.is_none(), "a lone event is already pending");
         self.seq += 1;
-        self.lone = Some((key(at_ns, self.seq, 0).0, item));
+        self.lone = Some((key(at_ns, self.seq, 0), item));
         self.high_water = self.high_water.max(self.len());
     }
 
@@ -111,11 +111,11 @@ impl<T> EventQueue<T> {
     /// The earliest event, advancing `now_ns` to its time.
     pub fn pop(&mut self) -> Option<(u64, T)> {
         if let Some((lone_key, _)) = &self.lone {
-            if self.heap.peek().is_none_or(|k| k.0 > *lone_key) {
+            // Keys are reversed: the heap's top is the greatest, the earliest event.
+            if self.heap.peek().is_none_or(|top| top < lone_key) {
                 let (lone_key, item) = self.lone.take().expect("checked above");
-                let at_ns = at_ns_of(&std::cmp::Reverse(lone_key));
-                self.now_ns = at_ns;
-                return Some((at_ns, item));
+                self.now_ns = at_ns_of(&lone_key);
+                return Some((self.now_ns, item));
             }
         }
         let key = self.heap.pop()?;
@@ -127,7 +127,7 @@ impl<T> EventQueue<T> {
     }
 
     pub fn peek_time_ns(&self) -> Option<u64> {
-        let lone = self.lone.as_ref().map(|(k, _)| at_ns_of(&std::cmp::Reverse(*k)));
+        let lone = self.lone.as_ref().map(|(k, _)| at_ns_of(k));
         self.heap.peek().map(at_ns_of).into_iter().chain(lone).min()
     }
 }
