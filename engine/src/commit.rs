@@ -194,8 +194,11 @@ impl Node {
 
     /// Recomputes the released LSNs from the walsenders and wakes every waiter they cover.
     pub(crate) fn release_sync_waiters(&mut self, out: &mut Vec<Output>) {
-        let candidates = self.sync_candidates();
-        if let Some(now_released) = syncrep::released(&self.cfg.synchronous_standby_names, &candidates) {
+        let mut candidates = std::mem::take(&mut self.sync_candidates_scratch);
+        self.sync_candidates_into(&mut candidates);
+        let now_released = syncrep::released(&self.cfg.synchronous_standby_names, &mut candidates);
+        self.sync_candidates_scratch = candidates;
+        if let Some(now_released) = now_released {
             let r = &mut self.commits.released;
             r.write = r.write.max(now_released.write);
             r.flush = r.flush.max(now_released.flush);
@@ -220,6 +223,14 @@ impl Node {
     }
 
     pub(crate) fn sync_candidates(&self) -> Vec<SyncCandidate> {
+        let mut candidates = Vec::new();
+        self.sync_candidates_into(&mut candidates);
+        candidates
+    }
+
+    /// The walsenders as the sync-rep code sees them, replacing what `candidates` held.
+    fn sync_candidates_into(&self, candidates: &mut Vec<SyncCandidate>) {
+        candidates.clear();
         let names = &self.cfg.synchronous_standby_names;
         let physical = self.walsenders.values().map(|sender| SyncCandidate {
             slot: sender.slot,
@@ -239,7 +250,7 @@ impl Node {
             flush: sender.flush,
             apply: sender.apply,
         });
-        physical.chain(logical).collect()
+        candidates.extend(physical.chain(logical));
     }
 
     /// A commit's wait ends with the promise its level kept.

@@ -32,7 +32,8 @@ impl Node {
         if end <= self.flusher.write_requested {
             return;
         }
-        for (segno, offset, from, to) in self.wal.segment_pieces(self.flusher.write_requested, end) {
+        let pieces = self.wal.segment_pieces(self.flusher.write_requested, end);
+        for (segno, offset, from, to) in pieces {
             let bytes = self.wal.read(from, to).expect("unwritten WAL is in memory");
             let io = self.new_io(IoPurpose::WalWrite { end: to });
             let file = FileId::WalSegment { timeline: self.timeline, segno };

@@ -95,6 +95,9 @@ pub struct Node {
     pub(crate) full_page_writes: crate::fpw::FullPageWrites,
     pub(crate) walsenders: BTreeMap<NodeId, WalSender>,
     pub(crate) next_walsender_slot: u32,
+    /// Scratch list for `release_sync_waiters` (no state: refilled on every use), kept so a
+    /// commit's release allocates nothing.
+    pub(crate) sync_candidates_scratch: Vec<crate::syncrep::SyncCandidate>,
     /// Physical replication slots by standby: their `restart_lsn`. Kept in memory only
     /// (PostgreSQL persists them in pg_replslot; a restarted primary recreates them as the
     /// standbys reconnect).
@@ -161,6 +164,7 @@ impl Node {
             full_page_writes: Default::default(),
             walsenders: BTreeMap::new(),
             next_walsender_slot: 0,
+            sync_candidates_scratch: Vec::new(),
             slots: BTreeMap::new(),
             logical_slots: BTreeMap::new(),
             slot_sync_naptime_ns: crate::logical::slotsync::MIN_NAPTIME_NS,

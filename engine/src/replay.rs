@@ -2,8 +2,6 @@
 //! crash-recovery redo share `apply_record`). A transaction's changes become visible together,
 //! when its COMMIT record is applied; an ABORT, or WAL ending first, discards them.
 
-use std::collections::BTreeMap;
-
 use crate::io::{ComputeTask, Instant, Observation, Output, TimerId};
 use crate::lsn::Lsn;
 use crate::node::{Node, Role};
@@ -22,7 +20,7 @@ pub struct Replay {
     /// Primary-clock time of the last replayed COMMIT/ABORT (`pg_last_xact_replay_timestamp`).
     pub last_xact_timestamp_ns: Option<u64>,
     /// Row changes of transactions whose COMMIT has not been replayed yet.
-    pending: BTreeMap<u32, Vec<RowChange>>,
+    pending: PendingChanges,
     /// The highest xid replayed: a node that starts writing (end of crash recovery,
     /// promotion) assigns xids above it, as PostgreSQL's redo advances nextXid past every xid
     /// it replays (`AdvanceNextFullTransactionIdPastXid`). Reusing one would let a standby
@@ -74,19 +72,17 @@ impl Replay {
         self.max_xid = self.max_xid.max(record.xid);
         match record.body {
             RecordBody::Row(change) => {
-                self.pending.entry(record.xid).or_default().push(change);
+                self.pending.push(record.xid, change);
                 Applied::Nothing
             }
             RecordBody::Commit { timestamp_ns, apply_feedback, origin } => {
                 let origin = crate::storage::RowOrigin::of_commit(timestamp_ns, origin);
-                for change in self.pending.remove(&record.xid).unwrap_or_default() {
-                    store.apply_committed(&change, origin);
-                }
+                self.pending.finish(record.xid, |change| store.apply_committed(change, origin));
                 self.last_xact_timestamp_ns = Some(timestamp_ns);
                 Applied::Commit { apply_feedback }
             }
             RecordBody::Abort { timestamp_ns } => {
-                self.pending.remove(&record.xid);
+                self.pending.finish(record.xid, |_| {});
                 self.last_xact_timestamp_ns = Some(timestamp_ns);
                 Applied::Nothing
             }
@@ -104,6 +100,44 @@ impl Replay {
     /// Forgets transactions that never committed (end of recovery).
     pub(crate) fn discard_pending(&mut self) {
         self.pending.clear();
+    }
+}
+
+/// Row changes per open transaction. Few transactions are open at once, so a list searched
+/// by xid; a finished transaction's list is kept for reuse, so replay allocates nothing per
+/// transaction once warm.
+#[derive(Clone, Debug, Default)]
+struct PendingChanges {
+    open: Vec<(u32, Vec<RowChange>)>,
+    spare: Vec<Vec<RowChange>>,
+}
+
+impl PendingChanges {
+    fn push(&mut self, xid: u32, change: RowChange) {
+        match self.open.iter_mut().find(|(open_xid, _)| *open_xid == xid) {
+            Some((_, changes)) => changes.push(change),
+            None => {
+                let mut changes = self.spare.pop().unwrap_or_default();
+                changes.push(change);
+                self.open.push((xid, changes));
+            }
+        }
+    }
+
+    /// Hands `xid`'s changes to `apply` in the order they were logged, and forgets them.
+    fn finish(&mut self, xid: u32, mut apply: impl FnMut(&RowChange)) {
+        let Some(i) = self.open.iter().position(|(open_xid, _)| *open_xid == xid) else { return };
+        let (_, mut changes) = self.open.swap_remove(i);
+        changes.iter().for_each(&mut apply);
+        changes.clear();
+        self.spare.push(changes);
+    }
+
+    fn clear(&mut self) {
+        while let Some((_, mut changes)) = self.open.pop() {
+            changes.clear();
+            self.spare.push(changes);
+        }
     }
 }
 

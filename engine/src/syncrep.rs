@@ -144,40 +144,45 @@ pub struct Released {
     pub apply: Lsn,
 }
 
-/// The synchronous set: slots of the candidates that currently count. FIRST n: the n lowest
-/// priority numbers (ties by slot); ANY n: every eligible candidate.
-pub fn sync_set(names: &SyncStandbyNames, candidates: &[SyncCandidate]) -> Vec<u32> {
-    let mut eligible: Vec<&SyncCandidate> = candidates.iter().filter(|c| c.eligible && c.priority > 0).collect();
-    match names.method {
-        SyncMethod::Quorum => eligible.iter().map(|c| c.slot).collect(),
-        SyncMethod::Priority => {
-            eligible.sort_by_key(|c| (c.priority, c.slot));
-            eligible.iter().take(names.num_sync as usize).map(|c| c.slot).collect()
-        }
+/// Narrows `candidates`, in place, to the synchronous set: the candidates that currently
+/// count. FIRST n: the n lowest priority numbers (ties by slot), in that order; ANY n: every
+/// eligible candidate, in the order given.
+fn narrow_to_sync_set(names: &SyncStandbyNames, candidates: &mut Vec<SyncCandidate>) {
+    candidates.retain(|c| c.eligible && c.priority > 0);
+    if names.method == SyncMethod::Priority {
+        // Slots are unique, so the order is total.
+        candidates.sort_unstable_by_key(|c| (c.priority, c.slot));
+        candidates.truncate(names.num_sync as usize);
     }
 }
 
+/// The slots of the synchronous set (see `narrow_to_sync_set`).
+pub fn sync_set(names: &SyncStandbyNames, candidates: &[SyncCandidate]) -> Vec<u32> {
+    let mut set = candidates.to_vec();
+    narrow_to_sync_set(names, &mut set);
+    set.iter().map(|c| c.slot).collect()
+}
+
 /// The LSNs that `n` synchronous standbys have confirmed, per kind, or `None` when fewer than
-/// `num_sync` candidates are eligible (commits then wait, forever if need be).
-pub fn released(names: &SyncStandbyNames, candidates: &[SyncCandidate]) -> Option<Released> {
+/// `num_sync` candidates are eligible (commits then wait, forever if need be). `candidates` is
+/// the caller's scratch: it is narrowed to the synchronous set and reordered.
+pub fn released(names: &SyncStandbyNames, candidates: &mut Vec<SyncCandidate>) -> Option<Released> {
     if names.is_empty() {
         return None;
     }
-    let set = sync_set(names, candidates);
+    narrow_to_sync_set(names, candidates);
     let n = names.num_sync as usize;
-    if set.len() < n {
+    if candidates.len() < n {
         return None;
     }
-    let members = candidates.iter().filter(|c| set.contains(&c.slot));
-    let pick = |value: fn(&SyncCandidate) -> Lsn| -> Lsn {
+    let mut pick = |value: fn(&SyncCandidate) -> Lsn| -> Lsn {
         match names.method {
             // FIRST: the minimum over the chosen ones.
-            SyncMethod::Priority => members.clone().map(value).min().unwrap_or(Lsn::INVALID),
+            SyncMethod::Priority => candidates.iter().map(value).min().unwrap_or(Lsn::INVALID),
             // ANY: the n-th highest.
             SyncMethod::Quorum => {
-                let mut values: Vec<Lsn> = members.clone().map(value).collect();
-                values.sort_unstable_by(|a, b| b.cmp(a));
-                values[n - 1]
+                candidates.sort_unstable_by_key(|c| std::cmp::Reverse(value(c)));
+                value(&candidates[n - 1])
             }
         }
     };
@@ -228,7 +233,7 @@ mod tests {
         let names = SyncStandbyNames::parse("FIRST 2 (a, b, c)").unwrap();
         // c (priority 3) is far ahead but not chosen while a and b are eligible.
         let candidates = [cand(0, 1, 500, 400, 300), cand(1, 2, 450, 350, 250), cand(2, 3, 900, 900, 900)];
-        let released = released(&names, &candidates).unwrap();
+        let released = released(&names, &mut candidates.to_vec()).unwrap();
         assert_eq!(released, Released { write: Lsn(450), flush: Lsn(350), apply: Lsn(250) });
         assert_eq!(sync_set(&names, &candidates), vec![0, 1]);
     }
@@ -239,14 +244,14 @@ mod tests {
         let mut a = cand(0, 1, 100, 100, 100);
         a.eligible = false;
         let candidates = [a, cand(1, 2, 700, 600, 500)];
-        assert_eq!(released(&names, &candidates).unwrap().flush, Lsn(600));
+        assert_eq!(released(&names, &mut candidates.to_vec()).unwrap().flush, Lsn(600));
     }
 
     #[test]
     fn any_n_releases_at_the_nth_highest() {
         let names = SyncStandbyNames::parse("ANY 2 (a, b, c)").unwrap();
         let candidates = [cand(0, 1, 100, 100, 100), cand(1, 1, 300, 250, 200), cand(2, 1, 200, 200, 150)];
-        let released = released(&names, &candidates).unwrap();
+        let released = released(&names, &mut candidates.to_vec()).unwrap();
         assert_eq!(released, Released { write: Lsn(200), flush: Lsn(200), apply: Lsn(150) });
     }
 
@@ -254,7 +259,7 @@ mod tests {
     fn too_few_candidates_release_nothing() {
         let names = SyncStandbyNames::parse("ANY 2 (a, b)").unwrap();
         let candidates = [cand(0, 1, 100, 100, 100), cand(1, 0, 300, 300, 300)];
-        assert_eq!(released(&names, &candidates), None);
-        assert_eq!(released(&SyncStandbyNames::empty(), &candidates), None);
+        assert_eq!(released(&names, &mut candidates.to_vec()), None);
+        assert_eq!(released(&SyncStandbyNames::empty(), &mut candidates.to_vec()), None);
     }
 }

@@ -436,17 +436,19 @@ impl WalLog {
     }
 
     /// Splits `[from, to)` at segment boundaries: `(segno, offset_in_segment, from, to)`.
-    pub fn segment_pieces(&self, from: Lsn, to: Lsn) -> Vec<(u64, u64, Lsn, Lsn)> {
-        let mut pieces = Vec::new();
+    pub fn segment_pieces(&self, from: Lsn, to: Lsn) -> impl Iterator<Item = (u64, u64, Lsn, Lsn)> {
+        let segment_size_bytes = self.segment_size_bytes;
         let mut at = from;
-        while at < to {
-            let segno = at.segment(self.segment_size_bytes);
-            let seg_end = Lsn((segno + 1) * self.segment_size_bytes);
-            let piece_end = to.min(seg_end);
-            pieces.push((segno, at.0 - segno * self.segment_size_bytes, at, piece_end));
+        std::iter::from_fn(move || {
+            if at >= to {
+                return None;
+            }
+            let segno = at.segment(segment_size_bytes);
+            let piece_end = to.min(Lsn((segno + 1) * segment_size_bytes));
+            let piece = (segno, at.0 - segno * segment_size_bytes, at, piece_end);
             at = piece_end;
-        }
-        pieces
+            Some(piece)
+        })
     }
 }
 

@@ -156,8 +156,9 @@ impl Disk {
             DiskOp::Fsync { file } => {
                 self.fsyncs += 1;
                 // fsync of a file that does not exist (removed meanwhile) does nothing.
+                // Drained, not taken: the file's list keeps its capacity for the next writes.
                 if let Some(f) = self.files.get_mut(&file) {
-                    for (offset, bytes) in std::mem::take(&mut f.volatile) {
+                    for (offset, bytes) in f.volatile.drain(..) {
                         f.durable.write_at(offset as usize, &bytes, &self.interner);
                     }
                 }
