@@ -77,16 +77,27 @@ impl WalLog {
 
     /// The header length of the page starting at `page_start`.
     fn header_bytes(&self, page_start: u64) -> u64 {
-        if page_start.is_multiple_of(self.segment_size_bytes) {
+        if page_start & (self.segment_size_bytes - 1) == 0 {
             LONG_PAGE_HEADER_BYTES
         } else {
             PAGE_HEADER_BYTES
         }
     }
 
+    /// `at`'s offset within its WAL page. Pages and segments are powers of two (asserted in
+    /// `sharing`): a mask, not a division, on every record appended and decoded.
+    fn page_offset(&self, at: u64) -> u64 {
+        at & (self.page_bytes - 1)
+    }
+
+    /// Where the page holding byte `at` ends.
+    fn page_end(&self, at: u64) -> u64 {
+        at - self.page_offset(at) + self.page_bytes
+    }
+
     /// Where a record at position `at` starts: past the page header when `at` is a page start.
     pub fn record_start(&self, at: Lsn) -> Lsn {
-        if at.0.is_multiple_of(self.page_bytes) {
+        if self.page_offset(at.0) == 0 {
             Lsn(at.0 + self.header_bytes(at.0))
         } else {
             at
@@ -98,7 +109,7 @@ impl WalLog {
     fn advance(&self, start: Lsn, len: u64) -> Lsn {
         let (mut at, mut left) = (start.0, len);
         loop {
-            let page_end = (at / self.page_bytes + 1) * self.page_bytes;
+            let page_end = self.page_end(at);
             if left <= page_end - at {
                 return Lsn(at + left);
             }
@@ -177,7 +188,7 @@ impl WalLog {
     /// returns `(start, end)` of it.
     pub fn append(&mut self, xid: u32, body: record::RecordBody) -> (Lsn, Lsn) {
         let mut at = self.end().0;
-        if at.is_multiple_of(self.page_bytes) {
+        if self.page_offset(at) == 0 {
             self.push_page_header(at, 0);
             at = self.end().0;
         }
@@ -188,7 +199,7 @@ impl WalLog {
         let record = Record { xid, prev: self.last_record_start, body };
         let encoded_from = self.tail.len();
         let len = record::encode(&record, &mut self.tail);
-        let page_end = (at / self.page_bytes + 1) * self.page_bytes;
+        let page_end = self.page_end(at);
         if at + len > page_end {
             // The record continues on the next pages: put their headers in.
             let mut rest = self.tail.split_off(encoded_from + (page_end - at) as usize);
@@ -296,7 +307,8 @@ impl WalLog {
                 let a = (at.0 - tail_start.0) as usize;
                 Piece::Borrowed(&self.tail[a..(to.0 - tail_start.0) as usize])
             } else {
-                let index = ((at.0 - self.start.0) / bb) as usize;
+                // Blocks are a power of two long (a shift, not a division).
+                let index = ((at.0 - self.start.0) >> bb.trailing_zeros()) as usize;
                 let block_start = self.start.0 + index as u64 * bb;
                 let a = (at.0 - block_start) as usize;
                 let b = (to.0.min(block_start + bb) - block_start) as usize;
@@ -369,7 +381,7 @@ impl WalLog {
         if limit <= start {
             return Err(DecodeError::Torn);
         }
-        let page_end = (start.0 / self.page_bytes + 1) * self.page_bytes;
+        let page_end = self.page_end(start.0);
         let in_page = Lsn(limit.0.min(page_end));
         let bytes = self.contiguous(start, in_page).ok_or(DecodeError::Invalid("WAL recycled"))?;
         // The record's end: past a switch's zero-filled rest of segment, which must be there too.

@@ -201,15 +201,16 @@ impl Ledger {
         let runs = (0..spilled_runs)
             .map(|i| Cow::Owned(self.spill.as_ref().expect("spilled runs").run(i)))
             .chain(std::iter::once(Cow::Borrowed(&self.bytes[..])));
-        let mut p = ZERO;
-        runs.flat_map(move |run: Cow<'_, [u8]>| {
-            let mut decoded = Vec::new();
-            let mut at = 0;
-            while at < run.len() {
-                p = decode(&run, &mut at, p);
-                decoded.push(p);
+        // Decoded one entry at a time: a run decoded whole into a vector was up to
+        // `SPILL_BYTES` of entries held (and its pages touched) per pass.
+        let (mut runs, mut run, mut at, mut p) = (runs, Cow::Borrowed(&[][..]), 0, ZERO);
+        std::iter::from_fn(move || {
+            while at >= run.len() {
+                run = runs.next()?;
+                at = 0;
             }
-            decoded
+            p = decode(&run, &mut at, p);
+            Some(p)
         })
     }
 }

@@ -59,7 +59,9 @@ impl World {
         }
         let engine = self.nodes[node as usize].engine.as_mut().expect("checked above");
         let mut out = std::mem::take(&mut self.out_buf);
+        let role_before = engine.role();
         engine.step(local, input, &mut out);
+        self.roles_changed |= engine.role() != role_before;
         for output in out.drain(..) {
             if self.nodes[node as usize].incarnation != incarnation {
                 break; // the node went down (PANIC) part-way through its outputs
@@ -392,6 +394,7 @@ impl World {
         let slot = &mut self.nodes[node as usize];
         let image = slot.disk.durable_image();
         slot.engine = Some(Node::sharing_wal_blocks(slot.config.clone(), self.blocks.clone()));
+        self.roles_changed = true;
         self.step_node(node, Input::Boot(image));
         if self.nodes[node as usize].incarnation > 0 {
             // Peers' next packet to the restarted node draws an RST.
@@ -440,6 +443,7 @@ impl World {
         let slot = &mut self.nodes[node as usize];
         if let Some(engine) = slot.engine.take() {
             slot.last_timeline = engine.timeline();
+            self.roles_changed = true;
         }
         slot.incarnation += 1;
         slot.first_archived_segno = None;

@@ -147,6 +147,9 @@ pub struct World {
     pub promotions: Vec<Promotion>,
     /// Two or more nodes running as primary: since when, and the total so far.
     dual_primary_since_ns: Option<u64>,
+    /// A node's engine started, stopped or changed role during the current event: the run
+    /// loop recounts the primaries (a count after every event was 1 % of a loaded run).
+    pub(crate) roles_changed: bool,
     /// The latest `paused_until_ns` any node was given: events after it skip the pause check
     /// (most runs pause nothing, and the check read the event's target on every event).
     pauses_end_ns: u64,
@@ -310,6 +313,7 @@ impl World {
             router_primary,
             promotions: Vec::new(),
             dual_primary_since_ns: None,
+            roles_changed: false,
             pauses_end_ns: 0,
             dual_primary_ns: 0,
             reads: crate::check::reads::ReadChecker::new(scenario.workload.clients as usize, scenario.workload.keys),
@@ -411,7 +415,9 @@ impl World {
             self.events += 1;
             self.trace.record(at_ns, &TraceRecord::of(&kind));
             self.handle(kind);
-            self.track_primaries();
+            if std::mem::take(&mut self.roles_changed) {
+                self.track_primaries();
+            }
         }
         self.now_ns = self.end_ns;
         self.take_snapshots_before(self.end_ns.saturating_add(1));
