@@ -278,8 +278,8 @@ impl World {
             kind: MarkKind::RoleChange,
             label: format!("{kind} {name}"),
         });
-        let bandwidth = self.scenario.network.bandwidth_bytes_per_sec.max(1);
-        let transfer_ns = (copy.copied_bytes as u128 * 1_000_000_000 / bandwidth as u128) as u64;
+        let transfer_ns =
+            crate::world::dist::transfer_ns(copy.copied_bytes, self.scenario.network.bandwidth_bytes_per_sec);
         let slot = &mut self.nodes[node as usize];
         slot.busy = true;
         let incarnation = slot.incarnation;

@@ -14,7 +14,7 @@ use repsim_engine::{Lsn, NodeId};
 use repsim_engine::wal::chunks::ChunkedBytes;
 
 use crate::scenario::model::ArchiveSpec;
-use crate::world::dist::sample_ns;
+use crate::world::dist::{sample_ns, transfer_ns};
 use crate::world::rng::Rng;
 
 /// A base backup in the store: the image to restore and what it is.
@@ -94,7 +94,7 @@ impl ArchiveStore {
     /// How long a request carrying `bytes` takes: a round trip, the request cost, the bytes.
     pub fn request_ns(&mut self, bytes: u64) -> u64 {
         let round_trip = sample_ns(&self.spec.latency, &mut self.rng) + sample_ns(&self.spec.latency, &mut self.rng);
-        let transfer = (bytes as u128 * 1_000_000_000 / self.spec.bandwidth_bytes_per_sec.max(1) as u128) as u64;
+        let transfer = transfer_ns(bytes, self.spec.bandwidth_bytes_per_sec);
         round_trip + self.spec.request_cost_ns + transfer
     }
 

@@ -11,7 +11,7 @@ use repsim_engine::wal::chunks::ChunkedBytes;
 
 use crate::check::oracle::WalFacts;
 use crate::scenario::model::DiskSpec;
-use crate::world::dist::sample_ns;
+use crate::world::dist::{sample_ns, transfer_ns};
 use crate::world::rng::Rng;
 
 pub const SECTOR_BYTES: usize = 512;
@@ -113,7 +113,7 @@ impl Disk {
         };
         let fails = matches!(op, DiskOp::Fsync { .. }) && std::mem::take(&mut self.fail_next_fsync);
         let start = now_ns.max(self.free_at_ns);
-        let transfer_ns = (bytes as u128 * 1_000_000_000 / self.spec.bandwidth_bytes_per_sec.max(1) as u128) as u64;
+        let transfer_ns = transfer_ns(bytes, self.spec.bandwidth_bytes_per_sec);
         // A slow window stretches only the part of an operation inside it: work done at
         // 1/factor speed until the window ends, at full speed after. (Saturating: the
         // scenario's bounds keep runs far from u64 time.)

@@ -1,4 +1,4 @@
-//! Sampling the scenario's latency distributions.
+//! Sampling the scenario's latency distributions, and the time bytes take at a bandwidth.
 
 use crate::scenario::model::Dist;
 use crate::world::rng::Rng;
@@ -13,6 +13,17 @@ pub fn sample_ns(dist: &Dist, rng: &mut Rng) -> u64 {
     };
     // Clamped at zero, and at an hour so a heavy tail cannot overflow simulated time.
     value.clamp(0.0, 3.6e12) as u64
+}
+
+/// How long `bytes` take at `bytes_per_sec` (0 counts as 1), rounded down: in 64 bits where
+/// the product fits (any realistic size; a 128-bit division is a library call, made on every
+/// message and disk write), else in 128.
+pub fn transfer_ns(bytes: u64, bytes_per_sec: u64) -> u64 {
+    let rate = bytes_per_sec.max(1);
+    match bytes.checked_mul(1_000_000_000) {
+        Some(scaled) => scaled / rate,
+        None => (u128::from(bytes) * 1_000_000_000 / u128::from(rate)) as u64,
+    }
 }
 
 /// The distribution's median, for reports.
@@ -30,6 +41,18 @@ pub fn median_ns(dist: &Dist) -> u64 {
 mod tests {
     use super::*;
     use crate::world::rng::stream;
+
+    /// The 64-bit path gives what the 128-bit formula does, on both sides of where it stops.
+    #[test]
+    fn transfer_time_is_the_128_bit_formula() {
+        let wide = |bytes: u64, rate: u64| (u128::from(bytes) * 1_000_000_000 / u128::from(rate.max(1))) as u64;
+        let fits = u64::MAX / 1_000_000_000;
+        for bytes in [0, 1, 8_192, 1 << 40, fits, fits + 1, u64::MAX] {
+            for rate in [0, 1, 3, 125_000_000, u64::MAX] {
+                assert_eq!(transfer_ns(bytes, rate), wide(bytes, rate), "{bytes} bytes at {rate}/s");
+            }
+        }
+    }
 
     fn quantile(dist: &Dist, q: f64) -> u64 {
         let mut rng = stream(7, "dist-test");

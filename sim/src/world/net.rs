@@ -8,7 +8,7 @@
 use repsim_engine::NodeId;
 
 use crate::scenario::model::{Dist, Network as NetworkSpec};
-use crate::world::dist::sample_ns;
+use crate::world::dist::{sample_ns, transfer_ns};
 use crate::world::rng::Rng;
 
 /// Bytes of TCP/IP headers per message.
@@ -154,7 +154,7 @@ impl<P: Payload> Network<P> {
         let bytes = HEADER_OVERHEAD_BYTES + packet.wire_bytes();
         self.bytes_sent += bytes;
         let params = &self.params[index];
-        let serial_ns = (bytes as u128 * 1_000_000_000 / params.bandwidth_bytes_per_sec.max(1) as u128) as u64;
+        let serial_ns = transfer_ns(bytes, params.bandwidth_bytes_per_sec);
         let latency_ns = sample_ns(&params.latency, &mut self.rng);
         let mut retransmit_ns = 0;
         let mut rto = RTO_MIN_NS;
