@@ -3,6 +3,7 @@
 //! completes; a crash drops them, or with `torn_write_probability` keeps a random subset of
 //! their 512-byte sectors (a torn write). Truncate and remove are durable at once.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use repsim_engine::io::{DiskImage, FileId};
@@ -54,6 +55,19 @@ pub struct Disk {
     rng: Rng,
     pub bytes_written: u64,
     pub fsyncs: u64,
+    /// `wal_extent`'s last answer. The oracles ask after every WAL message and commit, and
+    /// walking the segment files each time was 3 % of a loaded run's instructions: the answer
+    /// is kept exact as WAL writes and fsyncs complete (each only moves an end forward) and
+    /// dropped on anything else that changes the files.
+    wal_extent_memo: Cell<Option<WalExtentMemo>>,
+}
+
+/// What `wal_extent` was asked, and its answer.
+#[derive(Clone, Copy, Debug)]
+struct WalExtentMemo {
+    segment_size_bytes: u64,
+    max_timeline: u32,
+    facts: WalFacts,
 }
 
 fn files_of(image: DiskImage, interner: &BlockStore) -> BTreeMap<FileId, File> {
@@ -79,7 +93,28 @@ impl Disk {
             rng,
             bytes_written: 0,
             fsyncs: 0,
+            wal_extent_memo: Cell::new(None),
         }
+    }
+
+    /// `file` now holds bytes up to `file_end` (durably, or in the page cache).
+    fn wal_extended(&self, file: FileId, file_end: u64, durable: bool) {
+        let Some(mut memo) = self.wal_extent_memo.get() else { return };
+        let FileId::WalSegment { timeline, segno } = file else { return };
+        if timeline > memo.max_timeline {
+            return;
+        }
+        let end = segno * memo.segment_size_bytes + file_end;
+        memo.facts.written_end = memo.facts.written_end.max(end);
+        if durable {
+            memo.facts.durable_end = memo.facts.durable_end.max(end);
+        }
+        self.wal_extent_memo.set(Some(memo));
+    }
+
+    /// The files changed in a way that may move an end back.
+    fn forget_wal_extent(&self) {
+        self.wal_extent_memo.set(None);
     }
 
     /// An operation is still queued (for the end-of-run checker).
@@ -145,13 +180,18 @@ impl Disk {
                 if let Some(f) = self.files.get_mut(&file) {
                     f.volatile.clear();
                 }
+                self.forget_wal_extent();
             }
             return false;
         }
         match op {
             DiskOp::Write { file, offset, bytes, cost_bytes } => {
                 self.bytes_written += cost_bytes;
+                let end = offset + bytes.len() as u64;
                 self.files.entry(file).or_default().volatile.push((offset, bytes));
+                // A segment file counts as durable to its start (`walk_wal_extent`), even new.
+                self.wal_extended(file, 0, true);
+                self.wal_extended(file, end, false);
             }
             DiskOp::Fsync { file } => {
                 self.fsyncs += 1;
@@ -161,6 +201,8 @@ impl Disk {
                     for (offset, bytes) in f.volatile.drain(..) {
                         f.durable.write_at(offset as usize, &bytes, &self.interner);
                     }
+                    let durable_len = f.durable.len() as u64;
+                    self.wal_extended(file, durable_len, true);
                 }
             }
         }
@@ -171,6 +213,18 @@ impl Disk {
     /// holds (written, possibly volatile) and of the WAL that survives power loss (durable),
     /// over the segment files of timelines up to `max_timeline`.
     pub fn wal_extent(&self, segment_size_bytes: u64, max_timeline: u32) -> WalFacts {
+        if let Some(memo) = self.wal_extent_memo.get() {
+            if (memo.segment_size_bytes, memo.max_timeline) == (segment_size_bytes, max_timeline) {
+                debug_assert_eq!(memo.facts, self.walk_wal_extent(segment_size_bytes, max_timeline));
+                return memo.facts;
+            }
+        }
+        let facts = self.walk_wal_extent(segment_size_bytes, max_timeline);
+        self.wal_extent_memo.set(Some(WalExtentMemo { segment_size_bytes, max_timeline, facts }));
+        facts
+    }
+
+    fn walk_wal_extent(&self, segment_size_bytes: u64, max_timeline: u32) -> WalFacts {
         let mut extent = WalFacts::default();
         // FileId orders WAL segments together, after Control and Data and before History.
         let segments = FileId::WalSegment { timeline: 0, segno: 0 }..FileId::History(0);
@@ -190,6 +244,7 @@ impl Disk {
     }
 
     pub fn truncate(&mut self, file: FileId, len: u64) {
+        self.forget_wal_extent();
         if let Some(f) = self.files.get_mut(&file) {
             for (offset, bytes) in std::mem::take(&mut f.volatile) {
                 f.durable.write_at(offset as usize, &bytes, &self.interner);
@@ -199,11 +254,13 @@ impl Disk {
     }
 
     pub fn remove(&mut self, file: FileId) {
+        self.forget_wal_extent();
         self.files.remove(&file);
     }
 
     /// Power loss: queued operations vanish; unsynced bytes are lost, or torn.
     pub fn crash(&mut self) {
+        self.forget_wal_extent();
         self.queue.clear();
         self.free_at_ns = 0;
         let p = self.spec.torn_write_probability;
@@ -225,6 +282,7 @@ impl Disk {
     /// The process stopped but the host stays up: the page cache is intact and will reach the
     /// disk, so unsynced writes count as durable.
     pub fn stop_process(&mut self) {
+        self.forget_wal_extent();
         self.queue.clear();
         for f in self.files.values_mut() {
             for (offset, bytes) in std::mem::take(&mut f.volatile) {
@@ -235,6 +293,7 @@ impl Disk {
 
     /// A rewind or clone replaced the data directory.
     pub fn replace_image(&mut self, image: DiskImage) {
+        self.forget_wal_extent();
         self.queue.clear();
         self.files = files_of(image, &self.interner);
     }
