@@ -10,14 +10,19 @@ pub struct NodeClock {
 impl NodeClock {
     /// The node's reading at true time `true_ns` (never negative).
     pub fn local(&self, true_ns: u64) -> u64 {
-        let drift = true_ns as f64 * self.drift_ppm / 1e6;
+        // Converted through i64, one instruction (to i128 it is a library call, on every
+        // event): the same value, the drift being bounded (`MAX_CLOCK_DRIFT_PPM` of a u64).
+        let drift = (true_ns as f64 * self.drift_ppm / 1e6) as i64;
         (true_ns as i128 + self.offset_ns as i128 + drift as i128).max(0) as u64
     }
 
     /// The first true time at which the node's clock reads at least `local_ns`.
     pub fn true_time(&self, local_ns: u64) -> u64 {
         let rate = 1.0 + self.drift_ppm / 1e6;
-        let estimate = ((local_ns as i128 - self.offset_ns as i128) as f64 / rate).max(0.0) as u64;
+        let behind_ns = local_ns as i128 - self.offset_ns as i128;
+        // The same float either way; through i64 where it fits (i128 to float is a library call).
+        let behind = i64::try_from(behind_ns).map_or(behind_ns as f64, |b| b as f64);
+        let estimate = (behind / rate).max(0.0) as u64;
         // Correct rounding so that local(result) >= local_ns.
         let mut t = estimate.saturating_sub(2);
         while self.local(t) < local_ns {
