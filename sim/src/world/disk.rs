@@ -38,6 +38,16 @@ struct File {
     volatile: Vec<(u64, Vec<u8>)>,
 }
 
+impl File {
+    /// The page cache reaches the disk: unsynced writes become durable, in order. Drained, not
+    /// taken: the list keeps its capacity for the next writes.
+    fn sync(&mut self, interner: &BlockStore) {
+        for (offset, bytes) in self.volatile.drain(..) {
+            self.durable.write_at(offset as usize, &bytes, interner);
+        }
+    }
+}
+
 pub struct Disk {
     spec: DiskSpec,
     /// Full chunks of file contents, shared with the other disks of the world.
@@ -97,18 +107,17 @@ impl Disk {
         }
     }
 
-    /// `file` now holds bytes up to `file_end` (durably, or in the page cache).
-    fn wal_extended(&self, file: FileId, file_end: u64, durable: bool) {
+    /// `file` now holds bytes durably up to `durable_end` and in the page cache up to
+    /// `written_end` (offsets in the file).
+    fn wal_extended(&self, file: FileId, durable_end: u64, written_end: u64) {
         let Some(mut memo) = self.wal_extent_memo.get() else { return };
         let FileId::WalSegment { timeline, segno } = file else { return };
         if timeline > memo.max_timeline {
             return;
         }
-        let end = segno * memo.segment_size_bytes + file_end;
-        memo.facts.written_end = memo.facts.written_end.max(end);
-        if durable {
-            memo.facts.durable_end = memo.facts.durable_end.max(end);
-        }
+        let base = segno * memo.segment_size_bytes;
+        memo.facts.durable_end = memo.facts.durable_end.max(base + durable_end);
+        memo.facts.written_end = memo.facts.written_end.max(base + written_end.max(durable_end));
         self.wal_extent_memo.set(Some(memo));
     }
 
@@ -190,19 +199,15 @@ impl Disk {
                 let end = offset + bytes.len() as u64;
                 self.files.entry(file).or_default().volatile.push((offset, bytes));
                 // A segment file counts as durable to its start (`walk_wal_extent`), even new.
-                self.wal_extended(file, 0, true);
-                self.wal_extended(file, end, false);
+                self.wal_extended(file, 0, end);
             }
             DiskOp::Fsync { file } => {
                 self.fsyncs += 1;
                 // fsync of a file that does not exist (removed meanwhile) does nothing.
-                // Drained, not taken: the file's list keeps its capacity for the next writes.
                 if let Some(f) = self.files.get_mut(&file) {
-                    for (offset, bytes) in f.volatile.drain(..) {
-                        f.durable.write_at(offset as usize, &bytes, &self.interner);
-                    }
+                    f.sync(&self.interner);
                     let durable_len = f.durable.len() as u64;
-                    self.wal_extended(file, durable_len, true);
+                    self.wal_extended(file, durable_len, durable_len);
                 }
             }
         }
@@ -246,9 +251,7 @@ impl Disk {
     pub fn truncate(&mut self, file: FileId, len: u64) {
         self.forget_wal_extent();
         if let Some(f) = self.files.get_mut(&file) {
-            for (offset, bytes) in std::mem::take(&mut f.volatile) {
-                f.durable.write_at(offset as usize, &bytes, &self.interner);
-            }
+            f.sync(&self.interner);
             f.durable.truncate(len as usize);
         }
     }
@@ -285,9 +288,7 @@ impl Disk {
         self.forget_wal_extent();
         self.queue.clear();
         for f in self.files.values_mut() {
-            for (offset, bytes) in std::mem::take(&mut f.volatile) {
-                f.durable.write_at(offset as usize, &bytes, &self.interner);
-            }
+            f.sync(&self.interner);
         }
     }
 
